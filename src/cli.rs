@@ -1,0 +1,240 @@
+//! The command line (SPEC §10). Parsed flags become plain values before any work starts; nothing
+//! past this module sees clap.
+
+use crate::ingest::run::{ingest, IngestOptions, IngestReport};
+use crate::pipeline::{resolve_source, Pipeline, SourceSpec};
+use crate::query::{self, OutputFormat};
+use crate::warehouse::Warehouse;
+use anyhow::{bail, Context};
+use object_store::ObjectStoreExt;
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "govmedia",
+    version,
+    about = "Quarterly assessment of government new-media accounts (政务新媒体): ingest exports, build indicators, report",
+    long_about = "govmedia ingests platform exports, crawler dumps, the account register and filing records into a \
+Parquet warehouse, derives the quarterly indicators with SQL models, and writes the league tables and the draft notice.\n\n\
+Typical quarter:\n  govmedia run pipelines/2019Q3.toml          # every stage of a pipeline file\n  \
+govmedia sql \"SELECT * FROM posts LIMIT 5\"    # ask the warehouse\n\n\
+Exit status: 0 success; 1 error (one line on stderr); 2 the run finished but some files could not be read."
+)]
+pub struct Cli {
+    /// Warehouse root: a folder or an object-store URL (file://, memory://, s3:// with the s3 feature).
+    #[arg(long, global = true, env = "GOVMEDIA_WAREHOUSE", default_value = "./warehouse")]
+    pub warehouse: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a warehouse and its secret (the key that hashes message authors). Optional: the first
+    /// ingest does it too.
+    Init,
+    /// Run the stages of a pipeline file in order.
+    #[command(after_help = "Example:\n  govmedia run pipelines/fixtures.toml --stages ingest")]
+    Run {
+        /// The pipeline file (TOML; see pipelines/example.toml).
+        pipeline: PathBuf,
+        /// Stages to run, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "ingest")]
+        stages: Vec<Stage>,
+        /// Quarter to build and report (overrides the pipeline file's `quarter`).
+        #[arg(long)]
+        quarter: Option<String>,
+    },
+    /// Ingest one source by hand: a kind, a format and files.
+    #[command(after_help = "Examples:\n  govmedia ingest registry canonical 台账.xlsx\n  \
+govmedia ingest posts wechat-mp exports/gh_edu000000001/*.xlsx\n  \
+govmedia ingest followers weibo-crawler-users users.csv --as-of 2019-09-30\n\n\
+Kinds: calendar registry filings posts interactions followers directives self_inspections findings\n\
+Formats: canonical weibo-crawler weibospider wechat-mp douyin-creator mediacrawler wechat-comments weibo-crawler-users wechat-mp-users")]
+    Ingest {
+        kind: String,
+        format: String,
+        /// Files or glob patterns.
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// The account of formats whose files name none (default: the file's folder name).
+        #[arg(long)]
+        account: Option<String>,
+        /// The platform of MediaCrawler dumps (default: a douyin/ or weibo/ folder in the path).
+        #[arg(long)]
+        platform: Option<String>,
+        /// The date of a follower snapshot that carries none (weibo-crawler-users).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Query the warehouse in SQL: every staging table and mart by name. Read-only.
+    #[command(after_help = "Examples:\n  govmedia sql \"SELECT platform, count(*) FROM posts GROUP BY platform\"\n  \
+govmedia sql \"SELECT * FROM rejects\" --format csv --output rejects.csv")]
+    Sql {
+        /// The query; without one, an interactive shell.
+        query: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+        /// Write the result to this file instead of the terminal.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stage {
+    Ingest,
+}
+
+pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return Ok(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let wh = Warehouse::open(&cli.warehouse)?;
+    match cli.command {
+        Command::Init => {
+            wh.secret().await?;
+            let m = wh.manifest().await?;
+            println!("warehouse {} ready (manifest version {})", wh.display, m.version);
+            Ok(0)
+        }
+        Command::Run { pipeline, stages, quarter: _ } => {
+            let p = Pipeline::load(&pipeline).map_err(anyhow::Error::msg)?;
+            let mut code = 0;
+            for stage in stages {
+                match stage {
+                    Stage::Ingest => {
+                        let sources = p.sources().map_err(anyhow::Error::msg)?;
+                        let report = ingest_with_signal(&wh, &sources).await?;
+                        print_summary(&report);
+                        if report.failed_files() > 0 {
+                            code = 2;
+                        }
+                    }
+                }
+            }
+            Ok(code)
+        }
+        Command::Ingest { kind, format, paths, account, platform, as_of } => {
+            let base = std::env::current_dir()?;
+            let mut sources = Vec::new();
+            for (i, path) in paths.iter().enumerate() {
+                let spec = SourceSpec {
+                    kind: kind.clone(),
+                    format: format.clone(),
+                    path: path.clone(),
+                    account: account.clone(),
+                    platform: platform.clone(),
+                    as_of: as_of.clone(),
+                };
+                sources.push(resolve_source(&base, i + 1, &spec).map_err(anyhow::Error::msg)?);
+            }
+            let report = ingest_with_signal(&wh, &sources).await?;
+            print_summary(&report);
+            Ok(if report.failed_files() > 0 { 2 } else { 0 })
+        }
+        Command::Sql { query: sql, format, output } => {
+            let ctx = query::warehouse_session(&wh).await?;
+            let Some(sql) = sql else {
+                bail!("give a query, e.g. govmedia sql \"SELECT count(*) FROM posts\"");
+            };
+            let batches = query::run_query(&ctx, &sql).await?;
+            match (output, format) {
+                (Some(path), OutputFormat::Parquet) => query::write_parquet(&batches, &path)?,
+                (Some(path), f) => {
+                    let mut file = std::io::BufWriter::new(
+                        std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?,
+                    );
+                    query::write_batches(&batches, f, &mut file, true)?;
+                }
+                (None, f) => {
+                    let stdout = std::io::stdout();
+                    let mut lock = stdout.lock();
+                    query::write_batches(&batches, f, &mut lock, false)?;
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Ingest, with Ctrl-C leaving the warehouse as it was: the run stops before its manifest swap and
+/// the lock is released.
+async fn ingest_with_signal(wh: &Warehouse, sources: &[crate::pipeline::Source]) -> anyhow::Result<IngestReport> {
+    let opts = IngestOptions { progress: std::io::stderr().is_terminal(), ..Default::default() };
+    tokio::select! {
+        r = ingest(wh, sources, &opts) => Ok(r?),
+        _ = tokio::signal::ctrl_c() => {
+            let _ = wh.store().delete(&wh.path("_lock")).await;
+            bail!("interrupted: nothing was committed; the warehouse is as it was before this run")
+        }
+    }
+}
+
+/// The ingest summary: per file the five numbers of SPEC §3, then the first rejected rows.
+pub fn print_summary(report: &IngestReport) {
+    use arrow::array::{ArrayRef, StringArray, UInt64Array};
+    use std::sync::Arc;
+    let col = |f: &dyn Fn(&crate::ingest::run::FileReport) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from(report.files.iter().map(f).collect::<Vec<_>>()))
+    };
+    let text = |f: &dyn Fn(&crate::ingest::run::FileReport) -> String| -> ArrayRef {
+        Arc::new(StringArray::from(report.files.iter().map(f).collect::<Vec<_>>()))
+    };
+    let batch = arrow::array::RecordBatch::try_from_iter(vec![
+        ("kind", text(&|f| f.kind.clone())),
+        ("format", text(&|f| f.format.clone())),
+        ("file", text(&|f| f.source_file.clone())),
+        ("read", col(&|f| f.read)),
+        ("loaded", col(&|f| f.loaded)),
+        ("rejected", col(&|f| f.rejected)),
+        ("duplicates", col(&|f| f.duplicates)),
+        ("merged", col(&|f| f.merged)),
+        ("status", text(&|f| f.error.clone().map(|e| format!("error: {e}")).unwrap_or_else(|| "ok".into()))),
+    ]);
+    if let Ok(batch) = batch {
+        if let Ok(t) = arrow::util::pretty::pretty_format_batches(&[batch]) {
+            println!("{t}");
+        }
+    }
+    let sum = |f: &dyn Fn(&crate::ingest::run::FileReport) -> u64| report.files.iter().map(f).sum::<u64>();
+    println!(
+        "ingest run {}: {} files, {} rows read = {} loaded + {} rejected + {} duplicates + {} merged; manifest version {}",
+        report.run_id,
+        report.files.len(),
+        sum(&|f| f.read),
+        sum(&|f| f.loaded),
+        sum(&|f| f.rejected),
+        sum(&|f| f.duplicates),
+        sum(&|f| f.merged),
+        report.manifest_version
+    );
+    let tables: Vec<String> = report.tables.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    println!("staging rows: {}", tables.join(", "));
+    let row_rejects: Vec<_> = report.rejects.iter().filter(|r| r.loc.is_some()).collect();
+    if !row_rejects.is_empty() {
+        eprintln!("rejected rows ({}; all are in the `rejects` table):", row_rejects.len());
+        for r in row_rejects.iter().take(20) {
+            let loc = r.loc.as_ref().map(|l| l.to_string()).unwrap_or_default();
+            eprintln!("  {} {}: {}", r.source_file, loc, r.reason);
+        }
+        if row_rejects.len() > 20 {
+            eprintln!("  … and {} more: govmedia sql \"SELECT * FROM rejects\"", row_rejects.len() - 20);
+        }
+    }
+    for f in report.files.iter().filter(|f| f.error.is_some()) {
+        eprintln!("error: {}: {}", f.source_file, f.error.clone().unwrap_or_default());
+    }
+}

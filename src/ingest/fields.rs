@@ -1,0 +1,173 @@
+//! Field parsers shared by every format: coded values (platforms, states, actions…), counts,
+//! times and dates, each returning a reason a person can act on.
+
+use crate::table::Value;
+use crate::time;
+
+pub type FieldResult = Result<Value, String>;
+
+/// Platform names of SPEC §3 → codes.
+pub fn platform_code(s: &str) -> Option<&'static str> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    Some(match lower.as_str() {
+        "微博" | "新浪微博" | "weibo" | "政务微博" => "weibo",
+        "微信" | "微信公众号" | "公众号" | "wechat" | "微信公众平台" => "wechat",
+        "抖音" | "douyin" | "抖音号" => "douyin",
+        "今日头条" | "头条号" | "头条" | "toutiao" => "toutiao",
+        "快手" | "kuaishou" => "kuaishou",
+        "视频号" | "微信视频号" | "channels" => "channels",
+        "哔哩哔哩" | "b站" | "bilibili" => "bilibili",
+        "客户端" | "app" => "app",
+        _ => return None,
+    })
+}
+
+pub fn platform(s: &str) -> FieldResult {
+    if s.trim().is_empty() {
+        return Err("平台 (platform) is empty".into());
+    }
+    platform_code(s).map(|c| Value::Str(c.into())).ok_or_else(|| format!("平台 '{s}' is not a known platform"))
+}
+
+/// Maps a coded Chinese (or English) term through a table of (term, code).
+pub fn code(s: &str, table: &[(&str, &'static str)], what: &str) -> FieldResult {
+    let t = s.trim();
+    if t.is_empty() {
+        return Ok(Value::Null);
+    }
+    table
+        .iter()
+        .find(|(term, code)| *term == t || code.eq_ignore_ascii_case(t))
+        .map(|(_, code)| Value::Str((*code).into()))
+        .ok_or_else(|| {
+            let allowed: Vec<&str> = table.iter().map(|(t, _)| *t).collect();
+            format!("{what} '{t}' is not one of {}", allowed.join(" / "))
+        })
+}
+
+pub const STATES: &[(&str, &str)] = &[("正常", "normal"), ("关停", "suspended"), ("注销", "deregistered")];
+pub const ACTIONS: &[(&str, &str)] =
+    &[("开设", "open"), ("变更", "change"), ("关停", "suspend"), ("注销", "deregister")];
+pub const POST_KINDS: &[(&str, &str)] = &[("原创", "original"), ("转发", "repost"), ("转载", "repost")];
+pub const CHANNELS: &[(&str, &str)] =
+    &[("留言", "message"), ("私信", "private_message"), ("评论", "comment")];
+pub const FINDING_KINDS: &[(&str, &str)] = &[
+    ("严重表述错误", "serious_error"),
+    ("泄密", "leak"),
+    ("错别字", "typo"),
+    ("链接失效", "broken_link"),
+    ("其他", "other"),
+];
+
+pub fn yes_no(s: &str, what: &str) -> FieldResult {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(Value::Null),
+        "是" | "有" | "开通" | "true" | "yes" | "1" | "y" => Ok(Value::Bool(true)),
+        "否" | "无" | "未开通" | "false" | "no" | "0" | "n" => Ok(Value::Bool(false)),
+        _ => Err(format!("{what} '{s}' is not 是 or 否")),
+    }
+}
+
+pub fn text(s: &str) -> FieldResult {
+    let t = s.trim();
+    Ok(if t.is_empty() || t == "-" { Value::Null } else { Value::Str(t.to_string()) })
+}
+
+pub fn required_text(s: &str, what: &str) -> FieldResult {
+    match text(s)? {
+        Value::Null => Err(format!("{what} is empty")),
+        v => Ok(v),
+    }
+}
+
+/// A count: empty or `-` is NULL (not 0); negatives and non-numbers are errors.
+/// Thousands separators and `1.2万` (ten thousands) are understood.
+pub fn count(s: &str, what: &str) -> FieldResult {
+    let t = s.trim().replace(',', "");
+    if t.is_empty() || t == "-" || t == "--" {
+        return Ok(Value::Null);
+    }
+    let (num, mult) = if let Some(n) = t.strip_suffix('万') {
+        (n.to_string(), 10_000.0)
+    } else if let Some(n) = t.strip_suffix("亿") {
+        (n.to_string(), 100_000_000.0)
+    } else {
+        (t.clone(), 1.0)
+    };
+    let v: f64 = num.parse().map_err(|_| format!("{what} '{s}' is not a number"))?;
+    if v < 0.0 {
+        return Err(format!("{what} '{s}' is negative"));
+    }
+    if !v.is_finite() {
+        return Err(format!("{what} '{s}' is not a number"));
+    }
+    Ok(Value::Int((v * mult).round() as i64))
+}
+
+pub fn instant(s: &str, what: &str) -> FieldResult {
+    if s.trim().is_empty() || s.trim() == "-" {
+        return Ok(Value::Null);
+    }
+    time::parse_instant(s).map(Value::Instant).map_err(|e| format!("{what} {e}"))
+}
+
+pub fn required_instant(s: &str, what: &str) -> FieldResult {
+    match instant(s, what)? {
+        Value::Null => Err(format!("{what} is empty")),
+        v => Ok(v),
+    }
+}
+
+pub fn date(s: &str, what: &str) -> FieldResult {
+    if s.trim().is_empty() || s.trim() == "-" {
+        return Ok(Value::Null);
+    }
+    time::parse_date(s).map(|d| Value::Date(time::date_to_days(d))).map_err(|e| format!("{what} {e}"))
+}
+
+pub fn month(s: &str, what: &str) -> FieldResult {
+    time::parse_month(s).map(Value::Str).map_err(|e| format!("{what} {e}"))
+}
+
+/// `适用单位`: names separated by `、`, `,`, `，`, `;` or `；`, normalised to `、`; empty = all units.
+pub fn unit_list(s: &str) -> FieldResult {
+    let names: Vec<&str> =
+        s.split(['、', ',', '，', ';', '；']).map(str::trim).filter(|n| !n.is_empty()).collect();
+    Ok(if names.is_empty() { Value::Null } else { Value::Str(names.join("、")) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_map_to_codes() {
+        for (name, code) in [("新浪微博", "weibo"), ("微信公众号", "wechat"), ("公众号", "wechat"), ("抖音", "douyin"),
+            ("今日头条", "toutiao"), ("头条号", "toutiao"), ("快手", "kuaishou"), ("视频号", "channels"),
+            ("B站", "bilibili"), ("哔哩哔哩", "bilibili"), ("APP", "app"), ("客户端", "app"), ("Weibo", "weibo")] {
+            assert_eq!(platform_code(name), Some(code), "{name}");
+        }
+        assert!(platform("火星平台").unwrap_err().contains("火星平台"));
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(count("", "x"), Ok(Value::Null));
+        assert_eq!(count("-", "x"), Ok(Value::Null));
+        assert_eq!(count("1,234", "x"), Ok(Value::Int(1234)));
+        assert_eq!(count("1.2万", "x"), Ok(Value::Int(12000)));
+        assert!(count("-5", "阅读数").unwrap_err().contains("negative"));
+        assert!(count("abc", "x").is_err());
+    }
+
+    #[test]
+    fn coded_values() {
+        assert_eq!(code("注销", STATES, "状态"), Ok(Value::Str("deregistered".into())));
+        assert_eq!(code("变更", ACTIONS, "事项"), Ok(Value::Str("change".into())));
+        assert!(code("删除", ACTIONS, "事项").is_err());
+        assert_eq!(yes_no("否", "互动功能"), Ok(Value::Bool(false)));
+        assert_eq!(unit_list("西山镇、东湖街道"), Ok(Value::Str("西山镇、东湖街道".into())));
+        assert_eq!(unit_list("西山镇, 东湖街道"), Ok(Value::Str("西山镇、东湖街道".into())));
+    }
+}

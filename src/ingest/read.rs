@@ -1,0 +1,317 @@
+//! Reading export files into header + rows (CSV in UTF-8 or GB18030, XLSX/XLS, HTML tables saved as
+//! `.xls`) or into JSON records (`.json`, `.jsonl`), keeping each row's line or sheet row.
+
+use calamine::{Data, Reader};
+use std::io::Cursor;
+
+/// Where a row came from: a text line (1-based) or a sheet row (1-based, as Excel shows it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loc {
+    Line(u64),
+    SheetRow(String, u64),
+    /// Element `n` (1-based) of a JSON array in a one-object file.
+    Element(u64),
+}
+
+impl Loc {
+    pub fn number(&self) -> u64 {
+        match self {
+            Loc::Line(n) | Loc::SheetRow(_, n) | Loc::Element(n) => *n,
+        }
+    }
+    pub fn sheet(&self) -> Option<&str> {
+        match self {
+            Loc::SheetRow(s, _) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Loc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Loc::Line(n) => write!(f, "line {n}"),
+            Loc::SheetRow(s, n) => write!(f, "sheet {s} row {n}"),
+            Loc::Element(n) => write!(f, "element {n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RawRow {
+    pub loc: Loc,
+    pub cells: Vec<String>,
+}
+
+impl RawRow {
+    /// The row as it was in the file, cells joined by commas (for the rejects table).
+    pub fn raw(&self) -> String {
+        self.cells.join(",")
+    }
+}
+
+/// A table: its header row and the data rows below it.
+#[derive(Debug, Clone)]
+pub struct Sheet {
+    pub headers: Vec<String>,
+    pub rows: Vec<RawRow>,
+}
+
+/// One JSON record or the reason it could not be read.
+#[derive(Debug, Clone)]
+pub struct JsonRecord {
+    pub loc: Loc,
+    pub value: Result<serde_json::Value, String>,
+    pub raw: String,
+}
+
+/// What a file cannot be read as: the whole file is skipped, with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("the file is neither UTF-8 nor GB18030/GBK text (an encoding govmedia reads)")]
+    Undecodable,
+    #[error("the workbook cannot be read: {0}")]
+    Workbook(String),
+    #[error("no header row with {0} in the first rows")]
+    NoHeader(String),
+    #[error("the file is not JSON: {0}")]
+    Json(String),
+}
+
+/// Decodes text: UTF-8 (BOM or not), else GB18030 (a superset of GBK). Anything else, or text
+/// with control characters that no export contains, is refused rather than guessed.
+pub fn decode_text(bytes: &[u8]) -> Result<String, ReadError> {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ReadError::Empty);
+    }
+    let text = match std::str::from_utf8(body) {
+        Ok(s) => s.to_string(),
+        Err(_) => encoding_rs::GB18030
+            .decode_without_bom_handling_and_without_replacement(body)
+            .ok_or(ReadError::Undecodable)?
+            .into_owned(),
+    };
+    if text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n' | '\u{0c}')) {
+        return Err(ReadError::Undecodable);
+    }
+    Ok(text)
+}
+
+/// Trims a cell as SPEC §3 says: white space around it and the tab weibo-crawler writes after ids.
+pub fn clean_cell(s: &str) -> String {
+    s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}').to_string()
+}
+
+/// The kind of content, sniffed from the bytes (extensions lie: WeChat's `.xls` is HTML).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sniffed {
+    Xlsx,
+    Xls,
+    Html,
+    Json,
+    Text,
+}
+
+pub fn sniff(bytes: &[u8]) -> Sniffed {
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Sniffed::Xlsx;
+    }
+    if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        return Sniffed::Xls;
+    }
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    match first {
+        Some(b'<') => Sniffed::Html,
+        Some(b'{') | Some(b'[') => Sniffed::Json,
+        _ => Sniffed::Text,
+    }
+}
+
+/// Reads a tabular file (CSV, XLSX, XLS or an HTML table). `is_header` recognises the header row:
+/// rows above it (titles) are skipped, and rows equal to it further down are dropped.
+pub fn read_sheet(bytes: &[u8], is_header: &dyn Fn(&[String]) -> bool, wanted: &str) -> Result<Sheet, ReadError> {
+    if bytes.is_empty() {
+        return Err(ReadError::Empty);
+    }
+    let rows = match sniff(bytes) {
+        Sniffed::Xlsx | Sniffed::Xls => workbook_rows(bytes, is_header)?,
+        Sniffed::Html => html_rows(&decode_text(bytes)?),
+        Sniffed::Text | Sniffed::Json => csv_rows(&decode_text(bytes)?),
+    };
+    split_header(rows, is_header, wanted)
+}
+
+fn split_header(rows: Vec<RawRow>, is_header: &dyn Fn(&[String]) -> bool, wanted: &str) -> Result<Sheet, ReadError> {
+    if rows.is_empty() {
+        return Err(ReadError::Empty);
+    }
+    let pos = rows
+        .iter()
+        .take(20)
+        .position(|r| is_header(&r.cells))
+        .ok_or_else(|| ReadError::NoHeader(wanted.to_string()))?;
+    let mut it = rows.into_iter().skip(pos);
+    let headers = it.next().map(|r| r.cells).unwrap_or_default();
+    let rows = it
+        .filter(|r| r.cells.iter().any(|c| !c.is_empty()))
+        .filter(|r| r.cells != headers)
+        .collect();
+    Ok(Sheet { headers, rows })
+}
+
+fn csv_rows(text: &str) -> Vec<RawRow> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut out = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map(|p| p.line()).unwrap_or(0);
+                out.push(RawRow { loc: Loc::Line(line), cells: record.iter().map(clean_cell).collect() });
+            }
+            Err(e) => {
+                // A malformed record (e.g. an unclosed quote) still becomes a row, so it is rejected
+                // with its line rather than lost.
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                out.push(RawRow { loc: Loc::Line(line), cells: vec![format!("\u{0}unreadable CSV record: {e}")] });
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn html_rows(text: &str) -> Vec<RawRow> {
+    let doc = scraper::Html::parse_document(text);
+    let (Ok(tr), Ok(cell)) = (scraper::Selector::parse("tr"), scraper::Selector::parse("th, td")) else {
+        return Vec::new();
+    };
+    doc.select(&tr)
+        .enumerate()
+        .map(|(i, row)| RawRow {
+            loc: Loc::Line(i as u64 + 1),
+            cells: row.select(&cell).map(|c| clean_cell(&c.text().collect::<String>())).collect(),
+        })
+        .collect()
+}
+
+fn workbook_rows(bytes: &[u8], is_header: &dyn Fn(&[String]) -> bool) -> Result<Vec<RawRow>, ReadError> {
+    let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes.to_vec()))
+        .map_err(|e| ReadError::Workbook(e.to_string()))?;
+    let names = wb.sheet_names().to_vec();
+    let mut first: Option<Vec<RawRow>> = None;
+    // The first sheet whose first rows hold the header; else the first sheet (to report it).
+    for name in names {
+        let range = wb.worksheet_range(&name).map_err(|e| ReadError::Workbook(e.to_string()))?;
+        let (row0, _) = range.start().unwrap_or((0, 0));
+        let rows: Vec<RawRow> = range
+            .rows()
+            .enumerate()
+            .map(|(i, r)| RawRow {
+                loc: Loc::SheetRow(name.clone(), row0 as u64 + i as u64 + 1),
+                cells: r.iter().map(cell_text).collect(),
+            })
+            .collect();
+        if rows.iter().take(20).any(|r| is_header(&r.cells)) {
+            return Ok(rows);
+        }
+        first.get_or_insert(rows);
+    }
+    Ok(first.unwrap_or_default())
+}
+
+/// A cell as text: whole numbers without `.0` (ids are often numbers in Excel), date cells as a
+/// wall-clock time (read later as Beijing time).
+fn cell_text(c: &Data) -> String {
+    match c {
+        Data::Empty => String::new(),
+        Data::String(s) => clean_cell(s),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) => {
+            if f.fract() == 0.0 && f.abs() < 1e15 {
+                format!("{}", *f as i64)
+            } else {
+                f.to_string()
+            }
+        }
+        Data::Bool(b) => if *b { "True".into() } else { "False".into() },
+        Data::DateTime(dt) => match crate::time::excel_serial_to_naive(dt.as_f64()) {
+            Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            None => dt.as_f64().to_string(),
+        },
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => format!("#{e:?}"),
+    }
+}
+
+/// Reads `.json` (one object, or an array of objects) or JSON Lines (one object per line).
+/// A line that is not JSON becomes a record carrying the reason.
+pub fn read_json(bytes: &[u8]) -> Result<Vec<JsonRecord>, ReadError> {
+    let text = decode_text(bytes)?;
+    // One JSON document (pretty-printed or not)?
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+        let raw = text.trim().to_string();
+        return Ok(match v {
+            serde_json::Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| JsonRecord { loc: Loc::Element(i as u64 + 1), raw: v.to_string(), value: Ok(v) })
+                .collect(),
+            v => vec![JsonRecord { loc: Loc::Line(1), value: Ok(v), raw }],
+        });
+    }
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value = serde_json::from_str::<serde_json::Value>(line)
+            .map_err(|e| format!("not valid JSON ({e}); the line may be truncated"));
+        out.push(JsonRecord { loc: Loc::Line(i as u64 + 1), value, raw: line.to_string() });
+    }
+    if out.is_empty() {
+        return Err(ReadError::Empty);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gbk_and_utf8_decode_to_the_same_text() {
+        let (gbk, _, _) = encoding_rs::GBK.encode("单位名称,平台\n东湖街道,微信\n");
+        assert_eq!(decode_text(&gbk).unwrap(), "单位名称,平台\n东湖街道,微信\n");
+        assert_eq!(decode_text("\u{feff}单位名称".as_bytes()).unwrap(), "单位名称");
+        assert_eq!(decode_text(b"\xff\xfe\x00\x00\x810\x810garbage\xc3(\xa0\xa1\n\x80\x80\x80"), Err(ReadError::Undecodable));
+        assert_eq!(decode_text(b""), Err(ReadError::Empty));
+    }
+
+    #[test]
+    fn csv_keeps_lines_and_drops_repeated_headers() {
+        let text = "\u{feff}a,b\n1\t,2\na,b\n3,4,5\n";
+        let sheet = read_sheet(text.as_bytes(), &|h| h.first().map(|s| s == "a").unwrap_or(false), "a").unwrap();
+        assert_eq!(sheet.headers, vec!["a", "b"]);
+        assert_eq!(sheet.rows.len(), 2);
+        assert_eq!(sheet.rows[0].cells, vec!["1", "2"]);
+        assert_eq!(sheet.rows[1].loc, Loc::Line(4));
+        assert_eq!(sheet.rows[1].cells.len(), 3);
+    }
+
+    #[test]
+    fn json_lines_with_a_truncated_line() {
+        let recs = read_json(b"{\"a\": 1}\n{\"a\": 15").unwrap();
+        assert_eq!(recs.len(), 2);
+        assert!(recs[0].value.is_ok());
+        assert!(recs[1].value.is_err());
+        assert_eq!(recs[1].loc, Loc::Line(2));
+    }
+}

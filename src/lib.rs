@@ -1,0 +1,13 @@
+//! govmedia: the pipeline and warehouse for assessing government new-media accounts
+//! (政务新媒体). Exports → [`ingest`] → staging Parquet in the [`warehouse`] → SQL models → marts →
+//! reports. See `SPEC.md`-derived docs in the README.
+
+pub mod calendar;
+pub mod cli;
+pub mod ingest;
+pub mod pipeline;
+pub mod privacy;
+pub mod query;
+pub mod table;
+pub mod time;
+pub mod warehouse;

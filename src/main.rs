@@ -1,0 +1,12 @@
+//! The `govmedia` binary: parse the command line, run, print the error chain once.
+
+fn main() {
+    let code = match govmedia::cli::main_with_args(std::env::args_os()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("govmedia: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,150 @@
+//! Pipeline files (SPEC §10): the quarter, check point, rubric and the `[[source]]` list an analyst
+//! edits each quarter. Paths are relative to the pipeline file's folder; globs allowed.
+
+use crate::ingest::{formats, Format, Kind};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    pub quarter: Option<String>,
+    pub check_point: Option<String>,
+    pub rubric: Option<String>,
+    pub report_dir: Option<String>,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<SourceSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    pub kind: String,
+    pub format: String,
+    pub path: String,
+    pub account: Option<String>,
+    pub platform: Option<String>,
+    pub as_of: Option<String>,
+}
+
+/// A pipeline file, read and checked.
+#[derive(Debug)]
+pub struct Pipeline {
+    pub file: PathBuf,
+    pub dir: PathBuf,
+    pub spec: PipelineFile,
+}
+
+/// One source, ready to ingest: its files found, its options checked.
+pub struct Source {
+    /// 1-based position in the pipeline file (for messages).
+    pub number: usize,
+    pub kind: Kind,
+    pub format: &'static dyn Format,
+    /// (path on disk, path as shown and stored in `source_file`).
+    pub files: Vec<(PathBuf, String)>,
+    pub account: Option<String>,
+    pub platform: Option<String>,
+    pub as_of: Option<chrono::NaiveDate>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Source({} {} {} files)", self.kind.name(), self.format.name(), self.files.len())
+    }
+}
+
+impl Pipeline {
+    pub fn load(file: &Path) -> Result<Pipeline, String> {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read pipeline file {}: {e}", file.display()))?;
+        let spec: PipelineFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        Ok(Pipeline { file: file.to_path_buf(), dir, spec })
+    }
+
+    /// The sources with their files expanded, in pipeline order.
+    pub fn sources(&self) -> Result<Vec<Source>, String> {
+        self.spec
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| resolve_source(&self.dir, i + 1, s))
+            .collect()
+    }
+}
+
+/// Checks a source and expands its path pattern (relative to `base`).
+pub fn resolve_source(base: &Path, number: usize, s: &SourceSpec) -> Result<Source, String> {
+    let what = format!("source #{number} ({} {} \"{}\")", s.kind, s.format, s.path);
+    let kind = Kind::parse(&s.kind).map_err(|e| format!("{what}: {e}"))?;
+    let format = formats::by_name(&s.format).map_err(|e| format!("{what}: {e}"))?;
+    if !format.kinds().contains(&kind) {
+        let kinds: Vec<_> = format.kinds().iter().map(|k| k.name()).collect();
+        return Err(format!("{what}: format {} reads {}, not {}", format.name(), kinds.join(" or "), kind.name()));
+    }
+    let platform = match &s.platform {
+        Some(p) => Some(
+            crate::ingest::fields::platform_code(p)
+                .ok_or_else(|| format!("{what}: platform '{p}' is not a known platform"))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let as_of = match &s.as_of {
+        Some(d) => Some(crate::time::parse_date(d).map_err(|e| format!("{what}: as_of {e}"))?),
+        None => None,
+    };
+    let files = expand(base, &s.path).map_err(|e| format!("{what}: {e}"))?;
+    if files.is_empty() {
+        return Err(format!("{what}: the path matches no file (relative to {})", base.display()));
+    }
+    Ok(Source { number, kind, format, files, account: s.account.clone(), platform, as_of })
+}
+
+/// Expands a path or glob relative to `base`; `**` matches zero or more folders. Hidden files and
+/// Excel lock files (`~$…`) are ignored. Sorted, so "the later path" is well defined.
+pub fn expand(base: &Path, pattern: &str) -> Result<Vec<(PathBuf, String)>, String> {
+    let full = if Path::new(pattern).is_absolute() { PathBuf::from(pattern) } else { base.join(pattern) };
+    let full_s = full.to_string_lossy().to_string();
+    let mut out = Vec::new();
+    let opts = glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
+    let paths = glob::glob_with(&full_s, opts).map_err(|e| format!("bad path pattern: {e}"))?;
+    for entry in paths {
+        let p = entry.map_err(|e| format!("cannot read {}: {}", e.path().display(), e.error()))?;
+        if !p.is_file() {
+            continue;
+        }
+        let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        if name.starts_with('.') || name.starts_with("~$") {
+            continue;
+        }
+        let shown = p.strip_prefix(base).unwrap_or(&p).to_string_lossy().to_string();
+        out.push((p, shown));
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_zero_or_more_folders_and_skip_lock_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("a/b")).unwrap();
+        for f in ["x.csv", "a/y.csv", "a/b/z.csv", "a/~$lock.csv", "a/.hidden.csv", "a/b/w.txt"] {
+            std::fs::write(d.join(f), "h\n").unwrap();
+        }
+        let got: Vec<String> = expand(d, "**/*.csv").unwrap().into_iter().map(|(_, s)| s).collect();
+        assert_eq!(got, vec!["a/b/z.csv", "a/y.csv", "x.csv"]);
+        let spec = SourceSpec { kind: "posts".into(), format: "canonical".into(), path: "none/*.csv".into(),
+            account: None, platform: None, as_of: None };
+        let err = resolve_source(d, 3, &spec).unwrap_err();
+        assert!(err.contains("source #3") && err.contains("matches no file"), "{err}");
+        let spec = SourceSpec { format: "wechat-mp-users".into(), ..spec };
+        assert!(resolve_source(d, 1, &spec).unwrap_err().contains("reads followers"));
+    }
+}

@@ -1,0 +1,101 @@
+//! Ad-hoc SQL over the warehouse (`govmedia sql`, SPEC §10): every staging table and mart
+//! registered by name, read-only, printed as a table, CSV, JSON or Parquet.
+
+use crate::warehouse::Warehouse;
+use arrow::array::RecordBatch;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use std::io::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum OutputFormat {
+    /// An aligned text table.
+    #[default]
+    Table,
+    /// CSV with a header row (UTF-8 with BOM when written to a file, so Excel reads Chinese).
+    Csv,
+    /// JSON Lines: one object per row.
+    Json,
+    /// Parquet (needs --output).
+    Parquet,
+}
+
+/// The one place a session is made: the build and `sql` share it (and a remote engine can
+/// replace it later without touching the models).
+pub fn session() -> SessionContext {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_target_partitions(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    SessionContext::new_with_config(config)
+}
+
+/// A session with the warehouse's tables registered.
+pub async fn warehouse_session(wh: &Warehouse) -> anyhow::Result<SessionContext> {
+    let ctx = session();
+    let manifest = wh.manifest().await?;
+    wh.register_tables(&ctx, &manifest).await?;
+    Ok(ctx)
+}
+
+/// Statements that would change the warehouse are refused.
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
+}
+
+pub async fn run_query(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
+    let df = ctx.sql_with_options(sql, read_only()).await.map_err(|e| explain_refusal(sql, e))?;
+    Ok(df.collect().await?)
+}
+
+fn explain_refusal(sql: &str, e: datafusion::error::DataFusionError) -> anyhow::Error {
+    let msg = e.to_string();
+    if msg.contains("not supported") && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement")) {
+        let first = sql.split_whitespace().next().unwrap_or("").to_uppercase();
+        anyhow::anyhow!("refused: `{first} …` would change the warehouse; `govmedia sql` only reads (use the pipeline stages to change data)")
+    } else {
+        anyhow::anyhow!(msg)
+    }
+}
+
+/// Writes batches in a format to any writer.
+pub fn write_batches(batches: &[RecordBatch], format: OutputFormat, out: &mut dyn Write, bom: bool) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Table => {
+            writeln!(out, "{}", arrow::util::pretty::pretty_format_batches(batches)?)?;
+        }
+        OutputFormat::Csv => {
+            if bom {
+                out.write_all(b"\xEF\xBB\xBF")?;
+            }
+            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            for b in batches {
+                w.write(b)?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut w = arrow::json::LineDelimitedWriter::new(out);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+        }
+        OutputFormat::Parquet => {
+            anyhow::bail!("--format parquet writes a file: give --output FILE");
+        }
+    }
+    Ok(())
+}
+
+pub fn write_parquet(batches: &[RecordBatch], path: &std::path::Path) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path)?;
+    let schema = match batches.first() {
+        Some(b) => b.schema(),
+        None => std::sync::Arc::new(arrow::datatypes::Schema::empty()),
+    };
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None)?;
+    for b in batches {
+        w.write(b)?;
+    }
+    w.close()?;
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! The warehouse (SPEC §4): a root folder or object-store URL holding `raw/`, `staging/` and
+//! `marts/` Parquet datasets and the manifest that makes a stage's output visible at once.
+//! Every read and write goes through `object_store`, so local folders, `file://`, `memory://` and
+//! `s3://` (with the `s3` feature) differ only in the root.
+
+mod lock;
+pub mod manifest;
+
+pub use lock::{LockInfo, WriteLock};
+pub use manifest::{FileEntry, Manifest};
+
+use crate::privacy::Secret;
+use crate::table::{Row, TableDef};
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use std::sync::{Arc, Mutex, OnceLock};
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WarehouseError {
+    #[error("{0}")]
+    Locked(String),
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("datafusion: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = WarehouseError> = std::result::Result<T, E>;
+
+/// Where a table lives under the root.
+pub fn table_dir(table: &str) -> String {
+    match table {
+        "rejects" | "ingest_files" => format!("raw/{table}"),
+        t if crate::table::staging_table(t).is_some() => format!("staging/{t}"),
+        t => format!("marts/{t}"),
+    }
+}
+
+pub struct Warehouse {
+    store: Arc<dyn ObjectStore>,
+    /// The store's URL root (scheme and host), as DataFusion's registry knows it.
+    store_url: Url,
+    prefix: StorePath,
+    /// How the root is shown to people.
+    pub display: String,
+}
+
+impl std::fmt::Debug for Warehouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Warehouse({})", self.display)
+    }
+}
+
+/// `memory://NAME` stores live as long as the process, shared by every `open` of the same name.
+fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
+    static STORES: OnceLock<Mutex<std::collections::HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();
+    let map = STORES.get_or_init(Default::default);
+    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    map.entry(name.to_string()).or_insert_with(|| Arc::new(object_store::memory::InMemory::new())).clone()
+}
+
+impl Warehouse {
+    /// Opens a warehouse root: a local folder (created if missing) or a URL.
+    pub fn open(location: &str) -> Result<Warehouse> {
+        let looks_like_url = location.contains("://");
+        if !looks_like_url {
+            let dir = std::path::Path::new(location);
+            std::fs::create_dir_all(dir)
+                .map_err(|e| WarehouseError::Other(format!("cannot create warehouse folder {location}: {e}")))?;
+            let abs = std::fs::canonicalize(dir)
+                .map_err(|e| WarehouseError::Other(format!("cannot open warehouse folder {location}: {e}")))?;
+            let url = Url::from_directory_path(&abs)
+                .map_err(|_| WarehouseError::Other(format!("cannot use {} as a warehouse", abs.display())))?;
+            return Warehouse::open_url(&url, location.to_string());
+        }
+        let url = Url::parse(location).map_err(|e| WarehouseError::Other(format!("'{location}' is not a URL: {e}")))?;
+        Warehouse::open_url(&url, location.to_string())
+    }
+
+    fn open_url(url: &Url, display: String) -> Result<Warehouse> {
+        let scheme = url.scheme();
+        match scheme {
+            "file" => {
+                let path = url
+                    .to_file_path()
+                    .map_err(|_| WarehouseError::Other(format!("'{url}' is not a local path")))?;
+                std::fs::create_dir_all(&path)
+                    .map_err(|e| WarehouseError::Other(format!("cannot create {}: {e}", path.display())))?;
+                let prefix = StorePath::from_absolute_path(&path)
+                    .map_err(|e| WarehouseError::Other(format!("bad warehouse path {}: {e}", path.display())))?;
+                Ok(Warehouse {
+                    store: Arc::new(object_store::local::LocalFileSystem::new()),
+                    store_url: Url::parse("file:///").expect("file URL"),
+                    prefix,
+                    display,
+                })
+            }
+            "memory" => {
+                let name = url.host_str().unwrap_or("default").to_string();
+                Ok(Warehouse {
+                    store: memory_store(&name),
+                    store_url: Url::parse(&format!("memory://{name}/")).expect("memory URL"),
+                    prefix: StorePath::from(url.path().trim_matches('/')),
+                    display,
+                })
+            }
+            _ => {
+                let (store, prefix) = object_store::parse_url_opts(url, std::env::vars().map(|(k, v)| (k.to_ascii_lowercase(), v)))
+                    .map_err(|e| {
+                        WarehouseError::Other(format!(
+                            "cannot open warehouse {url}: {e} (s3:// needs a build with `--features s3`)"
+                        ))
+                    })?;
+                let mut root = url.clone();
+                root.set_path("/");
+                Ok(Warehouse { store: Arc::from(store), store_url: root, prefix, display })
+            }
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// A path under the root.
+    pub fn path(&self, rel: &str) -> StorePath {
+        let mut p = self.prefix.clone();
+        for part in rel.split('/').filter(|s| !s.is_empty()) {
+            p = p.clone().join(part);
+        }
+        p
+    }
+
+    pub fn display_path(&self, rel: &str) -> String {
+        format!("{}/{}", self.display.trim_end_matches('/'), rel)
+    }
+
+    /// The URL DataFusion reads a file at.
+    pub fn file_url(&self, rel: &str) -> String {
+        format!("{}{}", self.store_url, self.path(rel))
+    }
+
+    /// The current manifest (empty for a new warehouse).
+    pub async fn manifest(&self) -> Result<Manifest> {
+        match self.store.get(&self.path("_manifest.json")).await {
+            Ok(r) => {
+                let bytes = r.bytes().await?;
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    WarehouseError::Other(format!("{} is damaged: {e}", self.display_path("_manifest.json")))
+                })
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(Manifest::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Makes a new manifest visible (one atomic put), keeping a copy of every version.
+    pub async fn commit(&self, mut next: Manifest, by: &str) -> Result<Manifest> {
+        let current = self.manifest().await?;
+        next.version = current.version + 1;
+        next.updated_at = chrono::Utc::now().to_rfc3339();
+        next.updated_by = by.to_string();
+        let body = serde_json::to_vec_pretty(&next).map_err(|e| WarehouseError::Other(e.to_string()))?;
+        self.store
+            .put(&self.path(&format!("_manifests/{:08}.json", next.version)), PutPayload::from(body.clone()))
+            .await?;
+        self.store.put(&self.path("_manifest.json"), PutPayload::from(body)).await?;
+        self.collect_garbage(&current, &next).await?;
+        Ok(next)
+    }
+
+    /// Deletes data files that neither the new nor the previous manifest names (files of failed
+    /// runs; files replaced two versions ago). The previous version's files stay for readers
+    /// that opened it just before the commit.
+    async fn collect_garbage(&self, previous: &Manifest, next: &Manifest) -> Result<()> {
+        let keep: std::collections::HashSet<&str> = previous.all_paths().chain(next.all_paths()).collect();
+        for dir in ["staging", "raw", "marts"] {
+            let listed: Vec<_> = self.store.list(Some(&self.path(dir))).try_collect().await?;
+            for meta in listed {
+                let rel = meta.location.as_ref().strip_prefix(self.prefix.as_ref()).unwrap_or(meta.location.as_ref());
+                let rel = rel.trim_start_matches('/');
+                if rel.ends_with(".parquet") && !keep.contains(rel) {
+                    let _ = self.store.delete(&meta.location).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The warehouse's HMAC secret, created on first use.
+    pub async fn secret(&self) -> Result<Secret> {
+        let path = self.path("_secret.key");
+        match self.store.get(&path).await {
+            Ok(r) => {
+                let text = String::from_utf8_lossy(&r.bytes().await?).to_string();
+                return Secret::from_hex(&text).map_err(|e| WarehouseError::Other(format!("{}: {e}", self.display_path("_secret.key"))));
+            }
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let secret = Secret::generate().map_err(WarehouseError::Other)?;
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.store.put_opts(&path, PutPayload::from(secret.to_hex().into_bytes()), opts).await {
+            Ok(_) => Ok(secret),
+            // Another run created it first: use theirs.
+            Err(object_store::Error::AlreadyExists { .. }) => Box::pin(self.secret()).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes rows as one Parquet file at `rel` and returns its manifest entry.
+    pub async fn write_rows(&self, table: &TableDef, rel: &str, rows: &[Row]) -> Result<FileEntry> {
+        let batch = table.to_batch(rows)?;
+        self.write_batches(rel, table.schema(), std::iter::once(batch)).await
+    }
+
+    pub async fn write_batches(
+        &self,
+        rel: &str,
+        schema: arrow::datatypes::SchemaRef,
+        batches: impl IntoIterator<Item = arrow::array::RecordBatch>,
+    ) -> Result<FileEntry> {
+        let path = self.path(rel);
+        let writer = object_store::buffered::BufWriter::new(self.store.clone(), path.clone());
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(256 * 1024))
+            .build();
+        let mut w = AsyncArrowWriter::try_new(writer, schema, Some(props))?;
+        let mut rows = 0u64;
+        for b in batches {
+            rows += b.num_rows() as u64;
+            w.write(&b).await?;
+        }
+        w.close().await?;
+        let bytes = self.store.head(&path).await?.size;
+        Ok(FileEntry { path: rel.to_string(), rows, bytes, partition: Default::default() })
+    }
+
+    /// Reads a staging table's rows (as the manifest lists its files).
+    pub async fn read_rows(&self, manifest: &Manifest, table: &TableDef) -> Result<Vec<Row>> {
+        let mut rows = Vec::new();
+        for f in manifest.files(table.name) {
+            let bytes = self.store.get(&self.path(&f.path)).await?.bytes().await?;
+            for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
+                rows.extend(table.rows_from_batch(&batch?));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Registers every table of the manifest in a DataFusion session under its name; staging tables
+    /// with no files yet are registered empty, so queries and models can name them.
+    pub async fn register_tables(&self, ctx: &SessionContext, manifest: &Manifest) -> Result<()> {
+        use datafusion::datasource::file_format::parquet::ParquetFormat;
+        use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+        use datafusion::datasource::MemTable;
+
+        ctx.runtime_env().register_object_store(&self.store_url, self.store.clone());
+        for (name, t) in &manifest.tables {
+            if t.files.is_empty() {
+                continue;
+            }
+            let urls = t
+                .files
+                .iter()
+                .map(|f| ListingTableUrl::parse(self.file_url(&f.path)))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+            let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
+            let config = config.infer_schema(&ctx.state()).await?;
+            let table = ListingTable::try_new(config)?;
+            ctx.register_table(name.as_str(), Arc::new(table))?;
+        }
+        let defaults = crate::table::STAGING.iter().copied().chain([&crate::table::REJECTS, &crate::table::INGEST_FILES]);
+        for def in defaults {
+            if manifest.files(def.name).is_empty() {
+                let empty = MemTable::try_new(def.schema(), vec![vec![]])?;
+                ctx.register_table(def.name, Arc::new(empty))?;
+            }
+        }
+        Ok(())
+    }
+}
