@@ -165,19 +165,22 @@ fn split_header(rows: Vec<RawRow>, is_header: &dyn Fn(&[String]) -> bool, wanted
 
 fn csv_rows(text: &str) -> Vec<RawRow> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    // Line numbers from byte offsets (the csv crate's own count is off by one on CRLF files).
+    let newlines: Vec<usize> = text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i).collect();
+    let line_at = |byte: u64| newlines.partition_point(|&nl| (nl as u64) <= byte) as u64 + 1;
     let mut out = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map(|p| p.line()).unwrap_or(0);
+                let line = record.position().map(|p| line_at(p.byte())).unwrap_or(0);
                 out.push(RawRow { loc: Loc::Line(line), cells: record.iter().map(clean_cell).collect() });
             }
             Err(e) => {
                 // A malformed record (e.g. an unclosed quote) still becomes a row, so it is rejected
                 // with its line rather than lost.
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = e.position().map(|p| line_at(p.byte())).unwrap_or(0);
                 out.push(RawRow { loc: Loc::Line(line), cells: vec![format!("\u{0}unreadable CSV record: {e}")] });
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     break;
@@ -304,6 +307,9 @@ mod tests {
         assert_eq!(sheet.rows[0].cells, vec!["1", "2"]);
         assert_eq!(sheet.rows[1].loc, Loc::Line(4));
         assert_eq!(sheet.rows[1].cells.len(), 3);
+        let crlf = "h1,h2\r\nx,1\r\ny,2\r\n";
+        let sheet = read_sheet(crlf.as_bytes(), &|h| h.first().map(|s| s == "h1").unwrap_or(false), "h1").unwrap();
+        assert_eq!(sheet.rows.iter().map(|r| r.loc.number()).collect::<Vec<_>>(), vec![2, 3]);
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub enum IngestError {
     Injected(usize),
 }
 
+const WITHHELD: &str = "(withheld: a public message's row may identify its author)";
 const BUILTIN_CALENDAR: &str = "data/calendar/holidays_cn.csv (built in)";
 
 /// A row of this run, with where it came from and its precedence (higher = newer).
@@ -160,13 +161,16 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
                                 Outcome::Merged => report.merged += 1,
                                 Outcome::Rejected(reason) => {
                                     report.rejected += 1;
+                                    // A public message's row may hold its author and text, which
+                                    // are never stored: the file and line lead to it instead.
+                                    let raw = if kind == Kind::Interactions { WITHHELD.to_string() } else { p.raw };
                                     rejects.push(Reject {
                                         kind: report.kind.clone(),
                                         format: report.format.clone(),
                                         source_file: shown.clone(),
                                         loc: Some(p.loc),
                                         reason,
-                                        raw: p.raw,
+                                        raw,
                                     });
                                 }
                             }
@@ -188,8 +192,13 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
         };
         let existing = staged.remove(def.name).unwrap_or_default();
         let next = match kind {
-            // The register is a snapshot: a run with registry sources replaces it.
-            Kind::Registry => keep_unchanged(def, &existing, winners, &mut files, true),
+            // The register is a snapshot: a run with registry sources replaces it. When one of
+            // them could not be read the snapshot is incomplete, so its rows are merged into the
+            // register instead (nothing is lost to a bad file).
+            Kind::Registry => {
+                let complete = files.iter().filter(|f| f.kind == "registry").all(|f| f.error.is_none());
+                keep_unchanged(def, &existing, winners, &mut files, complete)
+            }
             Kind::Calendar => calendar_rows(def, existing.clone(), winners, &ingested_at, &mut files),
             Kind::Posts => {
                 let merged = keep_unchanged(def, &existing, winners, &mut files, false);

@@ -1,0 +1,6 @@
+//! One integration-test binary (so the crate links once): the project's own data, and the shared
+//! conformance fixtures when they sit beside the repository.
+
+mod common;
+mod conformance;
+mod warehouse;

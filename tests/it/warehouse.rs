@@ -1,0 +1,87 @@
+//! The warehouse never shows a half-written stage, and one writer at a time.
+
+use crate::common::*;
+use govmedia::ingest::run::{ingest, IngestError, IngestOptions};
+use govmedia::pipeline::{resolve_source, SourceSpec};
+use govmedia::warehouse::Warehouse;
+use std::path::Path;
+
+const POSTS_A: &str = "平台,账号ID,发布ID,发布时间,标题\n微博,1001,a1,2019-07-01 09:00,甲\n微博,1001,a2,2019-07-08 09:00,乙\n";
+const POSTS_B: &str = "平台,账号ID,发布ID,发布时间,标题\n微信,gh_x,b1,2019-07-02 09:00,丙\n微博,1001,a1,2019-07-01 09:00,甲改\n";
+const MESSAGES: &str = "平台,账号ID,留言ID,留言时间,留言人,回复时间\n微博,1001,q1,2019-07-02 10:00,某人,\n";
+
+fn source(dir: &Path, kind: &str, file: &str) -> govmedia::pipeline::Source {
+    let spec = SourceSpec { kind: kind.into(), format: "canonical".into(), path: file.into(), account: None, platform: None, as_of: None };
+    resolve_source(dir, 1, &spec).unwrap()
+}
+
+#[test]
+fn a_failed_ingest_leaves_the_previous_state() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.csv"), POSTS_A).unwrap();
+    std::fs::write(dir.path().join("b.csv"), POSTS_B).unwrap();
+    std::fs::write(dir.path().join("m.csv"), MESSAGES).unwrap();
+    let wh_dir = dir.path().join("wh");
+    let wh = Warehouse::open(wh_dir.to_str().unwrap()).unwrap();
+    let rt = rt();
+    rt.block_on(ingest(&wh, &[source(dir.path(), "posts", "a.csv")], &IngestOptions::default())).unwrap();
+    let before = staging(&wh_dir);
+    let manifest_before = rt.block_on(wh.manifest()).unwrap();
+
+    // The second run dies after writing some of its files, before the manifest swap.
+    let sources = [source(dir.path(), "posts", "b.csv"), source(dir.path(), "interactions", "m.csv")];
+    let opts = IngestOptions { fail_after_writes: Some(2), ..Default::default() };
+    let err = rt.block_on(ingest(&wh, &sources, &opts)).unwrap_err();
+    assert!(matches!(err, IngestError::Injected(2)));
+    assert!(walk_count(&wh_dir.join("staging")) > manifest_before.all_paths().count(), "files were written");
+    assert_eq!(staging(&wh_dir), before, "the warehouse still reads as before");
+    assert_eq!(rt.block_on(wh.manifest()).unwrap(), manifest_before);
+
+    // The lock was released: the same run now succeeds, and the stray files are cleaned up.
+    rt.block_on(ingest(&wh, &sources, &IngestOptions::default())).unwrap();
+    let titles = sql(&wh_dir, "SELECT post_id, title FROM posts ORDER BY post_id");
+    assert_eq!(titles, vec!["post_id,title", "a1,甲改", "a2,乙", "b1,丙"]);
+    let m = rt.block_on(wh.manifest()).unwrap();
+    let referenced = m.all_paths().filter(|p| p.starts_with("staging/")).count();
+    let previous = manifest_before.all_paths().filter(|p| p.starts_with("staging/")).count();
+    assert!(walk_count(&wh_dir.join("staging")) <= referenced + previous);
+}
+
+fn walk_count(dir: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        n += if p.is_dir() { walk_count(&p) } else { 1 };
+    }
+    n
+}
+
+#[test]
+fn a_second_writer_is_refused_with_who_holds_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.csv"), POSTS_A).unwrap();
+    let wh_dir = dir.path().join("wh");
+    let wh = Warehouse::open(wh_dir.to_str().unwrap()).unwrap();
+    let rt = rt();
+    let lock = rt.block_on(wh.lock("govmedia test holder")).unwrap();
+    let r = govmedia(&wh_dir, &["ingest", "posts", "canonical", dir.path().join("a.csv").to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("is in use by `govmedia test holder`"), "{}", r.stderr);
+    rt.block_on(wh.release(lock)).unwrap();
+    let r = govmedia(&wh_dir, &["ingest", "posts", "canonical", dir.path().join("a.csv").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn memory_warehouses_work_through_the_same_code() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.csv"), POSTS_A).unwrap();
+    let wh = Warehouse::open("memory://it-test/wh").unwrap();
+    let rt = rt();
+    let report = rt.block_on(ingest(&wh, &[source(dir.path(), "posts", "a.csv")], &IngestOptions::default())).unwrap();
+    assert_eq!(report.tables["posts"], 2);
+    let ctx = rt.block_on(govmedia::query::warehouse_session(&wh)).unwrap();
+    let batches = rt.block_on(govmedia::query::run_query(&ctx, "SELECT count(*) AS n FROM posts")).unwrap();
+    let text = arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+    assert!(text.contains("| 2 |"), "{text}");
+}
