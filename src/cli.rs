@@ -82,6 +82,27 @@ govmedia sql \"SELECT * FROM rejects\" --format csv --output rejects.csv")]
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Generate the demo district's exports into ./demo and run every stage on them.
+    Demo {
+        /// Folder for the generated exports.
+        #[arg(long, default_value = "demo")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 2019)]
+        seed: u64,
+    },
+    /// Write a fictional district's quarter of exports in the real formats, with a pipeline file.
+    #[command(after_help = "Example:\n  govmedia generate --out demo --seed 7 && govmedia run demo/pipeline.toml")]
+    Generate {
+        /// Folder to write (created; existing files are overwritten).
+        #[arg(long, default_value = "demo")]
+        out: PathBuf,
+        /// The quarter the exports cover.
+        #[arg(long, default_value = "2019Q3")]
+        quarter: String,
+        /// Same seed, same files.
+        #[arg(long, default_value_t = 2019)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -144,6 +165,35 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let report = ingest_with_signal(&wh, &sources).await?;
             print_summary(&report);
             Ok(if report.failed_files() > 0 { 2 } else { 0 })
+        }
+        Command::Demo { out, seed } => {
+            let quarter = crate::time::Quarter { year: 2019, q: 3 };
+            let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.clone(), quarter, seed })
+                .map_err(anyhow::Error::msg)?;
+            println!("generated {} demo files in {}", g.files, out.display());
+            let p = Pipeline::load(&g.pipeline).map_err(anyhow::Error::msg)?;
+            let sources = p.sources().map_err(anyhow::Error::msg)?;
+            let report = ingest_with_signal(&wh, &sources).await?;
+            print_summary(&report);
+            println!("warehouse: {} — try: govmedia sql \"SELECT platform, count(*) FROM posts GROUP BY 1\"", wh.display);
+            Ok(if report.failed_files() > 0 { 2 } else { 0 })
+        }
+        Command::Generate { out, quarter, seed } => {
+            let quarter = crate::time::Quarter::parse(&quarter).map_err(anyhow::Error::msg)?;
+            let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.clone(), quarter, seed })
+                .map_err(anyhow::Error::msg)?;
+            println!(
+                "wrote {} files for {} units and {} accounts ({} posts, {} messages; {} planted problems) to {}",
+                g.files,
+                g.plan.units.len(),
+                g.plan.accounts.len(),
+                g.plan.posts.len(),
+                g.plan.messages.len(),
+                g.plan.planted.len(),
+                out.display()
+            );
+            println!("next: govmedia run {}", g.pipeline.display());
+            Ok(0)
         }
         Command::Sql { query: sql, format, output } => {
             let ctx = query::warehouse_session(&wh).await?;

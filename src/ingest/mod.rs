@@ -90,7 +90,7 @@ pub struct ParsedRow {
 pub enum FileError {
     #[error(transparent)]
     Read(#[from] read::ReadError),
-    #[error("missing required column {0}")]
+    #[error("missing required column(s) {0}")]
     MissingColumn(String),
     #[error("{0}")]
     Account(String),

@@ -167,7 +167,7 @@ fn bad_files_give_clear_errors_or_rejected_rows() {
 
     let r = govmedia(&wh, &["ingest", "registry", "canonical", &bad("registry_missing_account_id.csv")]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("registry_missing_account_id.csv: missing required column 账号ID (account_id)"), "{}", r.stderr);
+    assert!(r.stderr.contains("registry_missing_account_id.csv: missing required column(s) 账号ID (account_id)"), "{}", r.stderr);
     assert_eq!(rows_of(&wh, "registry").len(), 8, "a register file that cannot be read does not empty the register");
 
     let r = govmedia(&wh, &["ingest", "posts", "mediacrawler", &bad("truncated.jsonl"), "--platform", "douyin"]);

@@ -158,15 +158,23 @@ impl Format for Canonical {
     fn parse(&self, ctx: &FileContext, bytes: &[u8]) -> Result<Vec<ParsedRow>, FileError> {
         let fields = fields_of(ctx.kind);
         let required: Vec<&[&str]> = fields.iter().filter(|f| f.required).map(|f| f.headers).collect();
-        // The header row is the first row naming at least two of the required columns, so that a
-        // header missing one of them is reported as such rather than as "no header".
+        // The header row is the first row naming any column of the template, so that a header
+        // missing required columns is reported with the names of those columns.
         let recognise = |cells: &[String]| {
             let h = Headers::new(cells);
-            required.iter().filter(|names| h.find(names).is_some()).count() >= required.len().min(2)
+            fields.iter().any(|f| h.find(f.headers).is_some())
         };
         let wanted = required.iter().map(|n| n[0]).collect::<Vec<_>>().join(", ");
         let sheet = read_sheet(bytes, &recognise, &wanted)?;
         let headers = Headers::new(&sheet.headers);
+        let missing: Vec<String> = fields
+            .iter()
+            .filter(|f| f.required && headers.find(f.headers).is_none())
+            .map(|f| format!("{} ({})", f.headers[0], f.headers[1]))
+            .collect();
+        if !missing.is_empty() {
+            return Err(FileError::MissingColumn(missing.join(", ")));
+        }
         let mut positions = Vec::with_capacity(fields.len());
         for field in fields {
             let pos = if field.required { Some(headers.require(field.headers)?) } else { headers.find(field.headers) };
