@@ -42,7 +42,7 @@ pub enum Command {
         /// The pipeline file (TOML; see pipelines/example.toml).
         pipeline: PathBuf,
         /// Stages to run, comma separated.
-        #[arg(long, value_delimiter = ',', default_value = "ingest")]
+        #[arg(long, value_delimiter = ',', default_value = "ingest,build")]
         stages: Vec<Stage>,
         /// Quarter to build and report (overrides the pipeline file's `quarter`).
         #[arg(long)]
@@ -69,6 +69,24 @@ Formats: canonical weibo-crawler weibospider wechat-mp douyin-creator mediacrawl
         /// The date of a follower snapshot that carries none (weibo-crawler-users).
         #[arg(long)]
         as_of: Option<String>,
+    },
+    /// Run the SQL models for a quarter: every indicator, the scores and the marts.
+    #[command(after_help = "Examples:\n  govmedia build --quarter 2019Q3\n  \
+govmedia build --quarter 2019Q3 --check-point 2019-09-20T00:00:00+08:00 --rubric my_rubric.toml\n\n\
+Marts are kept per quarter: building 2019Q4 keeps 2019Q3; rebuilding a quarter replaces only it.")]
+    Build {
+        /// The quarter, e.g. 2019Q3.
+        #[arg(long)]
+        quarter: String,
+        /// The check point (RFC 3339); default: the end of the quarter.
+        #[arg(long)]
+        check_point: Option<String>,
+        /// A rubric file (see pipelines/rubric.toml); default: the built-in rubric.
+        #[arg(long)]
+        rubric: Option<PathBuf>,
+        /// A folder of SQL models (staging/, intermediate/, marts/); default: ./sql if present, else the built-in models.
+        #[arg(long)]
+        models: Option<PathBuf>,
     },
     /// Query the warehouse in SQL: every staging table and mart by name. Read-only.
     #[command(after_help = "Examples:\n  govmedia sql \"SELECT platform, count(*) FROM posts GROUP BY platform\"\n  \
@@ -108,6 +126,7 @@ govmedia sql \"SELECT * FROM rejects\" --format csv --output rejects.csv")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Stage {
     Ingest,
+    Build,
 }
 
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
@@ -131,11 +150,18 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("warehouse {} ready (manifest version {})", wh.display, m.version);
             Ok(0)
         }
-        Command::Run { pipeline, stages, quarter: _ } => {
+        Command::Run { pipeline, stages, quarter } => {
             let p = Pipeline::load(&pipeline).map_err(anyhow::Error::msg)?;
             let mut code = 0;
             for stage in stages {
                 match stage {
+                    Stage::Build => {
+                        let q = quarter.clone().or_else(|| p.spec.quarter.clone()).ok_or_else(|| {
+                            anyhow::anyhow!("the build stage needs a quarter: set `quarter` in {} or pass --quarter", pipeline.display())
+                        })?;
+                        let rubric = p.spec.rubric.as_ref().map(|r| p.dir.join(r));
+                        build_and_print(&wh, &q, p.spec.check_point.as_deref(), rubric.as_deref(), None).await?;
+                    }
                     Stage::Ingest => {
                         let sources = p.sources().map_err(anyhow::Error::msg)?;
                         let report = ingest_with_signal(&wh, &sources).await?;
@@ -195,6 +221,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("next: govmedia run {}", g.pipeline.display());
             Ok(0)
         }
+        Command::Build { quarter, check_point, rubric, models } => {
+            build_and_print(&wh, &quarter, check_point.as_deref(), rubric.as_deref(), models.as_deref()).await?;
+            Ok(0)
+        }
         Command::Sql { query: sql, format, output } => {
             let ctx = query::warehouse_session(&wh).await?;
             let Some(sql) = sql else {
@@ -218,6 +248,52 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
     }
+}
+
+async fn build_and_print(
+    wh: &Warehouse,
+    quarter: &str,
+    check_point: Option<&str>,
+    rubric: Option<&std::path::Path>,
+    models: Option<&std::path::Path>,
+) -> anyhow::Result<crate::models::BuildReport> {
+    use crate::models::{build, rubric::Rubric, BuildScope};
+    let q = crate::time::Quarter::parse(quarter).map_err(anyhow::Error::msg)?;
+    let scope = BuildScope::new(q, check_point).map_err(anyhow::Error::msg)?;
+    let rubric = match rubric {
+        Some(p) => Rubric::load(p).map_err(anyhow::Error::msg)?,
+        None => Rubric::builtin(),
+    };
+    let report = tokio::select! {
+        r = build(wh, scope, &rubric, models) => r?,
+        _ = tokio::signal::ctrl_c() => {
+            let _ = wh.store().delete(&wh.path("_lock")).await;
+            bail!("interrupted: nothing was committed; the marts are as they were before this build")
+        }
+    };
+    print_build(&report);
+    Ok(report)
+}
+
+/// The per-model build report: rows, time and what each model read.
+pub fn print_build(report: &crate::models::BuildReport) {
+    use arrow::array::{ArrayRef, StringArray, UInt64Array};
+    use std::sync::Arc;
+    let runs = &report.runs;
+    let batch = arrow::array::RecordBatch::try_from_iter(vec![
+        ("model", Arc::new(StringArray::from(runs.iter().map(|r| r.name.clone()).collect::<Vec<_>>())) as ArrayRef),
+        ("layer", Arc::new(StringArray::from(runs.iter().map(|r| r.layer.name()).collect::<Vec<_>>())) as ArrayRef),
+        ("rows", Arc::new(StringArray::from(runs.iter().map(|r| if r.layer == crate::models::Layer::Staging { "view".to_string() } else { r.rows.to_string() }).collect::<Vec<_>>())) as ArrayRef),
+        ("ms", Arc::new(UInt64Array::from(runs.iter().map(|r| r.millis as u64).collect::<Vec<_>>())) as ArrayRef),
+        ("reads", Arc::new(StringArray::from(runs.iter().map(|r| r.reads.join(", ")).collect::<Vec<_>>())) as ArrayRef),
+    ]);
+    if let Ok(batch) = batch {
+        if let Ok(t) = arrow::util::pretty::pretty_format_batches(&[batch]) {
+            println!("{t}");
+        }
+    }
+    let total: u128 = runs.iter().map(|r| r.millis).sum();
+    println!("build {}: {} models from {} in {} ms; manifest version {}", report.quarter, runs.len(), report.models_from, total, report.manifest_version);
 }
 
 /// Ingest, with Ctrl-C leaving the warehouse as it was: the run stops before its manifest swap and

@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod cli;
 pub mod generate;
 pub mod ingest;
+pub mod models;
 pub mod pipeline;
 pub mod privacy;
 pub mod query;

@@ -1,0 +1,66 @@
+-- Filing (备案) issues per account (SPEC §5.7): unfiled, late filings, unannounced closures,
+-- and posting after closure.
+with params as (
+    select * from params
+),
+
+windows as (
+    select * from int_account_windows
+),
+
+filed_open as (
+    select distinct platform, account_id
+    from stg_filings
+    where action = 'open' and filed_on is not null
+),
+
+in_quarter as (
+    select f.*
+    from stg_filings f
+    cross join params p
+    where f.action_date >= p.q_start_date and f.action_date < p.q_end_date
+),
+
+late as (
+    select f.platform, f.account_id, count(*) as late_filings
+    from in_quarter f
+    cross join params p
+    cross join rubric rb
+    join stg_calendar_days d on d.date = f.action_date
+    join stg_calendar_days lim
+      on lim.is_working_day and lim.working_day_ordinal = d.working_day_ordinal + rb.filing_limit_working_days
+    where f.filed_on > lim.date
+       or (f.filed_on is null and lim.day_start_s + 86400 <= p.c_s)
+    group by f.platform, f.account_id
+),
+
+unannounced as (
+    select platform, account_id, count(*) as unannounced_closures
+    from in_quarter
+    where action in ('suspend', 'deregister') and announced_on is null
+    group by platform, account_id
+),
+
+after_closure as (
+    select distinct w.platform, w.account_id
+    from windows w
+    cross join params p
+    join int_account_closures c on c.platform = w.platform and c.account_id = w.account_id
+    join stg_posts s on s.platform = w.platform and s.account_id = w.account_id
+    where s.published_s >= c.closure_s
+      and s.published_s >= p.q_start_s and s.published_s < p.q_end_s
+)
+
+select
+    w.platform,
+    w.account_id,
+    coalesce(not w.registered or (w.opened_on >= rb.filing_required_from and fo.account_id is null), false) as unfiled,
+    coalesce(l.late_filings, 0) as late_filings,
+    coalesce(u.unannounced_closures, 0) as unannounced_closures,
+    (ac.account_id is not null) as active_after_closure
+from windows w
+cross join rubric rb
+left join filed_open fo on fo.platform = w.platform and fo.account_id = w.account_id
+left join late l on l.platform = w.platform and l.account_id = w.account_id
+left join unannounced u on u.platform = w.platform and u.account_id = w.account_id
+left join after_closure ac on ac.platform = w.platform and ac.account_id = w.account_id

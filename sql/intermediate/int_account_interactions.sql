@@ -1,0 +1,64 @@
+-- Interaction response (SPEC §5.2) per account: counts, rates, continuous percentiles of the
+-- response time in hours, and the interaction veto.
+with limits as (
+    select * from int_message_limits
+),
+
+counts as (
+    select
+        platform,
+        account_id,
+        count(*) as messages,
+        sum(case when replied then 1 else 0 end) as replied,
+        sum(case when replied_on_time then 1 else 0 end) as replied_on_time,
+        sum(case when pending then 1 else 0 end) as pending
+    from limits
+    group by platform, account_id
+),
+
+response_hours as (
+    select
+        platform,
+        account_id,
+        percentile_cont(0.5) within group (order by cast(replied_s - received_s as double) / 3600.0) as median_response_hours,
+        percentile_cont(0.9) within group (order by cast(replied_s - received_s as double) / 3600.0) as p90_response_hours
+    from limits
+    where replied
+    group by platform, account_id
+),
+
+joined as (
+    select
+        w.platform,
+        w.account_id,
+        w.graded,
+        w.interaction_enabled,
+        coalesce(c.messages, 0) as messages,
+        coalesce(c.replied, 0) as replied,
+        coalesce(c.replied_on_time, 0) as replied_on_time,
+        coalesce(c.pending, 0) as pending,
+        h.median_response_hours,
+        h.p90_response_hours
+    from int_account_windows w
+    left join counts c on c.platform = w.platform and c.account_id = w.account_id
+    left join response_hours h on h.platform = w.platform and h.account_id = w.account_id
+)
+
+select
+    j.platform,
+    j.account_id,
+    j.messages,
+    j.replied,
+    j.replied_on_time,
+    j.pending,
+    j.messages - j.replied_on_time - j.pending as overdue,
+    case when j.messages = 0 then null else cast(j.replied as double) / j.messages end as response_rate,
+    case when j.messages - j.pending = 0 then null else cast(j.replied_on_time as double) / (j.messages - j.pending) end as on_time_rate,
+    j.median_response_hours,
+    j.p90_response_hours,
+    -- Unregistered accounts have no register entry: only their answers count.
+    coalesce(j.graded and (j.interaction_enabled = false or (j.messages >= rb.interaction_veto_min_messages and j.replied = 0)), false)
+        as veto_interaction,
+    coalesce(j.interaction_enabled = false, false) as interaction_disabled
+from joined j
+cross join rubric rb

@@ -1,0 +1,135 @@
+-- Reach (SPEC §5.3): followers, sums of the counts, and the platform's reach index
+-- (WCI-style for wechat, BCI-style for weibo, a read/engagement index for the rest).
+with params as (
+    select * from params
+),
+
+windows as (
+    select * from int_account_windows
+),
+
+in_window as (
+    select w.platform, w.account_id, p.*
+    from windows w
+    join stg_posts p on p.platform = w.platform and p.account_id = w.account_id
+    where p.published_s >= w.window_start_s and p.published_s < w.window_end_s
+),
+
+sums as (
+    select
+        platform,
+        account_id,
+        count(*) as n,
+        sum(case when kind = 'original' then 1 else 0 end) as n_original,
+        sum(reads) as reads,
+        sum(wows) as wows,
+        sum(likes) as likes,
+        sum(comments) as comments,
+        sum(shares) as shares,
+        -- For the indices a NULL count counts as 0.
+        cast(coalesce(sum(reads), 0) as double) as r,
+        cast(coalesce(sum(wows), 0) as double) as w,
+        cast(coalesce(sum(likes), 0) as double) as l,
+        cast(coalesce(sum(comments), 0) as double) as m,
+        cast(coalesce(sum(shares), 0) as double) as s,
+        cast(coalesce(sum(case when position = 1 then reads end), 0) as double) as rh,
+        cast(coalesce(sum(case when position = 1 then wows end), 0) as double) as wh,
+        cast(coalesce(sum(case when position = 1 then likes end), 0) as double) as lh,
+        cast(coalesce(sum(case when position = 1 then shares end), 0) as double) as sh,
+        cast(coalesce(max(reads), 0) as double) as r_max,
+        cast(coalesce(max(wows), 0) as double) as w_max,
+        cast(coalesce(max(likes), 0) as double) as l_max,
+        cast(coalesce(max(shares), 0) as double) as s_max,
+        cast(coalesce(sum(case when kind = 'original' then shares end), 0) as double) as s_original,
+        cast(coalesce(sum(case when kind = 'original' then comments end), 0) as double) as m_original
+    from in_window
+    group by platform, account_id
+),
+
+followers_end as (
+    select f.platform, f.account_id, f.followers
+    from (
+        select fo.platform, fo.account_id, fo.followers,
+               row_number() over (partition by fo.platform, fo.account_id order by fo.date desc) as rn
+        from followers fo
+        cross join params p
+        where to_unixtime(fo.date) - 28800 <= p.c_s
+    ) f
+    where f.rn = 1
+),
+
+followers_start as (
+    select f.platform, f.account_id, f.followers
+    from (
+        select fo.platform, fo.account_id, fo.followers,
+               row_number() over (partition by fo.platform, fo.account_id order by fo.date desc) as rn
+        from followers fo
+        cross join params p
+        where to_unixtime(fo.date) - 28800 < p.q_start_s
+    ) f
+    where f.rn = 1
+),
+
+base as (
+    select
+        w.platform,
+        w.account_id,
+        cast(w.window_end_s - w.window_start_s as double) / 86400.0 as d,
+        coalesce(s.n, 0) as n,
+        coalesce(s.n_original, 0) as n_original,
+        s.reads, s.wows, s.likes, s.comments, s.shares,
+        s.r, s.w, s.l, s.m, s.s, s.rh, s.wh, s.lh, s.sh,
+        s.r_max, s.w_max, s.l_max, s.s_max, s.s_original, s.m_original
+    from windows w
+    left join sums s on s.platform = w.platform and s.account_id = w.account_id
+),
+
+-- f(r, w, l, s) = 0.70·ln(r+1) + 0.09·ln(10w+1) + 0.06·ln(10l+1) + 0.15·ln(10s+1)
+wci as (
+    select
+        platform,
+        account_id,
+        0.70 * ln(r / d + 1) + 0.09 * ln(10 * w / d + 1) + 0.06 * ln(10 * l / d + 1) + 0.15 * ln(10 * s / d + 1) as o,
+        0.70 * ln(r / n + 1) + 0.09 * ln(10 * w / n + 1) + 0.06 * ln(10 * l / n + 1) + 0.15 * ln(10 * s / n + 1) as a,
+        0.70 * ln(rh / d + 1) + 0.09 * ln(10 * wh / d + 1) + 0.06 * ln(10 * lh / d + 1) + 0.15 * ln(10 * sh / d + 1) as h,
+        0.70 * ln(r_max + 1) + 0.09 * ln(10 * w_max + 1) + 0.06 * ln(10 * l_max + 1) + 0.15 * ln(10 * s_max + 1) as pk
+    from base
+    where n > 0
+),
+
+indexed as (
+    select
+        b.platform,
+        b.account_id,
+        b.reads,
+        b.wows,
+        b.likes,
+        b.comments,
+        b.shares,
+        case
+            when b.n = 0 then 0.0
+            when b.platform = 'wechat' then power(0.6 * x.o + 0.2 * x.a + 0.1 * x.h + 0.1 * x.pk, 2) * 12
+            when b.platform = 'weibo' then
+                (0.2 * (0.3 * ln(b.n + 1) + 0.7 * ln(b.n_original + 1))
+                 + 0.8 * (0.2 * ln(b.s + 1) + 0.2 * ln(b.m + 1) + 0.25 * ln(b.s_original + 1) + 0.25 * ln(b.m_original + 1) + 0.1 * ln(b.l + 1))) * 160
+            else 100 * (0.7 * ln(b.r / b.d + 1) + 0.3 * ln((b.l + b.m + b.s) / b.d + 1))
+        end as reach_index
+    from base b
+    left join wci x on x.platform = b.platform and x.account_id = b.account_id
+)
+
+select
+    i.platform,
+    i.account_id,
+    fe.followers as followers_end,
+    fe.followers - fs.followers as follower_growth,
+    i.reads,
+    i.wows,
+    i.likes,
+    i.comments,
+    i.shares,
+    i.reach_index,
+    100 * percent_rank() over (partition by i.platform order by i.reach_index) as reach_percentile
+from indexed i
+left join followers_end fe on fe.platform = i.platform and fe.account_id = i.account_id
+left join followers_start fs on fs.platform = i.platform and fs.account_id = i.account_id

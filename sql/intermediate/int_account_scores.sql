@@ -1,0 +1,101 @@
+-- Every in-scope account's indicators side by side, with its score and grade (SPEC §7).
+with params as (
+    select * from params
+),
+
+joined as (
+    select
+        w.platform,
+        w.account_id,
+        w.unit_name,
+        w.unit_type,
+        w.account_name,
+        w.registered,
+        w.graded,
+        w.opened_on,
+        po.status,
+        po.posts,
+        po.original_posts,
+        po.silent_weeks,
+        po.longest_gap_days,
+        po.days_since_last_post,
+        po.veto_no_update,
+        i.messages,
+        i.replied,
+        i.replied_on_time,
+        i.pending,
+        i.overdue,
+        i.response_rate,
+        i.on_time_rate,
+        i.median_response_hours,
+        i.p90_response_hours,
+        i.veto_interaction,
+        i.interaction_disabled,
+        r.followers_end,
+        r.follower_growth,
+        r.reads,
+        r.wows,
+        r.likes,
+        r.comments,
+        r.shares,
+        r.reach_index,
+        r.reach_percentile,
+        coalesce(f.findings_serious, 0) as findings_serious,
+        coalesce(f.findings_typo, 0) as findings_typo,
+        coalesce(f.findings_other, 0) as findings_other,
+        coalesce(f.findings_uncorrected, 0) as findings_uncorrected,
+        (w.graded and coalesce(f.findings_serious, 0) > 0) as veto_content,
+        fi.unfiled,
+        fi.late_filings,
+        fi.unannounced_closures,
+        fi.active_after_closure
+    from int_account_windows w
+    join int_account_posting po on po.platform = w.platform and po.account_id = w.account_id
+    join int_account_interactions i on i.platform = w.platform and i.account_id = w.account_id
+    join int_account_reach r on r.platform = w.platform and r.account_id = w.account_id
+    left join int_account_findings f on f.platform = w.platform and f.account_id = w.account_id
+    join int_account_filing fi on fi.platform = w.platform and fi.account_id = w.account_id
+),
+
+raw_scores as (
+    select
+        j.*,
+        (j.veto_no_update or j.veto_interaction or j.veto_content) as vetoed,
+        100
+            - least(j.silent_weeks * rb.silent_week_points, rb.silent_weeks_cap)
+            - least(j.overdue * rb.overdue_message_points, rb.overdue_messages_cap)
+            - least(j.findings_typo * rb.typo_points + j.findings_uncorrected * rb.uncorrected_finding_points, rb.findings_cap)
+            - case when j.unfiled then rb.unfiled_points else 0 end
+            + case when j.reach_percentile >= rb.reach_bonus_percentile then rb.reach_bonus_points else 0 end
+            as raw_score
+    from joined j
+    cross join rubric rb
+),
+
+scored as (
+    select
+        s.*,
+        case
+            when not s.graded then null
+            when s.vetoed then least(greatest(least(s.raw_score, 100), 0), rb.veto_score_cap)
+            else greatest(least(s.raw_score, 100), 0)
+        end as score
+    from raw_scores s
+    cross join rubric rb
+)
+
+select
+    s.*,
+    case
+        when s.score is null then null
+        when s.score >= rb.grade_excellent then '优秀'
+        when s.score >= rb.grade_good then '良好'
+        when s.score >= rb.grade_pass then '合格'
+        else '不合格'
+    end as grade,
+    nullif(concat_ws('；',
+        case when s.veto_no_update then '监测时间点前2周内无更新' end,
+        case when s.veto_interaction then '互动回应差' end,
+        case when s.veto_content then '严重表述错误或泄密' end), '') as veto_reasons
+from scored s
+cross join rubric rb

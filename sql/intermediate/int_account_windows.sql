@@ -1,0 +1,75 @@
+-- In-scope accounts and their assessment windows (SPEC §5): register accounts with a non-empty
+-- window [max(Q start, opened_on), min(Q end, C, closure date)), and accounts not in the
+-- register that posted in Q (window [Q start, min(Q end, C))).
+with params as (
+    select * from params
+),
+
+registered as (
+    select
+        r.platform,
+        r.account_id,
+        r.unit_name,
+        r.unit_type,
+        r.account_name,
+        r.opened_on,
+        r.interaction_enabled,
+        true as registered,
+        c.closure_date,
+        c.closure_s,
+        greatest(p.q_start_s, coalesce(r.opened_s, p.q_start_s)) as window_start_s,
+        least(p.q_end_s, p.c_s, coalesce(c.closure_s, p.q_end_s)) as window_end_s,
+        -- A register account marked 关停/注销 without a closure filing has no window.
+        (r.state in ('suspended', 'deregistered') and c.closure_date is null) as closed_unfiled
+    from stg_registry r
+    cross join params p
+    left join int_account_closures c on c.platform = r.platform and c.account_id = r.account_id
+),
+
+unregistered as (
+    select distinct
+        s.platform,
+        s.account_id,
+        cast(null as varchar) as unit_name,
+        cast(null as varchar) as unit_type,
+        cast(null as varchar) as account_name,
+        cast(null as date) as opened_on,
+        cast(null as boolean) as interaction_enabled,
+        false as registered,
+        cast(null as date) as closure_date,
+        cast(null as bigint) as closure_s,
+        p.q_start_s as window_start_s,
+        least(p.q_end_s, p.c_s) as window_end_s,
+        false as closed_unfiled
+    from stg_posts s
+    cross join params p
+    left join stg_registry r on r.platform = s.platform and r.account_id = s.account_id
+    where r.account_id is null
+      and s.published_s >= p.q_start_s and s.published_s < p.q_end_s
+),
+
+all_accounts as (
+    select * from registered
+    union all
+    select * from unregistered
+)
+
+select
+    a.platform,
+    a.account_id,
+    a.unit_name,
+    a.unit_type,
+    a.account_name,
+    a.opened_on,
+    a.interaction_enabled,
+    a.registered,
+    a.closure_date,
+    a.window_start_s,
+    a.window_end_s,
+    -- Closed at C: the closure date is before C. Only the others are graded.
+    coalesce(a.closure_s < p.c_s, false) as closed_at_c,
+    not coalesce(a.closure_s < p.c_s, false) as graded
+from all_accounts a
+cross join params p
+where a.window_end_s > a.window_start_s
+  and not a.closed_unfiled

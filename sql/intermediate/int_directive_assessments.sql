@@ -1,0 +1,91 @@
+-- The 12-hour reposting rule (SPEC §5.4): one row per directive published in Q and unit it
+-- applies to, with when the unit reposted it and the verdict.
+with params as (
+    select * from params
+),
+
+directives as (
+    select
+        d.directive_id,
+        regexp_replace(d.title, '^\s+|\s+$', '', 'g') as title,
+        d.source_platform,
+        regexp_replace(d.source_post_id, '^\s+|\s+$', '', 'g') as source_post_id,
+        to_unixtime(d.published_at) as published_s,
+        coalesce(d.deadline_hours, 12) as deadline_hours,
+        d.units
+    from directives d
+    cross join params p
+    where to_unixtime(d.published_at) >= p.q_start_s and to_unixtime(d.published_at) < p.q_end_s
+),
+
+units as (
+    select distinct unit_name from stg_registry where unit_name is not null
+),
+
+named as (
+    select directive_id, trim(u) as unit_name
+    from (select directive_id, unnest(string_to_array(units, '、')) as u from directives where units is not null)
+),
+
+targeted as (
+    select d.directive_id, u.unit_name
+    from directives d cross join units u
+    where d.units is null
+    union all
+    select directive_id, unit_name from named
+),
+
+-- The unit whose account published the source post (none when that post is not in the warehouse).
+source_unit as (
+    select distinct d.directive_id, r.unit_name
+    from directives d
+    join stg_posts s on s.post_id = d.source_post_id and (d.source_platform is null or s.platform = d.source_platform)
+    join stg_registry r on r.platform = s.platform and r.account_id = s.account_id
+),
+
+-- Units with at least one account whose window contains the directive's publication.
+open_units as (
+    select distinct d.directive_id, w.unit_name
+    from directives d
+    join int_account_windows w
+      on w.registered and w.window_start_s <= d.published_s and d.published_s < w.window_end_s
+),
+
+applicable as (
+    select t.directive_id, t.unit_name
+    from targeted t
+    join open_units o on o.directive_id = t.directive_id and o.unit_name = t.unit_name
+    left join source_unit s on s.directive_id = t.directive_id and s.unit_name = t.unit_name
+    where s.unit_name is null
+),
+
+reposts as (
+    select a.directive_id, a.unit_name, min(p.published_s) as reposted_s
+    from applicable a
+    cross join params prm
+    join directives d on d.directive_id = a.directive_id
+    join stg_registry r on r.unit_name = a.unit_name
+    join stg_posts p on p.platform = r.platform and p.account_id = r.account_id
+    where p.published_s >= d.published_s and p.published_s <= prm.c_s
+      and not (p.post_id = d.source_post_id and (d.source_platform is null or p.platform = d.source_platform))
+      and (p.repost_of = d.source_post_id or p.title = d.title)
+    group by a.directive_id, a.unit_name
+)
+
+select
+    a.directive_id,
+    a.unit_name,
+    d.published_s,
+    d.deadline_hours,
+    r.reposted_s,
+    case when r.reposted_s is null then null else cast(r.reposted_s - d.published_s as double) / 3600.0 end as delay_hours,
+    case
+        when r.reposted_s is not null and r.reposted_s <= d.published_s + d.deadline_hours * 3600 then 'on_time'
+        when r.reposted_s is not null then 'late'
+        when d.published_s + d.deadline_hours * 3600 >= prm.c_s then 'not_yet_due'
+        else 'missed'
+    end as verdict
+from applicable a
+cross join params prm
+join directives d on d.directive_id = a.directive_id
+left join reposts r on r.directive_id = a.directive_id and r.unit_name = a.unit_name

@@ -1,0 +1,386 @@
+//! The SQL models (`sql/`): found, ordered by the tables their SQL names, and run on DataFusion;
+//! marts are written to the warehouse, one partition per quarter, in one manifest swap.
+
+pub mod rubric;
+
+use crate::time::Quarter;
+use crate::warehouse::{Warehouse, WarehouseError};
+use arrow::array::{ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_models.rs"));
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Layer {
+    /// A view over warehouse tables.
+    Staging,
+    /// A table kept in memory for the build.
+    Intermediate,
+    /// Parquet in the warehouse, partitioned by quarter.
+    Mart,
+}
+
+impl Layer {
+    fn of_folder(folder: &str) -> Option<Layer> {
+        match folder {
+            "staging" => Some(Layer::Staging),
+            "intermediate" => Some(Layer::Intermediate),
+            "marts" => Some(Layer::Mart),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::Staging => "staging",
+            Layer::Intermediate => "intermediate",
+            Layer::Mart => "mart",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    pub layer: Layer,
+    /// `staging/stg_posts.sql`.
+    pub path: String,
+    pub sql: String,
+    /// The model's test spec (the `.toml` beside it), if any.
+    pub spec: Option<String>,
+    /// Models and tables its SQL names.
+    pub reads: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("model {model} ({path}): {source}")]
+    Sql { model: String, path: String, source: datafusion::error::DataFusionError },
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    #[error("datafusion: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// The model files: from `dir` if given (or `./sql` if present), else the shipped ones.
+pub fn model_files(dir: Option<&Path>) -> Result<(String, Vec<(String, String)>), ModelError> {
+    let dir = dir.map(Path::to_path_buf).or_else(|| {
+        let local = Path::new("sql");
+        local.join("marts").is_dir().then(|| local.to_path_buf())
+    });
+    let Some(dir) = dir else {
+        let files = embedded::EMBEDDED.iter().map(|(p, s)| (p.to_string(), s.to_string())).collect();
+        return Ok(("the models built into govmedia".into(), files));
+    };
+    let mut files = Vec::new();
+    for layer in ["staging", "intermediate", "marts"] {
+        let folder = dir.join(layer);
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        let mut paths: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        paths.sort();
+        for p in paths {
+            if matches!(p.extension().and_then(|e| e.to_str()), Some("sql") | Some("toml")) {
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| ModelError::Invalid(format!("cannot read {}: {e}", p.display())))?;
+                let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                files.push((format!("{layer}/{name}"), text));
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(ModelError::Invalid(format!("no models in {} (expected staging/, intermediate/, marts/)", dir.display())));
+    }
+    Ok((dir.display().to_string(), files))
+}
+
+/// Table names of a SQL text: identifiers right after FROM or JOIN (or a comma in a FROM list),
+/// outside comments and string literals, lower-cased.
+fn identifiers(sql: &str) -> BTreeSet<String> {
+    let words = words(sql);
+    let mut out = BTreeSet::new();
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 && matches!(words[i - 1].as_str(), "from" | "join") && w.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') {
+            out.insert(w.clone());
+        }
+    }
+    out
+}
+
+/// The words of a SQL text (identifiers, and `(` `,` as separate tokens), outside comments and
+/// string literals, lower-cased.
+fn words(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = sql.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '-' && chars.get(i + 1) == Some(&'-') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && chars.get(i + 1) == Some(&'*') {
+            i += 2;
+            while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
+                i += 1;
+            }
+            i += 2;
+        } else if c == '\'' {
+            i += 1;
+            while i < chars.len() && chars[i] != '\'' {
+                i += 1;
+            }
+            i += 1;
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            out.push(chars[start..i].iter().collect::<String>().to_ascii_lowercase());
+        } else {
+            if c == '(' {
+                out.push("(".into());
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Parses model files into models whose `reads` name other models or the given tables, ordered
+/// so that every model comes after what it reads.
+pub fn plan(files: &[(String, String)], tables: &BTreeSet<String>) -> Result<Vec<Model>, ModelError> {
+    let mut models: Vec<Model> = Vec::new();
+    let specs: HashMap<&str, &str> = files
+        .iter()
+        .filter_map(|(p, s)| p.strip_suffix(".toml").map(|stem| (stem, s.as_str())))
+        .collect();
+    for (path, sql) in files.iter().filter(|(p, _)| p.ends_with(".sql")) {
+        let (folder, file) = path.split_once('/').unwrap_or(("", path));
+        let layer = Layer::of_folder(folder)
+            .ok_or_else(|| ModelError::Invalid(format!("{path}: models live in staging/, intermediate/ or marts/")))?;
+        let name = file.trim_end_matches(".sql").to_string();
+        if models.iter().any(|m| m.name == name) {
+            return Err(ModelError::Invalid(format!("two models are named {name}")));
+        }
+        models.push(Model {
+            name,
+            layer,
+            path: path.clone(),
+            sql: sql.clone(),
+            spec: specs.get(path.trim_end_matches(".sql")).map(|s| s.to_string()),
+            reads: Vec::new(),
+        });
+    }
+    let names: BTreeSet<String> = models.iter().map(|m| m.name.clone()).collect();
+    for m in &mut models {
+        let ids = identifiers(&m.sql);
+        m.reads = ids.into_iter().filter(|id| *id != m.name && (names.contains(id) || tables.contains(id))).collect();
+    }
+    // Kahn's algorithm, alphabetical among the ready ones so the order is stable.
+    let mut ordered: Vec<Model> = Vec::new();
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut left: BTreeMap<String, Model> = models.into_iter().map(|m| (m.name.clone(), m)).collect();
+    while !left.is_empty() {
+        let ready: Vec<String> = left
+            .values()
+            .filter(|m| m.reads.iter().all(|r| done.contains(r) || !names.contains(r)))
+            .map(|m| m.name.clone())
+            .collect();
+        if ready.is_empty() {
+            let stuck: Vec<_> = left.keys().cloned().collect();
+            return Err(ModelError::Invalid(format!("models read each other in a cycle: {}", stuck.join(", "))));
+        }
+        for name in ready {
+            if let Some(m) = left.remove(&name) {
+                done.insert(name);
+                ordered.push(m);
+            }
+        }
+    }
+    Ok(ordered)
+}
+
+/// The quarter and check point a build assesses.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildScope {
+    pub quarter: Quarter,
+    /// Unix seconds.
+    pub check_point: i64,
+}
+
+impl BuildScope {
+    /// `check_point` as RFC 3339 (or any time style of SPEC §3); default the end of the quarter.
+    pub fn new(quarter: Quarter, check_point: Option<&str>) -> Result<BuildScope, String> {
+        let start = crate::time::date_start_micros(quarter.start()) / 1_000_000;
+        let end = crate::time::date_start_micros(quarter.end()) / 1_000_000;
+        let c = match check_point {
+            Some(s) => crate::time::parse_instant(s).map_err(|e| format!("check point {e}"))? / 1_000_000,
+            None => end,
+        };
+        if c <= start {
+            return Err(format!("the check point {} is at or before the start of {quarter}", check_point.unwrap_or("")));
+        }
+        Ok(BuildScope { quarter, check_point: c })
+    }
+
+    pub fn params_batch(&self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let q = self.quarter;
+        let s = |v: i64| -> ArrayRef { Arc::new(Int64Array::from(vec![v])) };
+        let d = |v| -> ArrayRef { Arc::new(Date32Array::from(vec![crate::time::date_to_days(v)])) };
+        RecordBatch::try_from_iter(vec![
+            ("quarter", Arc::new(StringArray::from(vec![q.to_string()])) as ArrayRef),
+            ("q_start_s", s(crate::time::date_start_micros(q.start()) / 1_000_000)),
+            ("q_end_s", s(crate::time::date_start_micros(q.end()) / 1_000_000)),
+            ("c_s", s(self.check_point)),
+            ("q_start_date", d(q.start())),
+            ("q_end_date", d(q.end())),
+        ])
+    }
+}
+
+/// What one model did.
+#[derive(Debug, Clone)]
+pub struct ModelRun {
+    pub name: String,
+    pub layer: Layer,
+    pub rows: u64,
+    pub millis: u128,
+    pub reads: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct BuildReport {
+    pub quarter: Quarter,
+    pub models_from: String,
+    pub runs: Vec<ModelRun>,
+    pub manifest_version: u64,
+}
+
+fn register_batch(ctx: &SessionContext, name: &str, batch: RecordBatch) -> Result<(), ModelError> {
+    let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, Arc::new(table))?;
+    Ok(())
+}
+
+/// Runs the models for a quarter and commits the marts (replacing only that quarter's partition).
+pub async fn build(
+    wh: &Warehouse,
+    scope: BuildScope,
+    rubric: &rubric::Rubric,
+    models_dir: Option<&Path>,
+) -> Result<BuildReport, ModelError> {
+    let lock = wh.lock("govmedia build").await?;
+    let result = build_locked(wh, scope, rubric, models_dir).await;
+    wh.release(lock).await?;
+    result
+}
+
+async fn build_locked(
+    wh: &Warehouse,
+    scope: BuildScope,
+    rubric: &rubric::Rubric,
+    models_dir: Option<&Path>,
+) -> Result<BuildReport, ModelError> {
+    let ctx = crate::query::session();
+    let manifest = wh.manifest().await?;
+    wh.register_tables(&ctx, &manifest).await?;
+    register_batch(&ctx, "params", scope.params_batch()?)?;
+    register_batch(&ctx, "rubric", rubric.to_batch()?)?;
+
+    let mut tables: BTreeSet<String> = ctx.catalog_names().into_iter().collect();
+    tables.extend(crate::table::STAGING.iter().map(|t| t.name.to_string()));
+    tables.extend(manifest.tables.keys().cloned());
+    tables.extend(["params".to_string(), "rubric".to_string(), "rejects".into(), "ingest_files".into()]);
+    let (from, files) = model_files(models_dir)?;
+    let models = plan(&files, &tables)?;
+
+    let quarter = scope.quarter.to_string();
+    let version = manifest.version + 1;
+    let mut runs = Vec::new();
+    let mut outputs: Vec<(String, Vec<crate::warehouse::FileEntry>)> = Vec::new();
+    for m in &models {
+        let started = Instant::now();
+        let sql_err = |source| ModelError::Sql { model: m.name.clone(), path: m.path.clone(), source };
+        let df = ctx.sql(&m.sql).await.map_err(sql_err)?;
+        // A mart of earlier builds (all quarters) is replaced by this build's in the session.
+        ctx.deregister_table(m.name.as_str())?;
+        let rows = match m.layer {
+            Layer::Staging => {
+                ctx.register_table(m.name.as_str(), df.into_view())?;
+                None
+            }
+            Layer::Intermediate | Layer::Mart => {
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                let batches = df.collect().await.map_err(sql_err)?;
+                let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
+                let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+                if m.layer == Layer::Mart {
+                    let rel = format!("marts/{}/quarter={quarter}/v{version:06}.parquet", m.name);
+                    let mut entry = wh.write_batches(&rel, schema.clone(), batches.clone()).await?;
+                    entry.partition.insert("quarter".into(), quarter.clone());
+                    outputs.push((m.name.clone(), vec![entry]));
+                }
+                let table = MemTable::try_new(schema, vec![batches])?;
+                ctx.register_table(m.name.as_str(), Arc::new(table))?;
+                Some(rows)
+            }
+        };
+        runs.push(ModelRun {
+            name: m.name.clone(),
+            layer: m.layer,
+            rows: rows.unwrap_or(0),
+            millis: started.elapsed().as_millis(),
+            reads: m.reads.clone(),
+        });
+    }
+    let mut next = manifest.clone();
+    for (name, entries) in outputs {
+        next.replace_partition(&name, "quarter", &quarter, entries);
+    }
+    let committed = wh.commit(next, &format!("build {quarter}")).await?;
+    Ok(BuildReport { quarter: scope.quarter, models_from: from, runs, manifest_version: committed.version })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dependencies_come_from_the_sql_and_order_the_models() {
+        let files = vec![
+            ("marts/m.sql".to_string(), "select * from int_b join int_a using (x) -- from stg_ignored".to_string()),
+            ("intermediate/int_b.sql".to_string(), "select * from int_a where y = 'stg_c'".to_string()),
+            ("intermediate/int_a.sql".to_string(), "select * from posts".to_string()),
+        ];
+        let tables: BTreeSet<String> = ["posts".to_string()].into();
+        let order = plan(&files, &tables).unwrap();
+        let names: Vec<_> = order.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, vec!["int_a", "int_b", "m"]);
+        assert_eq!(order[0].reads, vec!["posts"]);
+        assert_eq!(order[2].reads, vec!["int_a", "int_b"]);
+        let cycle = vec![
+            ("intermediate/a.sql".to_string(), "select * from b".to_string()),
+            ("intermediate/b.sql".to_string(), "select * from a".to_string()),
+        ];
+        assert!(plan(&cycle, &tables).unwrap_err().to_string().contains("cycle"));
+    }
+
+    #[test]
+    fn check_points_at_or_before_the_quarter_are_refused() {
+        let q = Quarter::parse("2019Q3").unwrap();
+        assert!(BuildScope::new(q, Some("2019-07-01T00:00:00+08:00")).is_err());
+        let s = BuildScope::new(q, None).unwrap();
+        assert_eq!(s.check_point, 1_569_859_200);
+    }
+}

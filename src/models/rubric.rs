@@ -1,0 +1,160 @@
+//! The scoring rubric (SPEC §7) from a TOML file an analyst edits; the built-in one is
+//! `pipelines/rubric.toml`. Its numbers become the one-row `rubric` table the models join.
+
+use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch};
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub const DEFAULT: &str = include_str!("../../pipelines/rubric.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rubric {
+    pub account: AccountRules,
+    pub unit: UnitRules,
+    pub grades: Grades,
+    pub rules: Rules,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountRules {
+    pub silent_week_points: f64,
+    pub silent_weeks_cap: f64,
+    pub overdue_message_points: f64,
+    pub overdue_messages_cap: f64,
+    pub typo_points: f64,
+    pub uncorrected_finding_points: f64,
+    pub findings_cap: f64,
+    pub unfiled_points: f64,
+    pub reach_bonus_percentile: f64,
+    pub reach_bonus_points: f64,
+    pub veto_score_cap: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitRules {
+    pub duplicate_account_points: f64,
+    pub missed_directive_points: f64,
+    pub late_directive_points: f64,
+    pub missing_self_inspection_points: f64,
+    pub late_self_inspection_points: f64,
+    pub late_filing_points: f64,
+    pub unannounced_closure_points: f64,
+    pub active_after_closure_points: f64,
+    pub missed_directives_for_criticism: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grades {
+    pub excellent: f64,
+    pub good: f64,
+    pub pass: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    pub active_days: f64,
+    pub sleeping_days: f64,
+    pub veto_no_update_days: i64,
+    pub sla_working_days: i64,
+    pub finding_limit_working_days: i64,
+    pub filing_limit_working_days: i64,
+    pub interaction_veto_min_messages: i64,
+    pub filing_required_from: toml::value::Datetime,
+}
+
+impl Rubric {
+    pub fn builtin() -> Rubric {
+        Rubric::parse(DEFAULT, "pipelines/rubric.toml (built in)").expect("the built-in rubric is valid")
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Rubric, String> {
+        let r: Rubric = toml::from_str(text).map_err(|e| format!("rubric {origin}: {e}"))?;
+        r.filing_required_from().map_err(|e| format!("rubric {origin}: rules.filing_required_from {e}"))?;
+        for (name, v) in [("rules.sla_working_days", r.rules.sla_working_days), ("rules.veto_no_update_days", r.rules.veto_no_update_days)] {
+            if v < 0 {
+                return Err(format!("rubric {origin}: {name} must not be negative"));
+            }
+        }
+        Ok(r)
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Rubric, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read rubric {}: {e}", path.display()))?;
+        Rubric::parse(&text, &path.display().to_string())
+    }
+
+    pub fn filing_required_from(&self) -> Result<chrono::NaiveDate, String> {
+        let d = self.rules.filing_required_from.date.ok_or("is not a date")?;
+        chrono::NaiveDate::from_ymd_opt(d.year as i32, d.month as u32, d.day as u32).ok_or_else(|| "is not a date".to_string())
+    }
+
+    /// The one-row `rubric` table.
+    pub fn to_batch(&self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let f = |v: f64| -> ArrayRef { Arc::new(Float64Array::from(vec![v])) };
+        let i = |v: i64| -> ArrayRef { Arc::new(Int64Array::from(vec![v])) };
+        let (a, u, g, r) = (&self.account, &self.unit, &self.grades, &self.rules);
+        let from = self.filing_required_from().map(crate::time::date_to_days).unwrap_or(0);
+        RecordBatch::try_from_iter(vec![
+            ("silent_week_points", f(a.silent_week_points)),
+            ("silent_weeks_cap", f(a.silent_weeks_cap)),
+            ("overdue_message_points", f(a.overdue_message_points)),
+            ("overdue_messages_cap", f(a.overdue_messages_cap)),
+            ("typo_points", f(a.typo_points)),
+            ("uncorrected_finding_points", f(a.uncorrected_finding_points)),
+            ("findings_cap", f(a.findings_cap)),
+            ("unfiled_points", f(a.unfiled_points)),
+            ("reach_bonus_percentile", f(a.reach_bonus_percentile)),
+            ("reach_bonus_points", f(a.reach_bonus_points)),
+            ("veto_score_cap", f(a.veto_score_cap)),
+            ("duplicate_account_points", f(u.duplicate_account_points)),
+            ("missed_directive_points", f(u.missed_directive_points)),
+            ("late_directive_points", f(u.late_directive_points)),
+            ("missing_self_inspection_points", f(u.missing_self_inspection_points)),
+            ("late_self_inspection_points", f(u.late_self_inspection_points)),
+            ("late_filing_points", f(u.late_filing_points)),
+            ("unannounced_closure_points", f(u.unannounced_closure_points)),
+            ("active_after_closure_points", f(u.active_after_closure_points)),
+            ("missed_directives_for_criticism", i(u.missed_directives_for_criticism)),
+            ("grade_excellent", f(g.excellent)),
+            ("grade_good", f(g.good)),
+            ("grade_pass", f(g.pass)),
+            ("active_days", f(r.active_days)),
+            ("sleeping_days", f(r.sleeping_days)),
+            ("veto_no_update_days", i(r.veto_no_update_days)),
+            ("sla_working_days", i(r.sla_working_days)),
+            ("finding_limit_working_days", i(r.finding_limit_working_days)),
+            ("filing_limit_working_days", i(r.filing_limit_working_days)),
+            ("interaction_veto_min_messages", i(r.interaction_veto_min_messages)),
+            ("filing_required_from", Arc::new(Date32Array::from(vec![from])) as ArrayRef),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_rubric_is_the_spec_default() {
+        let r = Rubric::builtin();
+        assert_eq!(r.account.veto_score_cap, 59.0);
+        assert_eq!(r.rules.sla_working_days, 3);
+        assert_eq!(r.filing_required_from().unwrap().to_string(), "2019-08-16");
+        assert_eq!(r.to_batch().unwrap().num_columns(), 31);
+    }
+
+    #[test]
+    fn wrong_keys_and_types_are_named() {
+        let typo = DEFAULT.replace("silent_week_points", "silent_weak_points");
+        let e = Rubric::parse(&typo, "x.toml").unwrap_err();
+        assert!(e.contains("silent_weak_points"), "{e}");
+        let wrong = DEFAULT.replace("sla_working_days = 3", "sla_working_days = \"three\"");
+        let e = Rubric::parse(&wrong, "x.toml").unwrap_err();
+        assert!(e.contains("sla_working_days") || e.contains("invalid type"), "{e}");
+    }
+}
