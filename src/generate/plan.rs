@@ -400,7 +400,9 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
             let when = at + Duration::minutes((delay_h * 60.0) as i64);
             let a = &accounts[acct];
             let repost_of = (a.platform == "weibo").then(|| source_id.clone());
-            let title = if a.platform == "weibo" { format!("转发：{title}") } else { title.clone() };
+            // The repost carries the directive's title, so exports without the source id (weiboSpider,
+            // WeChat) are matched by title.
+            let title = title.clone();
             let serial = posts.len();
             posts.push(new_post(&mut rng, serial, acct, a, 1000 + k, when, repost_of, title));
         }
