@@ -88,6 +88,18 @@ Marts are kept per quarter: building 2019Q4 keeps 2019Q3; rebuilding a quarter r
         #[arg(long)]
         models: Option<PathBuf>,
     },
+    /// Run the data tests: the models' declared tests and the ingest checks, without writing.
+    #[command(after_help = "Tests live beside the models (sql/**/MODEL.toml). Exit status 1 when an error-severity test fails.")]
+    Test {
+        #[arg(long)]
+        quarter: String,
+        #[arg(long)]
+        check_point: Option<String>,
+        #[arg(long)]
+        rubric: Option<PathBuf>,
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
     /// Query the warehouse in SQL: every staging table and mart by name. Read-only.
     #[command(after_help = "Examples:\n  govmedia sql \"SELECT platform, count(*) FROM posts GROUP BY platform\"\n  \
 govmedia sql \"SELECT * FROM rejects\" --format csv --output rejects.csv")]
@@ -225,6 +237,18 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             build_and_print(&wh, &quarter, check_point.as_deref(), rubric.as_deref(), models.as_deref()).await?;
             Ok(0)
         }
+        Command::Test { quarter, check_point, rubric, models } => {
+            use crate::models::{build, rubric::Rubric, BuildScope};
+            let q = crate::time::Quarter::parse(&quarter).map_err(anyhow::Error::msg)?;
+            let scope = BuildScope::new(q, check_point.as_deref()).map_err(anyhow::Error::msg)?;
+            let rubric = match rubric {
+                Some(p) => Rubric::load(&p).map_err(anyhow::Error::msg)?,
+                None => Rubric::builtin(),
+            };
+            let report = build(&wh, scope, &rubric, models.as_deref(), false).await?;
+            print_checks(&report);
+            Ok(if report.failures().is_empty() { 0 } else { 1 })
+        }
         Command::Sql { query: sql, format, output } => {
             let ctx = query::warehouse_session(&wh).await?;
             let Some(sql) = sql else {
@@ -265,14 +289,40 @@ async fn build_and_print(
         None => Rubric::builtin(),
     };
     let report = tokio::select! {
-        r = build(wh, scope, &rubric, models) => r?,
+        r = build(wh, scope, &rubric, models, true) => r?,
         _ = tokio::signal::ctrl_c() => {
             let _ = wh.store().delete(&wh.path("_lock")).await;
             bail!("interrupted: nothing was committed; the marts are as they were before this build")
         }
     };
     print_build(&report);
+    print_checks(&report);
+    if !report.failures().is_empty() {
+        bail!(
+            "build {} stopped: {} error-severity data test(s) failed; the marts of {} were not replaced (see data_quality and data_quality_failures)",
+            report.quarter,
+            report.failures().len(),
+            report.quarter
+        );
+    }
     Ok(report)
+}
+
+/// Data test results: failures and warnings in full, passes counted.
+pub fn print_checks(report: &crate::models::BuildReport) {
+    let passed = report.checks.iter().filter(|c| c.status() == "pass").count();
+    for c in report.checks.iter().filter(|c| c.status() != "pass") {
+        let label = if c.status() == "fail" { "FAIL" } else { "warn" };
+        eprintln!("{label} {}.{}: {} failing rows", c.table, c.check, c.failing_rows);
+        for row in c.sample.iter().take(3) {
+            eprintln!("       {row}");
+        }
+    }
+    for (model, why) in &report.skipped {
+        eprintln!("skipped {model}: {why}");
+    }
+    println!("data tests: {} passed, {} warned, {} failed", passed,
+        report.checks.iter().filter(|c| c.status() == "warn").count(), report.failures().len());
 }
 
 /// The per-model build report: rows, time and what each model read.

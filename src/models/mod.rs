@@ -1,6 +1,7 @@
 //! The SQL models (`sql/`): found, ordered by the tables their SQL names, and run on DataFusion;
 //! marts are written to the warehouse, one partition per quarter, in one manifest swap.
 
+pub mod checks;
 pub mod rubric;
 
 use crate::time::Quarter;
@@ -263,7 +264,19 @@ pub struct BuildReport {
     pub quarter: Quarter,
     pub models_from: String,
     pub runs: Vec<ModelRun>,
+    pub checks: Vec<checks::CheckResult>,
+    /// Models not run, and why (what they depend on failed an error-severity test).
+    pub skipped: Vec<(String, String)>,
+    /// The marts were committed (false for `govmedia test`, or when an error-severity test failed).
+    pub committed: bool,
     pub manifest_version: u64,
+}
+
+impl BuildReport {
+    /// Error-severity checks that failed.
+    pub fn failures(&self) -> Vec<&checks::CheckResult> {
+        self.checks.iter().filter(|c| c.status() == "fail").collect()
+    }
 }
 
 fn register_batch(ctx: &SessionContext, name: &str, batch: RecordBatch) -> Result<(), ModelError> {
@@ -274,14 +287,16 @@ fn register_batch(ctx: &SessionContext, name: &str, batch: RecordBatch) -> Resul
 }
 
 /// Runs the models for a quarter and commits the marts (replacing only that quarter's partition).
+/// With `commit` false (`govmedia test`) nothing is written: the models and their tests run only.
 pub async fn build(
     wh: &Warehouse,
     scope: BuildScope,
     rubric: &rubric::Rubric,
     models_dir: Option<&Path>,
+    commit: bool,
 ) -> Result<BuildReport, ModelError> {
-    let lock = wh.lock("govmedia build").await?;
-    let result = build_locked(wh, scope, rubric, models_dir).await;
+    let lock = wh.lock(if commit { "govmedia build" } else { "govmedia test" }).await?;
+    let result = build_locked(wh, scope, rubric, models_dir, commit).await;
     wh.release(lock).await?;
     result
 }
@@ -291,6 +306,7 @@ async fn build_locked(
     scope: BuildScope,
     rubric: &rubric::Rubric,
     models_dir: Option<&Path>,
+    commit: bool,
 ) -> Result<BuildReport, ModelError> {
     let ctx = crate::query::session();
     let manifest = wh.manifest().await?;
@@ -309,7 +325,24 @@ async fn build_locked(
     let version = manifest.version + 1;
     let mut runs = Vec::new();
     let mut outputs: Vec<(String, Vec<crate::warehouse::FileEntry>)> = Vec::new();
+    let mut results = checks::ingest_checks(&ctx).await;
+    // Tables and models that failed an error-severity test, and why.
+    let mut blocked: HashMap<String, String> = results
+        .iter()
+        .filter(|r| r.status() == "fail")
+        .map(|r| (r.table.clone(), format!("{} failed {} ({} rows)", r.table, r.check, r.failing_rows)))
+        .collect();
+    let mut skipped = Vec::new();
     for m in &models {
+        if let Some(why) = m.reads.iter().find_map(|r| blocked.get(r)).cloned() {
+            skipped.push((m.name.clone(), why.clone()));
+            blocked.insert(m.name.clone(), why);
+            continue;
+        }
+        let spec = match &m.spec {
+            Some(text) => checks::parse_spec(text, &m.path.replace(".sql", ".toml")).map_err(ModelError::Invalid)?,
+            None => checks::ModelSpec::default(),
+        };
         let started = Instant::now();
         let sql_err = |source| ModelError::Sql { model: m.name.clone(), path: m.path.clone(), source };
         let df = ctx.sql(&m.sql).await.map_err(sql_err)?;
@@ -325,7 +358,7 @@ async fn build_locked(
                 let batches = df.collect().await.map_err(sql_err)?;
                 let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
                 let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-                if m.layer == Layer::Mart {
+                if m.layer == Layer::Mart && commit {
                     let rel = format!("marts/{}/quarter={quarter}/v{version:06}.parquet", m.name);
                     let mut entry = wh.write_batches(&rel, schema.clone(), batches.clone()).await?;
                     entry.partition.insert("quarter".into(), quarter.clone());
@@ -343,13 +376,49 @@ async fn build_locked(
             millis: started.elapsed().as_millis(),
             reads: m.reads.clone(),
         });
+        for test in &spec.tests {
+            let r = checks::run_test(&ctx, &m.name, test).await.map_err(ModelError::Invalid)?;
+            if r.status() == "fail" {
+                blocked.insert(m.name.clone(), format!("{} failed {} ({} rows)", m.name, r.check, r.failing_rows));
+            }
+            results.push(r);
+        }
     }
+    let failed = results.iter().any(|r| r.status() == "fail");
+    if !commit {
+        return Ok(BuildReport {
+            quarter: scope.quarter,
+            models_from: from,
+            runs,
+            checks: results,
+            skipped,
+            committed: false,
+            manifest_version: manifest.version,
+        });
+    }
+    // The checks are kept whatever they found; the marts only when no error-severity test failed.
     let mut next = manifest.clone();
-    for (name, entries) in outputs {
-        next.replace_partition(&name, "quarter", &quarter, entries);
+    if !failed {
+        for (name, entries) in outputs {
+            next.replace_partition(&name, "quarter", &quarter, entries);
+        }
+    }
+    for (name, batch) in [("data_quality", checks::data_quality_batch(&results)?), ("data_quality_failures", checks::failures_batch(&results)?)] {
+        let rel = format!("marts/{name}/quarter={quarter}/v{version:06}.parquet");
+        let mut entry = wh.write_batches(&rel, batch.schema(), [batch]).await?;
+        entry.partition.insert("quarter".into(), quarter.clone());
+        next.replace_partition(name, "quarter", &quarter, vec![entry]);
     }
     let committed = wh.commit(next, &format!("build {quarter}")).await?;
-    Ok(BuildReport { quarter: scope.quarter, models_from: from, runs, manifest_version: committed.version })
+    Ok(BuildReport {
+        quarter: scope.quarter,
+        models_from: from,
+        runs,
+        checks: results,
+        skipped,
+        committed: !failed,
+        manifest_version: committed.version,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,222 @@
+//! Data tests in the style of dbt's (SPEC §6 `data_quality`): declared in a TOML beside each model
+//! (`not_null`, `unique`, `accepted_values`, `relationships`, custom SQL `assert`), plus checks on
+//! the ingested data (schema drift, failed files). Each has a severity: `error` stops the models
+//! that depend on the tested one; `warn` is reported and the build goes on.
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::prelude::SessionContext;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// A model's `.toml`: its grain, description and tests.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub grain: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tests: Vec<TestSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub severity: Severity,
+    pub not_null: Option<Vec<String>>,
+    pub unique: Option<Vec<String>>,
+    pub accepted_values: Option<AcceptedValues>,
+    pub relationships: Option<Relationship>,
+    /// A query returning the failing rows.
+    #[serde(rename = "assert")]
+    pub assertion: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptedValues {
+    pub column: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Relationship {
+    pub column: String,
+    pub to: String,
+    pub field: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Error,
+    Warn,
+}
+
+/// One check's outcome.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub check: String,
+    pub table: String,
+    pub severity: Severity,
+    pub failing_rows: u64,
+    /// Up to 20 failing rows, as JSON lines.
+    pub sample: Vec<String>,
+}
+
+impl CheckResult {
+    pub fn status(&self) -> &'static str {
+        match (self.failing_rows, self.severity) {
+            (0, _) => "pass",
+            (_, Severity::Warn) => "warn",
+            (_, Severity::Error) => "fail",
+        }
+    }
+}
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+impl TestSpec {
+    /// The check's name and the query returning its failing rows.
+    pub fn query(&self, table: &str) -> Result<(String, String), String> {
+        let t = quote(table);
+        let (default_name, sql) = if let Some(cols) = &self.not_null {
+            let cond = cols.iter().map(|c| format!("{} IS NULL", quote(c))).collect::<Vec<_>>().join(" OR ");
+            (format!("not_null({})", cols.join(", ")), format!("SELECT * FROM {t} WHERE {cond}"))
+        } else if let Some(cols) = &self.unique {
+            let list = cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+            (
+                format!("unique({})", cols.join(", ")),
+                format!("SELECT {list}, count(*) AS n FROM {t} GROUP BY {list} HAVING count(*) > 1"),
+            )
+        } else if let Some(a) = &self.accepted_values {
+            let values = a.values.iter().map(|v| literal(v)).collect::<Vec<_>>().join(", ");
+            (
+                format!("accepted_values({})", a.column),
+                format!("SELECT * FROM {t} WHERE {c} IS NOT NULL AND {c} NOT IN ({values})", c = quote(&a.column)),
+            )
+        } else if let Some(r) = &self.relationships {
+            (
+                format!("relationships({} → {}.{})", r.column, r.to, r.field),
+                format!(
+                    "SELECT * FROM {t} AS child WHERE child.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {to} AS parent WHERE parent.{f} = child.{c})",
+                    c = quote(&r.column),
+                    to = quote(&r.to),
+                    f = quote(&r.field)
+                ),
+            )
+        } else if let Some(q) = &self.assertion {
+            ("assert".to_string(), q.clone())
+        } else {
+            return Err("a test needs one of not_null, unique, accepted_values, relationships, assert".into());
+        };
+        Ok((self.name.clone().unwrap_or(default_name), sql))
+    }
+}
+
+pub fn parse_spec(text: &str, origin: &str) -> Result<ModelSpec, String> {
+    toml::from_str(text).map_err(|e| format!("{origin}: {e}"))
+}
+
+/// Runs one test against a registered table.
+pub async fn run_test(ctx: &SessionContext, table: &str, test: &TestSpec) -> Result<CheckResult, String> {
+    let (check, sql) = test.query(table)?;
+    let df = ctx.sql(&sql).await.map_err(|e| format!("test {check} on {table}: {e}"))?;
+    let batches = df.collect().await.map_err(|e| format!("test {check} on {table}: {e}"))?;
+    let failing: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let mut sample = Vec::new();
+    for b in &batches {
+        let mut buf = Vec::new();
+        let mut w = arrow::json::LineDelimitedWriter::new(&mut buf);
+        if w.write(b).is_ok() && w.finish().is_ok() {
+            sample.extend(String::from_utf8_lossy(&buf).lines().take(20 - sample.len().min(20)).map(str::to_string));
+        }
+        if sample.len() >= 20 {
+            break;
+        }
+    }
+    Ok(CheckResult { check, table: table.to_string(), severity: test.severity, failing_rows: failing, sample })
+}
+
+/// The `data_quality` table (SPEC §6): check, table, status, failing_rows.
+pub fn data_quality_batch(results: &[CheckResult]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    RecordBatch::try_from_iter(vec![
+        ("check", Arc::new(StringArray::from(results.iter().map(|r| r.check.clone()).collect::<Vec<_>>())) as ArrayRef),
+        ("table", Arc::new(StringArray::from(results.iter().map(|r| r.table.clone()).collect::<Vec<_>>())) as ArrayRef),
+        ("status", Arc::new(StringArray::from(results.iter().map(|r| r.status()).collect::<Vec<_>>())) as ArrayRef),
+        ("failing_rows", Arc::new(Int64Array::from(results.iter().map(|r| r.failing_rows as i64).collect::<Vec<_>>())) as ArrayRef),
+    ])
+}
+
+/// `data_quality_failures`: up to 20 failing rows of each failed check, as JSON.
+pub fn failures_batch(results: &[CheckResult]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let rows: Vec<(&CheckResult, &String)> = results.iter().flat_map(|r| r.sample.iter().map(move |s| (r, s))).collect();
+    RecordBatch::try_from_iter(vec![
+        ("check", Arc::new(StringArray::from(rows.iter().map(|(r, _)| r.check.clone()).collect::<Vec<_>>())) as ArrayRef),
+        ("table", Arc::new(StringArray::from(rows.iter().map(|(r, _)| r.table.clone()).collect::<Vec<_>>())) as ArrayRef),
+        ("row", Arc::new(StringArray::from(rows.iter().map(|(_, s)| (*s).clone()).collect::<Vec<_>>())) as ArrayRef),
+    ])
+}
+
+/// Types equal up to string representation (DataFusion reads strings as views).
+fn same_type(a: &arrow::datatypes::DataType, b: &arrow::datatypes::DataType) -> bool {
+    use arrow::datatypes::DataType::*;
+    let norm = |t: &arrow::datatypes::DataType| match t {
+        Utf8View | LargeUtf8 => Utf8,
+        other => other.clone(),
+    };
+    norm(a) == norm(b)
+}
+
+/// Checks on the ingested data: every staging table has the columns govmedia writes (schema
+/// drift), and the latest ingest run read every file.
+pub async fn ingest_checks(ctx: &SessionContext) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    for def in crate::table::STAGING {
+        let expected = def.schema();
+        let actual = match ctx.table_provider(def.name).await {
+            Ok(t) => t.schema(),
+            Err(_) => continue,
+        };
+        let drift: Vec<String> = expected
+            .fields()
+            .iter()
+            .filter_map(|f| match actual.field_with_name(f.name()) {
+                Ok(a) if same_type(a.data_type(), f.data_type()) => None,
+                Ok(a) => Some(format!("{{\"column\":\"{}\",\"expected\":\"{}\",\"found\":\"{}\"}}", f.name(), f.data_type(), a.data_type())),
+                Err(_) => Some(format!("{{\"column\":\"{}\",\"expected\":\"{}\",\"found\":null}}", f.name(), f.data_type())),
+            })
+            .collect();
+        out.push(CheckResult {
+            check: "schema_drift".into(),
+            table: def.name.into(),
+            severity: Severity::Error,
+            failing_rows: drift.len() as u64,
+            sample: drift,
+        });
+    }
+    let failed_files = TestSpec {
+        name: Some("latest_ingest_read_every_file".into()),
+        severity: Severity::Warn,
+        not_null: None,
+        unique: None,
+        accepted_values: None,
+        relationships: None,
+        assertion: Some(
+            "SELECT source_file, error FROM ingest_files WHERE status = 'error' AND run_id = (SELECT max(run_id) FROM ingest_files)".into(),
+        ),
+    };
+    if let Ok(r) = run_test(ctx, "ingest_files", &failed_files).await {
+        out.push(r);
+    }
+    out
+}

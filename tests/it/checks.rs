@@ -1,0 +1,105 @@
+//! Data tests and analyst-added models: an error-severity failure stops what depends on it, a
+//! new model file is built with no code change, the rubric's keys are checked.
+
+use crate::common::*;
+use std::path::Path;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let target = to.join(p.file_name().unwrap());
+        if p.is_dir() { copy_dir(&p, &target) } else { std::fs::copy(&p, &target).map(|_| ()).unwrap() }
+    }
+}
+
+fn demo_warehouse() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let wh = dir.path().join("wh");
+    assert_eq!(govmedia(&wh, &["generate", "--out", out.to_str().unwrap(), "--seed", "3"]).code, 0);
+    let r = govmedia(&wh, &["run", out.join("pipeline.toml").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    (dir, wh)
+}
+
+#[test]
+fn an_error_test_stops_its_dependents_and_keeps_the_marts() {
+    let (dir, wh) = demo_warehouse();
+    let before = sql(&wh, "SELECT count(*) FROM account_quarter_indicators");
+    let models = dir.path().join("models");
+    copy_dir(&repo().join("sql"), &models);
+    let spec = models.join("intermediate/int_account_windows.toml");
+    let mut text = std::fs::read_to_string(&spec).unwrap();
+    text.push_str("\n[[tests]]\nname = \"no wechat accounts\"\nassert = \"select * from int_account_windows where platform = 'wechat'\"\n");
+    text.push_str("\n[[tests]]\nname = \"a warning only\"\nseverity = \"warn\"\nassert = \"select * from int_account_windows where platform = 'weibo'\"\n");
+    std::fs::write(&spec, text).unwrap();
+    let r = govmedia(&wh, &["build", "--quarter", "2019Q3", "--models", models.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("FAIL int_account_windows.no wechat accounts"), "{}", r.stderr);
+    assert!(r.stderr.contains("warn int_account_windows.a warning only"), "{}", r.stderr);
+    assert!(r.stderr.contains("skipped account_quarter_indicators: int_account_windows failed no wechat accounts"), "{}", r.stderr);
+    assert!(r.stderr.contains("the marts of 2019Q3 were not replaced"), "{}", r.stderr);
+    // The marts are as they were; the failure is recorded with its rows.
+    assert_eq!(sql(&wh, "SELECT count(*) FROM account_quarter_indicators"), before);
+    let dq = sql(&wh, "SELECT status FROM data_quality WHERE \"check\" = 'no wechat accounts'");
+    assert_eq!(dq, vec!["status", "fail"]);
+    assert_eq!(sql(&wh, "SELECT count(*) > 0 FROM data_quality_failures WHERE \"check\" = 'no wechat accounts'")[1], "true");
+    let r = govmedia(&wh, &["test", "--quarter", "2019Q3", "--models", models.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    let r = govmedia(&wh, &["test", "--quarter", "2019Q3"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(" 0 failed"), "{}", r.stdout);
+}
+
+#[test]
+fn a_model_file_added_by_an_analyst_is_built() {
+    let (dir, wh) = demo_warehouse();
+    let models = dir.path().join("models");
+    copy_dir(&repo().join("sql"), &models);
+    std::fs::write(
+        models.join("marts/silent_accounts.sql"),
+        "-- Accounts with more than four silent weeks.\nselect quarter, account_id, silent_weeks\nfrom account_quarter_indicators\nwhere silent_weeks > 4\n",
+    )
+    .unwrap();
+    let r = govmedia(&wh, &["build", "--quarter", "2019Q3", "--models", models.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("| silent_accounts "), "{}", r.stdout);
+    let n = sql(&wh, "SELECT count(*) FROM silent_accounts WHERE silent_weeks <= 4");
+    assert_eq!(n[1], "0");
+    assert!(sql(&wh, "SELECT count(*) FROM silent_accounts")[1].parse::<i64>().unwrap() > 0);
+}
+
+#[test]
+fn a_rubric_with_a_wrong_key_or_type_is_a_clear_error_and_a_changed_number_flows_into_the_scores() {
+    let (dir, wh) = demo_warehouse();
+    let text = std::fs::read_to_string(repo().join("pipelines/rubric.toml")).unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, text.replace("typo_points = 1", "typo_point = 1")).unwrap();
+    let r = govmedia(&wh, &["build", "--quarter", "2019Q3", "--rubric", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("typo_point"), "{}", r.stderr);
+    std::fs::write(&bad, text.replace("veto_score_cap = 59", "veto_score_cap = \"59\"")).unwrap();
+    let r = govmedia(&wh, &["build", "--quarter", "2019Q3", "--rubric", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("veto_score_cap"), "{}", r.stderr);
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(&strict, text.replace("veto_score_cap = 59", "veto_score_cap = 40")).unwrap();
+    let r = govmedia(&wh, &["build", "--quarter", "2019Q3", "--rubric", strict.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let max = sql(&wh, "SELECT max(score) FROM account_quarter_indicators WHERE veto_no_update OR veto_interaction OR veto_content");
+    assert!(max[1].parse::<f64>().unwrap() <= 40.0, "{max:?}");
+}
+
+#[test]
+fn statements_that_change_the_warehouse_are_refused() {
+    let (_dir, wh) = demo_warehouse();
+    for q in ["DROP TABLE posts", "COPY posts TO '/tmp/posts.csv'", "INSERT INTO posts SELECT * FROM posts", "CREATE TABLE x AS SELECT 1"] {
+        let r = govmedia(&wh, &["sql", q]);
+        assert_eq!(r.code, 1, "{q}");
+        assert!(r.stderr.contains("refused"), "{q}: {}", r.stderr);
+    }
+    let league = sql(&wh, "SELECT unit_name, score, rank FROM unit_quarter_scores ORDER BY rank");
+    assert_eq!(league[0], "unit_name,score,rank");
+    assert_eq!(league.len(), 41);
+}
