@@ -252,7 +252,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Sql { query: sql, format, output } => {
             let ctx = query::warehouse_session(&wh).await?;
             let Some(sql) = sql else {
-                bail!("give a query, e.g. govmedia sql \"SELECT count(*) FROM posts\"");
+                query::shell::run(&ctx, format).await?;
+                return Ok(0);
             };
             let batches = query::run_query(&ctx, &sql).await?;
             match (output, format) {

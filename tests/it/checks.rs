@@ -103,3 +103,26 @@ fn statements_that_change_the_warehouse_are_refused() {
     assert_eq!(league[0], "unit_name,score,rank");
     assert_eq!(league.len(), 41);
 }
+
+#[test]
+fn the_interactive_shell_describes_tables_and_runs_multi_line_statements() {
+    use std::io::Write;
+    let (dir, wh) = demo_warehouse();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_govmedia"))
+        .args(["--warehouse", wh.to_str().unwrap(), "sql", "--format", "csv"])
+        .env("HOME", dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"\\d\n\\d unit_quarter_scores\nSELECT count(*) AS n\n  FROM registry;\nDELETE FROM posts;\n\\q\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("| criticism_items "), "{stdout}");
+    assert!(stdout.contains("| criticized "), "{stdout}");
+    assert!(stdout.contains("n\n111\n"), "{stdout}");
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(dir.path().join(".govmedia_history").exists());
+}
