@@ -74,32 +74,10 @@ Formats: canonical weibo-crawler weibospider wechat-mp douyin-creator mediacrawl
     #[command(after_help = "Examples:\n  govmedia build --quarter 2019Q3\n  \
 govmedia build --quarter 2019Q3 --check-point 2019-09-20T00:00:00+08:00 --rubric my_rubric.toml\n\n\
 Marts are kept per quarter: building 2019Q4 keeps 2019Q3; rebuilding a quarter replaces only it.")]
-    Build {
-        /// The quarter, e.g. 2019Q3.
-        #[arg(long)]
-        quarter: String,
-        /// The check point (RFC 3339); default: the end of the quarter.
-        #[arg(long)]
-        check_point: Option<String>,
-        /// A rubric file (see pipelines/rubric.toml); default: the built-in rubric.
-        #[arg(long)]
-        rubric: Option<PathBuf>,
-        /// A folder of SQL models (staging/, intermediate/, marts/); default: ./sql if present, else the built-in models.
-        #[arg(long)]
-        models: Option<PathBuf>,
-    },
+    Build(BuildArgs),
     /// Run the data tests: the models' declared tests and the ingest checks, without writing.
     #[command(after_help = "Tests live beside the models (sql/**/MODEL.toml). Exit status 1 when an error-severity test fails.")]
-    Test {
-        #[arg(long)]
-        quarter: String,
-        #[arg(long)]
-        check_point: Option<String>,
-        #[arg(long)]
-        rubric: Option<PathBuf>,
-        #[arg(long)]
-        models: Option<PathBuf>,
-    },
+    Test(BuildArgs),
     /// Query the warehouse in SQL: every staging table and mart by name. Read-only.
     #[command(after_help = "Examples:\n  govmedia sql \"SELECT platform, count(*) FROM posts GROUP BY platform\"\n  \
 govmedia sql \"SELECT * FROM rejects\" --format csv --output rejects.csv")]
@@ -133,6 +111,23 @@ govmedia sql \"SELECT * FROM rejects\" --format csv --output rejects.csv")]
         #[arg(long, default_value_t = 2019)]
         seed: u64,
     },
+}
+
+/// What a build (or a test run) assesses, and with which rubric and models.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The quarter, e.g. 2019Q3.
+    #[arg(long)]
+    pub quarter: String,
+    /// The check point (RFC 3339); default: the end of the quarter.
+    #[arg(long)]
+    pub check_point: Option<String>,
+    /// A rubric file (see pipelines/rubric.toml); default: the built-in rubric.
+    #[arg(long)]
+    pub rubric: Option<PathBuf>,
+    /// A folder of SQL models (staging/, intermediate/, marts/); default: ./sql if present, else the built-in models.
+    #[arg(long)]
+    pub models: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -233,19 +228,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("next: govmedia run {}", g.pipeline.display());
             Ok(0)
         }
-        Command::Build { quarter, check_point, rubric, models } => {
-            build_and_print(&wh, &quarter, check_point.as_deref(), rubric.as_deref(), models.as_deref()).await?;
+        Command::Build(a) => {
+            build_and_print(&wh, &a.quarter, a.check_point.as_deref(), a.rubric.as_deref(), a.models.as_deref()).await?;
             Ok(0)
         }
-        Command::Test { quarter, check_point, rubric, models } => {
-            use crate::models::{build, rubric::Rubric, BuildScope};
-            let q = crate::time::Quarter::parse(&quarter).map_err(anyhow::Error::msg)?;
-            let scope = BuildScope::new(q, check_point.as_deref()).map_err(anyhow::Error::msg)?;
-            let rubric = match rubric {
-                Some(p) => Rubric::load(&p).map_err(anyhow::Error::msg)?,
-                None => Rubric::builtin(),
-            };
-            let report = build(&wh, scope, &rubric, models.as_deref(), false).await?;
+        Command::Test(a) => {
+            let (scope, rubric) = build_inputs(&a.quarter, a.check_point.as_deref(), a.rubric.as_deref())?;
+            let report = crate::models::build(&wh, scope, &rubric, a.models.as_deref(), false).await?;
             print_checks(&report);
             Ok(if report.failures().is_empty() { 0 } else { 1 })
         }
@@ -275,6 +264,22 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
+/// The quarter, check point and rubric of a build, checked.
+fn build_inputs(
+    quarter: &str,
+    check_point: Option<&str>,
+    rubric: Option<&std::path::Path>,
+) -> anyhow::Result<(crate::models::BuildScope, crate::models::rubric::Rubric)> {
+    use crate::models::{rubric::Rubric, BuildScope};
+    let q = crate::time::Quarter::parse(quarter).map_err(anyhow::Error::msg)?;
+    let scope = BuildScope::new(q, check_point).map_err(anyhow::Error::msg)?;
+    let rubric = match rubric {
+        Some(p) => Rubric::load(p).map_err(anyhow::Error::msg)?,
+        None => Rubric::builtin(),
+    };
+    Ok((scope, rubric))
+}
+
 async fn build_and_print(
     wh: &Warehouse,
     quarter: &str,
@@ -282,15 +287,9 @@ async fn build_and_print(
     rubric: Option<&std::path::Path>,
     models: Option<&std::path::Path>,
 ) -> anyhow::Result<crate::models::BuildReport> {
-    use crate::models::{build, rubric::Rubric, BuildScope};
-    let q = crate::time::Quarter::parse(quarter).map_err(anyhow::Error::msg)?;
-    let scope = BuildScope::new(q, check_point).map_err(anyhow::Error::msg)?;
-    let rubric = match rubric {
-        Some(p) => Rubric::load(p).map_err(anyhow::Error::msg)?,
-        None => Rubric::builtin(),
-    };
+    let (scope, rubric) = build_inputs(quarter, check_point, rubric)?;
     let report = tokio::select! {
-        r = build(wh, scope, &rubric, models, true) => r?,
+        r = crate::models::build(wh, scope, &rubric, models, true) => r?,
         _ = tokio::signal::ctrl_c() => {
             let _ = wh.store().delete(&wh.path("_lock")).await;
             bail!("interrupted: nothing was committed; the marts are as they were before this build")

@@ -46,28 +46,29 @@ sums as (
     group by platform, account_id
 ),
 
+-- The latest count dated at or before C, and the latest dated before Q start.
+followers_ranked as (
+    select
+        fo.platform,
+        fo.account_id,
+        fo.followers,
+        to_unixtime(fo.date) - 28800 <= p.c_s as by_c,
+        to_unixtime(fo.date) - 28800 < p.q_start_s as before_q,
+        fo.date
+    from followers fo
+    cross join params p
+),
+
 followers_end as (
-    select f.platform, f.account_id, f.followers
-    from (
-        select fo.platform, fo.account_id, fo.followers,
-               row_number() over (partition by fo.platform, fo.account_id order by fo.date desc) as rn
-        from followers fo
-        cross join params p
-        where to_unixtime(fo.date) - 28800 <= p.c_s
-    ) f
-    where f.rn = 1
+    select platform, account_id, followers
+    from (select *, row_number() over (partition by platform, account_id order by date desc) as rn from followers_ranked where by_c)
+    where rn = 1
 ),
 
 followers_start as (
-    select f.platform, f.account_id, f.followers
-    from (
-        select fo.platform, fo.account_id, fo.followers,
-               row_number() over (partition by fo.platform, fo.account_id order by fo.date desc) as rn
-        from followers fo
-        cross join params p
-        where to_unixtime(fo.date) - 28800 < p.q_start_s
-    ) f
-    where f.rn = 1
+    select platform, account_id, followers
+    from (select *, row_number() over (partition by platform, account_id order by date desc) as rn from followers_ranked where before_q)
+    where rn = 1
 ),
 
 base as (
