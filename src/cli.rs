@@ -42,7 +42,7 @@ pub enum Command {
         /// The pipeline file (TOML; see pipelines/example.toml).
         pipeline: PathBuf,
         /// Stages to run, comma separated.
-        #[arg(long, value_delimiter = ',', default_value = "ingest,build")]
+        #[arg(long, value_delimiter = ',', default_value = "ingest,build,report")]
         stages: Vec<Stage>,
         /// Quarter to build and report (overrides the pipeline file's `quarter`).
         #[arg(long)]
@@ -75,6 +75,16 @@ Formats: canonical weibo-crawler weibospider wechat-mp douyin-creator mediacrawl
 govmedia build --quarter 2019Q3 --check-point 2019-09-20T00:00:00+08:00 --rubric my_rubric.toml\n\n\
 Marts are kept per quarter: building 2019Q4 keeps 2019Q3; rebuilding a quarter replaces only it.")]
     Build(BuildArgs),
+    /// Write a quarter's report: charts, league tables (XLSX, CSV, HTML), the draft notice and index.html.
+    #[command(after_help = "Example:\n  govmedia report --quarter 2019Q3 --out reports\n\n\
+Charts need a font with Chinese characters (Debian: apt-get install fonts-noto-cjk), or GOVMEDIA_CJK_FONT=FAMILY.")]
+    Report {
+        #[arg(long)]
+        quarter: String,
+        /// Folder for the report (a subfolder per quarter).
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+    },
     /// Run the data tests: the models' declared tests and the ingest checks, without writing.
     #[command(after_help = "Tests live beside the models (sql/**/MODEL.toml). Exit status 1 when an error-severity test fails.")]
     Test(BuildArgs),
@@ -134,6 +144,7 @@ pub struct BuildArgs {
 pub enum Stage {
     Ingest,
     Build,
+    Report,
 }
 
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
@@ -168,6 +179,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                         })?;
                         let rubric = p.spec.rubric.as_ref().map(|r| p.dir.join(r));
                         build_and_print(&wh, &q, p.spec.check_point.as_deref(), rubric.as_deref(), None).await?;
+                    }
+                    Stage::Report => {
+                        let q = quarter.clone().or_else(|| p.spec.quarter.clone()).ok_or_else(|| {
+                            anyhow::anyhow!("the report stage needs a quarter: set `quarter` in {} or pass --quarter", pipeline.display())
+                        })?;
+                        let out = p.spec.report_dir.as_ref().map(|r| p.dir.join(r)).unwrap_or_else(|| PathBuf::from("reports"));
+                        report_and_print(&wh, &q, &out).await?;
                     }
                     Stage::Ingest => {
                         let sources = p.sources().map_err(anyhow::Error::msg)?;
@@ -206,9 +224,17 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("generated {} demo files in {}", g.files, out.display());
             let p = Pipeline::load(&g.pipeline).map_err(anyhow::Error::msg)?;
             let sources = p.sources().map_err(anyhow::Error::msg)?;
+            let started = std::time::Instant::now();
             let report = ingest_with_signal(&wh, &sources).await?;
             print_summary(&report);
-            println!("warehouse: {} — try: govmedia sql \"SELECT platform, count(*) FROM posts GROUP BY 1\"", wh.display);
+            eprintln!("ingest done in {:.1} s", started.elapsed().as_secs_f64());
+            let started = std::time::Instant::now();
+            build_and_print(&wh, "2019Q3", None, None, None).await?;
+            eprintln!("build done in {:.1} s", started.elapsed().as_secs_f64());
+            let out_dir = out.join("reports");
+            let r = report_and_print(&wh, "2019Q3", &out_dir).await?;
+            println!("try: govmedia --warehouse {} sql \"SELECT unit_name, score, rank FROM unit_quarter_scores ORDER BY rank\"", wh.display);
+            println!("report: {}", r.index.display());
             Ok(if report.failed_files() > 0 { 2 } else { 0 })
         }
         Command::Generate { out, quarter, seed } => {
@@ -226,6 +252,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 out.display()
             );
             println!("next: govmedia run {}", g.pipeline.display());
+            Ok(0)
+        }
+        Command::Report { quarter, out } => {
+            report_and_print(&wh, &quarter, &out).await?;
             Ok(0)
         }
         Command::Build(a) => {
@@ -262,6 +292,28 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
     }
+}
+
+async fn report_and_print(wh: &Warehouse, quarter: &str, out: &std::path::Path) -> anyhow::Result<crate::report::ReportOutput> {
+    let q = crate::time::Quarter::parse(quarter).map_err(anyhow::Error::msg)?;
+    let started = std::time::Instant::now();
+    let r = crate::report::report(wh, &q.to_string(), out).await?;
+    println!(
+        "report {q}: {} files in {} ({:.1} s); {} accounts checked, {} failed, pass rate {}",
+        r.files.len(),
+        r.dir.display(),
+        started.elapsed().as_secs_f64(),
+        r.checked,
+        r.failed,
+        r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_else(|| "—".into())
+    );
+    if r.criticised.is_empty() {
+        println!("no unit is criticised this quarter");
+    } else {
+        println!("criticised ({}): {}", r.criticised.len(), r.criticised.join("、"));
+    }
+    println!("open {}", r.index.display());
+    Ok(r)
 }
 
 /// The quarter, check point and rubric of a build, checked.

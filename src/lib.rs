@@ -10,6 +10,7 @@ pub mod models;
 pub mod pipeline;
 pub mod privacy;
 pub mod query;
+pub mod report;
 pub mod table;
 pub mod time;
 pub mod warehouse;

@@ -1,0 +1,42 @@
+-- Posts per in-scope account per Monday–Sunday week of the quarter (the report's heat map).
+-- Weeks are numbered from 1 (the week holding the quarter's first day).
+with params as (
+    select * from params
+),
+
+weeks as (
+    select
+        d.date as week_start,
+        d.day_start_s as week_start_s,
+        row_number() over (order by d.date) as week
+    from stg_calendar_days d
+    cross join params p
+    where extract(dow from d.date) = 1
+      and d.day_start_s + 7 * 86400 > p.q_start_s
+      and d.day_start_s < p.q_end_s
+),
+
+counts as (
+    select w.platform, w.account_id, k.week, count(s.post_id) as posts
+    from int_account_windows w
+    cross join weeks k
+    left join stg_posts s
+      on s.platform = w.platform and s.account_id = w.account_id
+     and s.published_s >= greatest(k.week_start_s, w.window_start_s)
+     and s.published_s < least(k.week_start_s + 7 * 86400, w.window_end_s)
+    group by w.platform, w.account_id, k.week
+)
+
+select
+    p.quarter,
+    w.unit_name,
+    c.platform,
+    c.account_id,
+    coalesce(w.account_name, c.account_id) as account_name,
+    c.week,
+    k.week_start,
+    c.posts
+from counts c
+cross join params p
+join weeks k on k.week = c.week
+join int_account_windows w on w.platform = c.platform and w.account_id = c.account_id

@@ -1,0 +1,154 @@
+//! Reports (SPEC §8): charts, league tables (XLSX, CSV, HTML), the draft notice (Markdown, HTML)
+//! and one self-contained `index.html` per quarter, all from the marts.
+
+pub mod charts;
+pub mod data;
+pub mod notice;
+pub mod tables;
+
+use crate::warehouse::Warehouse;
+use base64::Engine;
+use std::path::{Path, PathBuf};
+
+/// What a report run wrote.
+#[derive(Debug)]
+pub struct ReportOutput {
+    pub dir: PathBuf,
+    pub index: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub criticised: Vec<String>,
+    pub checked: i64,
+    pub failed: i64,
+    pub pass_rate: Option<f64>,
+}
+
+/// Writes `out/QUARTER/…`.
+pub async fn report(wh: &Warehouse, quarter: &str, out: &Path) -> anyhow::Result<ReportOutput> {
+    let font = charts::cjk_font().map_err(anyhow::Error::msg)?;
+    let ctx = crate::query::warehouse_session(wh).await?;
+    let d = data::load(&ctx, quarter).await?;
+    let dir = out.join(quarter);
+    std::fs::create_dir_all(&dir)?;
+    let mut files = Vec::new();
+
+    let drawn = charts::draw_all(&d, &dir.join("charts"), &font).map_err(anyhow::Error::msg)?;
+    files.extend(drawn.iter().flat_map(|(_, _, p)| p.clone()));
+
+    let xlsx = dir.join(format!("{quarter}_排名.xlsx"));
+    tables::write_xlsx(&xlsx, &d).map_err(anyhow::Error::msg)?;
+    files.push(xlsx);
+    for (name, header, rows) in [
+        ("单位排名", tables::UNIT_HEADER, tables::unit_rows(&d)),
+        ("账号得分", tables::ACCOUNT_HEADER, tables::account_rows(&d)),
+        ("通报问题", tables::ISSUE_HEADER, tables::issue_rows(&d)),
+    ] {
+        let p = dir.join(format!("{quarter}_{name}.csv"));
+        tables::write_csv(&p, header, &rows).map_err(anyhow::Error::msg)?;
+        files.push(p);
+    }
+    let league_html = dir.join(format!("{quarter}_排名.html"));
+    std::fs::write(&league_html, page(&format!("{quarter} 政务新媒体排名"), &league_body(&d)))?;
+    files.push(league_html);
+
+    let md = notice::markdown(&d);
+    let notice_md = dir.join(format!("{quarter}_通报.md"));
+    std::fs::write(&notice_md, &md)?;
+    let notice_html = dir.join(format!("{quarter}_通报.html"));
+    std::fs::write(&notice_html, page(&format!("{quarter} 通报（草稿）"), &format!("<section class=\"notice\">{}</section>", notice::html(&md))))?;
+    files.extend([notice_md, notice_html]);
+
+    let index = dir.join("index.html");
+    std::fs::write(&index, index_html(&d, &drawn, &md)?)?;
+    files.push(index.clone());
+
+    let all = d.platforms.iter().find(|p| p.platform == "all");
+    Ok(ReportOutput {
+        dir,
+        index,
+        files,
+        criticised: notice::criticised_units(&d),
+        checked: all.map(|p| p.checked).unwrap_or(0),
+        failed: all.map(|p| p.failed).unwrap_or(0),
+        pass_rate: all.and_then(|p| p.pass_rate),
+    })
+}
+
+const STYLE: &str = r#"
+body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
+h1 { font-size: 1.8em; border-bottom: 3px solid #1f4e78; padding-bottom: .3em; }
+h2 { color: #1f4e78; margin-top: 2em; }
+.cards { display: flex; gap: 1em; flex-wrap: wrap; }
+.card { flex: 1; min-width: 160px; background: #f3f6fa; border-radius: 6px; padding: 1em; }
+.card .n { font-size: 2em; font-weight: bold; color: #1f4e78; }
+table { border-collapse: collapse; width: 100%; margin: 1em 0; font-size: .9em; }
+th, td { border: 1px solid #ccc; padding: .3em .5em; text-align: left; }
+th { background: #1f4e78; color: #fff; }
+tr.g-a td { background: #c6efce; } tr.g-b td { background: #ddebf7; } tr.g-c td { background: #ffeb9c; } tr.g-d td { background: #ffc7ce; }
+figure { margin: 1.5em 0; page-break-inside: avoid; } figure img { max-width: 100%; border: 1px solid #eee; }
+.notice { background: #fffdf5; border: 1px solid #e8e0c0; padding: 1em 2em; }
+mark { background: #ffe58f; }
+nav a { margin-right: 1em; }
+@media print { nav { display: none; } body { max-width: none; margin: 0; } h2 { page-break-before: always; } table { font-size: .75em; } }
+"#;
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n",
+        tables::escape(title)
+    )
+}
+
+fn league_body(d: &data::ReportData) -> String {
+    format!(
+        "<h1>{q} 政务新媒体排名</h1>\n<h2>单位排名</h2>\n{}\n<h2>账号得分</h2>\n{}\n<h2>通报问题</h2>\n{}",
+        tables::html_table(tables::UNIT_HEADER, &tables::unit_rows(d), Some(10)),
+        tables::html_table(tables::ACCOUNT_HEADER, &tables::account_rows(d), Some(13)),
+        tables::html_table(tables::ISSUE_HEADER, &tables::issue_rows(d), None),
+        q = d.quarter
+    )
+}
+
+/// One page with everything: the charts are embedded as data URIs, nothing is loaded from
+/// elsewhere, and it prints with each section on its own page.
+fn index_html(d: &data::ReportData, charts: &[(String, String, Vec<PathBuf>)], md: &str) -> anyhow::Result<String> {
+    let all = d.platforms.iter().find(|p| p.platform == "all");
+    let criticised = notice::criticised_units(d);
+    let mut body = format!("<h1>{} 政务新媒体检查报告</h1>\n", d.quarter);
+    body.push_str("<nav><a href=\"#overview\">总体情况</a><a href=\"#charts\">图表</a><a href=\"#league\">排名</a><a href=\"#issues\">问题清单</a><a href=\"#notice\">通报（草稿）</a></nav>\n");
+    body.push_str("<section id=\"overview\"><div class=\"cards\">\n");
+    let cards = [
+        ("检查账号", all.map(|p| p.checked.to_string()).unwrap_or_default()),
+        ("不合格账号", all.map(|p| p.failed.to_string()).unwrap_or_default()),
+        ("合格率", all.and_then(|p| p.pass_rate).map(|r| format!("{r:.2}%")).unwrap_or_default()),
+        ("参评单位", d.units.len().to_string()),
+        ("通报批评单位", criticised.len().to_string()),
+    ];
+    for (label, n) in cards {
+        body.push_str(&format!("<div class=\"card\"><div>{label}</div><div class=\"n\">{}</div></div>\n", tables::escape(&n)));
+    }
+    body.push_str("</div>\n");
+    if let Some(pq) = &d.previous_quarter {
+        let prev = d.trend.iter().rev().nth(1).map(|t| t.1);
+        if let (Some(p), Some(now)) = (prev, all.and_then(|a| a.pass_rate)) {
+            body.push_str(&format!("<p>与{pq}相比，合格率{}{:.2}个百分点。</p>\n", if now >= p { "上升" } else { "下降" }, (now - p).abs()));
+        }
+    }
+    body.push_str("</section>\n<h2 id=\"charts\">图表</h2>\n");
+    for (_, title, paths) in charts {
+        if let Some(png) = paths.iter().find(|p| p.extension().is_some_and(|e| e == "png")) {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(png)?);
+            body.push_str(&format!(
+                "<figure><img alt=\"{t}\" src=\"data:image/png;base64,{b64}\"><figcaption>{t}</figcaption></figure>\n",
+                t = tables::escape(title)
+            ));
+        }
+    }
+    body.push_str("<h2 id=\"league\">单位排名</h2>\n");
+    body.push_str(&tables::html_table(tables::UNIT_HEADER, &tables::unit_rows(d), Some(10)));
+    body.push_str("<h2>账号得分</h2>\n");
+    body.push_str(&tables::html_table(tables::ACCOUNT_HEADER, &tables::account_rows(d), Some(13)));
+    body.push_str("<h2 id=\"issues\">问题清单</h2>\n");
+    body.push_str(&tables::html_table(tables::ISSUE_HEADER, &tables::issue_rows(d), None));
+    body.push_str(&format!("<h2 id=\"notice\">通报（草稿）</h2>\n<section class=\"notice\">{}</section>\n", notice::html(md)));
+    Ok(page(&format!("{} 政务新媒体检查报告", d.quarter), &body))
+}

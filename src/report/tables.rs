@@ -1,0 +1,186 @@
+//! The league tables: XLSX (what offices circulate: frozen header, widths, grade colours, a sheet
+//! per level), CSV with a BOM (so Excel reads the Chinese), and HTML.
+
+use super::data::{platform_zh, status_zh, ReportData};
+use rust_xlsxwriter::{Color, Format, FormatAlign, Workbook};
+use std::path::Path;
+
+pub const UNIT_HEADER: &[&str] = &["排名", "单位名称", "单位类别", "账号数", "否决账号数", "未转载", "迟转载", "自查缺失", "单位扣分", "综合得分", "等级", "通报批评", "排名变化"];
+pub const ACCOUNT_HEADER: &[&str] = &["单位名称", "平台", "账号名称", "账号ID", "运行状态", "发布数", "无更新周数", "距上次发布天数", "留言数", "超期未回复", "回复时长中位数(小时)", "传播力指数", "得分", "等级", "单项否决"];
+pub const ISSUE_HEADER: &[&str] = &["问题类别", "单位名称", "平台", "账号名称", "账号ID", "问题", "依据"];
+
+fn num(v: Option<f64>) -> String {
+    v.map(|x| format!("{}", (x * 100.0).round() / 100.0)).unwrap_or_default()
+}
+
+/// The rank change against the previous quarter: ↑3, ↓2, —, or 新 for a unit new to the table.
+pub fn rank_change(previous: Option<i64>, now: i64, has_previous_quarter: bool) -> String {
+    match (has_previous_quarter, previous) {
+        (false, _) => String::new(),
+        (true, None) => "新".into(),
+        (true, Some(p)) if p > now => format!("↑{}", p - now),
+        (true, Some(p)) if p < now => format!("↓{}", now - p),
+        (true, Some(_)) => "—".into(),
+    }
+}
+
+pub fn unit_rows(d: &ReportData) -> Vec<Vec<String>> {
+    let has_prev = d.previous_quarter.is_some();
+    d.units
+        .iter()
+        .map(|u| {
+            vec![
+                u.rank.to_string(),
+                u.unit_name.clone(),
+                u.unit_type.clone(),
+                u.accounts.to_string(),
+                u.accounts_vetoed.to_string(),
+                u.directives_missed.to_string(),
+                u.directives_late.to_string(),
+                u.self_inspections_missing.to_string(),
+                num(Some(u.unit_deductions)),
+                num(Some(u.score)),
+                u.grade.clone(),
+                if u.criticized { "是".into() } else { "否".into() },
+                rank_change(u.previous_rank, u.rank, has_prev),
+            ]
+        })
+        .collect()
+}
+
+pub fn account_rows(d: &ReportData) -> Vec<Vec<String>> {
+    d.accounts
+        .iter()
+        .map(|a| {
+            vec![
+                a.unit_name.clone().unwrap_or_else(|| "（未纳入台账）".into()),
+                platform_zh(&a.platform).to_string(),
+                a.account_name.clone(),
+                a.account_id.clone(),
+                status_zh(&a.status).to_string(),
+                a.posts.to_string(),
+                a.silent_weeks.to_string(),
+                num(a.days_since_last_post),
+                a.messages.to_string(),
+                a.overdue.to_string(),
+                num(a.median_response_hours),
+                num(a.reach_index),
+                num(a.score),
+                a.grade.clone().unwrap_or_else(|| "不参评".into()),
+                a.veto_reasons.clone().unwrap_or_default(),
+            ]
+        })
+        .collect()
+}
+
+pub fn issue_rows(d: &ReportData) -> Vec<Vec<String>> {
+    d.criticism
+        .iter()
+        .map(|c| {
+            vec![
+                c.category.clone(),
+                c.unit_name.clone().unwrap_or_else(|| "（未纳入台账）".into()),
+                c.platform.as_deref().map(platform_zh).unwrap_or_default().to_string(),
+                c.account_name.clone().unwrap_or_default(),
+                c.account_id.clone().unwrap_or_default(),
+                c.problem.clone(),
+                c.evidence.clone(),
+            ]
+        })
+        .collect()
+}
+
+pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<(), String> {
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(b"\xEF\xBB\xBF".to_vec());
+    w.write_record(header).map_err(|e| e.to_string())?;
+    for r in rows {
+        w.write_record(r).map_err(|e| e.to_string())?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.to_string())?;
+    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn grade_color(grade: &str) -> Option<Color> {
+    match grade {
+        "优秀" => Some(Color::RGB(0xC6EFCE)),
+        "良好" => Some(Color::RGB(0xDDEBF7)),
+        "合格" => Some(Color::RGB(0xFFEB9C)),
+        "不合格" => Some(Color::RGB(0xFFC7CE)),
+        _ => None,
+    }
+}
+
+/// Columns that hold numbers are written as numbers, so Excel can sort and sum them.
+fn write_sheet(
+    wb: &mut Workbook,
+    name: &str,
+    header: &[&str],
+    rows: &[Vec<String>],
+    widths: &[f64],
+    grade_col: Option<usize>,
+    numeric: &[usize],
+) -> Result<(), String> {
+    let ws = wb.add_worksheet();
+    ws.set_name(name).map_err(|e| e.to_string())?;
+    let head = Format::new().set_bold().set_background_color(Color::RGB(0x1F4E78)).set_font_color(Color::White).set_align(FormatAlign::Center).set_text_wrap();
+    for (c, h) in header.iter().enumerate() {
+        ws.write_string_with_format(0, c as u16, *h, &head).map_err(|e| e.to_string())?;
+        ws.set_column_width(c as u16, widths.get(c).copied().unwrap_or(12.0)).map_err(|e| e.to_string())?;
+    }
+    ws.set_row_height(0, 30).map_err(|e| e.to_string())?;
+    ws.set_freeze_panes(1, 0).map_err(|e| e.to_string())?;
+    for (i, row) in rows.iter().enumerate() {
+        let r = i as u32 + 1;
+        let fill = grade_col.and_then(|g| row.get(g)).and_then(|g| grade_color(g));
+        let fmt = match fill {
+            Some(c) => Format::new().set_background_color(c),
+            None => Format::new(),
+        };
+        for (c, v) in row.iter().enumerate() {
+            match v.parse::<f64>() {
+                Ok(x) if numeric.contains(&c) => ws.write_number_with_format(r, c as u16, x, &fmt).map(|_| ()),
+                _ => ws.write_string_with_format(r, c as u16, v, &fmt).map(|_| ()),
+            }
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    ws.autofilter(0, 0, rows.len() as u32, header.len().saturating_sub(1) as u16).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+pub fn write_xlsx(path: &Path, d: &ReportData) -> Result<(), String> {
+    let mut wb = Workbook::new();
+    write_sheet(&mut wb, "单位排名", UNIT_HEADER, &unit_rows(d), &[6.0, 30.0, 10.0, 8.0, 10.0, 8.0, 8.0, 9.0, 9.0, 9.0, 8.0, 9.0, 9.0], Some(10), &[0, 3, 4, 5, 6, 7, 8, 9])?;
+    write_sheet(&mut wb, "账号得分", ACCOUNT_HEADER, &account_rows(d), &[28.0, 11.0, 20.0, 18.0, 9.0, 8.0, 10.0, 12.0, 8.0, 10.0, 14.0, 11.0, 8.0, 8.0, 30.0], Some(13), &[5, 6, 7, 8, 9, 10, 11, 12])?;
+    write_sheet(&mut wb, "通报问题", ISSUE_HEADER, &issue_rows(d), &[16.0, 28.0, 11.0, 20.0, 18.0, 24.0, 60.0], None, &[])?;
+    wb.save(path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// An HTML table; rows whose `grade_col` holds a grade get its class.
+pub fn html_table(header: &[&str], rows: &[Vec<String>], grade_col: Option<usize>) -> String {
+    let mut s = String::from("<table>\n<thead><tr>");
+    for h in header {
+        s.push_str(&format!("<th>{}</th>", escape(h)));
+    }
+    s.push_str("</tr></thead>\n<tbody>\n");
+    for r in rows {
+        let class = match grade_col.and_then(|g| r.get(g)).map(String::as_str) {
+            Some("优秀") => " class=\"g-a\"",
+            Some("良好") => " class=\"g-b\"",
+            Some("合格") => " class=\"g-c\"",
+            Some("不合格") => " class=\"g-d\"",
+            _ => "",
+        };
+        s.push_str(&format!("<tr{class}>"));
+        for v in r {
+            s.push_str(&format!("<td>{}</td>", escape(v)));
+        }
+        s.push_str("</tr>\n");
+    }
+    s.push_str("</tbody>\n</table>\n");
+    s
+}
