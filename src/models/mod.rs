@@ -184,7 +184,19 @@ pub fn plan(files: &[(String, String)], tables: &BTreeSet<String>) -> Result<Vec
     }
     let names: BTreeSet<String> = models.iter().map(|m| m.name.clone()).collect();
     for m in &mut models {
-        let ids = identifiers(&m.sql);
+        // A model's tests read tables too: they come after it in the order, like its SQL's.
+        let mut ids = identifiers(&m.sql);
+        if let Some(spec) = &m.spec {
+            let spec = checks::parse_spec(spec, &m.path.replace(".sql", ".toml")).map_err(ModelError::Invalid)?;
+            for t in &spec.tests {
+                if let Some(q) = &t.assertion {
+                    ids.extend(identifiers(q));
+                }
+                if let Some(r) = &t.relationships {
+                    ids.insert(r.to.to_ascii_lowercase());
+                }
+            }
+        }
         m.reads = ids.into_iter().filter(|id| *id != m.name && (names.contains(id) || tables.contains(id))).collect();
     }
     // Kahn's algorithm, alphabetical among the ready ones so the order is stable.

@@ -89,12 +89,12 @@ pub fn draw_all(d: &ReportData, dir: &Path, font: &str) -> Result<Vec<(String, S
     let q = &d.quarter;
     let title = |t: &str| format!("{q} {t}");
     out.push(("score_distribution".into(), title("账号得分分布"), chart!(dir, "score_distribution", (1000, 600), |r| score_distribution(r, d, f))?));
-    let league_h = 120 + 26 * d.units.len().max(1) as u32;
+    let league_h = (120 + 26 * d.units.len() as u32).max(500);
     out.push(("league_table".into(), title("单位综合得分排名"), chart!(dir, "league_table", (1000, league_h), |r| league_table(r, d, f))?));
     out.push(("pass_rate_by_platform".into(), title("各平台合格率"), chart!(dir, "pass_rate_by_platform", (1000, 600), |r| pass_rate_by_platform(r, d, f))?));
     out.push(("accounts_by_status".into(), title("账号运行状态"), chart!(dir, "accounts_by_status", (1000, 600), |r| accounts_by_status(r, d, f))?));
     out.push(("response_time".into(), title("留言回复时长分布"), chart!(dir, "response_time", (1000, 600), |r| response_time(r, d, f))?));
-    let heat_h = 140 + 14 * d.weekly.len().max(1) as u32;
+    let heat_h = (140 + 14 * d.weekly.len() as u32).max(500);
     out.push(("weekly_heatmap".into(), title("每周发布热力图"), chart!(dir, "weekly_heatmap", (1200, heat_h), |r| weekly_heatmap(r, d, f))?));
     out.push(("directive_delays".into(), title("重要信息转载时长"), chart!(dir, "directive_delays", (1000, 600), |r| directive_delays(r, d, f))?));
     if d.trend.len() >= 2 {

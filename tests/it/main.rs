@@ -6,4 +6,5 @@ mod common;
 mod conformance;
 mod demo;
 mod models;
+mod report;
 mod warehouse;
