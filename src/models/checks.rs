@@ -14,6 +14,9 @@ use std::sync::Arc;
 pub struct ModelSpec {
     pub grain: Option<String>,
     pub description: Option<String>,
+    /// `view` or `table`: overrides how the model's folder keeps it (a view is recomputed where it
+    /// is read, and holds no memory: for large per-row models).
+    pub materialized: Option<String>,
     #[serde(default)]
     pub tests: Vec<TestSpec>,
 }

@@ -261,6 +261,23 @@ impl BuildScope {
     }
 }
 
+/// The files a quarter's build reads: posts up to the check point's month (the history before Q
+/// counts for days since the last post), public messages of the quarter's months only.
+fn prune_for(manifest: &crate::warehouse::Manifest, scope: &BuildScope) -> crate::warehouse::Manifest {
+    let c_month = crate::time::beijing_date_of(scope.check_point * 1_000_000).format("%Y-%m").to_string();
+    let q_first = scope.quarter.start().format("%Y-%m").to_string();
+    let mut m = manifest.clone();
+    for (table, from) in [("posts", None), ("interactions", Some(q_first.as_str()))] {
+        if let Some(t) = m.tables.get_mut(table) {
+            t.files.retain(|f| match f.partition.get("month") {
+                Some(month) if month != "unknown" => month.as_str() <= c_month.as_str() && from.is_none_or(|first| month.as_str() >= first),
+                _ => true,
+            });
+        }
+    }
+    m
+}
+
 /// What one model did.
 #[derive(Debug, Clone)]
 pub struct ModelRun {
@@ -322,7 +339,7 @@ async fn build_locked(
 ) -> Result<BuildReport, ModelError> {
     let ctx = crate::query::session();
     let manifest = wh.manifest().await?;
-    wh.register_tables(&ctx, &manifest).await?;
+    wh.register_tables(&ctx, &prune_for(&manifest, &scope)).await?;
     register_batch(&ctx, "params", scope.params_batch()?)?;
     register_batch(&ctx, "rubric", rubric.to_batch()?)?;
 
@@ -360,12 +377,17 @@ async fn build_locked(
         let df = ctx.sql(&m.sql).await.map_err(sql_err)?;
         // A mart of earlier builds (all quarters) is replaced by this build's in the session.
         ctx.deregister_table(m.name.as_str())?;
-        let rows = match m.layer {
-            Layer::Staging => {
+        let as_view = match spec.materialized.as_deref() {
+            Some("view") => true,
+            Some("table") | None => m.layer == Layer::Staging,
+            Some(other) => return Err(ModelError::Invalid(format!("{}: materialized = \"{other}\" (view or table)", m.path))),
+        };
+        let rows = match as_view && m.layer != Layer::Mart {
+            true => {
                 ctx.register_table(m.name.as_str(), df.into_view())?;
                 None
             }
-            Layer::Intermediate | Layer::Mart => {
+            false => {
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 let batches = df.collect().await.map_err(sql_err)?;
                 let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);

@@ -23,12 +23,52 @@ pub enum OutputFormat {
 }
 
 /// The one place a session is made: the build and `sql` share it (and a remote engine can
-/// replace it later without touching the models).
+/// replace it later without touching the models). Operators work within a memory pool
+/// ([`memory_limit`]) and spill to temporary files beyond it, so memory stays bounded as data grows.
 pub fn session() -> SessionContext {
+    use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+    use datafusion::execution::memory_pool::FairSpillPool;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    SessionContext::new_with_config(config)
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(std::sync::Arc::new(FairSpillPool::new(memory_limit())))
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory))
+        .build_arc();
+    match runtime {
+        Ok(rt) => SessionContext::new_with_config_rt(config, rt),
+        Err(_) => SessionContext::new_with_config(config),
+    }
+}
+
+/// The memory pool of a session: `GOVMEDIA_MEMORY_LIMIT` (bytes, or with a unit: `512MiB`,
+/// `3GiB`), else a fifth of the machine's memory, at most 3 GiB.
+pub fn memory_limit() -> usize {
+    if let Some(v) = std::env::var("GOVMEDIA_MEMORY_LIMIT").ok().and_then(|s| parse_size(&s)) {
+        return v;
+    }
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok()))
+        .map(|kib| kib * 1024)
+        .unwrap_or(8 << 30);
+    (total / 5).min(3 << 30)
+}
+
+pub fn parse_size(s: &str) -> Option<usize> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: f64 = n.parse().ok()?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some((n * mult) as usize)
 }
 
 /// A session with the warehouse's tables registered.
