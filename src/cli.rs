@@ -120,6 +120,11 @@ govmedia sql \"SELECT * FROM rejects\" --format csv --output rejects.csv")]
         /// Same seed, same files.
         #[arg(long, default_value_t = 2019)]
         seed: u64,
+        /// Instead of export files, write a synthetic quarter of this size straight into the
+        /// warehouse's staging tables (for benchmarks): district ~120 accounts, city ~2,000,
+        /// province ~30,000 (~5M posts), national ~300,000 (~50M posts, ~100M messages).
+        #[arg(long, value_enum)]
+        tier: Option<crate::generate::tiers::Tier>,
     },
 }
 
@@ -237,7 +242,18 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("report: {}", r.index.display());
             Ok(if report.failed_files() > 0 { 2 } else { 0 })
         }
-        Command::Generate { out, quarter, seed } => {
+        Command::Generate { out, quarter, seed, tier: Some(tier) } => {
+            let _ = out;
+            let quarter = crate::time::Quarter::parse(&quarter).map_err(anyhow::Error::msg)?;
+            let started = std::time::Instant::now();
+            let s = crate::generate::tiers::generate_tier(&wh, tier, quarter, seed).await.map_err(anyhow::Error::msg)?;
+            println!(
+                "generated the {} tier for {quarter} into {}: {} units, {} accounts, {} posts, {} messages in {} files ({:.1} s)",
+                tier.name(), wh.display, s.units, s.accounts, s.posts, s.messages, s.files, started.elapsed().as_secs_f64()
+            );
+            Ok(0)
+        }
+        Command::Generate { out, quarter, seed, tier: None } => {
             let quarter = crate::time::Quarter::parse(&quarter).map_err(anyhow::Error::msg)?;
             let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.clone(), quarter, seed })
                 .map_err(anyhow::Error::msg)?;

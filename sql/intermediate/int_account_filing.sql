@@ -23,12 +23,14 @@ in_quarter as (
 
 late as (
     select f.platform, f.account_id, count(*) as late_filings
-    from in_quarter f
+    from (
+        select q.*, d.working_day_ordinal + rb.filing_limit_working_days as limit_ordinal
+        from in_quarter q
+        cross join rubric rb
+        join stg_calendar_days d on d.date = q.action_date
+    ) f
     cross join params p
-    cross join rubric rb
-    join stg_calendar_days d on d.date = f.action_date
-    join stg_calendar_days lim
-      on lim.is_working_day and lim.working_day_ordinal = d.working_day_ordinal + rb.filing_limit_working_days
+    join stg_calendar_days lim on lim.working_day_ordinal = f.limit_ordinal and lim.is_working_day
     where f.filed_on > lim.date
        or (f.filed_on is null and lim.day_start_s + 86400 <= p.c_s)
     group by f.platform, f.account_id

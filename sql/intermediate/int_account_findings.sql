@@ -19,11 +19,13 @@ limits as (
         f.corrected_on,
         lim.date as limit_day,
         lim.day_start_s + 86400 as limit_end_s
-    from found f
-    cross join rubric rb
-    join stg_calendar_days d on d.date = f.found_on
-    join stg_calendar_days lim
-      on lim.is_working_day and lim.working_day_ordinal = d.working_day_ordinal + rb.finding_limit_working_days
+    from (
+        select f.*, d.working_day_ordinal + rb.finding_limit_working_days as limit_ordinal
+        from found f
+        cross join rubric rb
+        join stg_calendar_days d on d.date = f.found_on
+    ) f
+    join stg_calendar_days lim on lim.working_day_ordinal = f.limit_ordinal and lim.is_working_day
 )
 
 select

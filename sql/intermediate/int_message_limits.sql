@@ -9,6 +9,14 @@ messages as (
     from stg_interactions m
     join int_account_windows w on w.platform = m.platform and w.account_id = m.account_id
     where m.received_s >= w.window_start_s and m.received_s < w.window_end_s
+),
+
+-- The working-day ordinal each limit falls on (an equi-join key, so the join below is a hash join).
+with_ordinal as (
+    select m.*, rec.working_day_ordinal + rb.sla_working_days as limit_ordinal
+    from messages m
+    cross join rubric rb
+    join stg_calendar_days rec on rec.date = m.received_on
 )
 
 select
@@ -21,9 +29,6 @@ select
     (m.replied_s is not null and m.replied_s <= p.c_s) as replied,
     (m.replied_s is not null and m.replied_s <= p.c_s and m.replied_s < lim.day_start_s + 86400) as replied_on_time,
     ((m.replied_s is null or m.replied_s > p.c_s) and lim.day_start_s + 86400 > p.c_s) as pending
-from messages m
+from with_ordinal m
 cross join params p
-cross join rubric rb
-join stg_calendar_days rec on rec.date = m.received_on
-join stg_calendar_days lim
-  on lim.is_working_day and lim.working_day_ordinal = rec.working_day_ordinal + rb.sla_working_days
+join stg_calendar_days lim on lim.working_day_ordinal = m.limit_ordinal and lim.is_working_day

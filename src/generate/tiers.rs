@@ -1,0 +1,412 @@
+//! Synthetic quarters at the sizes of SPEC §1 (district → national), written straight to staging
+//! Parquet for benchmarks: a few very active accounts and many quiet ones, sleeping and zombie
+//! accounts, reposting bursts after each directive, replies from minutes to weeks late.
+//! Big tables are built column by column and flushed in chunks, so memory stays flat.
+
+use crate::table::{self, Row, Value};
+use crate::time::{beijing_micros, date_to_days, Quarter};
+use crate::warehouse::{FileEntry, Manifest, Warehouse};
+use arrow::array::{ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tier {
+    /// ~120 accounts
+    District,
+    /// ~2,000 accounts
+    City,
+    /// ~30,000 accounts, ~5M posts, ~10M messages
+    Province,
+    /// ~300,000 accounts, ~50M posts, ~100M messages
+    National,
+}
+
+impl Tier {
+    pub fn accounts(self) -> usize {
+        match self {
+            Tier::District => 120,
+            Tier::City => 2_000,
+            Tier::Province => 30_000,
+            Tier::National => 300_000,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::District => "district",
+            Tier::City => "city",
+            Tier::Province => "province",
+            Tier::National => "national",
+        }
+    }
+}
+
+const PLATFORMS: [&str; 4] = ["wechat", "weibo", "douyin", "toutiao"];
+const CHUNK: usize = 1 << 20;
+
+#[derive(Debug)]
+pub struct TierSummary {
+    pub accounts: usize,
+    pub units: usize,
+    pub posts: u64,
+    pub messages: u64,
+    pub files: usize,
+}
+
+struct Account {
+    platform: &'static str,
+    id: String,
+    unit: usize,
+    /// Expected posts per day.
+    rate: f64,
+    /// Last day it posts (sleeping accounts stop early).
+    stops: i64,
+    zombie: bool,
+}
+
+/// Posts and messages as Arrow columns, flushed to Parquet every CHUNK rows.
+struct Columns {
+    def: &'static table::TableDef,
+    strings: Vec<(usize, StringBuilder)>,
+    ints: Vec<(usize, Int64Builder)>,
+    times: Vec<(usize, TimestampMicrosecondBuilder)>,
+    bools: Vec<(usize, BooleanBuilder)>,
+    rows: usize,
+}
+
+impl Columns {
+    fn new(def: &'static table::TableDef) -> Columns {
+        let mut c = Columns { def, strings: vec![], ints: vec![], times: vec![], bools: vec![], rows: 0 };
+        for (i, col) in def.columns.iter().enumerate() {
+            match col.ty {
+                table::ColType::Utf8 => c.strings.push((i, StringBuilder::new())),
+                table::ColType::Int64 => c.ints.push((i, Int64Builder::new())),
+                table::ColType::Instant => c.times.push((i, TimestampMicrosecondBuilder::new().with_timezone("UTC"))),
+                table::ColType::Boolean => c.bools.push((i, BooleanBuilder::new())),
+                _ => {}
+            }
+        }
+        c
+    }
+    fn s(&mut self, col: usize) -> &mut StringBuilder {
+        &mut self.strings.iter_mut().find(|(i, _)| *i == col).expect("string column").1
+    }
+    fn i(&mut self, col: usize) -> &mut Int64Builder {
+        &mut self.ints.iter_mut().find(|(i, _)| *i == col).expect("int column").1
+    }
+    fn t(&mut self, col: usize) -> &mut TimestampMicrosecondBuilder {
+        &mut self.times.iter_mut().find(|(i, _)| *i == col).expect("time column").1
+    }
+    fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let mut arrays: Vec<(usize, ArrayRef)> = Vec::new();
+        arrays.extend(self.strings.iter_mut().map(|(i, b)| (*i, Arc::new(b.finish()) as ArrayRef)));
+        arrays.extend(self.ints.iter_mut().map(|(i, b)| (*i, Arc::new(b.finish()) as ArrayRef)));
+        arrays.extend(self.times.iter_mut().map(|(i, b)| (*i, Arc::new(b.finish()) as ArrayRef)));
+        arrays.extend(self.bools.iter_mut().map(|(i, b)| (*i, Arc::new(b.finish()) as ArrayRef)));
+        arrays.sort_by_key(|(i, _)| *i);
+        self.rows = 0;
+        RecordBatch::try_new(self.def.schema(), arrays.into_iter().map(|(_, a)| a).collect())
+    }
+}
+
+struct Writer<'a> {
+    wh: &'a Warehouse,
+    run: String,
+    files: BTreeMap<&'static str, Vec<FileEntry>>,
+    n: usize,
+}
+
+impl Writer<'_> {
+    async fn flush(&mut self, cols: &mut Columns, partition: &[(&str, String)]) -> Result<(), String> {
+        if cols.rows == 0 {
+            return Ok(());
+        }
+        let batch = cols.finish().map_err(|e| e.to_string())?;
+        self.n += 1;
+        let sub: String = partition.iter().map(|(k, v)| format!("{k}={v}/")).collect();
+        let rel = format!("{}/{sub}{}-{:05}.parquet", crate::warehouse::table_dir(cols.def.name), self.run, self.n);
+        let mut entry = self.wh.write_batches(&rel, cols.def.schema(), [batch]).await.map_err(|e| e.to_string())?;
+        entry.partition = partition.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        self.files.entry(cols.def.name).or_default().push(entry);
+        Ok(())
+    }
+    async fn rows(&mut self, def: &'static table::TableDef, rows: &[Row]) -> Result<(), String> {
+        self.n += 1;
+        let rel = format!("{}/{}-{:05}.parquet", crate::warehouse::table_dir(def.name), self.run, self.n);
+        let entry = self.wh.write_rows(def, &rel, rows).await.map_err(|e| e.to_string())?;
+        self.files.entry(def.name).or_default().push(entry);
+        Ok(())
+    }
+}
+
+fn s(v: &str) -> Value {
+    Value::Str(v.to_string())
+}
+
+/// Generates a tier's quarter into the warehouse's staging tables (replacing them).
+pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u64) -> Result<TierSummary, String> {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x9e37_79b9);
+    let start = quarter.start();
+    let days = (quarter.end() - start).num_days();
+    let n_accounts = tier.accounts();
+    let n_units = (n_accounts / 3).max(1);
+    let at = |day: i64, secs: i64| beijing_micros(start.and_time(NaiveTime::MIN) + Duration::days(day) + Duration::seconds(secs));
+    let generated = s("generated");
+    let now = Value::Instant(chrono::Utc::now().timestamp_micros());
+
+    // Accounts: activity is heavy-tailed; some sleep, a few are zombies.
+    let mut accounts = Vec::with_capacity(n_accounts);
+    for k in 0..n_accounts {
+        let platform = PLATFORMS[k % PLATFORMS.len()];
+        let u: f64 = rng.random();
+        let rate = 0.15 * (1.0 / (1.0 - u * 0.97)).powf(1.1); // Pareto-like: median ≈ 0.3 posts/day
+        let kind: f64 = rng.random();
+        let (stops, zombie) = if kind < 0.05 {
+            (-1, true)
+        } else if kind < 0.15 {
+            (rng.random_range(10..days - 15), false)
+        } else {
+            (days, false)
+        };
+        accounts.push(Account { platform, id: format!("{platform}{k:07}"), unit: k % n_units, rate, stops, zombie });
+    }
+    let mut w = Writer { wh, run: format!("gen-{}-{seed}", tier.name()), files: BTreeMap::new(), n: 0 };
+
+    // Register, filings, followers, self-inspections.
+    let unit_name = |u: usize| format!("单位{u:06}");
+    let reg: Vec<Row> = accounts
+        .iter()
+        .map(|a| {
+            let mut b = crate::ingest::RowBuilder::new(&table::REGISTRY);
+            b.set("unit_name", s(&unit_name(a.unit))).set("unit_type", s(if a.unit % 5 == 0 { "街道" } else { "区直部门" }));
+            b.set("platform", s(a.platform)).set("account_name", s(&a.id)).set("account_id", s(&a.id));
+            b.set("opened_on", Value::Date(date_to_days(NaiveDate::from_ymd_opt(2016, 1, 1).expect("date"))));
+            b.set("state", s("normal")).set("interaction_enabled", Value::Bool(a.unit % 97 != 0)).set("maintainer", s("运维员"));
+            b.set("source_file", generated.clone()).set("ingested_at", now.clone());
+            b.finish()
+        })
+        .collect();
+    w.rows(&table::REGISTRY, &reg).await?;
+    let filings: Vec<Row> = accounts
+        .iter()
+        .map(|a| {
+            let mut b = crate::ingest::RowBuilder::new(&table::FILINGS);
+            b.set("unit_name", s(&unit_name(a.unit))).set("platform", s(a.platform)).set("account_id", s(&a.id));
+            b.set("action", s("open")).set("action_date", Value::Date(date_to_days(NaiveDate::from_ymd_opt(2016, 1, 1).expect("date"))));
+            b.set("filed_on", Value::Date(date_to_days(NaiveDate::from_ymd_opt(2016, 1, 4).expect("date"))));
+            b.set("source_file", generated.clone()).set("ingested_at", now.clone());
+            b.finish()
+        })
+        .collect();
+    w.rows(&table::FILINGS, &filings).await?;
+    let mut followers = Vec::new();
+    for a in &accounts {
+        let base: i64 = rng.random_range(100..200_000);
+        for (d, f) in [(start - Duration::days(1), base), (quarter.end() - Duration::days(1), base + rng.random_range(0..5_000))] {
+            let mut b = crate::ingest::RowBuilder::new(&table::FOLLOWERS);
+            b.set("platform", s(a.platform)).set("account_id", s(&a.id)).set("date", Value::Date(date_to_days(d)));
+            b.set("followers", Value::Int(f)).set("source_file", generated.clone()).set("ingested_at", now.clone());
+            followers.push(b.finish());
+        }
+    }
+    w.rows(&table::FOLLOWERS, &followers).await?;
+    let mut inspections = Vec::new();
+    for u in 0..n_units {
+        for m in 0..3u32 {
+            if rng.random::<f64>() < 0.1 {
+                continue;
+            }
+            let month = NaiveDate::from_ymd_opt(start.year(), start.month0() + 1 + m, 1).expect("month");
+            let mut b = crate::ingest::RowBuilder::new(&table::SELF_INSPECTIONS);
+            b.set("unit_name", s(&unit_name(u))).set("month", s(&month.format("%Y-%m").to_string()));
+            b.set("published_on", Value::Date(date_to_days(month + Duration::days(rng.random_range(10..28)))));
+            b.set("source_file", generated.clone()).set("ingested_at", now.clone());
+            inspections.push(b.finish());
+        }
+    }
+    w.rows(&table::SELF_INSPECTIONS, &inspections).await?;
+
+    // Directives: published by unit 0's first weibo account; the others repost within hours, some late.
+    let source = accounts.iter().position(|a| a.unit == 0 && a.platform == "weibo").unwrap_or(0);
+    let directive_days: Vec<i64> = (0..10).map(|k| 3 + k * (days - 10) / 10).collect();
+    let mut directives = Vec::new();
+    for (k, d) in directive_days.iter().enumerate() {
+        let mut b = crate::ingest::RowBuilder::new(&table::DIRECTIVES);
+        b.set("directive_id", s(&format!("D{k:03}"))).set("title", s(&format!("重要通知{k:03}")));
+        b.set("source_platform", s("weibo")).set("source_post_id", s(&format!("dir-{k:03}")));
+        b.set("published_at", Value::Instant(at(*d, 9 * 3600))).set("deadline_hours", Value::Int(12));
+        b.set("source_file", generated.clone()).set("ingested_at", now.clone());
+        directives.push(b.finish());
+    }
+    w.rows(&table::DIRECTIVES, &directives).await?;
+    let cal: Vec<Row> = crate::calendar::SHIPPED_CSV
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            let d = crate::time::parse_date(c.first()?).ok()?;
+            let mut b = crate::ingest::RowBuilder::new(&table::CALENDAR);
+            b.set("date", Value::Date(date_to_days(d))).set("kind", s(c.get(1)?)).set("name", s(c.get(2)?));
+            b.set("source_file", generated.clone()).set("ingested_at", now.clone());
+            Some(b.finish())
+        })
+        .collect();
+    w.rows(&table::CALENDAR, &cal).await?;
+
+    // Posts and messages, month by month and platform by platform (the staging partitions).
+    let p = &table::POSTS;
+    let (pp, pa, pid, pat, ptitle, pkind, prepost, ppos) =
+        (p.index("platform"), p.index("account_id"), p.index("post_id"), p.index("published_at"), p.index("title"), p.index("kind"), p.index("repost_of"), p.index("position"));
+    let (preads, pwows, plikes, pcomments, pshares, purl, psrc, ping) =
+        (p.index("reads"), p.index("wows"), p.index("likes"), p.index("comments"), p.index("shares"), p.index("url"), p.index("source_file"), p.index("ingested_at"));
+    let m = &table::INTERACTIONS;
+    let (mp, ma, mid, mch, mrec, mauth, mrep, msrc, ming) =
+        (m.index("platform"), m.index("account_id"), m.index("message_id"), m.index("channel"), m.index("received_at"), m.index("author"), m.index("replied_at"), m.index("source_file"), m.index("ingested_at"));
+    let now_us = now.as_instant().unwrap_or(0);
+    let (mut n_posts, mut n_messages) = (0u64, 0u64);
+    let months: Vec<(i64, i64, String)> = (0..3)
+        .map(|k| {
+            let first = NaiveDate::from_ymd_opt(start.year(), start.month0() + 1 + k, 1).expect("month");
+            let next = if k == 2 { quarter.end() } else { NaiveDate::from_ymd_opt(start.year(), start.month0() + 2 + k, 1).expect("month") };
+            ((first - start).num_days(), (next - start).num_days(), first.format("%Y-%m").to_string())
+        })
+        .collect();
+    // Zombies' last posts, long before the quarter.
+    let history_month = (start - Duration::days(150)).format("%Y-%m").to_string();
+    for platform in PLATFORMS {
+        let mut posts = Columns::new(p);
+        for a in accounts.iter().filter(|a| a.platform == platform && a.zombie) {
+            n_posts += 1;
+            posts.rows += 1;
+            posts.s(pp).append_value(platform);
+            posts.s(pa).append_value(&a.id);
+            posts.s(pid).append_value(format!("{}-h", a.id));
+            posts.t(pat).append_value(at(-150, 36_000));
+            posts.s(ptitle).append_value("旧文");
+            posts.s(pkind).append_value("original");
+            posts.s(prepost).append_null();
+            for c in [ppos, preads, pwows, plikes, pcomments, pshares] {
+                posts.i(c).append_value(1);
+            }
+            posts.s(purl).append_null();
+            posts.s(psrc).append_value("generated");
+            posts.t(ping).append_value(now_us);
+        }
+        w.flush(&mut posts, &[("platform", platform.to_string()), ("month", history_month.clone())]).await?;
+        for (from, to, month) in &months {
+            let mut posts = Columns::new(p);
+            let mut msgs = Columns::new(m);
+            for (k, a) in accounts.iter().enumerate().filter(|(_, a)| a.platform == platform && !a.zombie) {
+                for day in *from..(*to).min(a.stops + 1) {
+                    let mut n = 0;
+                    let mut x = rng.random::<f64>();
+                    while x < a.rate.min(20.0) / (n as f64 + 1.0) {
+                        n += 1;
+                        x = rng.random::<f64>();
+                    }
+                    let directive = directive_days.iter().position(|d| *d == day);
+                    for j in 0..n + usize::from(directive.is_some() && k != source && rng.random::<f64>() < 0.9) {
+                        let is_repost = directive.is_some() && j == n;
+                        let late = rng.random::<f64>() >= 0.85;
+                        let secs = if is_repost { 9 * 3600 + rng.random_range(600..if late { 40 * 3600 } else { 11 * 3600 }) } else { rng.random_range(25_200..79_200) };
+                        let t = at(day, secs);
+                        let reads = (rng.random::<f64>().powi(3) * 50_000.0) as i64;
+                        n_posts += 1;
+                        posts.rows += 1;
+                        posts.s(pp).append_value(platform);
+                        posts.s(pa).append_value(&a.id);
+                        posts.s(pid).append_value(format!("{}-{day}-{j}", a.id));
+                        posts.t(pat).append_value(t);
+                        match directive.filter(|_| is_repost) {
+                            Some(d) => {
+                                posts.s(ptitle).append_value(format!("重要通知{d:03}"));
+                                posts.s(pkind).append_value("repost");
+                                posts.s(prepost).append_value(format!("dir-{d:03}"));
+                            }
+                            None => {
+                                posts.s(ptitle).append_value(format!("t{day}-{j}"));
+                                posts.s(pkind).append_value("original");
+                                posts.s(prepost).append_null();
+                            }
+                        }
+                        posts.i(ppos).append_value(1 + j as i64 % 3);
+                        posts.i(preads).append_value(reads);
+                        posts.i(pwows).append_value(reads / 60);
+                        posts.i(plikes).append_value(reads / 25);
+                        posts.i(pcomments).append_value(reads / 120);
+                        posts.i(pshares).append_value(reads / 80);
+                        posts.s(purl).append_null();
+                        posts.s(psrc).append_value("generated");
+                        posts.t(ping).append_value(now_us);
+                        // Two messages a post on average; replies minutes to weeks late, some never.
+                        let messages = rng.random_range(0..5);
+                        for q in 0..messages {
+                            let rec = t + rng.random_range(60..3 * 86_400) * 1_000_000;
+                            let r: f64 = rng.random();
+                            let delay_h = if r < 0.6 { rng.random_range(0.1..48.0) } else if r < 0.85 { rng.random_range(48.0..240.0) } else if r < 0.95 { rng.random_range(240.0..720.0) } else { -1.0 };
+                            n_messages += 1;
+                            msgs.rows += 1;
+                            msgs.s(mp).append_value(platform);
+                            msgs.s(ma).append_value(&a.id);
+                            msgs.s(mid).append_value(format!("{}-{day}-{j}-{q}", a.id));
+                            msgs.s(mch).append_value("comment");
+                            msgs.t(mrec).append_value(rec);
+                            msgs.s(mauth).append_value(format!("{:016x}", rng.random::<u64>()));
+                            if delay_h < 0.0 {
+                                msgs.t(mrep).append_null();
+                            } else {
+                                msgs.t(mrep).append_value(rec + (delay_h * 3.6e9) as i64);
+                            }
+                            msgs.s(msrc).append_value("generated");
+                            msgs.t(ming).append_value(now_us);
+                        }
+                    }
+                }
+                if posts.rows >= CHUNK {
+                    w.flush(&mut posts, &[("platform", platform.to_string()), ("month", month.clone())]).await?;
+                }
+                if msgs.rows >= CHUNK {
+                    w.flush(&mut msgs, &[("platform", platform.to_string()), ("month", month.clone())]).await?;
+                }
+            }
+            w.flush(&mut posts, &[("platform", platform.to_string()), ("month", month.clone())]).await?;
+            w.flush(&mut msgs, &[("platform", platform.to_string()), ("month", month.clone())]).await?;
+        }
+    }
+    // The directives' source posts.
+    let mut src_posts = Columns::new(p);
+    for (k, d) in directive_days.iter().enumerate() {
+        src_posts.rows += 1;
+        src_posts.s(pp).append_value("weibo");
+        src_posts.s(pa).append_value(&accounts[source].id);
+        src_posts.s(pid).append_value(format!("dir-{k:03}"));
+        src_posts.t(pat).append_value(at(*d, 9 * 3600));
+        src_posts.s(ptitle).append_value(format!("重要通知{k:03}"));
+        src_posts.s(pkind).append_value("original");
+        src_posts.s(prepost).append_null();
+        for c in [ppos, preads, pwows, plikes, pcomments, pshares] {
+            src_posts.i(c).append_value(100);
+        }
+        src_posts.s(purl).append_null();
+        src_posts.s(psrc).append_value("generated");
+        src_posts.t(ping).append_value(now_us);
+    }
+    n_posts += directive_days.len() as u64;
+    w.flush(&mut src_posts, &[("platform", "weibo".into()), ("month", "directives".into())]).await?;
+
+    let mut next = Manifest::default();
+    let mut files = 0;
+    for (name, entries) in std::mem::take(&mut w.files) {
+        files += entries.len();
+        next.set(name, entries);
+    }
+    for def in [&table::POST_ALIASES, &table::FINDINGS] {
+        let entry = wh.write_rows(def, &format!("{}/{}-empty.parquet", crate::warehouse::table_dir(def.name), w.run), &[]).await.map_err(|e| e.to_string())?;
+        next.set(def.name, vec![entry]);
+    }
+    wh.commit(next, &format!("generate --tier {}", tier.name())).await.map_err(|e| e.to_string())?;
+    Ok(TierSummary { accounts: n_accounts, units: n_units, posts: n_posts, messages: n_messages, files })
+}
