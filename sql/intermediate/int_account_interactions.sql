@@ -16,14 +16,36 @@ counts as (
     group by platform, account_id
 ),
 
+-- Continuous percentiles (linear interpolation between the two nearest ranks, as
+-- percentile_cont defines them), computed exactly from ranks: DataFusion's own percentile_cont
+-- interpolates with a precision of 1e-6, which moves 2-decimal values at the .xx5 boundary.
+ranked as (
+    select
+        platform,
+        account_id,
+        cast(replied_s - received_s as double) as secs,
+        row_number() over (partition by platform, account_id order by replied_s - received_s) - 1 as i,
+        count(*) over (partition by platform, account_id) as n
+    from limits
+    where replied
+),
+
+positions as (
+    select *, 0.5 * (n - 1) as p50, 0.9 * (n - 1) as p90
+    from ranked
+),
+
 response_hours as (
     select
         platform,
         account_id,
-        percentile_cont(0.5) within group (order by cast(replied_s - received_s as double) / 3600.0) as median_response_hours,
-        percentile_cont(0.9) within group (order by cast(replied_s - received_s as double) / 3600.0) as p90_response_hours
-    from limits
-    where replied
+        (max(case when i = floor(p50) then secs end)
+            + (max(p50) - floor(max(p50))) * (coalesce(max(case when i = floor(p50) + 1 then secs end), max(case when i = floor(p50) then secs end))
+                                             - max(case when i = floor(p50) then secs end))) / 3600.0 as median_response_hours,
+        (max(case when i = floor(p90) then secs end)
+            + (max(p90) - floor(max(p90))) * (coalesce(max(case when i = floor(p90) + 1 then secs end), max(case when i = floor(p90) then secs end))
+                                             - max(case when i = floor(p90) then secs end))) / 3600.0 as p90_response_hours
+    from positions
     group by platform, account_id
 ),
 

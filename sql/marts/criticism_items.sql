@@ -25,7 +25,7 @@ no_update as (
         '监测时间点前2周内无更新' as problem,
         case
             when days_since_last_post is null then '截至监测时间点无任何发布记录'
-            else concat('监测时间点前', cast(round(days_since_last_post, 2) as varchar), '天无更新')
+            else concat('监测时间点前', cast(round(days_since_last_post + 1e-9, 2) as varchar), '天无更新')
         end as evidence
     from accounts where veto_no_update
 ),
@@ -87,7 +87,7 @@ failing as (
         cast(null as varchar) as platform, cast(null as varchar) as account_id, cast(null as varchar) as account_name,
         '综合评分不合格' as category,
         '综合评分不合格' as problem,
-        concat('综合得分', cast(round(score, 2) as varchar), '分') as evidence
+        concat('综合得分', cast(round(score + 1e-9, 2) as varchar), '分') as evidence
     from units where grade = '不合格'
 ),
 

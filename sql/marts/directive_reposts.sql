@@ -9,7 +9,7 @@ select
     a.directive_id,
     a.unit_name,
     a.deadline_hours,
-    round(a.delay_hours, 2) as delay_hours,
+    round(a.delay_hours + 1e-9, 2) as delay_hours,
     a.verdict
 from int_directive_assessments a
 cross join params p

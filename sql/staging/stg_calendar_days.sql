@@ -2,7 +2,7 @@
 -- ordinal (working days up to and including it), so that "the Nth working day after d" is the
 -- working day whose ordinal is d's ordinal + N.
 with days as (
-    select d as date
+    select cast(d as date) as date
     from unnest(generate_series(DATE '2018-01-01', DATE '2028-12-31', INTERVAL '1 day')) as t(d)
 ),
 

@@ -230,13 +230,14 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
     w.rows(&table::SELF_INSPECTIONS, &inspections).await?;
 
     // Directives: published by unit 0's first weibo account; the others repost within hours, some late.
-    let source = accounts.iter().position(|a| a.unit == 0 && a.platform == "weibo").unwrap_or(0);
+    let source = accounts.iter().position(|a| a.platform == "weibo").unwrap_or(0);
+    let source_platform = accounts[source].platform;
     let directive_days: Vec<i64> = (0..10).map(|k| 3 + k * (days - 10) / 10).collect();
     let mut directives = Vec::new();
     for (k, d) in directive_days.iter().enumerate() {
         let mut b = crate::ingest::RowBuilder::new(&table::DIRECTIVES);
         b.set("directive_id", s(&format!("D{k:03}"))).set("title", s(&format!("重要通知{k:03}")));
-        b.set("source_platform", s("weibo")).set("source_post_id", s(&format!("dir-{k:03}")));
+        b.set("source_platform", s(source_platform)).set("source_post_id", s(&format!("dir-{k:03}")));
         b.set("published_at", Value::Instant(at(*d, 9 * 3600))).set("deadline_hours", Value::Int(12));
         b.set("source_file", generated.clone()).set("ingested_at", now.clone());
         directives.push(b.finish());
@@ -358,7 +359,8 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
                             if delay_h < 0.0 {
                                 msgs.t(mrep).append_null();
                             } else {
-                                msgs.t(mrep).append_value(rec + (delay_h * 3.6e9) as i64);
+                                // Exports carry whole seconds.
+                                msgs.t(mrep).append_value(rec + (delay_h * 3600.0) as i64 * 1_000_000);
                             }
                             msgs.s(msrc).append_value("generated");
                             msgs.t(ming).append_value(now_us);
@@ -380,7 +382,7 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
     let mut src_posts = Columns::new(p);
     for (k, d) in directive_days.iter().enumerate() {
         src_posts.rows += 1;
-        src_posts.s(pp).append_value("weibo");
+        src_posts.s(pp).append_value(source_platform);
         src_posts.s(pa).append_value(&accounts[source].id);
         src_posts.s(pid).append_value(format!("dir-{k:03}"));
         src_posts.t(pat).append_value(at(*d, 9 * 3600));
@@ -395,7 +397,7 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
         src_posts.t(ping).append_value(now_us);
     }
     n_posts += directive_days.len() as u64;
-    w.flush(&mut src_posts, &[("platform", "weibo".into()), ("month", "directives".into())]).await?;
+    w.flush(&mut src_posts, &[("platform", source_platform.into()), ("month", start.format("%Y-%m").to_string())]).await?;
 
     let mut next = Manifest::default();
     let mut files = 0;
