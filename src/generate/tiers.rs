@@ -162,7 +162,7 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
     for k in 0..n_accounts {
         let platform = PLATFORMS[k % PLATFORMS.len()];
         let u: f64 = rng.random();
-        let rate = 0.15 * (1.0 / (1.0 - u * 0.97)).powf(1.1); // Pareto-like: median ≈ 0.3 posts/day
+        let rate = 0.3 * (1.0 / (1.0 - u * 0.97)).powf(1.1); // Pareto-like: median ≈ 0.6 posts a day
         let kind: f64 = rng.random();
         let (stops, zombie) = if kind < 0.05 {
             (-1, true)

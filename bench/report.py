@@ -1,0 +1,57 @@
+"""Writes BENCHMARKS.md from bench/run.sh's results (JSON lines): medians per tier, the ratio
+govmedia/DuckDB measured in the same run, peak memory, and the machine."""
+
+import json
+import os
+import platform
+import statistics
+import sys
+from collections import defaultdict
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0) / 1024 / 1024
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def main():
+    rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+    by = defaultdict(list)
+    for r in rows:
+        by[(r["tier"], r["step"])].append(r)
+    med = lambda k, f: statistics.median(r[f] for r in by[k]) if by.get(k) else None
+    out = ["# Benchmarks", "", f"Machine: {machine()}.", "",
+           "Command: `bash bench/run.sh` (tiers: `BENCH_TIERS`, runs: `BENCH_RUNS`, default 3; medians below).", "",
+           "govmedia runs the models of `sql/` with DataFusion; DuckDB runs the same files over the same staging",
+           "Parquet (`bench/duckdb_models.py`), and its marts are checked equal to govmedia's in the same run.",
+           "*Models* is the time spent running the models alone (both engines); govmedia's *build* adds reading the",
+           "manifest, the data tests and writing the marts to Parquet.", "",
+           "| tier | posts | messages | generate (s) | govmedia build (s) | govmedia models (s) | DuckDB models (s) | ratio models govmedia/DuckDB | govmedia peak RSS (MiB) | DuckDB peak RSS (MiB) | marts equal |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    tiers = []
+    for r in rows:
+        if r["tier"] not in tiers and r["step"] == "generate":
+            tiers.append(r["tier"])
+    for t in tiers:
+        g = by[(t, "generate")][0]
+        summary = g.get("summary", "")
+        posts = summary.split(" posts")[0].split(", ")[-1] if " posts" in summary else "?"
+        msgs = summary.split(" messages")[0].split(", ")[-1] if " messages" in summary else "?"
+        gm, dm = med((t, "govmedia"), "models_seconds"), med((t, "duckdb"), "models_seconds")
+        gb = med((t, "govmedia"), "seconds")
+        grss, drss = med((t, "govmedia"), "rss_kb"), med((t, "duckdb"), "rss_kb")
+        ratio = f"{gm / dm:.2f}" if gm and dm else "—"
+        ok = "yes" if by.get((t, "check")) else "not checked"
+        out.append(f"| {t} | {posts} | {msgs} | {g['seconds']:.1f} | {gb:.2f} | {gm:.2f} | {dm:.2f} | {ratio} | {grss / 1024:.0f} | {drss / 1024:.0f} | {ok} |")
+    ing = by.get(("district", "ingest"))
+    if ing:
+        secs = statistics.median(r["seconds"] for r in ing)
+        mb = ing[0]["bytes"] / 1e6
+        out += ["", f"Ingest of the demo district's export files ({mb:.1f} MB of CSV, XLSX, HTML and JSON Lines, "
+                    f"25,000 rows): {secs:.2f} s, {mb / secs:.1f} MB/s, peak RSS {statistics.median(r['rss_kb'] for r in ing) / 1024:.0f} MiB."]
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

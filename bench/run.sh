@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The benchmark: govmedia against DuckDB on the same SQL over the same Parquet, per tier.
+#
+#   bash bench/run.sh                    # district, city, province
+#   BENCH_TIERS="district city province national" bash bench/run.sh
+#
+# For each tier: generate the staging Parquet (timed), run `govmedia build` BENCH_RUNS times (wall
+# time, the models' own time, peak RSS), run the same models in DuckDB BENCH_RUNS times, and check
+# once that DuckDB's marts equal govmedia's. Ingest is timed on the demo district's export files.
+# Writes BENCHMARKS.md. Needs: cargo, python3 (a venv with DuckDB is made in bench/.venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tiers=${BENCH_TIERS:-"district city province"}
+runs=${BENCH_RUNS:-3}
+work=${BENCH_DIR:-bench/work}
+results="$work/results.jsonl"
+mkdir -p "$work"
+: > "$results"
+
+echo "== building govmedia (release)"
+cargo build --release --quiet
+bin=${CARGO_TARGET_DIR:-target}/release/govmedia
+
+venv=bench/.venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q duckdb==2.0.0
+
+rss() { awk '{print $NF}' "$1"; }
+
+echo "== ingest: the demo district's export files"
+rm -rf "$work/ingest"
+"$bin" generate --out "$work/ingest/exports" --seed 1 > /dev/null
+bytes=$(du -sb "$work/ingest/exports" | cut -f1)
+for i in $(seq "$runs"); do
+    rm -rf "$work/ingest/warehouse"
+    /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$work/ingest/warehouse" run "$work/ingest/exports/pipeline.toml" --stages ingest > /dev/null
+    read -r secs kb < "$work/time.txt"
+    echo "{\"tier\":\"district\",\"step\":\"ingest\",\"seconds\":$secs,\"rss_kb\":$kb,\"bytes\":$bytes}" >> "$results"
+done
+
+for tier in $tiers; do
+    wh="$work/$tier"
+    echo "== $tier: generate"
+    rm -rf "$wh"
+    /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$wh" generate --tier "$tier" --seed 1 | tee "$work/gen.txt"
+    read -r secs kb < "$work/time.txt"
+    echo "{\"tier\":\"$tier\",\"step\":\"generate\",\"seconds\":$secs,\"rss_kb\":$kb,\"summary\":\"$(tail -1 "$work/gen.txt" | sed 's/"//g')\"}" >> "$results"
+    for i in $(seq "$runs"); do
+        echo "== $tier: govmedia build ($i/$runs)"
+        /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$wh" build --quarter 2019Q3 > "$work/build.txt"
+        read -r secs kb < "$work/time.txt"
+        models_ms=$(grep -o 'models from .* in [0-9]* ms' "$work/build.txt" | grep -o '[0-9]* ms' | cut -d' ' -f1)
+        echo "{\"tier\":\"$tier\",\"step\":\"govmedia\",\"seconds\":$secs,\"models_seconds\":$(echo "$models_ms / 1000" | bc -l),\"rss_kb\":$kb}" >> "$results"
+        echo "== $tier: DuckDB ($i/$runs)"
+        /usr/bin/time -f "%e %M" -o "$work/time.txt" "$venv/bin/python" bench/duckdb_models.py "$wh" --quarter 2019Q3 > "$work/duck.txt"
+        read -r secs kb < "$work/time.txt"
+        echo "{\"tier\":\"$tier\",\"step\":\"duckdb\",\"seconds\":$secs,\"models_seconds\":$(python3 -c "import json,sys; print(json.load(open('$work/duck.txt'))['seconds'])"),\"rss_kb\":$kb}" >> "$results"
+    done
+    echo "== $tier: DuckDB's marts equal govmedia's"
+    "$venv/bin/python" bench/duckdb_models.py "$wh" --quarter 2019Q3 --check
+    echo "{\"tier\":\"$tier\",\"step\":\"check\",\"ok\":true}" >> "$results"
+done
+
+python3 bench/report.py "$results" > BENCHMARKS.md
+echo "wrote BENCHMARKS.md"
