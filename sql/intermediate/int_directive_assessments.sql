@@ -59,17 +59,27 @@ applicable as (
     where s.unit_name is null
 ),
 
+-- Posts that repost a directive: by repost id or by title (two equi-joins, so that each is a
+-- hash join on the small directives table), in [published_at, C], other than the source post.
+matches as (
+    select d.directive_id, p.platform, p.account_id, p.post_id, p.published_s
+    from directives d
+    join stg_posts p on p.repost_of = d.source_post_id
+    union all
+    select d.directive_id, p.platform, p.account_id, p.post_id, p.published_s
+    from directives d
+    join stg_posts p on p.title = d.title
+),
+
 reposts as (
-    select a.directive_id, a.unit_name, min(p.published_s) as reposted_s
-    from applicable a
+    select m.directive_id, r.unit_name, min(m.published_s) as reposted_s
+    from matches m
     cross join params prm
-    join directives d on d.directive_id = a.directive_id
-    join stg_registry r on r.unit_name = a.unit_name
-    join stg_posts p on p.platform = r.platform and p.account_id = r.account_id
-    where p.published_s >= d.published_s and p.published_s <= prm.c_s
-      and not (p.post_id = d.source_post_id and (d.source_platform is null or p.platform = d.source_platform))
-      and (p.repost_of = d.source_post_id or p.title = d.title)
-    group by a.directive_id, a.unit_name
+    join directives d on d.directive_id = m.directive_id
+    join stg_registry r on r.platform = m.platform and r.account_id = m.account_id
+    where m.published_s >= d.published_s and m.published_s <= prm.c_s
+      and not (m.post_id = d.source_post_id and (d.source_platform is null or m.platform = d.source_platform))
+    group by m.directive_id, r.unit_name
 )
 
 select

@@ -16,15 +16,26 @@ weeks as (
       and d.day_start_s < p.q_end_s
 ),
 
+-- Each post's week, by arithmetic on the first Monday (an equi-join key, not a range join).
+post_weeks as (
+    select s.platform, s.account_id, cast(floor((s.published_s - f.first_s) / 604800) as bigint) + 1 as week
+    from stg_posts s
+    join int_account_windows w on w.platform = s.platform and w.account_id = s.account_id
+    cross join (select min(week_start_s) as first_s from weeks) f
+    where s.published_s >= w.window_start_s and s.published_s < w.window_end_s
+),
+
+per_week as (
+    select platform, account_id, week, count(*) as posts
+    from post_weeks
+    group by platform, account_id, week
+),
+
 counts as (
-    select w.platform, w.account_id, k.week, count(s.post_id) as posts
+    select w.platform, w.account_id, k.week, coalesce(c.posts, 0) as posts
     from int_account_windows w
     cross join weeks k
-    left join stg_posts s
-      on s.platform = w.platform and s.account_id = w.account_id
-     and s.published_s >= greatest(k.week_start_s, w.window_start_s)
-     and s.published_s < least(k.week_start_s + 7 * 86400, w.window_end_s)
-    group by w.platform, w.account_id, k.week
+    left join per_week c on c.platform = w.platform and c.account_id = w.account_id and c.week = k.week
 )
 
 select
