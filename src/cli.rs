@@ -177,6 +177,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let p = Pipeline::load(&pipeline).map_err(anyhow::Error::msg)?;
             let mut code = 0;
             for stage in stages {
+                let started = std::time::Instant::now();
+                eprintln!("== {stage:?} stage");
                 match stage {
                     Stage::Build => {
                         let q = quarter.clone().or_else(|| p.spec.quarter.clone()).ok_or_else(|| {

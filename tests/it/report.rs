@@ -161,3 +161,17 @@ fn the_html_report_loads_in_headless_chromium_without_errors_or_network() {
     let keep = repo().join("target/report-screenshot.png");
     let _ = std::fs::copy(&shot, keep);
 }
+
+#[test]
+fn without_a_cjk_font_the_report_says_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_govmedia"))
+        .args(["--warehouse", wh.to_str().unwrap(), "report", "--quarter", "2019Q3", "--out", dir.path().join("r").to_str().unwrap()])
+        .env("GOVMEDIA_CJK_FONT", "No Such Font Family")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("apt-get install fonts-noto-cjk") && stderr.contains("No Such Font Family"), "{stderr}");
+}
