@@ -50,7 +50,7 @@ for tier in $tiers; do
         /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$wh" build --quarter 2019Q3 > "$work/build.txt"
         read -r secs kb < "$work/time.txt"
         models_ms=$(grep -o 'models from .* in [0-9]* ms' "$work/build.txt" | grep -o '[0-9]* ms' | cut -d' ' -f1)
-        echo "{\"tier\":\"$tier\",\"step\":\"govmedia\",\"seconds\":$secs,\"models_seconds\":$(echo "$models_ms / 1000" | bc -l),\"rss_kb\":$kb}" >> "$results"
+        echo "{\"tier\":\"$tier\",\"step\":\"govmedia\",\"seconds\":$secs,\"models_seconds\":$(python3 -c "print($models_ms / 1000)"),\"rss_kb\":$kb}" >> "$results"
         echo "== $tier: DuckDB ($i/$runs)"
         /usr/bin/time -f "%e %M" -o "$work/time.txt" "$venv/bin/python" bench/duckdb_models.py "$wh" --quarter 2019Q3 > "$work/duck.txt"
         read -r secs kb < "$work/time.txt"
