@@ -203,6 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                         }
                     }
                 }
+                eprintln!("== {stage:?} stage done in {:.1} s", started.elapsed().as_secs_f64());
             }
             Ok(code)
         }

@@ -1,5 +1,6 @@
 -- The 12-hour reposting rule (SPEC §5.4): one row per directive published in Q and unit it
--- applies to, with when the unit reposted it and the verdict.
+-- applies to, with when the unit reposted it and the verdict. Titles and ids were trimmed of Unicode
+-- white space at ingest, so they compare as they are.
 with params as (
     select * from params
 ),
@@ -7,9 +8,9 @@ with params as (
 directives as (
     select
         d.directive_id,
-        regexp_replace(d.title, '^\s+|\s+$', '', 'g') as title,
+        d.title,
         d.source_platform,
-        regexp_replace(d.source_post_id, '^\s+|\s+$', '', 'g') as source_post_id,
+        d.source_post_id,
         to_unixtime(d.published_at) as published_s,
         coalesce(d.deadline_hours, 12) as deadline_hours,
         d.units

@@ -1,12 +1,13 @@
--- Posts with their instant in Unix seconds and their title trimmed of Unicode white space.
+-- Posts with their instant in Unix seconds. Titles and ids arrive trimmed of Unicode white space
+-- (U+3000 included): ingest trims every cell (SPEC §3), so matching needs no trimming here.
 select
     platform,
     account_id,
     post_id,
     to_unixtime(published_at) as published_s,
-    regexp_replace(title, '^\s+|\s+$', '', 'g') as title,
+    title,
     kind,
-    regexp_replace(repost_of, '^\s+|\s+$', '', 'g') as repost_of,
+    repost_of,
     position,
     reads,
     wows,
