@@ -404,7 +404,7 @@ pub fn print_build(report: &crate::models::BuildReport) {
     let batch = arrow::array::RecordBatch::try_from_iter(vec![
         ("model", Arc::new(StringArray::from(runs.iter().map(|r| r.name.clone()).collect::<Vec<_>>())) as ArrayRef),
         ("layer", Arc::new(StringArray::from(runs.iter().map(|r| r.layer.name()).collect::<Vec<_>>())) as ArrayRef),
-        ("rows", Arc::new(StringArray::from(runs.iter().map(|r| if r.layer == crate::models::Layer::Staging { "view".to_string() } else { r.rows.to_string() }).collect::<Vec<_>>())) as ArrayRef),
+        ("rows", Arc::new(StringArray::from(runs.iter().map(|r| if r.view { "view".to_string() } else { r.rows.to_string() }).collect::<Vec<_>>())) as ArrayRef),
         ("ms", Arc::new(UInt64Array::from(runs.iter().map(|r| r.millis as u64).collect::<Vec<_>>())) as ArrayRef),
         ("reads", Arc::new(StringArray::from(runs.iter().map(|r| r.reads.join(", ")).collect::<Vec<_>>())) as ArrayRef),
     ]);
@@ -430,8 +430,43 @@ async fn ingest_with_signal(wh: &Warehouse, sources: &[crate::pipeline::Source])
     }
 }
 
-/// The ingest summary: per file the five numbers of SPEC §3, then the first rejected rows.
+/// The ingest summary: per file the five numbers of SPEC §3 (per kind and format when there are
+/// many files; every file is in the `ingest_files` table), then the first rejected rows.
 pub fn print_summary(report: &IngestReport) {
+    if report.files.len() > 30 {
+        let mut groups: Vec<crate::ingest::run::FileReport> = Vec::new();
+        for f in &report.files {
+            let label = format!("{} files", report.files.iter().filter(|g| g.kind == f.kind && g.format == f.format).count());
+            match groups.iter_mut().find(|g| g.kind == f.kind && g.format == f.format) {
+                Some(g) => {
+                    g.read += f.read;
+                    g.loaded += f.loaded;
+                    g.rejected += f.rejected;
+                    g.duplicates += f.duplicates;
+                    g.merged += f.merged;
+                    if f.error.is_some() {
+                        g.error = Some("some files could not be read".into());
+                    }
+                }
+                None => groups.push(crate::ingest::run::FileReport { source_file: label, ..f.clone() }),
+            }
+        }
+        let grouped = IngestReport {
+            run_id: report.run_id.clone(),
+            files: groups,
+            rejects: Vec::new(),
+            tables: Default::default(),
+            manifest_version: report.manifest_version,
+        };
+        print_file_table(&grouped);
+        println!("(per file: govmedia sql \"SELECT * FROM ingest_files WHERE run_id = '{}'\")", report.run_id);
+    } else {
+        print_file_table(report);
+    }
+    print_totals(report);
+}
+
+fn print_file_table(report: &IngestReport) {
     use arrow::array::{ArrayRef, StringArray, UInt64Array};
     use std::sync::Arc;
     let col = |f: &dyn Fn(&crate::ingest::run::FileReport) -> u64| -> ArrayRef {
@@ -456,6 +491,9 @@ pub fn print_summary(report: &IngestReport) {
             println!("{t}");
         }
     }
+}
+
+fn print_totals(report: &IngestReport) {
     let sum = |f: &dyn Fn(&crate::ingest::run::FileReport) -> u64| report.files.iter().map(f).sum::<u64>();
     println!(
         "ingest run {}: {} files, {} rows read = {} loaded + {} rejected + {} duplicates + {} merged; manifest version {}",

@@ -283,6 +283,8 @@ fn prune_for(manifest: &crate::warehouse::Manifest, scope: &BuildScope) -> crate
 pub struct ModelRun {
     pub name: String,
     pub layer: Layer,
+    /// Registered as a view (no rows of its own).
+    pub view: bool,
     pub rows: u64,
     pub millis: u128,
     pub reads: Vec<String>,
@@ -406,6 +408,7 @@ async fn build_locked(
         runs.push(ModelRun {
             name: m.name.clone(),
             layer: m.layer,
+            view: rows.is_none(),
             rows: rows.unwrap_or(0),
             millis: started.elapsed().as_millis(),
             reads: m.reads.clone(),
