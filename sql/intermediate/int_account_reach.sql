@@ -55,8 +55,8 @@ followers_ranked as (
         to_unixtime(fo.date) - 28800 <= p.c_s as by_c,
         to_unixtime(fo.date) - 28800 < p.q_start_s as before_q,
         fo.date
-    from followers fo
-    cross join params p
+    from params p
+    cross join followers fo
 ),
 
 followers_end as (

@@ -41,8 +41,9 @@ unregistered as (
         p.q_start_s as window_start_s,
         least(p.q_end_s, p.c_s) as window_end_s,
         false as closed_unfiled
-    from stg_posts s
-    cross join params p
+    -- The one-row params table comes first: a cross join keeps its left side in memory.
+    from params p
+    cross join stg_posts s
     left join stg_registry r on r.platform = s.platform and r.account_id = s.account_id
     where r.account_id is null
       and s.published_s >= p.q_start_s and s.published_s < p.q_end_s

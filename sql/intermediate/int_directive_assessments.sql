@@ -74,8 +74,8 @@ matches as (
 
 reposts as (
     select m.directive_id, r.unit_name, min(m.published_s) as reposted_s
-    from matches m
-    cross join params prm
+    from params prm
+    cross join matches m
     join directives d on d.directive_id = m.directive_id
     join stg_registry r on r.platform = m.platform and r.account_id = m.account_id
     where m.published_s >= d.published_s and m.published_s <= prm.c_s

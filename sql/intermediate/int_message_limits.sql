@@ -14,8 +14,9 @@ messages as (
 -- The working-day ordinal each limit falls on (an equi-join key, so the join below is a hash join).
 with_ordinal as (
     select m.*, rec.working_day_ordinal + rb.sla_working_days as limit_ordinal
-    from messages m
-    cross join rubric rb
+    -- One-row tables come first in cross joins: the left side is kept in memory.
+    from rubric rb
+    cross join messages m
     join stg_calendar_days rec on rec.date = m.received_on
 )
 
@@ -29,6 +30,6 @@ select
     (m.replied_s is not null and m.replied_s <= p.c_s) as replied,
     (m.replied_s is not null and m.replied_s <= p.c_s and m.replied_s < lim.day_start_s + 86400) as replied_on_time,
     ((m.replied_s is null or m.replied_s > p.c_s) and lim.day_start_s + 86400 > p.c_s) as pending
-from with_ordinal m
-cross join params p
+from params p
+cross join with_ordinal m
 join stg_calendar_days lim on lim.working_day_ordinal = m.limit_ordinal and lim.is_working_day

@@ -19,9 +19,9 @@ weeks as (
 -- Each post's week, by arithmetic on the first Monday (an equi-join key, not a range join).
 post_weeks as (
     select s.platform, s.account_id, cast(floor((s.published_s - f.first_s) / 604800) as bigint) + 1 as week
-    from stg_posts s
+    from (select min(week_start_s) as first_s from weeks) f
+    cross join stg_posts s
     join int_account_windows w on w.platform = s.platform and w.account_id = s.account_id
-    cross join (select min(week_start_s) as first_s from weeks) f
     where s.published_s >= w.window_start_s and s.published_s < w.window_end_s
 ),
 
