@@ -16,26 +16,26 @@ weeks as (
       and d.day_start_s < p.q_end_s
 ),
 
--- Each post's week, by arithmetic on the first Monday (an equi-join key, not a range join).
+-- Each post's week: the Monday of its Beijing date (an equi-join key, no range or cross join
+-- over the posts).
 post_weeks as (
-    select s.platform, s.account_id, cast(floor((s.published_s - f.first_s) / 604800) as bigint) + 1 as week
-    from (select min(week_start_s) as first_s from weeks) f
-    cross join stg_posts s
-    join int_account_windows w on w.platform = s.platform and w.account_id = s.account_id
+    select s.platform, s.account_id, cast(date_trunc('week', cast(to_timestamp_seconds(s.published_s + 28800) as date)) as date) as week_start
+    from int_account_windows w
+    join stg_posts s on s.platform = w.platform and s.account_id = w.account_id
     where s.published_s >= w.window_start_s and s.published_s < w.window_end_s
 ),
 
 per_week as (
-    select platform, account_id, week, count(*) as posts
+    select platform, account_id, week_start, count(*) as posts
     from post_weeks
-    group by platform, account_id, week
+    group by platform, account_id, week_start
 ),
 
 counts as (
     select w.platform, w.account_id, k.week, coalesce(c.posts, 0) as posts
-    from int_account_windows w
-    cross join weeks k
-    left join per_week c on c.platform = w.platform and c.account_id = w.account_id and c.week = k.week
+    from weeks k
+    cross join int_account_windows w
+    left join per_week c on c.platform = w.platform and c.account_id = w.account_id and c.week_start = k.week_start
 )
 
 select
