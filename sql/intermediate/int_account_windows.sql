@@ -26,10 +26,20 @@ registered as (
     left join int_account_closures c on c.platform = r.platform and c.account_id = r.account_id
 ),
 
+-- Accounts that posted in Q (one row each, before the register is consulted: the posts are
+-- the large side, so they are reduced first).
+posted as (
+    -- The one-row params table comes first: a cross join keeps its left side in memory.
+    select distinct s.platform, s.account_id
+    from params p
+    cross join stg_posts s
+    where s.published_s >= p.q_start_s and s.published_s < p.q_end_s
+),
+
 unregistered as (
-    select distinct
-        s.platform,
-        s.account_id,
+    select
+        x.platform,
+        x.account_id,
         cast(null as varchar) as unit_name,
         cast(null as varchar) as unit_type,
         cast(null as varchar) as account_name,
@@ -41,12 +51,10 @@ unregistered as (
         p.q_start_s as window_start_s,
         least(p.q_end_s, p.c_s) as window_end_s,
         false as closed_unfiled
-    -- The one-row params table comes first: a cross join keeps its left side in memory.
     from params p
-    cross join stg_posts s
-    left join stg_registry r on r.platform = s.platform and r.account_id = s.account_id
+    cross join posted x
+    left join stg_registry r on r.platform = x.platform and r.account_id = x.account_id
     where r.account_id is null
-      and s.published_s >= p.q_start_s and s.published_s < p.q_end_s
 ),
 
 all_accounts as (
