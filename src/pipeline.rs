@@ -131,6 +131,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_shipped_pipeline_files_parse() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for f in ["pipelines/example.toml", "pipelines/fixtures.toml"] {
+            let p = Pipeline::load(&root.join(f)).unwrap();
+            assert_eq!(p.spec.quarter.as_deref(), Some("2019Q3"), "{f}");
+            assert!(p.spec.sources.len() >= 13, "{f}");
+        }
+        let err = toml::from_str::<PipelineFile>("quater = \"2019Q3\"").unwrap_err().to_string();
+        assert!(err.contains("quater"), "{err}");
+    }
+
+    #[test]
     fn globs_match_zero_or_more_folders_and_skip_lock_files() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
