@@ -105,9 +105,9 @@ pub fn parse_instant(text: &str) -> Result<i64, String> {
 
 /// Numbers: Unix milliseconds (≥ 1e11), Unix seconds (≥ 1e8), or an Excel serial day (< 1e6).
 fn number_to_instant(n: f64) -> Option<i64> {
-    if n >= 1e11 && n < 1e14 {
+    if (1e11..1e14).contains(&n) {
         Some((n * 1000.0).round() as i64)
-    } else if n >= 1e8 && n < 1e11 {
+    } else if (1e8..1e11).contains(&n) {
         Some((n * 1_000_000.0).round() as i64)
     } else if n > 0.0 && n < 1e6 {
         excel_serial_to_naive(n).map(beijing_micros)

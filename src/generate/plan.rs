@@ -531,7 +531,7 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
         }
     }
 
-    posts.sort_by(|a, b| (a.account, a.at).cmp(&(b.account, b.at)));
+    posts.sort_by_key(|a| (a.account, a.at));
     let _ = notice;
     Plan { quarter, units, accounts, posts, messages, directives, filings, self_inspections, findings, planted }
 }

@@ -7,6 +7,7 @@
 
 pub mod fields;
 pub mod formats;
+mod merge;
 pub mod read;
 pub mod run;
 

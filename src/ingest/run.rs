@@ -2,10 +2,11 @@
 //! rejects and the per-file summary, committed in one manifest swap under the write lock.
 
 use super::read::Loc;
+use super::merge::{calendar_rows, keep_newest, keep_unchanged, merge_cross_source, merge_existing, same_content};
 use super::{FileContext, FileError, Kind, Lookup, Outcome};
 use crate::pipeline::Source;
 use crate::table::{self, Row, TableDef, Value};
-use crate::warehouse::{FileEntry, Manifest, Warehouse, WarehouseError};
+use crate::warehouse::{Manifest, Warehouse, WarehouseError};
 use std::collections::{BTreeMap, HashMap};
 
 /// What one file gave: SPEC §3's five numbers (read = loaded + rejected + duplicates + merged).
@@ -66,13 +67,13 @@ pub enum IngestError {
 }
 
 const WITHHELD: &str = "(withheld: a public message's row may identify its author)";
-const BUILTIN_CALENDAR: &str = "data/calendar/holidays_cn.csv (built in)";
+pub(super) const BUILTIN_CALENDAR: &str = "data/calendar/holidays_cn.csv (built in)";
 
 /// A row of this run, with where it came from and its precedence (higher = newer).
-struct Candidate {
-    row: Row,
-    file: usize,
-    seq: u64,
+pub(super) struct Candidate {
+    pub(super) row: Row,
+    pub(super) file: usize,
+    pub(super) seq: u64,
 }
 
 pub async fn ingest(wh: &Warehouse, sources: &[Source], opts: &IngestOptions) -> Result<IngestReport, IngestError> {
@@ -186,7 +187,7 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
         let winners = keep_newest(def, candidates, &mut files);
         let mut aliases: Vec<Row> = Vec::new();
         let winners = if kind == Kind::Posts {
-            merge_cross_source(winners, &[], &mut files, &mut aliases).0
+            merge_cross_source(winners, &mut files, &mut aliases).0
         } else {
             winners
         };
@@ -339,208 +340,6 @@ fn refresh_posts(lookup: &mut Lookup, posts: &[Row], aliases: &[Row]) {
     }
 }
 
-/// Keeps the newest candidate of each key (the last in precedence order); counts the others as
-/// duplicates of their files.
-fn keep_newest(def: &TableDef, candidates: Vec<Candidate>, files: &mut [FileReport]) -> Vec<Candidate> {
-    let mut best: HashMap<String, usize> = HashMap::new();
-    let mut out: Vec<Option<Candidate>> = Vec::with_capacity(candidates.len());
-    for c in candidates {
-        let key = def.key_of(&c.row);
-        if let Some(&i) = best.get(&key) {
-            if let Some(old) = out[i].take() {
-                files[old.file].duplicates += 1;
-            }
-        }
-        best.insert(key, out.len());
-        out.push(Some(c));
-    }
-    out.into_iter().flatten().collect()
-}
-
-/// Two rows with the same content, whenever they were ingested.
-fn same_content(def: &TableDef, a: &Row, b: &Row) -> bool {
-    let skip = def.index("ingested_at");
-    a.iter().zip(b).enumerate().all(|(i, (x, y))| i == skip || x == y)
-}
-
-/// The table after this run's rows: a row equal to the staged one of its key keeps the staged row
-/// (so re-ingesting changes nothing), any other replaces it. `replace_all` drops staged rows the
-/// run does not have (the register is a snapshot).
-fn keep_unchanged(def: &TableDef, existing: &[Row], new: Vec<Candidate>, files: &mut [FileReport], replace_all: bool) -> Vec<Row> {
-    let index: HashMap<String, usize> = existing.iter().enumerate().map(|(i, r)| (def.key_of(r), i)).collect();
-    let mut taken = vec![false; existing.len()];
-    let mut out: Vec<Row> = Vec::with_capacity(existing.len() + new.len());
-    for c in new {
-        files[c.file].loaded += 1;
-        match index.get(&def.key_of(&c.row)) {
-            Some(&i) if same_content(def, &existing[i], &c.row) => {
-                taken[i] = true;
-                out.push(existing[i].clone());
-            }
-            Some(&i) => {
-                taken[i] = true;
-                out.push(c.row);
-            }
-            None => out.push(c.row),
-        }
-    }
-    if !replace_all {
-        out.extend(existing.iter().zip(taken).filter(|(_, t)| !t).map(|(r, _)| r.clone()));
-    }
-    out
-}
-
-/// Posts of one account with the same title published in the same minute are one post (SPEC §5):
-/// the newest row survives, each count taken from the newest row where it is not NULL.
-/// Returns the survivors; merged-away rows are counted for their files and become aliases.
-fn merge_cross_source(
-    rows: Vec<Candidate>,
-    _existing: &[Row],
-    files: &mut [FileReport],
-    aliases: &mut Vec<Row>,
-) -> (Vec<Candidate>, usize) {
-    let def = &table::POSTS;
-    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, c) in rows.iter().enumerate() {
-        if let Some(k) = same_post_key(&c.row) {
-            groups.entry(k).or_default().push(i);
-        }
-    }
-    let mut drop = vec![false; rows.len()];
-    let mut rows = rows;
-    let mut merged = 0;
-    for members in groups.values().filter(|m| m.len() > 1) {
-        let mut by_age = members.clone();
-        by_age.sort_by_key(|&i| std::cmp::Reverse(rows[i].seq));
-        let winner = by_age[0];
-        for &loser in &by_age[1..] {
-            let loser_row = rows[loser].row.clone();
-            fill_nulls(def, &mut rows[winner].row, &loser_row);
-            drop[loser] = true;
-            files[rows[loser].file].merged += 1;
-            merged += 1;
-            aliases.push(alias_row(&loser_row, &rows[winner].row));
-        }
-    }
-    let out = rows.into_iter().zip(drop).filter(|(_, d)| !d).map(|(c, _)| c).collect();
-    (out, merged)
-}
-
-/// The same merge between this run's posts and earlier runs' (rows are already key-unique).
-/// Rows of this run carry a newer `ingested_at`, which decides who survives.
-fn merge_existing(rows: Vec<Row>, this_run: &Value, files: &mut [FileReport], aliases: &mut Vec<Row>) -> (Vec<Row>, usize) {
-    let def = &table::POSTS;
-    let at = def.index("ingested_at");
-    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, r) in rows.iter().enumerate() {
-        if let Some(k) = same_post_key(r) {
-            groups.entry(k).or_default().push(i);
-        }
-    }
-    let mut rows = rows;
-    let mut drop = vec![false; rows.len()];
-    let mut merged = 0;
-    for members in groups.values().filter(|m| m.len() > 1) {
-        let mut by_age = members.clone();
-        by_age.sort_by_key(|&i| std::cmp::Reverse(rows[i][at].as_instant().unwrap_or(0)));
-        let winner = by_age[0];
-        for &loser in &by_age[1..] {
-            let loser_row = rows[loser].clone();
-            fill_nulls(def, &mut rows[winner], &loser_row);
-            drop[loser] = true;
-            merged += 1;
-            // A row of this run merged into an earlier run's: move it from loaded to merged.
-            if &loser_row[at] == this_run {
-                let src = loser_row[def.index("source_file")].as_str().unwrap_or_default();
-                if let Some(f) = files.iter_mut().find(|f| f.kind == "posts" && f.source_file == src && f.loaded > 0) {
-                    f.loaded -= 1;
-                    f.merged += 1;
-                }
-            }
-            aliases.push(alias_row(&loser_row, &rows[winner]));
-        }
-    }
-    (rows.into_iter().zip(drop).filter(|(_, d)| !d).map(|(r, _)| r).collect(), merged)
-}
-
-/// (platform, account, title, minute) of a post with a title.
-fn same_post_key(row: &Row) -> Option<String> {
-    let def = &table::POSTS;
-    let title = row[def.index("title")].as_str()?.trim();
-    if title.is_empty() {
-        return None;
-    }
-    let at = row[def.index("published_at")].as_instant()?;
-    let minute = at.div_euclid(60_000_000);
-    Some(format!(
-        "{}\u{1f}{}\u{1f}{}\u{1f}{}",
-        row[def.index("platform")].key_part(),
-        row[def.index("account_id")].key_part(),
-        title,
-        minute
-    ))
-}
-
-fn fill_nulls(def: &TableDef, winner: &mut Row, older: &Row) {
-    let skip = [def.index("source_file"), def.index("ingested_at"), def.index("post_id")];
-    for i in 0..winner.len() {
-        if !skip.contains(&i) && winner[i].is_null() {
-            winner[i] = older[i].clone();
-        }
-    }
-}
-
-fn alias_row(loser: &Row, winner: &Row) -> Row {
-    let p = &table::POSTS;
-    let mut b = super::RowBuilder::new(&table::POST_ALIASES);
-    b.set("platform", loser[p.index("platform")].clone());
-    b.set("post_id", loser[p.index("post_id")].clone());
-    b.set("account_id", loser[p.index("account_id")].clone());
-    b.set("merged_into", winner[p.index("post_id")].clone());
-    b.set("source_file", loser[p.index("source_file")].clone());
-    b.set("ingested_at", loser[p.index("ingested_at")].clone());
-    b.finish()
-}
-
-/// The calendar: the shipped days, then days from earlier calendar sources, then this run's.
-fn calendar_rows(def: &'static TableDef, existing: Vec<Row>, new: Vec<Candidate>, ingested_at: &Value, files: &mut [FileReport]) -> Vec<Row> {
-    let src = def.index("source_file");
-    let mut shipped: Vec<Candidate> = Vec::new();
-    for line in crate::calendar::SHIPPED_CSV.lines().skip(1) {
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.len() < 3 {
-            continue;
-        }
-        let Ok(d) = crate::time::parse_date(cells[0]) else { continue };
-        let mut b = super::RowBuilder::new(def);
-        b.set("date", Value::Date(crate::time::date_to_days(d))).str("kind", cells[1]).str("name", cells[2]);
-        b.str("source_file", BUILTIN_CALENDAR).set("ingested_at", ingested_at.clone());
-        shipped.push(Candidate { row: b.finish(), file: usize::MAX, seq: 0 });
-    }
-    let from_sources: Vec<Row> = existing.iter().filter(|r| r[src].as_str() != Some(BUILTIN_CALENDAR)).cloned().collect();
-    // Built-in rows first, overridden by earlier sources, overridden by this run.
-    let mut by_key: BTreeMap<String, Row> = BTreeMap::new();
-    for c in shipped {
-        by_key.insert(def.key_of(&c.row), c.row);
-    }
-    for r in from_sources {
-        by_key.insert(def.key_of(&r), r);
-    }
-    for c in new {
-        files[c.file].loaded += 1;
-        by_key.insert(def.key_of(&c.row), c.row);
-    }
-    // Keep rows unchanged since the last run as they were (their ingested_at included).
-    let old: HashMap<String, &Row> = existing.iter().map(|r| (def.key_of(r), r)).collect();
-    by_key
-        .into_iter()
-        .map(|(k, r)| match old.get(&k) {
-            Some(o) if same_content(def, o, &r) => (*o).clone(),
-            _ => r,
-        })
-        .collect()
-}
-
 fn sort_by_key(def: &TableDef, rows: &mut [Row]) {
     rows.sort_by_cached_key(|r| def.key_of(r));
 }
@@ -615,4 +414,3 @@ fn file_rows(run_id: &str, files: &[FileReport], at: &Value) -> Vec<Row> {
         .collect()
 }
 
-pub type Entries = Vec<FileEntry>;

@@ -1,7 +1,10 @@
 //! The command line (SPEC §10). Parsed flags become plain values before any work starts; nothing
 //! past this module sees clap.
 
+mod print;
+
 use crate::ingest::run::{ingest, IngestOptions, IngestReport};
+use print::{print_build, print_checks, print_summary};
 use crate::pipeline::{resolve_source, Pipeline, SourceSpec};
 use crate::query::{self, OutputFormat};
 use crate::warehouse::Warehouse;
@@ -379,43 +382,7 @@ async fn build_and_print(
     Ok(report)
 }
 
-/// Data test results: failures and warnings in full, passes counted.
-pub fn print_checks(report: &crate::models::BuildReport) {
-    let passed = report.checks.iter().filter(|c| c.status() == "pass").count();
-    for c in report.checks.iter().filter(|c| c.status() != "pass") {
-        let label = if c.status() == "fail" { "FAIL" } else { "warn" };
-        eprintln!("{label} {}.{}: {} failing rows", c.table, c.check, c.failing_rows);
-        for row in c.sample.iter().take(3) {
-            eprintln!("       {row}");
-        }
-    }
-    for (model, why) in &report.skipped {
-        eprintln!("skipped {model}: {why}");
-    }
-    println!("data tests: {} passed, {} warned, {} failed", passed,
-        report.checks.iter().filter(|c| c.status() == "warn").count(), report.failures().len());
-}
 
-/// The per-model build report: rows, time and what each model read.
-pub fn print_build(report: &crate::models::BuildReport) {
-    use arrow::array::{ArrayRef, StringArray, UInt64Array};
-    use std::sync::Arc;
-    let runs = &report.runs;
-    let batch = arrow::array::RecordBatch::try_from_iter(vec![
-        ("model", Arc::new(StringArray::from(runs.iter().map(|r| r.name.clone()).collect::<Vec<_>>())) as ArrayRef),
-        ("layer", Arc::new(StringArray::from(runs.iter().map(|r| r.layer.name()).collect::<Vec<_>>())) as ArrayRef),
-        ("rows", Arc::new(StringArray::from(runs.iter().map(|r| if r.view { "view".to_string() } else { r.rows.to_string() }).collect::<Vec<_>>())) as ArrayRef),
-        ("ms", Arc::new(UInt64Array::from(runs.iter().map(|r| r.millis as u64).collect::<Vec<_>>())) as ArrayRef),
-        ("reads", Arc::new(StringArray::from(runs.iter().map(|r| r.reads.join(", ")).collect::<Vec<_>>())) as ArrayRef),
-    ]);
-    if let Ok(batch) = batch {
-        if let Ok(t) = arrow::util::pretty::pretty_format_batches(&[batch]) {
-            println!("{t}");
-        }
-    }
-    let total: u128 = runs.iter().map(|r| r.millis).sum();
-    println!("build {}: {} models from {} in {} ms; manifest version {}", report.quarter, runs.len(), report.models_from, total, report.manifest_version);
-}
 
 /// Ingest, with Ctrl-C leaving the warehouse as it was: the run stops before its manifest swap and
 /// the lock is released.
@@ -430,96 +397,3 @@ async fn ingest_with_signal(wh: &Warehouse, sources: &[crate::pipeline::Source])
     }
 }
 
-/// The ingest summary: per file the five numbers of SPEC §3 (per kind and format when there are
-/// many files; every file is in the `ingest_files` table), then the first rejected rows.
-pub fn print_summary(report: &IngestReport) {
-    if report.files.len() > 30 {
-        let mut groups: Vec<crate::ingest::run::FileReport> = Vec::new();
-        for f in &report.files {
-            let label = format!("{} files", report.files.iter().filter(|g| g.kind == f.kind && g.format == f.format).count());
-            match groups.iter_mut().find(|g| g.kind == f.kind && g.format == f.format) {
-                Some(g) => {
-                    g.read += f.read;
-                    g.loaded += f.loaded;
-                    g.rejected += f.rejected;
-                    g.duplicates += f.duplicates;
-                    g.merged += f.merged;
-                    if f.error.is_some() {
-                        g.error = Some("some files could not be read".into());
-                    }
-                }
-                None => groups.push(crate::ingest::run::FileReport { source_file: label, ..f.clone() }),
-            }
-        }
-        let grouped = IngestReport {
-            run_id: report.run_id.clone(),
-            files: groups,
-            rejects: Vec::new(),
-            tables: Default::default(),
-            manifest_version: report.manifest_version,
-        };
-        print_file_table(&grouped);
-        println!("(per file: govmedia sql \"SELECT * FROM ingest_files WHERE run_id = '{}'\")", report.run_id);
-    } else {
-        print_file_table(report);
-    }
-    print_totals(report);
-}
-
-fn print_file_table(report: &IngestReport) {
-    use arrow::array::{ArrayRef, StringArray, UInt64Array};
-    use std::sync::Arc;
-    let col = |f: &dyn Fn(&crate::ingest::run::FileReport) -> u64| -> ArrayRef {
-        Arc::new(UInt64Array::from(report.files.iter().map(f).collect::<Vec<_>>()))
-    };
-    let text = |f: &dyn Fn(&crate::ingest::run::FileReport) -> String| -> ArrayRef {
-        Arc::new(StringArray::from(report.files.iter().map(f).collect::<Vec<_>>()))
-    };
-    let batch = arrow::array::RecordBatch::try_from_iter(vec![
-        ("kind", text(&|f| f.kind.clone())),
-        ("format", text(&|f| f.format.clone())),
-        ("file", text(&|f| f.source_file.clone())),
-        ("read", col(&|f| f.read)),
-        ("loaded", col(&|f| f.loaded)),
-        ("rejected", col(&|f| f.rejected)),
-        ("duplicates", col(&|f| f.duplicates)),
-        ("merged", col(&|f| f.merged)),
-        ("status", text(&|f| f.error.clone().map(|e| format!("error: {e}")).unwrap_or_else(|| "ok".into()))),
-    ]);
-    if let Ok(batch) = batch {
-        if let Ok(t) = arrow::util::pretty::pretty_format_batches(&[batch]) {
-            println!("{t}");
-        }
-    }
-}
-
-fn print_totals(report: &IngestReport) {
-    let sum = |f: &dyn Fn(&crate::ingest::run::FileReport) -> u64| report.files.iter().map(f).sum::<u64>();
-    println!(
-        "ingest run {}: {} files, {} rows read = {} loaded + {} rejected + {} duplicates + {} merged; manifest version {}",
-        report.run_id,
-        report.files.len(),
-        sum(&|f| f.read),
-        sum(&|f| f.loaded),
-        sum(&|f| f.rejected),
-        sum(&|f| f.duplicates),
-        sum(&|f| f.merged),
-        report.manifest_version
-    );
-    let tables: Vec<String> = report.tables.iter().map(|(t, n)| format!("{t} {n}")).collect();
-    println!("staging rows: {}", tables.join(", "));
-    let row_rejects: Vec<_> = report.rejects.iter().filter(|r| r.loc.is_some()).collect();
-    if !row_rejects.is_empty() {
-        eprintln!("rejected rows ({}; all are in the `rejects` table):", row_rejects.len());
-        for r in row_rejects.iter().take(20) {
-            let loc = r.loc.as_ref().map(|l| l.to_string()).unwrap_or_default();
-            eprintln!("  {} {}: {}", r.source_file, loc, r.reason);
-        }
-        if row_rejects.len() > 20 {
-            eprintln!("  … and {} more: govmedia sql \"SELECT * FROM rejects\"", row_rejects.len() - 20);
-        }
-    }
-    for f in report.files.iter().filter(|f| f.error.is_some()) {
-        eprintln!("error: {}: {}", f.source_file, f.error.clone().unwrap_or_default());
-    }
-}
