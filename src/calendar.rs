@@ -35,6 +35,15 @@ impl DayKind {
     }
 }
 
+/// The days of the shipped file: (date, holiday or make-up working day, the festival's name).
+pub fn shipped_days() -> impl Iterator<Item = (NaiveDate, DayKind, &'static str)> {
+    SHIPPED_CSV.lines().skip(1).filter_map(|line| {
+        let mut it = line.split(',');
+        let (d, k, name) = (it.next()?, it.next()?, it.next().unwrap_or(""));
+        Some((NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()?, DayKind::parse(k)?, name))
+    })
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Calendar {
     exceptions: HashMap<NaiveDate, DayKind>,
@@ -42,15 +51,7 @@ pub struct Calendar {
 
 impl Calendar {
     pub fn shipped() -> Calendar {
-        let mut cal = Calendar::default();
-        for line in SHIPPED_CSV.lines().skip(1) {
-            let mut it = line.split(',');
-            let (Some(d), Some(k)) = (it.next(), it.next()) else { continue };
-            if let (Ok(d), Some(k)) = (NaiveDate::parse_from_str(d, "%Y-%m-%d"), DayKind::parse(k)) {
-                cal.exceptions.insert(d, k);
-            }
-        }
-        cal
+        Calendar::from_rows(shipped_days().map(|(d, k, _)| (d, k)))
     }
 
     pub fn from_rows(rows: impl IntoIterator<Item = (NaiveDate, DayKind)>) -> Calendar {

@@ -172,14 +172,9 @@ pub(super) fn alias_row(loser: &Row, winner: &Row) -> Row {
 pub(super) fn calendar_rows(def: &'static TableDef, existing: Vec<Row>, new: Vec<Candidate>, ingested_at: &Value, files: &mut [FileReport]) -> Vec<Row> {
     let src = def.index("source_file");
     let mut shipped: Vec<Candidate> = Vec::new();
-    for line in crate::calendar::SHIPPED_CSV.lines().skip(1) {
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.len() < 3 {
-            continue;
-        }
-        let Ok(d) = crate::time::parse_date(cells[0]) else { continue };
+    for (d, kind, name) in crate::calendar::shipped_days() {
         let mut b = super::RowBuilder::new(def);
-        b.set("date", Value::Date(crate::time::date_to_days(d))).str("kind", cells[1]).str("name", cells[2]);
+        b.set("date", Value::Date(crate::time::date_to_days(d))).str("kind", kind.code()).str("name", name);
         b.str("source_file", BUILTIN_CALENDAR).set("ingested_at", ingested_at.clone());
         shipped.push(Candidate { row: b.finish(), file: usize::MAX, seq: 0 });
     }
