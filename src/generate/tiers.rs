@@ -112,6 +112,74 @@ impl Columns {
     }
 }
 
+/// One generated post.
+struct PostRow<'a> {
+    platform: &'a str,
+    account: &'a str,
+    id: String,
+    at: i64,
+    title: String,
+    /// A repost names its source; the others are originals.
+    repost_of: Option<String>,
+    position: i64,
+    /// reads, wows, likes, comments, shares.
+    counts: [i64; 5],
+}
+
+/// Column positions of `posts`, looked up once (the generator appends millions of rows).
+struct PostColumns {
+    platform: usize,
+    account: usize,
+    id: usize,
+    at: usize,
+    title: usize,
+    kind: usize,
+    repost_of: usize,
+    position: usize,
+    counts: [usize; 5],
+    url: usize,
+    source: usize,
+    ingested: usize,
+}
+
+impl PostColumns {
+    fn new() -> PostColumns {
+        let p = &table::POSTS;
+        PostColumns {
+            platform: p.index("platform"),
+            account: p.index("account_id"),
+            id: p.index("post_id"),
+            at: p.index("published_at"),
+            title: p.index("title"),
+            kind: p.index("kind"),
+            repost_of: p.index("repost_of"),
+            position: p.index("position"),
+            counts: ["reads", "wows", "likes", "comments", "shares"].map(|c| p.index(c)),
+            url: p.index("url"),
+            source: p.index("source_file"),
+            ingested: p.index("ingested_at"),
+        }
+    }
+
+    fn push(&self, cols: &mut Columns, post: PostRow, ingested_at: i64) {
+        cols.rows += 1;
+        cols.s(self.platform).append_value(post.platform);
+        cols.s(self.account).append_value(post.account);
+        cols.s(self.id).append_value(post.id);
+        cols.t(self.at).append_value(post.at);
+        cols.s(self.title).append_value(post.title);
+        cols.s(self.kind).append_value(if post.repost_of.is_some() { "repost" } else { "original" });
+        cols.s(self.repost_of).append_option(post.repost_of);
+        cols.i(self.position).append_value(post.position);
+        for (c, v) in self.counts.iter().zip(post.counts) {
+            cols.i(*c).append_value(v);
+        }
+        cols.s(self.url).append_null();
+        cols.s(self.source).append_value("generated");
+        cols.t(self.ingested).append_value(ingested_at);
+    }
+}
+
 struct Writer<'a> {
     wh: &'a Warehouse,
     run: String,
@@ -243,26 +311,19 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
         directives.push(b.finish());
     }
     w.rows(&table::DIRECTIVES, &directives).await?;
-    let cal: Vec<Row> = crate::calendar::SHIPPED_CSV
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            let d = crate::time::parse_date(c.first()?).ok()?;
+    let cal: Vec<Row> = crate::calendar::shipped_days()
+        .map(|(d, kind, name)| {
             let mut b = crate::ingest::RowBuilder::new(&table::CALENDAR);
-            b.set("date", Value::Date(date_to_days(d))).set("kind", s(c.get(1)?)).set("name", s(c.get(2)?));
+            b.set("date", Value::Date(date_to_days(d))).set("kind", s(kind.code())).set("name", s(name));
             b.set("source_file", generated.clone()).set("ingested_at", now.clone());
-            Some(b.finish())
+            b.finish()
         })
         .collect();
     w.rows(&table::CALENDAR, &cal).await?;
 
     // Posts and messages, month by month and platform by platform (the staging partitions).
     let p = &table::POSTS;
-    let (pp, pa, pid, pat, ptitle, pkind, prepost, ppos) =
-        (p.index("platform"), p.index("account_id"), p.index("post_id"), p.index("published_at"), p.index("title"), p.index("kind"), p.index("repost_of"), p.index("position"));
-    let (preads, pwows, plikes, pcomments, pshares, purl, psrc, ping) =
-        (p.index("reads"), p.index("wows"), p.index("likes"), p.index("comments"), p.index("shares"), p.index("url"), p.index("source_file"), p.index("ingested_at"));
+    let pc = PostColumns::new();
     let m = &table::INTERACTIONS;
     let (mp, ma, mid, mch, mrec, mauth, mrep, msrc, ming) =
         (m.index("platform"), m.index("account_id"), m.index("message_id"), m.index("channel"), m.index("received_at"), m.index("author"), m.index("replied_at"), m.index("source_file"), m.index("ingested_at"));
@@ -281,20 +342,17 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
         let mut posts = Columns::new(p);
         for a in accounts.iter().filter(|a| a.platform == platform && a.zombie) {
             n_posts += 1;
-            posts.rows += 1;
-            posts.s(pp).append_value(platform);
-            posts.s(pa).append_value(&a.id);
-            posts.s(pid).append_value(format!("{}-h", a.id));
-            posts.t(pat).append_value(at(-150, 36_000));
-            posts.s(ptitle).append_value("旧文");
-            posts.s(pkind).append_value("original");
-            posts.s(prepost).append_null();
-            for c in [ppos, preads, pwows, plikes, pcomments, pshares] {
-                posts.i(c).append_value(1);
-            }
-            posts.s(purl).append_null();
-            posts.s(psrc).append_value("generated");
-            posts.t(ping).append_value(now_us);
+            let post = PostRow {
+                platform,
+                account: &a.id,
+                id: format!("{}-h", a.id),
+                at: at(-150, 36_000),
+                title: "旧文".into(),
+                repost_of: None,
+                position: 1,
+                counts: [1; 5],
+            };
+            pc.push(&mut posts, post, now_us);
         }
         w.flush(&mut posts, &[("platform", platform.to_string()), ("month", history_month.clone())]).await?;
         for (from, to, month) in &months {
@@ -316,32 +374,21 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
                         let t = at(day, secs);
                         let reads = (rng.random::<f64>().powi(3) * 50_000.0) as i64;
                         n_posts += 1;
-                        posts.rows += 1;
-                        posts.s(pp).append_value(platform);
-                        posts.s(pa).append_value(&a.id);
-                        posts.s(pid).append_value(format!("{}-{day}-{j}", a.id));
-                        posts.t(pat).append_value(t);
-                        match directive.filter(|_| is_repost) {
-                            Some(d) => {
-                                posts.s(ptitle).append_value(format!("重要通知{d:03}"));
-                                posts.s(pkind).append_value("repost");
-                                posts.s(prepost).append_value(format!("dir-{d:03}"));
-                            }
-                            None => {
-                                posts.s(ptitle).append_value(format!("t{day}-{j}"));
-                                posts.s(pkind).append_value("original");
-                                posts.s(prepost).append_null();
-                            }
-                        }
-                        posts.i(ppos).append_value(1 + j as i64 % 3);
-                        posts.i(preads).append_value(reads);
-                        posts.i(pwows).append_value(reads / 60);
-                        posts.i(plikes).append_value(reads / 25);
-                        posts.i(pcomments).append_value(reads / 120);
-                        posts.i(pshares).append_value(reads / 80);
-                        posts.s(purl).append_null();
-                        posts.s(psrc).append_value("generated");
-                        posts.t(ping).append_value(now_us);
+                        let (title, repost_of) = match directive.filter(|_| is_repost) {
+                            Some(d) => (format!("重要通知{d:03}"), Some(format!("dir-{d:03}"))),
+                            None => (format!("t{day}-{j}"), None),
+                        };
+                        let post = PostRow {
+                            platform,
+                            account: &a.id,
+                            id: format!("{}-{day}-{j}", a.id),
+                            at: t,
+                            title,
+                            repost_of,
+                            position: 1 + j as i64 % 3,
+                            counts: [reads, reads / 60, reads / 25, reads / 120, reads / 80],
+                        };
+                        pc.push(&mut posts, post, now_us);
                         // Two messages a post on average; replies minutes to weeks late, some never.
                         let messages = rng.random_range(0..5);
                         for q in 0..messages {
@@ -381,20 +428,17 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
     // The directives' source posts.
     let mut src_posts = Columns::new(p);
     for (k, d) in directive_days.iter().enumerate() {
-        src_posts.rows += 1;
-        src_posts.s(pp).append_value(source_platform);
-        src_posts.s(pa).append_value(&accounts[source].id);
-        src_posts.s(pid).append_value(format!("dir-{k:03}"));
-        src_posts.t(pat).append_value(at(*d, 9 * 3600));
-        src_posts.s(ptitle).append_value(format!("重要通知{k:03}"));
-        src_posts.s(pkind).append_value("original");
-        src_posts.s(prepost).append_null();
-        for c in [ppos, preads, pwows, plikes, pcomments, pshares] {
-            src_posts.i(c).append_value(100);
-        }
-        src_posts.s(purl).append_null();
-        src_posts.s(psrc).append_value("generated");
-        src_posts.t(ping).append_value(now_us);
+        let post = PostRow {
+            platform: source_platform,
+            account: &accounts[source].id,
+            id: format!("dir-{k:03}"),
+            at: at(*d, 9 * 3600),
+            title: format!("重要通知{k:03}"),
+            repost_of: None,
+            position: 100,
+            counts: [100; 5],
+        };
+        pc.push(&mut src_posts, post, now_us);
     }
     n_posts += directive_days.len() as u64;
     w.flush(&mut src_posts, &[("platform", source_platform.into()), ("month", start.format("%Y-%m").to_string())]).await?;
