@@ -93,9 +93,14 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
 
     // What earlier runs left: the register and the posts' owners are looked up by later kinds.
     let mut lookup = Lookup::default();
+    // Only the tables this run changes, and those the lookups need, are read.
     let mut staged: HashMap<&'static str, Vec<Row>> = HashMap::new();
     for def in table::STAGING {
-        staged.insert(def.name, wh.read_rows(&manifest, def).await?);
+        let needed = [&table::CALENDAR, &table::REGISTRY, &table::POSTS, &table::POST_ALIASES].iter().any(|t| t.name == def.name)
+            || sources.iter().any(|s| s.kind.table().name == def.name);
+        if needed {
+            staged.insert(def.name, wh.read_rows(&manifest, def).await?);
+        }
     }
     refresh_accounts(&mut lookup, &staged[table::REGISTRY.name]);
     refresh_posts(&mut lookup, &staged[table::POSTS.name], &staged[table::POST_ALIASES.name]);
