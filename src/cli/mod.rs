@@ -178,22 +178,24 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Run { pipeline, stages, quarter } => {
             let p = Pipeline::load(&pipeline).map_err(anyhow::Error::msg)?;
+            // --quarter, else the pipeline file's `quarter`.
+            let stage_quarter = |stage: &str| {
+                quarter.clone().or_else(|| p.spec.quarter.clone()).ok_or_else(|| {
+                    anyhow::anyhow!("the {stage} stage needs a quarter: set `quarter` in {} or pass --quarter", pipeline.display())
+                })
+            };
             let mut code = 0;
             for stage in stages {
                 let started = std::time::Instant::now();
                 eprintln!("== {stage:?} stage");
                 match stage {
                     Stage::Build => {
-                        let q = quarter.clone().or_else(|| p.spec.quarter.clone()).ok_or_else(|| {
-                            anyhow::anyhow!("the build stage needs a quarter: set `quarter` in {} or pass --quarter", pipeline.display())
-                        })?;
+                        let q = stage_quarter("build")?;
                         let rubric = p.spec.rubric.as_ref().map(|r| p.dir.join(r));
                         build_and_print(&wh, &q, p.spec.check_point.as_deref(), rubric.as_deref(), None).await?;
                     }
                     Stage::Report => {
-                        let q = quarter.clone().or_else(|| p.spec.quarter.clone()).ok_or_else(|| {
-                            anyhow::anyhow!("the report stage needs a quarter: set `quarter` in {} or pass --quarter", pipeline.display())
-                        })?;
+                        let q = stage_quarter("report")?;
                         let out = p.spec.report_dir.as_ref().map(|r| p.dir.join(r)).unwrap_or_else(|| PathBuf::from("reports"));
                         report_and_print(&wh, &q, &out).await?;
                     }
