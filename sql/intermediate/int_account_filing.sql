@@ -16,8 +16,8 @@ filed_open as (
 
 in_quarter as (
     select f.*
-    from stg_filings f
-    cross join params p
+    from params p
+    cross join stg_filings f
     where f.action_date >= p.q_start_date and f.action_date < p.q_end_date
 ),
 
@@ -25,8 +25,8 @@ late as (
     select f.platform, f.account_id, count(*) as late_filings
     from (
         select q.*, d.working_day_ordinal + rb.filing_limit_working_days as limit_ordinal
-        from in_quarter q
-        cross join rubric rb
+        from rubric rb
+        cross join in_quarter q
         join stg_calendar_days d on d.date = q.action_date
     ) f
     cross join params p
@@ -45,8 +45,8 @@ unannounced as (
 
 after_closure as (
     select distinct w.platform, w.account_id
-    from windows w
-    cross join params p
+    from params p
+    cross join windows w
     join int_account_closures c on c.platform = w.platform and c.account_id = w.account_id
     join stg_posts s on s.platform = w.platform and s.account_id = w.account_id
     where s.published_s >= c.closure_s
@@ -60,8 +60,8 @@ select
     coalesce(l.late_filings, 0) as late_filings,
     coalesce(u.unannounced_closures, 0) as unannounced_closures,
     (ac.account_id is not null) as active_after_closure
-from windows w
-cross join rubric rb
+from rubric rb
+cross join windows w
 left join filed_open fo on fo.platform = w.platform and fo.account_id = w.account_id
 left join late l on l.platform = w.platform and l.account_id = w.account_id
 left join unannounced u on u.platform = w.platform and u.account_id = w.account_id

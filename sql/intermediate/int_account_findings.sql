@@ -6,8 +6,8 @@ with params as (
 
 found as (
     select f.*
-    from findings f
-    cross join params p
+    from params p
+    cross join findings f
     where f.found_on >= p.q_start_date and f.found_on < p.q_end_date
 ),
 
@@ -21,8 +21,8 @@ limits as (
         lim.day_start_s + 86400 as limit_end_s
     from (
         select f.*, d.working_day_ordinal + rb.finding_limit_working_days as limit_ordinal
-        from found f
-        cross join rubric rb
+        from rubric rb
+        cross join found f
         join stg_calendar_days d on d.date = f.found_on
     ) f
     join stg_calendar_days lim on lim.working_day_ordinal = f.limit_ordinal and lim.is_working_day
@@ -36,6 +36,6 @@ select
     sum(case when l.kind in ('broken_link', 'other') then 1 else 0 end) as findings_other,
     sum(case when l.limit_end_s <= p.c_s and (l.corrected_on is null or l.corrected_on > l.limit_day) then 1 else 0 end)
         as findings_uncorrected
-from limits l
-cross join params p
+from params p
+cross join limits l
 group by l.platform, l.account_id

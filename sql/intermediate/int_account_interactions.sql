@@ -19,20 +19,29 @@ counts as (
 -- Continuous percentiles (linear interpolation between the two nearest ranks, as
 -- percentile_cont defines them), computed exactly from ranks: DataFusion's own percentile_cont
 -- interpolates with a precision of 1e-6, which moves 2-decimal values at the .xx5 boundary.
+-- The ranks stream (one sort of the replied messages); the counts above say which ranks each
+-- account needs, so only those rows are kept.
 ranked as (
     select
         platform,
         account_id,
         cast(replied_s - received_s as double) as secs,
-        row_number() over (partition by platform, account_id order by replied_s - received_s) - 1 as i,
-        count(*) over (partition by platform, account_id) as n
+        row_number() over (partition by platform, account_id order by replied_s - received_s) - 1 as i
     from limits
     where replied
 ),
 
 positions as (
-    select *, 0.5 * (n - 1) as p50, 0.9 * (n - 1) as p90
-    from ranked
+    select platform, account_id, 0.5 * (replied - 1) as p50, 0.9 * (replied - 1) as p90
+    from counts
+    where replied > 0
+),
+
+needed as (
+    select r.platform, r.account_id, r.secs, r.i, p.p50, p.p90
+    from positions p
+    join ranked r on r.platform = p.platform and r.account_id = p.account_id
+    where r.i in (floor(p.p50), floor(p.p50) + 1, floor(p.p90), floor(p.p90) + 1)
 ),
 
 response_hours as (
@@ -45,7 +54,7 @@ response_hours as (
         (max(case when i = floor(p90) then secs end)
             + (max(p90) - floor(max(p90))) * (coalesce(max(case when i = floor(p90) + 1 then secs end), max(case when i = floor(p90) then secs end))
                                              - max(case when i = floor(p90) then secs end))) / 3600.0 as p90_response_hours
-    from positions
+    from needed
     group by platform, account_id
 ),
 
@@ -82,5 +91,5 @@ select
     coalesce(j.graded and (j.interaction_enabled = false or (j.messages >= rb.interaction_veto_min_messages and j.replied = 0)), false)
         as veto_interaction,
     coalesce(j.interaction_enabled = false, false) as interaction_disabled
-from joined j
-cross join rubric rb
+from rubric rb
+cross join joined j

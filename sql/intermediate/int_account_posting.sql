@@ -1,87 +1,79 @@
 -- Update frequency (SPEC §5.1): posts in the window, silent Monday–Sunday weeks, the longest gap,
 -- days since the last post (history before Q counts), the two-week veto and the status.
-with params as (
-    select * from params
-),
-
-windows as (
-    select * from int_account_windows
-),
-
-posts as (
-    select * from stg_posts
+--
+-- Two passes over the posts, each joined once to the accounts' windows (the small side, on the
+-- left): the posts in the window, ordered by time per account, give the counts, the gaps and the
+-- weeks with a post; all posts up to C give the last post and the recent ones.
+--
+-- Weeks are numbered by arithmetic: Monday 00:00 Beijing time is 316800 + k * 604800 Unix
+-- seconds (1970-01-05 was a Monday), so a post's week is floor((t - 316800) / 604800).
+with windows as (
+    select
+        w.platform,
+        w.account_id,
+        w.closed_at_c,
+        w.window_start_s,
+        w.window_end_s,
+        prm.c_s,
+        prm.c_s - rb.veto_no_update_days * 86400 as recent_from_s,
+        -- The weeks wholly inside the window: first_week ..= last_week (none if last < first).
+        cast(ceil(cast(w.window_start_s - 316800 as double) / 604800) as bigint) as first_week,
+        cast(floor(cast(w.window_end_s - 604800 - 316800 as double) / 604800) as bigint) as last_week
+    from params prm
+    cross join rubric rb
+    cross join int_account_windows w
 ),
 
 in_window as (
-    select w.platform, w.account_id, p.published_s, p.kind
+    select
+        w.platform,
+        w.account_id,
+        p.published_s as t,
+        p.kind = 'original' as original,
+        cast(floor(cast(p.published_s - 316800 as double) / 604800) as bigint) as week,
+        w.first_week,
+        w.last_week
     from windows w
-    join posts p on p.platform = w.platform and p.account_id = w.account_id
+    join stg_posts p on p.platform = w.platform and p.account_id = w.account_id
     where p.published_s >= w.window_start_s and p.published_s < w.window_end_s
 ),
 
-counts as (
-    select platform, account_id, count(*) as posts, sum(case when kind = 'original' then 1 else 0 end) as original_posts
+sequenced as (
+    select
+        platform,
+        account_id,
+        t,
+        original,
+        lead(t) over (partition by platform, account_id order by t) as next_t,
+        -- A post opens a week when the post before it (in time) is in another week.
+        (week between first_week and last_week
+            and coalesce(lag(week) over (partition by platform, account_id order by t) <> week, true)) as opens_week
     from in_window
+),
+
+per_account as (
+    select
+        platform,
+        account_id,
+        count(*) as posts,
+        sum(case when original then 1 else 0 end) as original_posts,
+        sum(case when opens_week then 1 else 0 end) as weeks_with_posts,
+        min(t) as first_t,
+        max(t) as last_t,
+        max(next_t - t) as inner_gap_s
+    from sequenced
     group by platform, account_id
 ),
 
--- Mondays whose whole week lies inside the window.
-weeks as (
-    select w.platform, w.account_id, d.day_start_s as week_start_s
+history as (
+    select
+        w.platform,
+        w.account_id,
+        max(p.published_s) as last_post_s,
+        sum(case when p.published_s >= w.recent_from_s and p.published_s < w.c_s then 1 else 0 end) as recent_posts
     from windows w
-    join stg_calendar_days d
-      on extract(dow from d.date) = 1
-     and d.day_start_s >= w.window_start_s
-     and d.day_start_s + 7 * 86400 <= w.window_end_s
-),
-
-silent as (
-    select k.platform, k.account_id, count(*) as silent_weeks
-    from weeks k
-    where not exists (
-        select 1 from in_window i
-        where i.platform = k.platform and i.account_id = k.account_id
-          and i.published_s >= k.week_start_s and i.published_s < k.week_start_s + 7 * 86400
-    )
-    group by k.platform, k.account_id
-),
-
--- t0 = window start, t1…tn the posts, tn+1 = window end.
-points as (
-    select platform, account_id, published_s as t from in_window
-    union all
-    select platform, account_id, window_start_s as t from windows
-    union all
-    select platform, account_id, window_end_s as t from windows
-),
-
-gaps as (
-    select platform, account_id, lead(t) over (partition by platform, account_id order by t) - t as gap_s
-    from points
-),
-
-longest as (
-    select platform, account_id, max(gap_s) as longest_gap_s
-    from gaps
-    group by platform, account_id
-),
-
-last_post as (
-    select w.platform, w.account_id, max(p.published_s) as last_post_s
-    from windows w
-    cross join params prm
-    join posts p on p.platform = w.platform and p.account_id = w.account_id
-    where p.published_s <= prm.c_s
-    group by w.platform, w.account_id
-),
-
-recent as (
-    select w.platform, w.account_id, count(*) as recent_posts
-    from windows w
-    cross join params prm
-    cross join rubric rb
-    join posts p on p.platform = w.platform and p.account_id = w.account_id
-    where p.published_s >= prm.c_s - rb.veto_no_update_days * 86400 and p.published_s < prm.c_s
+    join stg_posts p on p.platform = w.platform and p.account_id = w.account_id
+    where p.published_s <= w.c_s
     group by w.platform, w.account_id
 ),
 
@@ -90,19 +82,21 @@ joined as (
         w.platform,
         w.account_id,
         w.closed_at_c,
-        coalesce(c.posts, 0) as posts,
-        coalesce(c.original_posts, 0) as original_posts,
-        coalesce(s.silent_weeks, 0) as silent_weeks,
-        cast(l.longest_gap_s as double) / 86400.0 as longest_gap_days,
-        cast(prm.c_s - lp.last_post_s as double) / 86400.0 as days_since_last_post,
-        coalesce(r.recent_posts, 0) as recent_posts
+        coalesce(a.posts, 0) as posts,
+        coalesce(a.original_posts, 0) as original_posts,
+        -- Whole weeks in the window less those with a post.
+        (case when w.last_week >= w.first_week then w.last_week - w.first_week + 1 else 0 end)
+            - coalesce(a.weeks_with_posts, 0) as silent_weeks,
+        -- Gaps between t0 = window start, the posts, and tn+1 = window end.
+        case
+            when a.first_t is null then w.window_end_s - w.window_start_s
+            else greatest(a.first_t - w.window_start_s, w.window_end_s - a.last_t, coalesce(a.inner_gap_s, 0))
+        end as longest_gap_s,
+        cast(w.c_s - h.last_post_s as double) / 86400.0 as days_since_last_post,
+        coalesce(h.recent_posts, 0) as recent_posts
     from windows w
-    cross join params prm
-    left join counts c on c.platform = w.platform and c.account_id = w.account_id
-    left join silent s on s.platform = w.platform and s.account_id = w.account_id
-    left join longest l on l.platform = w.platform and l.account_id = w.account_id
-    left join last_post lp on lp.platform = w.platform and lp.account_id = w.account_id
-    left join recent r on r.platform = w.platform and r.account_id = w.account_id
+    left join per_account a on a.platform = w.platform and a.account_id = w.account_id
+    left join history h on h.platform = w.platform and h.account_id = w.account_id
 )
 
 select
@@ -111,7 +105,7 @@ select
     j.posts,
     j.original_posts,
     j.silent_weeks,
-    j.longest_gap_days,
+    cast(j.longest_gap_s as double) / 86400.0 as longest_gap_days,
     j.days_since_last_post,
     (not j.closed_at_c and j.recent_posts = 0) as veto_no_update,
     case
@@ -120,5 +114,5 @@ select
         when j.days_since_last_post <= rb.sleeping_days then 'sleeping'
         else 'zombie'
     end as status
-from joined j
-cross join rubric rb
+from rubric rb
+cross join joined j

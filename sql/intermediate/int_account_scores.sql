@@ -68,8 +68,8 @@ raw_scores as (
             - case when j.unfiled then rb.unfiled_points else 0 end
             + case when j.reach_percentile >= rb.reach_bonus_percentile then rb.reach_bonus_points else 0 end
             as raw_score
-    from joined j
-    cross join rubric rb
+    from rubric rb
+    cross join joined j
 ),
 
 scored as (
@@ -80,8 +80,8 @@ scored as (
             when s.vetoed then least(greatest(least(s.raw_score, 100), 0), rb.veto_score_cap)
             else greatest(least(s.raw_score, 100), 0)
         end as score
-    from raw_scores s
-    cross join rubric rb
+    from rubric rb
+    cross join raw_scores s
 )
 
 select
@@ -97,5 +97,5 @@ select
         case when s.veto_no_update then '监测时间点前2周内无更新' end,
         case when s.veto_interaction then '互动回应差' end,
         case when s.veto_content then '严重表述错误或泄密' end), '') as veto_reasons
-from scored s
-cross join rubric rb
+from rubric rb
+cross join scored s

@@ -21,8 +21,8 @@ registered as (
         least(p.q_end_s, p.c_s, coalesce(c.closure_s, p.q_end_s)) as window_end_s,
         -- A register account marked 关停/注销 without a closure filing has no window.
         (r.state in ('suspended', 'deregistered') and c.closure_date is null) as closed_unfiled
-    from stg_registry r
-    cross join params p
+    from params p
+    cross join stg_registry r
     left join int_account_closures c on c.platform = r.platform and c.account_id = r.account_id
 ),
 
@@ -78,7 +78,7 @@ select
     -- Closed at C: the closure date is before C. Only the others are graded.
     coalesce(a.closure_s < p.c_s, false) as closed_at_c,
     not coalesce(a.closure_s < p.c_s, false) as graded
-from all_accounts a
-cross join params p
+from params p
+cross join all_accounts a
 where a.window_end_s > a.window_start_s
   and not a.closed_unfiled

@@ -14,8 +14,8 @@ directives as (
         to_unixtime(d.published_at) as published_s,
         coalesce(d.deadline_hours, 12) as deadline_hours,
         d.units
-    from directives d
-    cross join params p
+    from params p
+    cross join directives d
     where to_unixtime(d.published_at) >= p.q_start_s and to_unixtime(d.published_at) < p.q_end_s
 ),
 
@@ -72,14 +72,21 @@ matches as (
     join stg_posts p on p.title = d.title
 ),
 
-reposts as (
-    select m.directive_id, r.unit_name, min(m.published_s) as reposted_s
+-- The small side of each join comes first (the directives, then the register): the matching
+-- posts, a million nationally, stream past them.
+in_time as (
+    select m.directive_id, m.platform, m.account_id, m.published_s
     from params prm
-    cross join matches m
-    join directives d on d.directive_id = m.directive_id
-    join stg_registry r on r.platform = m.platform and r.account_id = m.account_id
+    cross join directives d
+    join matches m on m.directive_id = d.directive_id
     where m.published_s >= d.published_s and m.published_s <= prm.c_s
       and not (m.post_id = d.source_post_id and (d.source_platform is null or m.platform = d.source_platform))
+),
+
+reposts as (
+    select m.directive_id, r.unit_name, min(m.published_s) as reposted_s
+    from stg_registry r
+    join in_time m on m.platform = r.platform and m.account_id = r.account_id
     group by m.directive_id, r.unit_name
 )
 
@@ -96,7 +103,7 @@ select
         when d.published_s + d.deadline_hours * 3600 >= prm.c_s then 'not_yet_due'
         else 'missed'
     end as verdict
-from applicable a
-cross join params prm
+from params prm
+cross join applicable a
 join directives d on d.directive_id = a.directive_id
 left join reposts r on r.directive_id = a.directive_id and r.unit_name = a.unit_name

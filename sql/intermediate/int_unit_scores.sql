@@ -83,8 +83,8 @@ deducted as (
             + j.unannounced_closures * rb.unannounced_closure_points
             + j.active_after_closure * rb.active_after_closure_points
             as unit_deductions
-    from joined j
-    cross join rubric rb
+    from rubric rb
+    cross join joined j
 ),
 
 scored as (
@@ -101,5 +101,5 @@ select
         when s.score >= rb.grade_pass then '合格'
         else '不合格'
     end as grade
-from scored s
-cross join rubric rb
+from rubric rb
+cross join scored s

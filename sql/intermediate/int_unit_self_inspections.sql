@@ -9,15 +9,15 @@ months as (
         d.date as month_start,
         to_char(d.date, '%Y-%m') as month,
         d.date + INTERVAL '24 days' as due_on
-    from stg_calendar_days d
-    cross join params p
+    from params p
+    cross join stg_calendar_days d
     where d.date >= p.q_start_date and d.date < p.q_end_date and extract(day from d.date) = 1
 ),
 
 due_months as (
     select m.*
-    from months m
-    cross join params p
+    from params p
+    cross join months m
     where to_unixtime(m.due_on) - 28800 + 86400 <= p.c_s
 ),
 
@@ -34,7 +34,7 @@ select
         when s.published_on is not null and to_unixtime(s.published_on) - 28800 < p.c_s then 'late'
         else 'missing'
     end as verdict
-from units u
+from params p
 cross join due_months m
-cross join params p
+cross join units u
 left join self_inspections s on s.unit_name = u.unit_name and s.month = m.month

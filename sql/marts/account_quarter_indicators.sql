@@ -55,5 +55,5 @@ select
     s.score,
     s.grade,
     s.veto_reasons
-from scores s
-cross join params p
+from params p
+cross join scores s

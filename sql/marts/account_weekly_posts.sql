@@ -7,35 +7,35 @@ with params as (
 weeks as (
     select
         d.date as week_start,
-        d.day_start_s as week_start_s,
+        -- Monday 00:00 Beijing time is 316800 + k * 604800 Unix seconds (1970-01-05 was a Monday).
+        cast((d.day_start_s - 316800) / 604800 as bigint) as week_k,
         row_number() over (order by d.date) as week
-    from stg_calendar_days d
-    cross join params p
+    from params p
+    cross join stg_calendar_days d
     where extract(dow from d.date) = 1
       and d.day_start_s + 7 * 86400 > p.q_start_s
       and d.day_start_s < p.q_end_s
 ),
 
--- Each post's week: the Monday of its Beijing date (an equi-join key, no range or cross join
--- over the posts).
+-- Each post's week by arithmetic (an equi-join key, no range or cross join over the posts).
 post_weeks as (
-    select s.platform, s.account_id, cast(date_trunc('week', cast(to_timestamp_seconds(s.published_s + 28800) as date)) as date) as week_start
+    select s.platform, s.account_id, cast(floor(cast(s.published_s - 316800 as double) / 604800) as bigint) as week_k
     from int_account_windows w
     join stg_posts s on s.platform = w.platform and s.account_id = w.account_id
     where s.published_s >= w.window_start_s and s.published_s < w.window_end_s
 ),
 
 per_week as (
-    select platform, account_id, week_start, count(*) as posts
+    select platform, account_id, week_k, count(*) as posts
     from post_weeks
-    group by platform, account_id, week_start
+    group by platform, account_id, week_k
 ),
 
 counts as (
     select w.platform, w.account_id, k.week, coalesce(c.posts, 0) as posts
     from weeks k
     cross join int_account_windows w
-    left join per_week c on c.platform = w.platform and c.account_id = w.account_id and c.week_start = k.week_start
+    left join per_week c on c.platform = w.platform and c.account_id = w.account_id and c.week_k = k.week_k
 )
 
 select
@@ -47,7 +47,7 @@ select
     c.week,
     k.week_start,
     c.posts
-from counts c
-cross join params p
-join weeks k on k.week = c.week
+from params p
+cross join weeks k
+join counts c on c.week = k.week
 join int_account_windows w on w.platform = c.platform and w.account_id = c.account_id

@@ -75,8 +75,8 @@ missed as (
         '转载不及时' as category,
         '重要信息未在规定时限内转载' as problem,
         concat(cast(count(*) as varchar), '条重要信息未转载（', string_agg(a.directive_id, '、' order by a.directive_id), '）') as evidence
-    from int_directive_assessments a
-    cross join rubric rb
+    from rubric rb
+    cross join int_directive_assessments a
     where a.verdict = 'missed'
     group by a.unit_name, rb.missed_directives_for_criticism
     having count(*) >= rb.missed_directives_for_criticism
@@ -110,5 +110,5 @@ select
     i.category,
     i.problem,
     i.evidence
-from items i
-cross join params p
+from params p
+cross join items i

@@ -11,5 +11,5 @@ select
     a.deadline_hours,
     round(a.delay_hours + 1e-9, 2) as delay_hours,
     a.verdict
-from int_directive_assessments a
-cross join params p
+from params p
+cross join int_directive_assessments a

@@ -24,5 +24,5 @@ select
     coalesce(s.accounts_failed, 0) as accounts_failed,
     case when s.accounts_checked = 0 then null
          else round(100.0 * (s.accounts_checked - coalesce(s.accounts_failed, 0)) / s.accounts_checked + 1e-9, 2) end as pass_rate
-from per_platform s
-cross join params p
+from params p
+cross join per_platform s

@@ -33,6 +33,6 @@ select
     u.rank,
     u.grade,
     (c.unit_name is not null) as criticized
-from units u
-cross join params p
+from params p
+cross join units u
 left join criticized c on c.unit_name = u.unit_name
