@@ -133,18 +133,23 @@ pub fn parse_spec(text: &str, origin: &str) -> Result<ModelSpec, String> {
 /// Runs one test against a registered table.
 pub async fn run_test(ctx: &SessionContext, table: &str, test: &TestSpec) -> Result<CheckResult, String> {
     let (check, sql) = test.query(table)?;
-    let df = ctx.sql(&sql).await.map_err(|e| format!("test {check} on {table}: {e}"))?;
-    let batches = df.collect().await.map_err(|e| format!("test {check} on {table}: {e}"))?;
-    let failing: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let failed = |e| format!("test {check} on {table}: {e}");
+    let df = ctx.sql(&sql).await.map_err(failed)?;
+    // Failing rows stream past: counted, and the first 20 kept (a test failing on every row of a
+    // large table holds no more than that).
+    let mut stream = df.execute_stream().await.map_err(failed)?;
+    let mut failing: u64 = 0;
     let mut sample = Vec::new();
-    for b in &batches {
-        let mut buf = Vec::new();
-        let mut w = arrow::json::LineDelimitedWriter::new(&mut buf);
-        if w.write(b).is_ok() && w.finish().is_ok() {
-            sample.extend(String::from_utf8_lossy(&buf).lines().take(20 - sample.len().min(20)).map(str::to_string));
-        }
-        if sample.len() >= 20 {
-            break;
+    while let Some(b) = futures::StreamExt::next(&mut stream).await {
+        let b = b.map_err(failed)?;
+        failing += b.num_rows() as u64;
+        if sample.len() < 20 {
+            let b = b.slice(0, b.num_rows().min(20 - sample.len()));
+            let mut buf = Vec::new();
+            let mut w = arrow::json::LineDelimitedWriter::new(&mut buf);
+            if w.write(&b).is_ok() && w.finish().is_ok() {
+                sample.extend(String::from_utf8_lossy(&buf).lines().map(str::to_string));
+            }
         }
     }
     Ok(CheckResult { check, table: table.to_string(), severity: test.severity, failing_rows: failing, sample })

@@ -310,10 +310,36 @@ impl BuildReport {
     }
 }
 
+/// A batch that owns just its rows: string views keep the whole buffers of the batches they were
+/// cut from (a 300,000-row table could hold gigabytes of the posts it was aggregated from), so
+/// a table kept for the rest of the build is copied into buffers of its own size.
+fn compact(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{Array, AsArray};
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            arrow::datatypes::DataType::Utf8View => Arc::new(c.as_string_view().gc()) as ArrayRef,
+            _ => c.clone(),
+        })
+        .collect();
+    RecordBatch::try_new(batch.schema(), columns)
+}
+
 fn register_batch(ctx: &SessionContext, name: &str, batch: RecordBatch) -> Result<(), ModelError> {
     let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
     ctx.deregister_table(name)?;
     ctx.register_table(name, Arc::new(table))?;
+    Ok(())
+}
+
+/// Prints a model's physical plan with the metrics of one run of it to stderr
+/// (`GOVMEDIA_EXPLAIN=model[,model]`): rows, time and memory per operator, for tuning a model.
+async fn explain_analyze(ctx: &SessionContext, m: &Model) -> Result<(), datafusion::error::DataFusionError> {
+    let plan = ctx.sql(&m.sql).await?.create_physical_plan().await?;
+    datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx()).await?;
+    let shown = datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(plan.as_ref()).indent(true);
+    eprintln!("-- {} ({}): plan with metrics\n{shown}", m.name, m.path);
     Ok(())
 }
 
@@ -364,7 +390,14 @@ async fn build_locked(
         .map(|r| (r.table.clone(), format!("{} failed {} ({} rows)", r.table, r.check, r.failing_rows)))
         .collect();
     let mut skipped = Vec::new();
+    // A bar on the terminal (hidden when stderr is not one): national builds take minutes.
+    let bar = indicatif::ProgressBar::new(models.len() as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} build [{bar:30}] {pos}/{len} models  {elapsed}  {wide_msg}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
     for m in &models {
+        bar.set_message(m.name.clone());
+        bar.inc(1);
         if let Some(why) = m.reads.iter().find_map(|r| blocked.get(r)).cloned() {
             skipped.push((m.name.clone(), why.clone()));
             blocked.insert(m.name.clone(), why);
@@ -376,12 +409,16 @@ async fn build_locked(
         };
         let started = Instant::now();
         let sql_err = |source| ModelError::Sql { model: m.name.clone(), path: m.path.clone(), source };
+        if std::env::var("GOVMEDIA_EXPLAIN").is_ok_and(|v| v.split(',').any(|n| n.trim() == m.name)) {
+            explain_analyze(&ctx, m).await.map_err(sql_err)?;
+        }
         let df = ctx.sql(&m.sql).await.map_err(sql_err)?;
         // A mart of earlier builds (all quarters) is replaced by this build's in the session.
         ctx.deregister_table(m.name.as_str())?;
         let as_view = match spec.materialized.as_deref() {
             Some("view") => true,
-            Some("table") | None => m.layer == Layer::Staging,
+            Some("table") => false,
+            None => m.layer == Layer::Staging,
             Some(other) => return Err(ModelError::Invalid(format!("{}: materialized = \"{other}\" (view or table)", m.path))),
         };
         let rows = match as_view && m.layer != Layer::Mart {
@@ -391,7 +428,7 @@ async fn build_locked(
             }
             false => {
                 let schema = Arc::new(df.schema().as_arrow().clone());
-                let batches = df.collect().await.map_err(sql_err)?;
+                let batches: Vec<RecordBatch> = df.collect().await.map_err(sql_err)?.iter().map(compact).collect::<Result<_, _>>()?;
                 let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
                 let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
                 if m.layer == Layer::Mart && commit {
@@ -421,6 +458,7 @@ async fn build_locked(
             results.push(r);
         }
     }
+    bar.finish_and_clear();
     let failed = results.iter().any(|r| r.status() == "fail");
     if !commit {
         return Ok(BuildReport {

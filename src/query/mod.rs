@@ -29,9 +29,19 @@ pub fn session() -> SessionContext {
     use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
     use datafusion::execution::memory_pool::FairSpillPool;
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-    let config = SessionConfig::new()
+    let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    // A join whose smaller side is up to this size is built once and the other side streams past
+    // it unpartitioned: the models join the accounts' windows (300,000 rows nationally) and the
+    // calendar against posts and messages, and repartitioning 100 million messages by account
+    // would cost more than the whole model.
+    // Joins are not repartitioned: the small side is built once (the models put it on the left),
+    // and the large side keeps its partitions.
+    let optimizer = &mut config.options_mut().optimizer;
+    optimizer.repartition_joins = false;
+    optimizer.hash_join_single_partition_threshold = 256 << 20;
+    optimizer.hash_join_single_partition_threshold_rows = 4 << 20;
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(std::sync::Arc::new(FairSpillPool::new(memory_limit())))
         .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory))
