@@ -1,6 +1,6 @@
 """Runs govmedia's SQL models in DuckDB over the same staging Parquet, and compares the marts.
 
-    python bench/duckdb_models.py WAREHOUSE --quarter 2019Q3 [--check] [--memory-limit 4GB] [--threads 2]
+    python bench/duckdb_models.py WAREHOUSE --quarter 2019Q3 [--check] [--memory-limit 4GB] [--threads 2] [--verbose]
 
 The models are the files of sql/ (unchanged); the few DataFusion functions they use are defined as
 DuckDB macros below. With --check the marts DuckDB computes must equal the ones govmedia wrote for
@@ -80,6 +80,7 @@ def main():
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--memory-limit", default="4GB")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--verbose", action="store_true", help="print each model's time to stderr")
     a = ap.parse_args()
     root = Path(a.warehouse).resolve()
     manifest = json.loads((root / "_manifest.json").read_text(encoding="utf-8"))
@@ -107,10 +108,13 @@ def main():
     order = models()
     for name, layer, sql, view in order:
         kind = "VIEW" if view and layer != "marts" else "TABLE"
+        model_started = time.perf_counter()
         try:
             con.execute(f'CREATE {kind} "{name}" AS {sql}')
         except duckdb.Error as e:
             sys.exit(f"{layer}/{name}.sql in DuckDB: {e}")
+        if a.verbose:
+            print(f"{name:28} {kind.lower():6} {(time.perf_counter() - model_started) * 1000:8.0f} ms", file=sys.stderr)
     seconds = time.perf_counter() - started
     checked = 0
     if a.check:

@@ -2,15 +2,19 @@
 # The benchmark: govmedia against DuckDB on the same SQL over the same Parquet, per tier.
 #
 #   bash bench/run.sh                    # district, city, province
-#   BENCH_TIERS="district city province national" bash bench/run.sh
+#   BENCH_TIERS="district city province national" BENCH_RUNS=1 bash bench/run.sh
 #
-# For each tier: generate the staging Parquet (timed), run `govmedia build` BENCH_RUNS times (wall
-# time, the models' own time, peak RSS), run the same models in DuckDB BENCH_RUNS times, and check
-# once that DuckDB's marts equal govmedia's. Ingest is timed on the demo district's export files.
+# For each tier: generate the staging Parquet (timed) and the same quarter as canonical CSV exports;
+# for the tiers in BENCH_INGEST_TIERS (default: district city province) ingest those exports into a
+# fresh warehouse (timed, MB/s) and run build and report on it (the end-to-end time); then run
+# `govmedia build` BENCH_RUNS times on the generated staging (wall time, the models' own time, peak
+# RSS), the same models in DuckDB BENCH_RUNS times, and check once that DuckDB's marts equal
+# govmedia's. Ingest of the demo district's mixed exports (CSV, XLSX, HTML, JSON Lines) is timed too.
 # Writes BENCHMARKS.md. Needs: cargo, python3 (a venv with DuckDB is made in bench/.venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tiers=${BENCH_TIERS:-"district city province"}
+ingest_tiers=${BENCH_INGEST_TIERS:-"district city province"}
 runs=${BENCH_RUNS:-3}
 work=${BENCH_DIR:-bench/work}
 results="$work/results.jsonl"
@@ -35,7 +39,7 @@ for i in $(seq "$runs"); do
     rm -rf "$work/ingest/warehouse"
     /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$work/ingest/warehouse" run "$work/ingest/exports/pipeline.toml" --stages ingest > /dev/null
     read -r secs kb < "$work/time.txt"
-    echo "{\"tier\":\"district\",\"step\":\"ingest\",\"seconds\":$secs,\"rss_kb\":$kb,\"bytes\":$bytes}" >> "$results"
+    echo "{\"tier\":\"district\",\"step\":\"ingest_demo\",\"seconds\":$secs,\"rss_kb\":$kb,\"bytes\":$bytes}" >> "$results"
 done
 
 for tier in $tiers; do
@@ -44,7 +48,28 @@ for tier in $tiers; do
     rm -rf "$wh"
     /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$wh" generate --tier "$tier" --seed 1 | tee "$work/gen.txt"
     read -r secs kb < "$work/time.txt"
-    echo "{\"tier\":\"$tier\",\"step\":\"generate\",\"seconds\":$secs,\"rss_kb\":$kb,\"summary\":\"$(tail -1 "$work/gen.txt" | sed 's/"//g')\"}" >> "$results"
+    echo "{\"tier\":\"$tier\",\"step\":\"generate\",\"seconds\":$secs,\"rss_kb\":$kb,\"summary\":\"$(head -1 "$work/gen.txt" | sed 's/"//g')\"}" >> "$results"
+    if [[ " $ingest_tiers " == *" $tier "* ]]; then
+        exports="$work/$tier-exports"
+        ingested="$work/$tier-ingested"
+        rm -rf "$exports" "$ingested" "$work/$tier-report" "$work/$tier-scratch"
+        echo "== $tier: export files, then ingest, build and report on them"
+        # The same quarter (same seed), written out as export files from a scratch warehouse.
+        "$bin" --warehouse "$work/$tier-scratch" generate --tier "$tier" --seed 1 --exports "$exports" > /dev/null
+        rm -rf "$work/$tier-scratch"
+        bytes=$(du -sb "$exports" | cut -f1)
+        /usr/bin/time -f "%e %M" -o "$work/time.txt" bash -c "
+            for kind in registry posts interactions; do
+                '$bin' --warehouse '$ingested' ingest \$kind canonical '$exports/'\$kind'/*.csv' > /dev/null || exit 1
+            done"
+        read -r secs kb < "$work/time.txt"
+        echo "{\"tier\":\"$tier\",\"step\":\"ingest\",\"seconds\":$secs,\"rss_kb\":$kb,\"bytes\":$bytes}" >> "$results"
+        /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$ingested" build --quarter 2019Q3 > /dev/null
+        read -r build_secs build_kb < "$work/time.txt"
+        /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$ingested" report --quarter 2019Q3 --out "$work/$tier-report" > /dev/null
+        read -r report_secs report_kb < "$work/time.txt"
+        echo "{\"tier\":\"$tier\",\"step\":\"end_to_end\",\"ingest_seconds\":$secs,\"build_seconds\":$build_secs,\"report_seconds\":$report_secs,\"rss_kb\":$(printf '%s\n' "$kb" "$build_kb" "$report_kb" | sort -n | tail -1)}" >> "$results"
+    fi
     for i in $(seq "$runs"); do
         echo "== $tier: govmedia build ($i/$runs)"
         /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$wh" build --quarter 2019Q3 > "$work/build.txt"

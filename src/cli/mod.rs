@@ -128,6 +128,11 @@ govmedia sql \"SELECT * FROM rejects\" --format csv --output rejects.csv")]
         /// province ~30,000 (~5M posts), national ~300,000 (~50M posts, ~100M messages).
         #[arg(long, value_enum)]
         tier: Option<crate::generate::tiers::Tier>,
+        /// With --tier: also write the tier's register, posts and messages as canonical CSV
+        /// exports into this folder (DIR/registry, DIR/posts, DIR/interactions, one file per
+        /// platform), for timing ingest.
+        #[arg(long, requires = "tier", value_name = "DIR")]
+        exports: Option<PathBuf>,
     },
 }
 
@@ -250,7 +255,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("report: {}", r.index.display());
             Ok(if report.failed_files() > 0 { 2 } else { 0 })
         }
-        Command::Generate { out, quarter, seed, tier: Some(tier) } => {
+        Command::Generate { out, quarter, seed, tier: Some(tier), exports } => {
             let _ = out;
             let quarter = crate::time::Quarter::parse(&quarter).map_err(anyhow::Error::msg)?;
             let started = std::time::Instant::now();
@@ -259,9 +264,21 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 "generated the {} tier for {quarter} into {}: {} units, {} accounts, {} posts, {} messages in {} files ({:.1} s)",
                 tier.name(), wh.display, s.units, s.accounts, s.posts, s.messages, s.files, started.elapsed().as_secs_f64()
             );
+            if let Some(dir) = exports {
+                let started = std::time::Instant::now();
+                let written = crate::generate::tier_exports::write_exports(&wh, &dir).await.map_err(anyhow::Error::msg)?;
+                let bytes: u64 = written.iter().map(|w| w.3).sum();
+                println!(
+                    "wrote {} export files ({:.1} MB of CSV) to {} ({:.1} s)",
+                    written.len(),
+                    bytes as f64 / 1e6,
+                    dir.display(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
             Ok(0)
         }
-        Command::Generate { out, quarter, seed, tier: None } => {
+        Command::Generate { out, quarter, seed, tier: None, .. } => {
             let quarter = crate::time::Quarter::parse(&quarter).map_err(anyhow::Error::msg)?;
             let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.clone(), quarter, seed })
                 .map_err(anyhow::Error::msg)?;

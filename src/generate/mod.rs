@@ -7,6 +7,7 @@
 
 mod exports;
 mod plan;
+pub mod tier_exports;
 pub mod tiers;
 
 pub use plan::{Plan, Planted};

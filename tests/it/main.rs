@@ -7,4 +7,5 @@ mod conformance;
 mod demo;
 mod models;
 mod report;
+mod tiers;
 mod warehouse;
