@@ -85,38 +85,36 @@ base as (
     left join sums s on s.platform = w.platform and s.account_id = w.account_id
 ),
 
--- f(r, w, l, s) = 0.70·ln(r+1) + 0.09·ln(10w+1) + 0.06·ln(10l+1) + 0.15·ln(10s+1)
+-- f(r, w, l, s) = 0.70·ln(r+1) + 0.09·ln(10w+1) + 0.06·ln(10l+1) + 0.15·ln(10s+1), on every row of
+-- base (read once: a CTE named twice would scan the posts twice).
 wci as (
     select
-        platform,
-        account_id,
+        b.*,
         0.70 * ln(r / d + 1) + 0.09 * ln(10 * w / d + 1) + 0.06 * ln(10 * l / d + 1) + 0.15 * ln(10 * s / d + 1) as o,
         0.70 * ln(r / n + 1) + 0.09 * ln(10 * w / n + 1) + 0.06 * ln(10 * l / n + 1) + 0.15 * ln(10 * s / n + 1) as a,
         0.70 * ln(rh / d + 1) + 0.09 * ln(10 * wh / d + 1) + 0.06 * ln(10 * lh / d + 1) + 0.15 * ln(10 * sh / d + 1) as h,
         0.70 * ln(r_max + 1) + 0.09 * ln(10 * w_max + 1) + 0.06 * ln(10 * l_max + 1) + 0.15 * ln(10 * s_max + 1) as pk
-    from base
-    where n > 0
+    from base b
 ),
 
 indexed as (
     select
-        b.platform,
-        b.account_id,
-        b.reads,
-        b.wows,
-        b.likes,
-        b.comments,
-        b.shares,
+        x.platform,
+        x.account_id,
+        x.reads,
+        x.wows,
+        x.likes,
+        x.comments,
+        x.shares,
         case
-            when b.n = 0 then 0.0
-            when b.platform = 'wechat' then power(0.6 * x.o + 0.2 * x.a + 0.1 * x.h + 0.1 * x.pk, 2) * 12
-            when b.platform = 'weibo' then
-                (0.2 * (0.3 * ln(b.n + 1) + 0.7 * ln(b.n_original + 1))
-                 + 0.8 * (0.2 * ln(b.s + 1) + 0.2 * ln(b.m + 1) + 0.25 * ln(b.s_original + 1) + 0.25 * ln(b.m_original + 1) + 0.1 * ln(b.l + 1))) * 160
-            else 100 * (0.7 * ln(b.r / b.d + 1) + 0.3 * ln((b.l + b.m + b.s) / b.d + 1))
+            when x.n = 0 then 0.0
+            when x.platform = 'wechat' then power(0.6 * x.o + 0.2 * x.a + 0.1 * x.h + 0.1 * x.pk, 2) * 12
+            when x.platform = 'weibo' then
+                (0.2 * (0.3 * ln(x.n + 1) + 0.7 * ln(x.n_original + 1))
+                 + 0.8 * (0.2 * ln(x.s + 1) + 0.2 * ln(x.m + 1) + 0.25 * ln(x.s_original + 1) + 0.25 * ln(x.m_original + 1) + 0.1 * ln(x.l + 1))) * 160
+            else 100 * (0.7 * ln(x.r / x.d + 1) + 0.3 * ln((x.l + x.m + x.s) / x.d + 1))
         end as reach_index
-    from base b
-    left join wci x on x.platform = b.platform and x.account_id = b.account_id
+    from wci x
 )
 
 select

@@ -32,7 +32,7 @@ per_week as (
 ),
 
 counts as (
-    select w.platform, w.account_id, k.week, coalesce(c.posts, 0) as posts
+    select w.platform, w.account_id, w.unit_name, w.account_name, k.week, k.week_start, coalesce(c.posts, 0) as posts
     from weeks k
     cross join int_account_windows w
     left join per_week c on c.platform = w.platform and c.account_id = w.account_id and c.week_k = k.week_k
@@ -40,14 +40,12 @@ counts as (
 
 select
     p.quarter,
-    w.unit_name,
+    c.unit_name,
     c.platform,
     c.account_id,
-    coalesce(w.account_name, c.account_id) as account_name,
+    coalesce(c.account_name, c.account_id) as account_name,
     c.week,
-    k.week_start,
+    c.week_start,
     c.posts
 from params p
-cross join weeks k
-join counts c on c.week = k.week
-join int_account_windows w on w.platform = c.platform and w.account_id = c.account_id
+cross join counts c

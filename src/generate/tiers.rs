@@ -220,7 +220,7 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
     let start = quarter.start();
     let days = (quarter.end() - start).num_days();
     let n_accounts = tier.accounts();
-    let n_units = (n_accounts / 3).max(1);
+    let n_units = n_accounts.div_ceil(3).max(1);
     let at = |day: i64, secs: i64| beijing_micros(start.and_time(NaiveTime::MIN) + Duration::days(day) + Duration::seconds(secs));
     let generated = s("generated");
     let now = Value::Instant(chrono::Utc::now().timestamp_micros());
@@ -228,7 +228,13 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
     // Accounts: activity is heavy-tailed; some sleep, a few are zombies.
     let mut accounts = Vec::with_capacity(n_accounts);
     for k in 0..n_accounts {
-        let platform = PLATFORMS[k % PLATFORMS.len()];
+        // Three accounts a unit, on three platforms; one unit in 30 runs a second account on a
+        // platform it already uses (SPEC §5.7).
+        let unit = k / 3;
+        let platform = match k % 3 == 2 && unit % 30 == 0 {
+            true => PLATFORMS[(k - 1) % PLATFORMS.len()],
+            false => PLATFORMS[k % PLATFORMS.len()],
+        };
         let u: f64 = rng.random();
         let rate = 0.3 * (1.0 / (1.0 - u * 0.97)).powf(1.1); // Pareto-like: median ≈ 0.6 posts a day
         let kind: f64 = rng.random();
@@ -239,7 +245,7 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
         } else {
             (days, false)
         };
-        accounts.push(Account { platform, id: format!("{platform}{k:07}"), unit: k % n_units, rate, stops, zombie });
+        accounts.push(Account { platform, id: format!("{platform}{k:07}"), unit, rate, stops, zombie });
     }
     let mut w = Writer { wh, run: format!("gen-{}-{seed}", tier.name()), files: BTreeMap::new(), n: 0 };
 

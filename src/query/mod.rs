@@ -42,6 +42,16 @@ pub fn session() -> SessionContext {
     optimizer.repartition_joins = false;
     optimizer.hash_join_single_partition_threshold = 256 << 20;
     optimizer.hash_join_single_partition_threshold_rows = 4 << 20;
+    // Any DataFusion option can be set from the environment, over the choices above, e.g.
+    // DATAFUSION_EXECUTION_TARGET_PARTITIONS=4.
+    for entry in config.options().entries() {
+        let var = entry.key.to_ascii_uppercase().replace('.', "_");
+        if let Ok(value) = std::env::var(&var) {
+            if let Err(e) = config.options_mut().set(&entry.key, &value) {
+                eprintln!("govmedia: ignoring {var}={value}: {e}");
+            }
+        }
+    }
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(std::sync::Arc::new(FairSpillPool::new(memory_limit())))
         .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory))
