@@ -64,6 +64,9 @@ def main():
         out += ["", f"Ingest of the demo district's mixed export files ({mb:.1f} MB of CSV, XLSX, HTML and JSON Lines in the "
                     f"platforms' own formats): {secs:.2f} s, {mb / secs:.1f} MB/s, peak RSS "
                     f"{statistics.median(r['rss_kb'] for r in demo) / 1024:.0f} MiB."]
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
+    if os.path.exists(notes):
+        out += ["", open(notes, encoding="utf-8").read().rstrip()]
     print("\n".join(out))
 
 

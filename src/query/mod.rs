@@ -69,9 +69,12 @@ pub fn session() -> SessionContext {
 /// row by row, keeps the default.
 fn return_freed_memory_at_once() {
     // 15 = mi_option_purge_delay in mimalloc.h (v2 and v3), which the bindings leave unnamed.
-    // SAFETY: sets a process-wide option, which mimalloc allows at any time; harmless when
-    // mimalloc is not the allocator (the library's tests).
-    unsafe { libmimalloc_sys::mi_option_set(15, 0) };
+    // SAFETY (below): sets a process-wide option, which mimalloc allows at any time; harmless
+    // when mimalloc is not the allocator (the library's tests).
+    // MIMALLOC_PURGE_DELAY in the environment (mimalloc's own setting) is left to rule.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        unsafe { libmimalloc_sys::mi_option_set(15, 0) };
+    }
 }
 
 /// The memory pool of a session: `GOVMEDIA_MEMORY_LIMIT` (bytes, or with a unit: `512MiB`,
