@@ -23,16 +23,11 @@ in_quarter as (
 
 late as (
     select f.platform, f.account_id, count(*) as late_filings
-    from (
-        select q.*, d.working_day_ordinal + rb.filing_limit_working_days as limit_ordinal
-        from rubric rb
-        cross join in_quarter q
-        join stg_calendar_days d on d.date = q.action_date
-    ) f
-    cross join params p
-    join stg_calendar_days lim on lim.working_day_ordinal = f.limit_ordinal and lim.is_working_day
-    where f.filed_on > lim.date
-       or (f.filed_on is null and lim.day_start_s + 86400 <= p.c_s)
+    from params p
+    cross join in_quarter f
+    join int_limit_days lim on lim.limit_kind = 'filing' and lim.date = f.action_date
+    where f.filed_on > lim.limit_day
+       or (f.filed_on is null and lim.limit_end_s <= p.c_s)
     group by f.platform, f.account_id
 ),
 

@@ -17,15 +17,10 @@ limits as (
         f.account_id,
         f.kind,
         f.corrected_on,
-        lim.date as limit_day,
-        lim.day_start_s + 86400 as limit_end_s
-    from (
-        select f.*, d.working_day_ordinal + rb.finding_limit_working_days as limit_ordinal
-        from rubric rb
-        cross join found f
-        join stg_calendar_days d on d.date = f.found_on
-    ) f
-    join stg_calendar_days lim on lim.working_day_ordinal = f.limit_ordinal and lim.is_working_day
+        lim.limit_day,
+        lim.limit_end_s
+    from found f
+    join int_limit_days lim on lim.limit_kind = 'finding' and lim.date = f.found_on
 )
 
 select

@@ -6,7 +6,8 @@
 with day_limits as (
     select l.date, l.limit_end_s, p.c_s
     from params p
-    cross join int_reply_limits l
+    cross join int_limit_days l
+    where l.limit_kind = 'reply'
 ),
 
 messages as (
