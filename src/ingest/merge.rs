@@ -65,31 +65,10 @@ pub(super) fn merge_cross_source(
     files: &mut [FileReport],
     aliases: &mut Vec<Row>,
 ) -> (Vec<Candidate>, usize) {
-    let def = &table::POSTS;
-    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, c) in rows.iter().enumerate() {
-        if let Some(k) = same_post_key(&c.row) {
-            groups.entry(k).or_default().push(i);
-        }
-    }
-    let mut drop = vec![false; rows.len()];
-    let mut rows = rows;
-    let mut merged = 0;
-    for members in groups.values().filter(|m| m.len() > 1) {
-        let mut by_age = members.clone();
-        by_age.sort_by_key(|&i| std::cmp::Reverse(rows[i].seq));
-        let winner = by_age[0];
-        for &loser in &by_age[1..] {
-            let loser_row = rows[loser].row.clone();
-            fill_nulls(def, &mut rows[winner].row, &loser_row);
-            drop[loser] = true;
-            files[rows[loser].file].merged += 1;
-            merged += 1;
-            aliases.push(alias_row(&loser_row, &rows[winner].row));
-        }
-    }
-    let out = rows.into_iter().zip(drop).filter(|(_, d)| !d).map(|(c, _)| c).collect();
-    (out, merged)
+    fold_same_posts(rows, |c| &c.row, |c| &mut c.row, |c| c.seq as i64, |loser, winner| {
+        files[loser.file].merged += 1;
+        aliases.push(alias_row(&loser.row, winner));
+    })
 }
 
 /// The same merge between this run's posts and earlier runs' (rows are already key-unique).
@@ -97,36 +76,53 @@ pub(super) fn merge_cross_source(
 pub(super) fn merge_existing(rows: Vec<Row>, this_run: &Value, files: &mut [FileReport], aliases: &mut Vec<Row>) -> (Vec<Row>, usize) {
     let def = &table::POSTS;
     let at = def.index("ingested_at");
+    fold_same_posts(rows, |r| r, |r| r, |r| r[at].as_instant().unwrap_or(0), |loser, winner| {
+        // A row of this run merged into an earlier run's: move it from loaded to merged.
+        if &loser[at] == this_run {
+            let src = loser[def.index("source_file")].as_str().unwrap_or_default();
+            if let Some(f) = files.iter_mut().find(|f| f.kind == "posts" && f.source_file == src && f.loaded > 0) {
+                f.loaded -= 1;
+                f.merged += 1;
+            }
+        }
+        aliases.push(alias_row(loser, winner));
+    })
+}
+
+/// The fold both merges share: items whose rows are the same post ([`same_post_key`]) are one
+/// item, the one with the greatest `newer` key, which takes each NULL from the others (newest
+/// first); `merged(loser, winner_row)` hears of each other one before it is dropped. Returns the
+/// survivors and how many were merged away.
+fn fold_same_posts<T>(
+    items: Vec<T>,
+    row: impl Fn(&T) -> &Row,
+    row_mut: impl Fn(&mut T) -> &mut Row,
+    newer: impl Fn(&T) -> i64,
+    mut merged: impl FnMut(&T, &Row),
+) -> (Vec<T>, usize) {
+    let def = &table::POSTS;
     let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, r) in rows.iter().enumerate() {
-        if let Some(k) = same_post_key(r) {
+    for (i, item) in items.iter().enumerate() {
+        if let Some(k) = same_post_key(row(item)) {
             groups.entry(k).or_default().push(i);
         }
     }
-    let mut rows = rows;
-    let mut drop = vec![false; rows.len()];
-    let mut merged = 0;
+    let mut items = items;
+    let mut drop = vec![false; items.len()];
+    let mut count = 0;
     for members in groups.values().filter(|m| m.len() > 1) {
         let mut by_age = members.clone();
-        by_age.sort_by_key(|&i| std::cmp::Reverse(rows[i][at].as_instant().unwrap_or(0)));
+        by_age.sort_by_key(|&i| std::cmp::Reverse(newer(&items[i])));
         let winner = by_age[0];
         for &loser in &by_age[1..] {
-            let loser_row = rows[loser].clone();
-            fill_nulls(def, &mut rows[winner], &loser_row);
+            let loser_row = row(&items[loser]).clone();
+            fill_nulls(def, row_mut(&mut items[winner]), &loser_row);
             drop[loser] = true;
-            merged += 1;
-            // A row of this run merged into an earlier run's: move it from loaded to merged.
-            if &loser_row[at] == this_run {
-                let src = loser_row[def.index("source_file")].as_str().unwrap_or_default();
-                if let Some(f) = files.iter_mut().find(|f| f.kind == "posts" && f.source_file == src && f.loaded > 0) {
-                    f.loaded -= 1;
-                    f.merged += 1;
-                }
-            }
-            aliases.push(alias_row(&loser_row, &rows[winner]));
+            count += 1;
+            merged(&items[loser], row(&items[winner]));
         }
     }
-    (rows.into_iter().zip(drop).filter(|(_, d)| !d).map(|(r, _)| r).collect(), merged)
+    (items.into_iter().zip(drop).filter(|(_, d)| !d).map(|(item, _)| item).collect(), count)
 }
 
 /// (platform, account, title, minute) of a post with a title.
