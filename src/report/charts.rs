@@ -1,11 +1,16 @@
 //! The charts of SPEC §8, each drawn as PNG and SVG with plotters, Chinese text in a CJK font.
 
 use super::data::{platform_zh, status_zh, ReportData};
+use plotters::coord::ranged1d::SegmentedCoord;
+use plotters::coord::types::{RangedCoordf64, RangedCoordusize};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
 type DrawResult = Result<(), String>;
+
+/// A chart whose x axis is a row of named categories (one segment each).
+type CategoryChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<SegmentedCoord<RangedCoordusize>, RangedCoordf64>>;
 
 fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
@@ -111,18 +116,18 @@ fn label<'a>(font: &'a str, size: u32) -> TextStyle<'a> {
     (font, size).into_font().color(&BLACK)
 }
 
-/// Bars over named categories.
-fn category_bars<DB: DrawingBackend>(
-    root: DrawingArea<DB, Shift>,
+/// A chart with `names` along x (captioned, its mesh and labels drawn) and 0..`y_max` along y.
+fn category_chart<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
     font: &str,
     title: &str,
     y_desc: &str,
-    bars: &[(String, f64, RGBColor)],
+    names: &[String],
     y_max: f64,
-) -> DrawResult {
-    let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
-    let n = bars.len().max(1);
-    let mut chart = ChartBuilder::on(&root)
+    label_size: u32,
+) -> Result<CategoryChart<'a, DB>, String> {
+    let n = names.len().max(1);
+    let mut chart = ChartBuilder::on(root)
         .caption(title, caption(font))
         .margin(20)
         .x_label_area_size(50)
@@ -134,7 +139,7 @@ fn category_bars<DB: DrawingBackend>(
         .disable_x_mesh()
         .y_desc(y_desc)
         .axis_desc_style(label(font, 18))
-        .label_style(label(font, 16))
+        .label_style(label(font, label_size))
         .x_labels(n)
         .x_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) => names.get(*i).cloned().unwrap_or_default(),
@@ -142,6 +147,20 @@ fn category_bars<DB: DrawingBackend>(
         })
         .draw()
         .map_err(err)?;
+    Ok(chart)
+}
+
+/// Bars over named categories.
+fn category_bars<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    font: &str,
+    title: &str,
+    y_desc: &str,
+    bars: &[(String, f64, RGBColor)],
+    y_max: f64,
+) -> DrawResult {
+    let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+    let mut chart = category_chart(&root, font, title, y_desc, &names, y_max, 16)?;
     for (i, (_, v, color)) in bars.iter().enumerate() {
         let mut bar = Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *v)], color.mix(0.85).filled());
         bar.set_margin(0, 0, 14, 14);
@@ -288,39 +307,16 @@ fn directive_delays<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &Report
         v.dedup();
         v
     };
-    let n = ids.len().max(1);
     let top = d.reposts.iter().filter_map(|r| r.delay_hours).fold(24.0, f64::max).min(96.0) * 1.15;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{} 重要信息转载时长（红线为12小时时限；顶部为未转载）", d.quarter), caption(font))
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
-        .build_cartesian_2d((0..n - 1).into_segmented(), 0f64..top * 1.1)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .y_desc("发布后小时数")
-        .axis_desc_style(label(font, 18))
-        .label_style(label(font, 15))
-        .x_labels(n)
-        .x_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => ids.get(*i).cloned().unwrap_or_default(),
-            _ => String::new(),
-        })
-        .draw()
-        .map_err(err)?;
+    let title = format!("{} 重要信息转载时长（红线为12小时时限；顶部为未转载）", d.quarter);
+    let mut chart = category_chart(&root, font, &title, "发布后小时数", &ids, top * 1.1, 15)?;
     let deadline = d.reposts.first().map(|r| r.deadline_hours).unwrap_or(12.0);
     chart
         .draw_series(LineSeries::new(vec![(SegmentValue::Exact(0), deadline), (SegmentValue::Last, deadline)], RED.stroke_width(2)))
         .map_err(err)?;
     for (i, id) in ids.iter().enumerate() {
-        let of: Vec<_> = d.reposts.iter().filter(|r| &r.directive_id == id).collect();
-        let spread = of.len().max(1) as f64;
         chart
-            .draw_series(of.iter().enumerate().map(|(k, r)| {
-                let jitter = (k as f64 + 0.5) / spread;
-                let _ = jitter;
+            .draw_series(d.reposts.iter().filter(|r| &r.directive_id == id).map(|r| {
                 let (y, color) = match r.delay_hours {
                     Some(h) => (h.min(top), if r.verdict == "on_time" { GREEN } else { ORANGE }),
                     None => (top, RED),
