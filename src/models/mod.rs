@@ -53,8 +53,8 @@ pub struct Model {
     /// `staging/stg_posts.sql`.
     pub path: String,
     pub sql: String,
-    /// The model's test spec (the `.toml` beside it), if any.
-    pub spec: Option<String>,
+    /// The model's spec (the `.toml` beside it, parsed; default when there is none).
+    pub spec: checks::ModelSpec,
     /// Models and tables its SQL names.
     pub reads: Vec<String>,
 }
@@ -173,28 +173,22 @@ pub fn plan(files: &[(String, String)], tables: &BTreeSet<String>) -> Result<Vec
         if models.iter().any(|m| m.name == name) {
             return Err(ModelError::Invalid(format!("two models are named {name}")));
         }
-        models.push(Model {
-            name,
-            layer,
-            path: path.clone(),
-            sql: sql.clone(),
-            spec: specs.get(path.trim_end_matches(".sql")).map(|s| s.to_string()),
-            reads: Vec::new(),
-        });
+        let spec = match specs.get(path.trim_end_matches(".sql")) {
+            Some(text) => checks::parse_spec(text, &path.replace(".sql", ".toml")).map_err(ModelError::Invalid)?,
+            None => checks::ModelSpec::default(),
+        };
+        models.push(Model { name, layer, path: path.clone(), sql: sql.clone(), spec, reads: Vec::new() });
     }
     let names: BTreeSet<String> = models.iter().map(|m| m.name.clone()).collect();
     for m in &mut models {
         // A model's tests read tables too: they come after it in the order, like its SQL's.
         let mut ids = identifiers(&m.sql);
-        if let Some(spec) = &m.spec {
-            let spec = checks::parse_spec(spec, &m.path.replace(".sql", ".toml")).map_err(ModelError::Invalid)?;
-            for t in &spec.tests {
-                if let Some(q) = &t.assertion {
-                    ids.extend(identifiers(q));
-                }
-                if let Some(r) = &t.relationships {
-                    ids.insert(r.to.to_ascii_lowercase());
-                }
+        for t in &m.spec.tests {
+            if let Some(q) = &t.assertion {
+                ids.extend(identifiers(q));
+            }
+            if let Some(r) = &t.relationships {
+                ids.insert(r.to.to_ascii_lowercase());
             }
         }
         m.reads = ids.into_iter().filter(|id| *id != m.name && (names.contains(id) || tables.contains(id))).collect();
@@ -403,10 +397,7 @@ async fn build_locked(
             blocked.insert(m.name.clone(), why);
             continue;
         }
-        let spec = match &m.spec {
-            Some(text) => checks::parse_spec(text, &m.path.replace(".sql", ".toml")).map_err(ModelError::Invalid)?,
-            None => checks::ModelSpec::default(),
-        };
+        let spec = &m.spec;
         let started = Instant::now();
         let sql_err = |source| ModelError::Sql { model: m.name.clone(), path: m.path.clone(), source };
         if std::env::var("GOVMEDIA_EXPLAIN").is_ok_and(|v| v.split(',').any(|n| n.trim() == m.name)) {
