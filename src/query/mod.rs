@@ -33,16 +33,12 @@ pub fn session() -> SessionContext {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    // A join whose smaller side is up to this size is built once and the other side streams past
-    // it unpartitioned: the models join the accounts' windows (300,000 rows nationally) and the
-    // calendar against posts and messages, and repartitioning 100 million messages by account
-    // would cost more than the whole model.
-    // Joins are not repartitioned: the small side is built once (the models put it on the left),
-    // and the large side keeps its partitions.
-    let optimizer = &mut config.options_mut().optimizer;
-    optimizer.repartition_joins = false;
-    optimizer.hash_join_single_partition_threshold = 256 << 20;
-    optimizer.hash_join_single_partition_threshold_rows = 4 << 20;
+    // Joins are not repartitioned: each hash join builds its small side once (the models put it on
+    // the left; DataFusion swaps the sides when statistics show the right one smaller) and the
+    // large side streams past it in its own partitions. The models join the accounts' windows
+    // (300,000 rows nationally) and the calendar against posts and messages, and repartitioning
+    // 100 million messages by account would cost more than the whole model.
+    config.options_mut().optimizer.repartition_joins = false;
     // Any DataFusion option can be set from the environment, over the choices above, e.g.
     // DATAFUSION_EXECUTION_TARGET_PARTITIONS=4.
     for entry in config.options().entries() {
