@@ -34,20 +34,17 @@ pub async fn report(wh: &Warehouse, quarter: &str, out: &Path) -> anyhow::Result
     let drawn = charts::draw_all(&d, &dir.join("charts"), &font).map_err(anyhow::Error::msg)?;
     files.extend(drawn.iter().flat_map(|(_, _, p)| p.clone()));
 
+    let league = tables::league_tables(&d);
     let xlsx = dir.join(format!("{quarter}_排名.xlsx"));
-    tables::write_xlsx(&xlsx, &d).map_err(anyhow::Error::msg)?;
+    tables::write_xlsx(&xlsx, &league).map_err(anyhow::Error::msg)?;
     files.push(xlsx);
-    for (name, header, rows) in [
-        ("单位排名", tables::UNIT_HEADER, tables::unit_rows(&d)),
-        ("账号得分", tables::ACCOUNT_HEADER, tables::account_rows(&d)),
-        ("通报问题", tables::ISSUE_HEADER, tables::issue_rows(&d)),
-    ] {
-        let p = dir.join(format!("{quarter}_{name}.csv"));
-        tables::write_csv(&p, header, &rows).map_err(anyhow::Error::msg)?;
+    for t in &league {
+        let p = dir.join(format!("{quarter}_{}.csv", t.name));
+        tables::write_csv(&p, t.header, &t.rows).map_err(anyhow::Error::msg)?;
         files.push(p);
     }
     let league_html = dir.join(format!("{quarter}_排名.html"));
-    std::fs::write(&league_html, page(&format!("{quarter} 政务新媒体排名"), &league_body(&d)))?;
+    std::fs::write(&league_html, page(&format!("{quarter} 政务新媒体排名"), &league_body(&d, &league)))?;
     files.push(league_html);
 
     let md = notice::markdown(&d);
@@ -58,7 +55,7 @@ pub async fn report(wh: &Warehouse, quarter: &str, out: &Path) -> anyhow::Result
     files.extend([notice_md, notice_html]);
 
     let index = dir.join("index.html");
-    std::fs::write(&index, index_html(&d, &drawn, &md)?)?;
+    std::fs::write(&index, index_html(&d, &league, &drawn, &md)?)?;
     files.push(index.clone());
 
     let all = d.platforms.iter().find(|p| p.platform == "all");
@@ -98,19 +95,21 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-fn league_body(d: &data::ReportData) -> String {
+fn league_body(d: &data::ReportData, league: &[tables::LeagueTable; 3]) -> String {
+    let [units, accounts, issues] = league;
     format!(
         "<h1>{q} 政务新媒体排名</h1>\n<h2>单位排名</h2>\n{}\n<h2>账号得分</h2>\n{}\n<h2>通报问题</h2>\n{}",
-        tables::html_table(tables::UNIT_HEADER, &tables::unit_rows(d), Some(10)),
-        tables::html_table(tables::ACCOUNT_HEADER, &tables::account_rows(d), Some(13)),
-        tables::html_table(tables::ISSUE_HEADER, &tables::issue_rows(d), None),
+        units.html(),
+        accounts.html(),
+        issues.html(),
         q = d.quarter
     )
 }
 
 /// One page with everything: the charts are embedded as data URIs, nothing is loaded from
 /// elsewhere, and it prints with each section on its own page.
-fn index_html(d: &data::ReportData, charts: &[(String, String, Vec<PathBuf>)], md: &str) -> anyhow::Result<String> {
+fn index_html(d: &data::ReportData, league: &[tables::LeagueTable; 3], charts: &[(String, String, Vec<PathBuf>)], md: &str) -> anyhow::Result<String> {
+    let [units, accounts, issues] = league;
     let all = d.platforms.iter().find(|p| p.platform == "all");
     let criticised = notice::criticised_units(d);
     let mut body = format!("<h1>{} 政务新媒体检查报告</h1>\n", d.quarter);
@@ -144,11 +143,11 @@ fn index_html(d: &data::ReportData, charts: &[(String, String, Vec<PathBuf>)], m
         }
     }
     body.push_str("<h2 id=\"league\">单位排名</h2>\n");
-    body.push_str(&tables::html_table(tables::UNIT_HEADER, &tables::unit_rows(d), Some(10)));
+    body.push_str(&units.html());
     body.push_str("<h2>账号得分</h2>\n");
-    body.push_str(&tables::html_table(tables::ACCOUNT_HEADER, &tables::account_rows(d), Some(13)));
+    body.push_str(&accounts.html());
     body.push_str("<h2 id=\"issues\">问题清单</h2>\n");
-    body.push_str(&tables::html_table(tables::ISSUE_HEADER, &tables::issue_rows(d), None));
+    body.push_str(&issues.html());
     body.push_str(&format!("<h2 id=\"notice\">通报（草稿）</h2>\n<section class=\"notice\">{}</section>\n", notice::html(md)));
     Ok(page(&format!("{} 政务新媒体检查报告", d.quarter), &body))
 }

@@ -5,9 +5,9 @@ use super::data::{platform_zh, status_zh, ReportData};
 use rust_xlsxwriter::{Color, Format, FormatAlign, Workbook};
 use std::path::Path;
 
-pub const UNIT_HEADER: &[&str] = &["排名", "单位名称", "单位类别", "账号数", "否决账号数", "未转载", "迟转载", "自查缺失", "单位扣分", "综合得分", "等级", "通报批评", "排名变化"];
-pub const ACCOUNT_HEADER: &[&str] = &["单位名称", "平台", "账号名称", "账号ID", "运行状态", "发布数", "无更新周数", "距上次发布天数", "留言数", "超期未回复", "回复时长中位数(小时)", "传播力指数", "得分", "等级", "单项否决"];
-pub const ISSUE_HEADER: &[&str] = &["问题类别", "单位名称", "平台", "账号名称", "账号ID", "问题", "依据"];
+const UNIT_HEADER: &[&str] = &["排名", "单位名称", "单位类别", "账号数", "否决账号数", "未转载", "迟转载", "自查缺失", "单位扣分", "综合得分", "等级", "通报批评", "排名变化"];
+const ACCOUNT_HEADER: &[&str] = &["单位名称", "平台", "账号名称", "账号ID", "运行状态", "发布数", "无更新周数", "距上次发布天数", "留言数", "超期未回复", "回复时长中位数(小时)", "传播力指数", "得分", "等级", "单项否决"];
+const ISSUE_HEADER: &[&str] = &["问题类别", "单位名称", "平台", "账号名称", "账号ID", "问题", "依据"];
 
 fn num(v: Option<f64>) -> String {
     v.map(|x| format!("{}", (x * 100.0).round() / 100.0)).unwrap_or_default()
@@ -24,7 +24,7 @@ pub fn rank_change(previous: Option<i64>, now: i64, has_previous_quarter: bool) 
     }
 }
 
-pub fn unit_rows(d: &ReportData) -> Vec<Vec<String>> {
+fn unit_rows(d: &ReportData) -> Vec<Vec<String>> {
     let has_prev = d.previous_quarter.is_some();
     d.units
         .iter()
@@ -48,7 +48,7 @@ pub fn unit_rows(d: &ReportData) -> Vec<Vec<String>> {
         .collect()
 }
 
-pub fn account_rows(d: &ReportData) -> Vec<Vec<String>> {
+fn account_rows(d: &ReportData) -> Vec<Vec<String>> {
     d.accounts
         .iter()
         .map(|a| {
@@ -73,7 +73,7 @@ pub fn account_rows(d: &ReportData) -> Vec<Vec<String>> {
         .collect()
 }
 
-pub fn issue_rows(d: &ReportData) -> Vec<Vec<String>> {
+fn issue_rows(d: &ReportData) -> Vec<Vec<String>> {
     d.criticism
         .iter()
         .map(|c| {
@@ -110,50 +110,91 @@ fn grade_color(grade: &str) -> Option<Color> {
     }
 }
 
-/// Columns that hold numbers are written as numbers, so Excel can sort and sum them.
-fn write_sheet(
-    wb: &mut Workbook,
-    name: &str,
-    header: &[&str],
-    rows: &[Vec<String>],
-    widths: &[f64],
-    grade_col: Option<usize>,
-    numeric: &[usize],
-) -> Result<(), String> {
+/// One league table: its sheet (and file) name, header and rows, the column whose grade colours a
+/// row, and for Excel its column widths and the columns written as numbers.
+pub struct LeagueTable {
+    pub name: &'static str,
+    pub header: &'static [&'static str],
+    pub rows: Vec<Vec<String>>,
+    pub grade_col: Option<usize>,
+    widths: &'static [f64],
+    numeric: &'static [usize],
+}
+
+impl LeagueTable {
+    pub fn html(&self) -> String {
+        html_table(self.header, &self.rows, self.grade_col)
+    }
+}
+
+/// The quarter's league tables (units, accounts, issues), their rows made once for the workbook,
+/// the CSV files and the HTML pages.
+pub fn league_tables(d: &ReportData) -> [LeagueTable; 3] {
+    [
+        LeagueTable {
+            name: "单位排名",
+            header: UNIT_HEADER,
+            rows: unit_rows(d),
+            grade_col: Some(10),
+            widths: &[6.0, 30.0, 10.0, 8.0, 10.0, 8.0, 8.0, 9.0, 9.0, 9.0, 8.0, 9.0, 9.0],
+            numeric: &[0, 3, 4, 5, 6, 7, 8, 9],
+        },
+        LeagueTable {
+            name: "账号得分",
+            header: ACCOUNT_HEADER,
+            rows: account_rows(d),
+            grade_col: Some(13),
+            widths: &[28.0, 11.0, 20.0, 18.0, 9.0, 8.0, 10.0, 12.0, 8.0, 10.0, 14.0, 11.0, 8.0, 8.0, 30.0],
+            numeric: &[5, 6, 7, 8, 9, 10, 11, 12],
+        },
+        LeagueTable {
+            name: "通报问题",
+            header: ISSUE_HEADER,
+            rows: issue_rows(d),
+            grade_col: None,
+            widths: &[16.0, 28.0, 11.0, 20.0, 18.0, 24.0, 60.0],
+            numeric: &[],
+        },
+    ]
+}
+
+/// A sheet per table. Columns that hold numbers are written as numbers, so Excel can sort and
+/// sum them.
+pub fn write_xlsx(path: &Path, tables: &[LeagueTable]) -> Result<(), String> {
+    let mut wb = Workbook::new();
+    for t in tables {
+        write_sheet(&mut wb, t)?;
+    }
+    wb.save(path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn write_sheet(wb: &mut Workbook, t: &LeagueTable) -> Result<(), String> {
     let ws = wb.add_worksheet();
-    ws.set_name(name).map_err(|e| e.to_string())?;
+    ws.set_name(t.name).map_err(|e| e.to_string())?;
     let head = Format::new().set_bold().set_background_color(Color::RGB(0x1F4E78)).set_font_color(Color::White).set_align(FormatAlign::Center).set_text_wrap();
-    for (c, h) in header.iter().enumerate() {
+    for (c, h) in t.header.iter().enumerate() {
         ws.write_string_with_format(0, c as u16, *h, &head).map_err(|e| e.to_string())?;
-        ws.set_column_width(c as u16, widths.get(c).copied().unwrap_or(12.0)).map_err(|e| e.to_string())?;
+        ws.set_column_width(c as u16, t.widths.get(c).copied().unwrap_or(12.0)).map_err(|e| e.to_string())?;
     }
     ws.set_row_height(0, 30).map_err(|e| e.to_string())?;
     ws.set_freeze_panes(1, 0).map_err(|e| e.to_string())?;
-    for (i, row) in rows.iter().enumerate() {
+    for (i, row) in t.rows.iter().enumerate() {
         let r = i as u32 + 1;
-        let fill = grade_col.and_then(|g| row.get(g)).and_then(|g| grade_color(g));
+        let fill = t.grade_col.and_then(|g| row.get(g)).and_then(|g| grade_color(g));
         let fmt = match fill {
             Some(c) => Format::new().set_background_color(c),
             None => Format::new(),
         };
         for (c, v) in row.iter().enumerate() {
             match v.parse::<f64>() {
-                Ok(x) if numeric.contains(&c) => ws.write_number_with_format(r, c as u16, x, &fmt).map(|_| ()),
+                Ok(x) if t.numeric.contains(&c) => ws.write_number_with_format(r, c as u16, x, &fmt).map(|_| ()),
                 _ => ws.write_string_with_format(r, c as u16, v, &fmt).map(|_| ()),
             }
             .map_err(|e| e.to_string())?;
         }
     }
-    ws.autofilter(0, 0, rows.len() as u32, header.len().saturating_sub(1) as u16).map_err(|e| e.to_string())?;
+    ws.autofilter(0, 0, t.rows.len() as u32, t.header.len().saturating_sub(1) as u16).map_err(|e| e.to_string())?;
     Ok(())
-}
-
-pub fn write_xlsx(path: &Path, d: &ReportData) -> Result<(), String> {
-    let mut wb = Workbook::new();
-    write_sheet(&mut wb, "单位排名", UNIT_HEADER, &unit_rows(d), &[6.0, 30.0, 10.0, 8.0, 10.0, 8.0, 8.0, 9.0, 9.0, 9.0, 8.0, 9.0, 9.0], Some(10), &[0, 3, 4, 5, 6, 7, 8, 9])?;
-    write_sheet(&mut wb, "账号得分", ACCOUNT_HEADER, &account_rows(d), &[28.0, 11.0, 20.0, 18.0, 9.0, 8.0, 10.0, 12.0, 8.0, 10.0, 14.0, 11.0, 8.0, 8.0, 30.0], Some(13), &[5, 6, 7, 8, 9, 10, 11, 12])?;
-    write_sheet(&mut wb, "通报问题", ISSUE_HEADER, &issue_rows(d), &[16.0, 28.0, 11.0, 20.0, 18.0, 24.0, 60.0], None, &[])?;
-    wb.save(path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 pub fn escape(s: &str) -> String {
