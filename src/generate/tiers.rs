@@ -362,6 +362,7 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
         }
         w.flush(&mut posts, &[("platform", platform.to_string()), ("month", history_month.clone())]).await?;
         for (from, to, month) in &months {
+            let part = [("platform", platform.to_string()), ("month", month.clone())];
             let mut posts = Columns::new(p);
             let mut msgs = Columns::new(m);
             for (k, a) in accounts.iter().enumerate().filter(|(_, a)| a.platform == platform && !a.zombie) {
@@ -421,14 +422,14 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
                     }
                 }
                 if posts.rows >= CHUNK {
-                    w.flush(&mut posts, &[("platform", platform.to_string()), ("month", month.clone())]).await?;
+                    w.flush(&mut posts, &part).await?;
                 }
                 if msgs.rows >= CHUNK {
-                    w.flush(&mut msgs, &[("platform", platform.to_string()), ("month", month.clone())]).await?;
+                    w.flush(&mut msgs, &part).await?;
                 }
             }
-            w.flush(&mut posts, &[("platform", platform.to_string()), ("month", month.clone())]).await?;
-            w.flush(&mut msgs, &[("platform", platform.to_string()), ("month", month.clone())]).await?;
+            w.flush(&mut posts, &part).await?;
+            w.flush(&mut msgs, &part).await?;
         }
     }
     // The directives' source posts.
