@@ -93,17 +93,23 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
 
     // What earlier runs left: the register and the posts' owners are looked up by later kinds.
     let mut lookup = Lookup::default();
-    // Only the tables this run changes, and those the lookups need, are read.
+    // Only the tables this run changes, and those the lookups need, are read: the posts' owners
+    // only when the run has public messages (a comment names its post, not its account) or posts.
+    let ingests = |t: &TableDef| sources.iter().any(|s| s.kind.table().name == t.name);
+    let posts_needed = ingests(&table::POSTS) || ingests(&table::INTERACTIONS);
     let mut staged: HashMap<&'static str, Vec<Row>> = HashMap::new();
     for def in table::STAGING {
-        let needed = [&table::CALENDAR, &table::REGISTRY, &table::POSTS, &table::POST_ALIASES].iter().any(|t| t.name == def.name)
-            || sources.iter().any(|s| s.kind.table().name == def.name);
+        let needed = [&table::CALENDAR, &table::REGISTRY].iter().any(|t| t.name == def.name)
+            || (posts_needed && [&table::POSTS, &table::POST_ALIASES].iter().any(|t| t.name == def.name))
+            || ingests(def);
         if needed {
             staged.insert(def.name, wh.read_rows(&manifest, def).await?);
         }
     }
     refresh_accounts(&mut lookup, &staged[table::REGISTRY.name]);
-    refresh_posts(&mut lookup, &staged[table::POSTS.name], &staged[table::POST_ALIASES.name]);
+    if posts_needed {
+        refresh_posts(&mut lookup, &staged[table::POSTS.name], &staged[table::POST_ALIASES.name]);
+    }
 
     let mut files: Vec<FileReport> = Vec::new();
     let mut rejects: Vec<Reject> = Vec::new();
