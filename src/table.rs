@@ -137,6 +137,11 @@ impl TableDef {
         RecordBatch::try_new(self.schema(), arrays)
     }
 
+    /// Row `i` of a batch in this table's layout (columns in the table's order).
+    pub fn row_at(&self, batch: &RecordBatch, i: usize) -> Row {
+        batch.columns().iter().map(|a| value_at(a.as_ref(), i)).collect()
+    }
+
     /// Rows of a batch read back from the warehouse; columns are matched by name, and a column the
     /// batch lacks (an older layout) reads as NULL.
     pub fn rows_from_batch(&self, batch: &RecordBatch) -> Vec<Row> {

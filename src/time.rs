@@ -80,6 +80,9 @@ pub fn parse_instant(text: &str) -> Result<i64, String> {
     if s.is_empty() {
         return Err("empty time".into());
     }
+    if let Some(t) = plain_datetime(s) {
+        return Ok(beijing_micros(t));
+    }
     if let Some(n) = parse_number(s) {
         return number_to_instant(n).ok_or_else(|| format!("'{s}' is not a time"));
     }
@@ -101,6 +104,20 @@ pub fn parse_instant(text: &str) -> Result<i64, String> {
         }
     }
     Err(format!("'{s}' is not a time"))
+}
+
+/// `YYYY-MM-DD HH:MM:SS` read digit by digit: the style of nearly every export cell, and the first
+/// of [`DATETIME_FORMATS`], which reads any other spelling of it the same way.
+fn plain_datetime(s: &str) -> Option<NaiveDateTime> {
+    let b = s.as_bytes();
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+    };
+    let date = NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 7)?, num(8, 10)?)?;
+    date.and_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)
 }
 
 /// Numbers: Unix milliseconds (≥ 1e11), Unix seconds (≥ 1e8), or an Excel serial day (< 1e6).
@@ -231,6 +248,15 @@ mod tests {
         }
         // Excel serial 43710.77083333334 is 2019-09-02 18:30 (Beijing wall-clock time).
         assert_eq!(parse_instant("43710.77083333334"), Ok(bj("2019-09-02 18:30:00")));
+        // The digit-by-digit reading agrees with the formats it stands in for, and leaves the rest to them.
+        for s in ["2019-08-20 21:30:00", "2020-02-29 23:59:59", "1999-12-31 00:00:00"] {
+            let slow = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+            assert_eq!(plain_datetime(s), Some(slow), "{s}");
+        }
+        for s in ["2019-02-30 10:00:00", "2019-08-20 24:00:00", "2019-08-2x 21:30:00", "2019-08-20T21:30:00"] {
+            assert_eq!(plain_datetime(s), None, "{s}");
+        }
+        assert!(parse_instant("2019-02-30 10:00:00").is_err());
         // Beijing midnight is 16:00 UTC of the day before.
         assert_eq!(bj("2019-07-01 00:00:00"), 1_561_910_400_000_000);
     }

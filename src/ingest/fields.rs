@@ -9,8 +9,12 @@ pub type FieldResult = Result<Value, String>;
 /// Platform names of SPEC §3 → codes.
 pub fn platform_code(s: &str) -> Option<&'static str> {
     let t = s.trim();
-    let lower = t.to_ascii_lowercase();
-    Some(match lower.as_str() {
+    // Most cells are already a code or a Chinese name: no lower-casing (and no allocation) for them.
+    platform_of(t).or_else(|| platform_of(&t.to_ascii_lowercase()))
+}
+
+fn platform_of(lower: &str) -> Option<&'static str> {
+    Some(match lower {
         "微博" | "新浪微博" | "weibo" | "政务微博" => "weibo",
         "微信" | "微信公众号" | "公众号" | "wechat" | "微信公众平台" => "wechat",
         "抖音" | "douyin" | "抖音号" => "douyin",
@@ -24,22 +28,32 @@ pub fn platform_code(s: &str) -> Option<&'static str> {
 }
 
 pub fn platform(s: &str) -> FieldResult {
+    platform_str(s).map(|c| Value::Str(c.into()))
+}
+
+/// The platform code of a required platform cell.
+pub fn platform_str(s: &str) -> Result<&'static str, String> {
     if s.trim().is_empty() {
         return Err("平台 (platform) is empty".into());
     }
-    platform_code(s).map(|c| Value::Str(c.into())).ok_or_else(|| format!("平台 '{s}' is not a known platform"))
+    platform_code(s).ok_or_else(|| format!("平台 '{s}' is not a known platform"))
 }
 
 /// Maps a coded Chinese (or English) term through a table of (term, code).
 pub fn code(s: &str, table: &[(&str, &'static str)], what: &str) -> FieldResult {
+    Ok(code_str(s, table, what)?.map_or(Value::Null, |c| Value::Str(c.into())))
+}
+
+/// [`code`] without allocating: the code, or `None` for an empty cell.
+pub fn code_str(s: &str, table: &[(&str, &'static str)], what: &str) -> Result<Option<&'static str>, String> {
     let t = s.trim();
     if t.is_empty() {
-        return Ok(Value::Null);
+        return Ok(None);
     }
     table
         .iter()
         .find(|(term, code)| *term == t || code.eq_ignore_ascii_case(t))
-        .map(|(_, code)| Value::Str((*code).into()))
+        .map(|(_, code)| Some(*code))
         .ok_or_else(|| {
             let allowed: Vec<&str> = table.iter().map(|(t, _)| *t).collect();
             format!("{what} '{t}' is not one of {}", allowed.join(" / "))
@@ -84,7 +98,12 @@ pub fn required_text(s: &str, what: &str) -> FieldResult {
 /// A count: empty or `-` is NULL (not 0); negatives and non-numbers are errors.
 /// Thousands separators and `1.2万` (ten thousands) are understood.
 pub fn count(s: &str, what: &str) -> FieldResult {
-    let t = s.trim().replace(',', "");
+    // Plain digits (nearly every cell of an export) need no copy and no float.
+    let plain = s.trim();
+    if !plain.is_empty() && plain.len() <= 18 && plain.bytes().all(|b| b.is_ascii_digit()) {
+        return plain.parse().map(Value::Int).map_err(|_| format!("{what} '{s}' is not a number"));
+    }
+    let t = plain.replace(',', "");
     if t.is_empty() || t == "-" || t == "--" {
         return Ok(Value::Null);
     }

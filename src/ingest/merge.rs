@@ -71,29 +71,11 @@ pub(super) fn merge_cross_source(
     })
 }
 
-/// The same merge between this run's posts and earlier runs' (rows are already key-unique).
-/// Rows of this run carry a newer `ingested_at`, which decides who survives.
-pub(super) fn merge_existing(rows: Vec<Row>, this_run: &Value, files: &mut [FileReport], aliases: &mut Vec<Row>) -> (Vec<Row>, usize) {
-    let def = &table::POSTS;
-    let at = def.index("ingested_at");
-    fold_same_posts(rows, |r| r, |r| r, |r| r[at].as_instant().unwrap_or(0), |loser, winner| {
-        // A row of this run merged into an earlier run's: move it from loaded to merged.
-        if &loser[at] == this_run {
-            let src = loser[def.index("source_file")].as_str().unwrap_or_default();
-            if let Some(f) = files.iter_mut().find(|f| f.kind == "posts" && f.source_file == src && f.loaded > 0) {
-                f.loaded -= 1;
-                f.merged += 1;
-            }
-        }
-        aliases.push(alias_row(loser, winner));
-    })
-}
-
 /// The fold both merges share: items whose rows are the same post ([`same_post_key`]) are one
 /// item, the one with the greatest `newer` key, which takes each NULL from the others (newest
 /// first); `merged(loser, winner_row)` hears of each other one before it is dropped. Returns the
 /// survivors and how many were merged away.
-fn fold_same_posts<T>(
+pub(super) fn fold_same_posts<T>(
     items: Vec<T>,
     row: impl Fn(&T) -> &Row,
     row_mut: impl Fn(&mut T) -> &mut Row,

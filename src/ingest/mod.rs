@@ -5,9 +5,11 @@
 //! ([`run::ingest`]) orders the sources, applies the natural keys (newer wins), merges posts seen in
 //! two sources, and commits the staging tables in one manifest swap.
 
+pub mod columns;
 pub mod fields;
 pub mod formats;
 mod merge;
+mod partitioned;
 pub mod read;
 pub mod run;
 
@@ -163,6 +165,24 @@ pub trait Format: Sync {
     /// The kinds this format can feed.
     fn kinds(&self) -> &'static [Kind];
     fn parse(&self, ctx: &FileContext, bytes: &[u8]) -> Result<Vec<ParsedRow>, FileError>;
+    /// The file as Arrow columns, for formats that can read it without row values (large CSV
+    /// exports); `None` when this format reads this file only through [`Format::parse`]. Both
+    /// give the same rows, rejects and counts.
+    fn parse_columns(&self, _ctx: &FileContext, _bytes: &[u8]) -> Option<Result<ColumnarFile, FileError>> {
+        None
+    }
+    /// Whether the format looks up the posts' owners ([`Lookup::post_owners`]).
+    fn needs_post_owners(&self) -> bool {
+        false
+    }
+}
+
+/// A file read into columns: the rows it gave (without `source_file` and `ingested_at`), how many
+/// data rows it had, and the rejected ones (where, the row as read, why).
+pub struct ColumnarFile {
+    pub batch: arrow::array::RecordBatch,
+    pub read: u64,
+    pub rejects: Vec<(Loc, String, String)>,
 }
 
 /// Builds a canonical row by column name; unset columns are NULL.

@@ -82,22 +82,33 @@ pub enum ReadError {
 
 /// Decodes text: UTF-8 (BOM or not), else GB18030 (a superset of GBK). Anything else, or text
 /// with control characters that no export contains, is refused rather than guessed.
-pub fn decode_text(bytes: &[u8]) -> Result<String, ReadError> {
+pub fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, ReadError> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ReadError::Empty);
     }
     let text = match std::str::from_utf8(body) {
-        Ok(s) => s.to_string(),
+        Ok(s) => std::borrow::Cow::Borrowed(s),
         Err(_) => encoding_rs::GB18030
             .decode_without_bom_handling_and_without_replacement(body)
-            .ok_or(ReadError::Undecodable)?
-            .into_owned(),
+            .ok_or(ReadError::Undecodable)?,
     };
-    if text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n' | '\u{0c}')) {
+    if has_control(&text) {
         return Err(ReadError::Undecodable);
     }
     Ok(text)
+}
+
+/// Whether the text has a control character other than tab, CR, LF and form feed, checked byte by
+/// byte: C0 controls and DEL are single bytes, C1 controls (U+0080..U+009F) are `C2 80..C2 9F`.
+fn has_control(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| match c {
+        b'\t' | b'\r' | b'\n' | 0x0c => false,
+        0x00..=0x1f | 0x7f => true,
+        0xc2 => b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
+        _ => false,
+    })
 }
 
 /// Trims a cell as SPEC §3 says: white space around it and the tab weibo-crawler writes after ids.
@@ -296,6 +307,10 @@ mod tests {
         assert_eq!(decode_text("\u{feff}单位名称".as_bytes()).unwrap(), "单位名称");
         assert_eq!(decode_text(b"\xff\xfe\x00\x00\x810\x810garbage\xc3(\xa0\xa1\n\x80\x80\x80"), Err(ReadError::Undecodable));
         assert_eq!(decode_text(b""), Err(ReadError::Empty));
+        for (text, control) in [("a\tb\r\n\u{0c}", false), ("a\u{1}b", true), ("a\u{7f}", true), ("a\u{85}b", true), ("é中文\u{a0}", false)] {
+            assert_eq!(has_control(text), text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n' | '\u{0c}')), "{text:?}");
+            assert_eq!(has_control(text), control, "{text:?}");
+        }
     }
 
     #[test]

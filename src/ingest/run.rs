@@ -1,13 +1,17 @@
 //! One ingest run: sources in kind order, natural keys (newer wins), the cross-source post merge,
 //! rejects and the per-file summary, committed in one manifest swap under the write lock.
 
+use super::columns;
+use super::merge::{calendar_rows, keep_newest, keep_unchanged, same_content};
+use super::partitioned::{self, NewRows, Staged, Update};
 use super::read::Loc;
-use super::merge::{calendar_rows, keep_newest, keep_unchanged, merge_cross_source, merge_existing, same_content};
 use super::{FileContext, FileError, Kind, Lookup, Outcome};
 use crate::pipeline::Source;
+use crate::privacy::Secret;
 use crate::table::{self, Row, TableDef, Value};
-use crate::warehouse::{Manifest, Warehouse, WarehouseError};
-use std::collections::{BTreeMap, HashMap};
+use crate::warehouse::{FileEntry, Manifest, Warehouse, WarehouseError};
+use arrow::array::RecordBatch;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What one file gave: SPEC §3's five numbers (read = loaded + rejected + duplicates + merged).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -62,6 +66,8 @@ pub struct IngestOptions {
 pub enum IngestError {
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
     #[error("injected failure after {0} files were written (test hook)")]
     Injected(usize),
 }
@@ -85,37 +91,38 @@ pub async fn ingest(wh: &Warehouse, sources: &[Source], opts: &IngestOptions) ->
 }
 
 async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions) -> Result<IngestReport, IngestError> {
+    crate::query::keep_freed_memory();
     let started = chrono::Utc::now();
     let run_id = format!("{}-{:04x}", started.format("%Y%m%dT%H%M%S%3fZ"), std::process::id() & 0xffff);
     let ingested_at = Value::Instant(started.timestamp_micros());
     let manifest = wh.manifest().await?;
     let secret = wh.secret().await?;
 
-    // What earlier runs left: the register and the posts' owners are looked up by later kinds.
+    // What earlier runs left: the register is looked up by later kinds. The small tables are
+    // read as rows; posts and messages are read as columns, and only where a run changes them.
     let mut lookup = Lookup::default();
-    // Only the tables this run changes, and those the lookups need, are read: the posts' owners
-    // only when the run has public messages (a comment names its post, not its account) or posts.
     let ingests = |t: &TableDef| sources.iter().any(|s| s.kind.table().name == t.name);
-    let posts_needed = ingests(&table::POSTS) || ingests(&table::INTERACTIONS);
     let mut staged: HashMap<&'static str, Vec<Row>> = HashMap::new();
-    for def in table::STAGING {
+    for def in table::STAGING.iter().filter(|d| !is_partitioned(d)) {
         let needed = [&table::CALENDAR, &table::REGISTRY].iter().any(|t| t.name == def.name)
-            || (posts_needed && [&table::POSTS, &table::POST_ALIASES].iter().any(|t| t.name == def.name))
+            || (def.name == table::POST_ALIASES.name && (ingests(&table::POSTS) || ingests(&table::INTERACTIONS)))
             || ingests(def);
         if needed {
             staged.insert(def.name, wh.read_rows(&manifest, def).await?);
         }
     }
     refresh_accounts(&mut lookup, &staged[table::REGISTRY.name]);
-    if posts_needed {
-        refresh_posts(&mut lookup, &staged[table::POSTS.name], &staged[table::POST_ALIASES.name]);
-    }
 
     let mut files: Vec<FileReport> = Vec::new();
     let mut rejects: Vec<Reject> = Vec::new();
     let mut changed: Vec<&'static TableDef> = Vec::new();
+    // Tables stored by partition that the run rewrote, with all their files.
+    let mut rewritten: Vec<(&'static TableDef, Vec<FileEntry>)> = Vec::new();
+    let version = manifest.version + 1;
+    let mut writes = 0usize;
     let total_files: usize = sources.iter().map(|s| s.files.len()).sum();
     let bar = progress_bar(opts.progress, total_files as u64);
+    let ingested_micros = started.timestamp_micros();
 
     for kind in Kind::ALL {
         let of_kind: Vec<&Source> = sources.iter().filter(|s| s.kind == kind).collect();
@@ -123,85 +130,70 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
             continue;
         }
         let def = kind.table();
-        let mut candidates: Vec<Candidate> = Vec::new();
-        let mut seq = 0u64;
-        for source in &of_kind {
-            for (path, shown) in &source.files {
-                bar.set_message(shown.clone());
-                let file_idx = files.len();
-                let mut report = FileReport {
-                    kind: kind.name().into(),
-                    format: source.format.name().into(),
-                    source_file: shown.clone(),
-                    ..Default::default()
-                };
-                let ctx = FileContext {
-                    kind,
-                    display: shown.clone(),
-                    stem: path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default(),
-                    account: source.account.clone().or_else(|| parent_folder(path)),
-                    platform: source.platform.clone().or_else(|| platform_in_path(shown)),
-                    as_of: source.as_of,
-                    lookup: &lookup,
-                    secret: &secret,
-                };
-                let parsed = std::fs::read(path)
-                    .map_err(|e| FileError::Other(format!("cannot read the file: {e}")))
-                    .and_then(|bytes| source.format.parse(&ctx, &bytes));
-                match parsed {
-                    Err(e) => {
-                        report.error = Some(e.to_string());
-                        rejects.push(Reject {
-                            kind: report.kind.clone(),
-                            format: report.format.clone(),
-                            source_file: shown.clone(),
-                            loc: None,
-                            reason: format!("file skipped: {e}"),
-                            raw: String::new(),
-                        });
-                    }
-                    Ok(rows) => {
-                        for p in rows {
-                            report.read += 1;
-                            match p.outcome {
-                                Outcome::Row(mut row) => {
-                                    row[def.index("source_file")] = Value::Str(shown.clone());
-                                    row[def.index("ingested_at")] = ingested_at.clone();
-                                    seq += 1;
-                                    candidates.push(Candidate { row, file: file_idx, seq });
-                                }
-                                Outcome::Merged => report.merged += 1,
-                                Outcome::Rejected(reason) => {
-                                    report.rejected += 1;
-                                    // A public message's row may hold its author and text, which
-                                    // are never stored: the file and line lead to it instead.
-                                    let raw = if kind == Kind::Interactions { WITHHELD.to_string() } else { p.raw };
-                                    rejects.push(Reject {
-                                        kind: report.kind.clone(),
-                                        format: report.format.clone(),
-                                        source_file: shown.clone(),
-                                        loc: Some(p.loc),
-                                        reason,
-                                        raw,
-                                    });
-                                }
-                            }
-                        }
-                    }
+        if kind == Kind::Interactions && of_kind.iter().any(|s| s.format.needs_post_owners()) {
+            let posts = match rewritten.iter().find(|(d, _)| d.name == table::POSTS.name) {
+                Some((_, entries)) => entries.clone(),
+                None => manifest.files(table::POSTS.name).to_vec(),
+            };
+            lookup.post_owners = post_owners(wh, &posts, &staged[table::POST_ALIASES.name]).await?;
+        }
+        let jobs: Vec<Job> = of_kind
+            .iter()
+            .flat_map(|s| s.files.iter().map(move |(path, shown)| Job { source: s, path, shown }))
+            .collect();
+        let reads = read_files(&jobs, kind, &lookup, &secret, &bar);
+
+        if is_partitioned(def) {
+            let mut new = Vec::new();
+            for read in reads {
+                let file = files.len();
+                files.push(read.report);
+                rejects.extend(read.rejects);
+                if let Some(batch) = read.batch {
+                    new.push(NewRows { file, batch: columns::stamp(def, &batch, &files[file].source_file, ingested_micros)? });
                 }
-                files.push(report);
-                bar.inc(1);
             }
+            // Only the platforms the run brings rows for are read back.
+            let platforms = platforms_of(&new);
+            let (read_back, untouched): (Vec<FileEntry>, Vec<FileEntry>) = manifest
+                .files(def.name)
+                .iter()
+                .cloned()
+                .partition(|e| e.partition.get("platform").is_none_or(|p| platforms.contains(p)));
+            let mut staged_files = Vec::new();
+            for entry in read_back {
+                let batch = columns::conform(def, &wh.read_batch(&entry, &def.schema()).await?)?;
+                staged_files.push(Staged { entry, batch });
+            }
+            let mut aliases: Vec<Row> = Vec::new();
+            let mut update = partitioned::merge(def, staged_files, new, &ingested_at, &mut files, &mut aliases)?;
+            update.keep.extend(untouched);
+            if kind == Kind::Posts {
+                merge_aliases(&mut staged, aliases, &mut changed);
+            }
+            if update.changed || manifest.files(def.name).is_empty() {
+                // Written now, while the run's rows are at hand; nothing reads the files before
+                // the manifest names them.
+                let entries = write_partitions(wh, def, &update, &format!("v{version:06}-{run_id}"), &mut writes, opts).await?;
+                rewritten.push((def, entries));
+            }
+            continue;
         }
 
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for read in reads {
+            let file = files.len();
+            files.push(read.report);
+            rejects.extend(read.rejects);
+            for mut row in read.rows {
+                row[def.index("source_file")] = Value::Str(files[file].source_file.clone());
+                row[def.index("ingested_at")] = ingested_at.clone();
+                let seq = candidates.len() as u64 + 1;
+                candidates.push(Candidate { row, file, seq });
+            }
+        }
         // Newer wins within the run: the later candidate of a key; the others are duplicates.
         let winners = keep_newest(def, candidates, &mut files);
-        let mut aliases: Vec<Row> = Vec::new();
-        let winners = if kind == Kind::Posts {
-            merge_cross_source(winners, &mut files, &mut aliases).0
-        } else {
-            winners
-        };
         let existing = staged.remove(def.name).unwrap_or_default();
         let next = match kind {
             // The register is a snapshot: a run with registry sources replaces it. When one of
@@ -212,39 +204,11 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
                 keep_unchanged(def, &existing, winners, &mut files, complete)
             }
             Kind::Calendar => calendar_rows(def, existing.clone(), winners, &ingested_at, &mut files),
-            Kind::Posts => {
-                let merged = keep_unchanged(def, &existing, winners, &mut files, false);
-                let (rows, _) = merge_existing(merged, &ingested_at, &mut files, &mut aliases);
-                rows
-            }
             _ => keep_unchanged(def, &existing, winners, &mut files, false),
         };
         // Loaded = every surviving row this run produced.
         let mut next = next;
         sort_by_key(def, &mut next);
-        if kind == Kind::Posts {
-            let alias_def = &table::POST_ALIASES;
-            let old_aliases = staged.remove(alias_def.name).unwrap_or_default();
-            let mut all = old_aliases.clone();
-            let mut seen: HashMap<String, usize> = all.iter().enumerate().map(|(i, r)| (alias_def.key_of(r), i)).collect();
-            for a in aliases {
-                let k = alias_def.key_of(&a);
-                match seen.get(&k) {
-                    Some(&i) if same_content(alias_def, &all[i], &a) => {}
-                    Some(&i) => all[i] = a,
-                    None => {
-                        seen.insert(k, all.len());
-                        all.push(a);
-                    }
-                }
-            }
-            sort_by_key(alias_def, &mut all);
-            if all != old_aliases {
-                changed.push(alias_def);
-            }
-            refresh_posts(&mut lookup, &next, &all);
-            staged.insert(alias_def.name, all);
-        }
         if kind == Kind::Registry {
             refresh_accounts(&mut lookup, &next);
         }
@@ -257,26 +221,19 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
     }
     bar.finish_and_clear();
 
-
     // Write what changed, then swap the manifest.
     let mut next_manifest: Manifest = manifest.clone();
-    let mut writes = 0usize;
-    let version = manifest.version + 1;
+    // The small tables are one file each.
     for def in &changed {
-        let rows = &staged[def.name];
-        let mut entries = Vec::new();
-        for (partition, part_rows) in partitions(def, rows) {
-            let dir = crate::warehouse::table_dir(def.name);
-            let sub: String = partition.iter().map(|(k, v)| format!("{k}={v}/")).collect();
-            let rel = format!("{dir}/{sub}v{version:06}-{run_id}.parquet");
-            let mut entry = wh.write_rows(def, &rel, &part_rows).await?;
-            entry.partition = partition;
-            entries.push(entry);
-            writes += 1;
-            if opts.fail_after_writes.is_some_and(|n| writes >= n) {
-                return Err(IngestError::Injected(writes));
-            }
+        let rel = format!("{}/v{version:06}-{run_id}.parquet", crate::warehouse::table_dir(def.name));
+        let entry = wh.write_rows(def, &rel, &staged[def.name]).await?;
+        writes += 1;
+        if opts.fail_after_writes.is_some_and(|n| writes >= n) {
+            return Err(IngestError::Injected(writes));
         }
+        next_manifest.set(def.name, vec![entry]);
+    }
+    for (def, entries) in rewritten {
         next_manifest.set(def.name, entries);
     }
     let reject_rows = reject_rows(&run_id, &rejects, &ingested_at);
@@ -333,57 +290,259 @@ fn refresh_accounts(lookup: &mut Lookup, registry: &[Row]) {
     }
 }
 
-fn refresh_posts(lookup: &mut Lookup, posts: &[Row], aliases: &[Row]) {
-    let def = &table::POSTS;
-    let (p, id, a) = (def.index("platform"), def.index("post_id"), def.index("account_id"));
-    lookup.post_owners.clear();
-    for r in posts {
-        if let (Some(p), Some(id), Some(a)) = (r[p].as_str(), r[id].as_str(), r[a].as_str()) {
-            lookup.post_owners.insert((p.to_string(), id.to_string()), a.to_string());
+fn sort_by_key(def: &TableDef, rows: &mut [Row]) {
+    rows.sort_by_cached_key(|r| def.key_of(r));
+}
+
+/// Posts and messages are stored by platform and month, and merged as columns ([`partitioned`]).
+fn is_partitioned(def: &TableDef) -> bool {
+    def.name == table::POSTS.name || def.name == table::INTERACTIONS.name
+}
+
+/// One file of a source.
+struct Job<'a> {
+    source: &'a Source,
+    path: &'a std::path::Path,
+    shown: &'a String,
+}
+
+/// What one file gave: its report and rejects, and its rows (as values for the small tables, as
+/// columns for posts and messages).
+struct FileRead {
+    report: FileReport,
+    rejects: Vec<Reject>,
+    rows: Vec<Row>,
+    batch: Option<RecordBatch>,
+}
+
+/// Reads a kind's files, as many at once as there are cores; the results keep the files' order.
+fn read_files(jobs: &[Job], kind: Kind, lookup: &Lookup, secret: &Secret, bar: &indicatif::ProgressBar) -> Vec<FileRead> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: std::sync::Mutex<Vec<Option<FileRead>>> = std::sync::Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                bar.set_message(job.shown.clone());
+                let read = read_file(job, kind, lookup, secret);
+                if let Ok(mut done) = done.lock() {
+                    done[i] = Some(read);
+                }
+                bar.inc(1);
+            });
         }
+    });
+    done.into_inner().unwrap_or_default().into_iter().flatten().collect()
+}
+
+fn read_file(job: &Job, kind: Kind, lookup: &Lookup, secret: &Secret) -> FileRead {
+    let (source, shown) = (job.source, job.shown);
+    let def = kind.table();
+    let mut read = FileRead {
+        report: FileReport {
+            kind: kind.name().into(),
+            format: source.format.name().into(),
+            source_file: shown.clone(),
+            ..Default::default()
+        },
+        rejects: Vec::new(),
+        rows: Vec::new(),
+        batch: None,
+    };
+    let ctx = FileContext {
+        kind,
+        display: shown.clone(),
+        stem: job.path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default(),
+        account: source.account.clone().or_else(|| parent_folder(job.path)),
+        platform: source.platform.clone().or_else(|| platform_in_path(shown)),
+        as_of: source.as_of,
+        lookup,
+        secret,
+    };
+    let reject = |read: &mut FileRead, loc: Option<Loc>, reason: String, raw: String| {
+        // A public message's row may hold its author and text, which are never stored: the file
+        // and line lead to it instead.
+        let raw = if kind == Kind::Interactions && loc.is_some() { WITHHELD.to_string() } else { raw };
+        read.rejects.push(Reject {
+            kind: read.report.kind.clone(),
+            format: read.report.format.clone(),
+            source_file: shown.clone(),
+            loc,
+            reason,
+            raw,
+        });
+    };
+    let bytes = match std::fs::read(job.path) {
+        Ok(b) => b,
+        Err(e) => {
+            let e = FileError::Other(format!("cannot read the file: {e}"));
+            read.report.error = Some(e.to_string());
+            reject(&mut read, None, format!("file skipped: {e}"), String::new());
+            return read;
+        }
+    };
+    let columnar = if is_partitioned(def) { source.format.parse_columns(&ctx, &bytes) } else { None };
+    let parsed = match columnar {
+        Some(Ok(file)) => {
+            read.report.read = file.read;
+            read.report.rejected = file.rejects.len() as u64;
+            for (loc, raw, reason) in file.rejects {
+                reject(&mut read, Some(loc), reason, raw);
+            }
+            read.batch = Some(file.batch);
+            return read;
+        }
+        Some(Err(e)) => Err(e),
+        None => source.format.parse(&ctx, &bytes),
+    };
+    match parsed {
+        Err(e) => {
+            read.report.error = Some(e.to_string());
+            reject(&mut read, None, format!("file skipped: {e}"), String::new());
+        }
+        Ok(rows) => {
+            for p in rows {
+                read.report.read += 1;
+                match p.outcome {
+                    Outcome::Row(row) => read.rows.push(row),
+                    Outcome::Merged => read.report.merged += 1,
+                    Outcome::Rejected(reason) => {
+                        read.report.rejected += 1;
+                        reject(&mut read, Some(p.loc), reason, p.raw);
+                    }
+                }
+            }
+        }
+    }
+    if is_partitioned(def) {
+        match def.to_batch(&read.rows) {
+            Ok(batch) => read.batch = Some(batch),
+            Err(e) => read.report.error = Some(format!("cannot build the table's columns: {e}")),
+        }
+        read.rows = Vec::new();
+    }
+    read
+}
+
+/// The platforms of a run's rows.
+fn platforms_of(new: &[NewRows]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for n in new {
+        let col = n.batch.column_by_name("platform");
+        if let Some(a) = col.and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>()) {
+            out.extend(a.iter().flatten().map(str::to_string));
+        }
+    }
+    out
+}
+
+/// Writes the partitions a run changed, each sorted by key; returns all the table's files (those
+/// kept and those written). Partitions are built and encoded on every core, then stored.
+async fn write_partitions(
+    wh: &Warehouse,
+    def: &'static TableDef,
+    update: &Update,
+    name: &str,
+    writes: &mut usize,
+    opts: &IngestOptions,
+) -> Result<Vec<FileEntry>, IngestError> {
+    let mut entries = update.keep.clone();
+    let dir = crate::warehouse::table_dir(def.name);
+    if entries.is_empty() && update.parts.is_empty() {
+        // An empty table still gets a file, so that readers find its columns.
+        let rel = format!("{dir}/{name}.parquet");
+        entries.push(wh.write_batches(&rel, def.schema(), [RecordBatch::new_empty(def.schema())]).await?);
+        *writes += 1;
+    }
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let numbers: Vec<usize> = (0..update.parts.len()).collect();
+    for chunk in numbers.chunks(workers) {
+        let encoded: Vec<Result<(Vec<u8>, u64), IngestError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|&i| {
+                    scope.spawn(move || -> Result<(Vec<u8>, u64), IngestError> {
+                        let batch = update.batch(i)?;
+                        let bytes = crate::warehouse::encode_parquet(&batch).map_err(WarehouseError::from)?;
+                        Ok((bytes, batch.num_rows() as u64))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(IngestError::Arrow(arrow::error::ArrowError::ComputeError("a partition writer failed".into())))))
+                .collect()
+        });
+        for (&i, result) in chunk.iter().zip(encoded) {
+            let (bytes, rows) = result?;
+            let values = &update.parts[i].0;
+            let sub: String = values.iter().map(|(k, v)| format!("{k}={v}/")).collect();
+            let mut entry = wh.put_parquet(&format!("{dir}/{sub}{name}.parquet"), bytes, rows).await?;
+            entry.partition = values.clone();
+            entries.push(entry);
+            *writes += 1;
+            if opts.fail_after_writes.is_some_and(|n| *writes >= n) {
+                return Err(IngestError::Injected(*writes));
+            }
+        }
+    }
+    Ok(entries)
+}
+
+/// (platform, post_id) → account_id of every post, merged-away ids included (MediaCrawler's
+/// comments name their post, not their account).
+async fn post_owners(
+    wh: &Warehouse,
+    entries: &[FileEntry],
+    aliases: &[Row],
+) -> Result<HashMap<(String, String), String>, WarehouseError> {
+    let def = &table::POSTS;
+    let mut owners = HashMap::new();
+    let mut add = |b: &RecordBatch| {
+        for r in 0..b.num_rows() {
+            let row = def.row_at(b, r);
+            if let (Some(p), Some(id), Some(a)) = (row[def.index("platform")].as_str(), row[def.index("post_id")].as_str(), row[def.index("account_id")].as_str()) {
+                owners.insert((p.to_string(), id.to_string()), a.to_string());
+            }
+        }
+    };
+    for e in entries {
+        add(&columns::conform(def, &wh.read_batch(e, &def.schema()).await?)?);
     }
     let al = &table::POST_ALIASES;
     let (p, id, a) = (al.index("platform"), al.index("post_id"), al.index("account_id"));
     for r in aliases {
         if let (Some(p), Some(id), Some(a)) = (r[p].as_str(), r[id].as_str(), r[a].as_str()) {
-            lookup.post_owners.entry((p.to_string(), id.to_string())).or_insert_with(|| a.to_string());
+            owners.entry((p.to_string(), id.to_string())).or_insert_with(|| a.to_string());
         }
     }
+    Ok(owners)
 }
 
-fn sort_by_key(def: &TableDef, rows: &mut [Row]) {
-    rows.sort_by_cached_key(|r| def.key_of(r));
-}
-
-/// Files of a table: posts and interactions by platform and month, the rest in one file.
-fn partitions(def: &TableDef, rows: &[Row]) -> Vec<(BTreeMap<String, String>, Vec<Row>)> {
-    let time_col = match def.name {
-        "posts" => Some("published_at"),
-        "interactions" => Some("received_at"),
-        _ => None,
-    };
-    let Some(time_col) = time_col else {
-        return vec![(BTreeMap::new(), rows.to_vec())];
-    };
-    let (p, t) = (def.index("platform"), def.index(time_col));
-    let mut parts: BTreeMap<(String, String), Vec<Row>> = BTreeMap::new();
-    for r in rows {
-        let platform = r[p].as_str().unwrap_or("unknown").to_string();
-        let month = r[t]
-            .as_instant()
-            .map(|m| crate::time::beijing_date_of(m).format("%Y-%m").to_string())
-            .unwrap_or_else(|| "unknown".into());
-        parts.entry((platform, month)).or_default().push(r.clone());
+/// Adds the run's merged-away post ids to `post_aliases` (a newer alias of an id replaces it).
+fn merge_aliases(staged: &mut HashMap<&'static str, Vec<Row>>, aliases: Vec<Row>, changed: &mut Vec<&'static TableDef>) {
+    let alias_def = &table::POST_ALIASES;
+    let old_aliases = staged.remove(alias_def.name).unwrap_or_default();
+    let mut all = old_aliases.clone();
+    let mut seen: HashMap<String, usize> = all.iter().enumerate().map(|(i, r)| (alias_def.key_of(r), i)).collect();
+    for a in aliases {
+        let k = alias_def.key_of(&a);
+        match seen.get(&k) {
+            Some(&i) if same_content(alias_def, &all[i], &a) => {}
+            Some(&i) => all[i] = a,
+            None => {
+                seen.insert(k, all.len());
+                all.push(a);
+            }
+        }
     }
-    if parts.is_empty() {
-        return vec![(BTreeMap::new(), Vec::new())];
+    sort_by_key(alias_def, &mut all);
+    if all != old_aliases {
+        changed.push(alias_def);
     }
-    parts
-        .into_iter()
-        .map(|((platform, month), rows)| {
-            (BTreeMap::from([("platform".to_string(), platform), ("month".to_string(), month)]), rows)
-        })
-        .collect()
+    staged.insert(alias_def.name, all);
 }
 
 fn reject_rows(run_id: &str, rejects: &[Reject], at: &Value) -> Vec<Row> {

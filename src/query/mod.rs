@@ -61,15 +61,26 @@ pub fn session() -> SessionContext {
 
 /// From the first query on, freed memory goes back to the system at once (mimalloc, the
 /// allocator of the binary, otherwise waits 10 ms, 100 ms in its arenas): a national build frees
-/// gigabytes per model, and the delay doubled its peak RSS. Ingest, which allocates and frees
-/// row by row, keeps the default.
+/// gigabytes per model, and the delay doubled its peak RSS.
 fn return_freed_memory_at_once() {
+    set_purge_delay(0);
+}
+
+/// Ingest keeps what it frees for its next file instead (a file's buffers and columns are freed
+/// as the next file's are made): fresh memory from the system must be zeroed first, which took a
+/// third of ingest's time.
+pub fn keep_freed_memory() {
+    set_purge_delay(-1);
+}
+
+/// mimalloc's purge delay in milliseconds (-1: never). MIMALLOC_PURGE_DELAY in the environment
+/// (mimalloc's own setting) is left to rule.
+fn set_purge_delay(ms: std::ffi::c_long) {
     // 15 = mi_option_purge_delay in mimalloc.h (v2 and v3), which the bindings leave unnamed.
     // SAFETY (below): sets a process-wide option, which mimalloc allows at any time; harmless
     // when mimalloc is not the allocator (the library's tests).
-    // MIMALLOC_PURGE_DELAY in the environment (mimalloc's own setting) is left to rule.
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        unsafe { libmimalloc_sys::mi_option_set(15, 0) };
+        unsafe { libmimalloc_sys::mi_option_set(15, ms) };
     }
 }
 

@@ -22,6 +22,21 @@ use parquet::file::properties::WriterProperties;
 use std::sync::{Arc, Mutex, OnceLock};
 use url::Url;
 
+/// How every Parquet file of the warehouse is written.
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(256 * 1024)).build()
+}
+
+/// A batch as the bytes of a Parquet file, written as [`Warehouse::write_batches`] writes: to
+/// encode files on several threads, then store them with [`Warehouse::put_parquet`].
+pub fn encode_parquet(batch: &arrow::array::RecordBatch) -> std::result::Result<Vec<u8>, parquet::errors::ParquetError> {
+    let mut out = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), Some(writer_properties()))?;
+    w.write(batch)?;
+    w.close()?;
+    Ok(out)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {
     #[error("{0}")]
@@ -235,11 +250,7 @@ impl Warehouse {
     ) -> Result<FileEntry> {
         let path = self.path(rel);
         let writer = object_store::buffered::BufWriter::new(self.store.clone(), path.clone());
-        let props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(256 * 1024))
-            .build();
-        let mut w = AsyncArrowWriter::try_new(writer, schema, Some(props))?;
+        let mut w = AsyncArrowWriter::try_new(writer, schema, Some(writer_properties()))?;
         let mut rows = 0u64;
         for b in batches {
             rows += b.num_rows() as u64;
@@ -248,6 +259,24 @@ impl Warehouse {
         w.close().await?;
         let bytes = self.store.head(&path).await?.size;
         Ok(FileEntry { path: rel.to_string(), rows, bytes, partition: Default::default() })
+    }
+
+    /// Stores a Parquet file made by [`encode_parquet`] at `rel` and returns its manifest entry.
+    pub async fn put_parquet(&self, rel: &str, bytes: Vec<u8>, rows: u64) -> Result<FileEntry> {
+        let size = bytes.len() as u64;
+        self.store.put(&self.path(rel), PutPayload::from(bytes)).await?;
+        Ok(FileEntry { path: rel.to_string(), rows, bytes: size, partition: Default::default() })
+    }
+
+    /// Reads one file as one batch (empty, with `schema`, when the file has no rows).
+    pub async fn read_batch(&self, entry: &FileEntry, schema: &arrow::datatypes::SchemaRef) -> Result<arrow::array::RecordBatch> {
+        let bytes = self.store.get(&self.path(&entry.path)).await?.bytes().await?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+        let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+        match batches.first() {
+            Some(b) => Ok(arrow::compute::concat_batches(&b.schema(), &batches)?),
+            None => Ok(arrow::array::RecordBatch::new_empty(schema.clone())),
+        }
     }
 
     /// Reads a staging table's rows (as the manifest lists its files).

@@ -1,11 +1,12 @@
 //! The canonical templates (SPEC §3): Chinese headers with English aliases, one table per kind,
 //! as CSV (UTF-8 or GBK) or XLSX.
 
-use super::{cell, map_rows, Headers};
+use super::{map_rows, Headers};
+use crate::ingest::columns::{Cell, TableBuilder};
 use crate::ingest::fields::{self, *};
-use crate::ingest::read::{read_sheet, RawRow};
-use crate::ingest::{FileContext, FileError, Format, Kind, ParsedRow, RowBuilder};
-use crate::table::Value;
+use crate::ingest::read::{clean_cell, decode_text, read_sheet, sniff, Loc, ReadError, Sniffed};
+use crate::ingest::{ColumnarFile, FileContext, FileError, Format, Kind, ParsedRow};
+use crate::table::{Row, Value};
 
 pub struct Canonical;
 
@@ -157,88 +158,325 @@ impl Format for Canonical {
     }
     fn parse(&self, ctx: &FileContext, bytes: &[u8]) -> Result<Vec<ParsedRow>, FileError> {
         let fields = fields_of(ctx.kind);
-        let required: Vec<&[&str]> = fields.iter().filter(|f| f.required).map(|f| f.headers).collect();
-        // The header row is the first row naming any column of the template, so that a header
-        // missing required columns is reported with the names of those columns.
-        let recognise = |cells: &[String]| {
-            let h = Headers::new(cells);
-            fields.iter().any(|f| h.find(f.headers).is_some())
-        };
-        let wanted = required.iter().map(|n| n[0]).collect::<Vec<_>>().join(", ");
-        let sheet = read_sheet(bytes, &recognise, &wanted)?;
-        let headers = Headers::new(&sheet.headers);
-        let missing: Vec<String> = fields
-            .iter()
-            .filter(|f| f.required && headers.find(f.headers).is_none())
-            .map(|f| format!("{} ({})", f.headers[0], f.headers[1]))
-            .collect();
-        if !missing.is_empty() {
-            return Err(FileError::MissingColumn(missing.join(", ")));
-        }
-        let mut positions = Vec::with_capacity(fields.len());
-        for field in fields {
-            let pos = if field.required { Some(headers.require(field.headers)?) } else { headers.find(field.headers) };
-            positions.push(pos);
-        }
-        Ok(map_rows(&sheet, |row| parse_row(ctx, fields, &positions, row)))
+        let recognise = |cells: &[String]| recognises(fields, cells);
+        let sheet = read_sheet(bytes, &recognise, &wanted(fields))?;
+        let positions = positions(fields, &sheet.headers)?;
+        Ok(map_rows(&sheet, |row| {
+            let raw: Vec<&str> = row.cells.iter().map(String::as_str).collect();
+            let mut cells = vec![Cell::Null; ctx.kind.table().columns.len()];
+            parse_cells(ctx, fields, &positions, &raw, &mut cells)?;
+            Ok(cells.into_iter().map(Value::from).collect::<Row>())
+        }))
+    }
+
+    /// CSV text is read straight into Arrow columns: record by record, each cell parsed where it
+    /// lies in the file. Rows, rejects and line numbers are those [`Canonical::parse`] gives.
+    fn parse_columns(&self, ctx: &FileContext, bytes: &[u8]) -> Option<Result<ColumnarFile, FileError>> {
+        (sniff(bytes) == Sniffed::Text).then(|| csv_columns(ctx, fields_of(ctx.kind), bytes))
     }
 }
 
-fn parse_row(ctx: &FileContext, fields: &[Field], positions: &[Option<usize>], row: &RawRow) -> Result<crate::table::Row, String> {
-    let table = ctx.kind.table();
-    let mut b = RowBuilder::new(table);
-    for (field, pos) in fields.iter().zip(positions) {
-        let raw = cell(row, *pos);
-        let what = field.headers[0];
-        let v = match field.parse {
-            Text => fields::text(raw)?,
-            RequiredText => required_text(raw, what)?,
-            Platform => fields::platform(raw)?,
-            Code(table) => code(raw, table, what)?,
-            YesNo => yes_no(raw, what)?,
-            Count => count(raw, what)?,
-            Instant => instant(raw, what)?,
-            RequiredInstant => required_instant(raw, what)?,
-            Date => date(raw, what)?,
-            RequiredDate => match date(raw, what)? {
-                Value::Null => return Err(format!("{what} is empty")),
-                v => v,
-            },
-            Month => fields::month(raw, what)?,
-            Author => match fields::text(raw)? {
-                Value::Str(s) => Value::Str(ctx.secret.author_hash(&s)),
-                v => v,
-            },
-            Units => unit_list(raw)?,
-            CalendarKind => match crate::calendar::DayKind::parse(raw) {
-                Some(k) => Value::Str(k.code().into()),
-                None => return Err(format!("{what} '{raw}' is not holiday or workday")),
-            },
-        };
-        b.set(field.column, v);
+/// The header row is the first row naming any column of the template, so that a header missing
+/// required columns is reported with the names of those columns.
+fn recognises(fields: &[Field], cells: &[String]) -> bool {
+    let h = Headers::new(cells);
+    fields.iter().any(|f| h.find(f.headers).is_some())
+}
+
+fn wanted(fields: &[Field]) -> String {
+    fields.iter().filter(|f| f.required).map(|f| f.headers[0]).collect::<Vec<_>>().join(", ")
+}
+
+/// Each field's column in the file; every missing required column is named at once.
+fn positions(fields: &[Field], header: &[String]) -> Result<Vec<Option<usize>>, FileError> {
+    let headers = Headers::new(header);
+    let missing: Vec<String> = fields
+        .iter()
+        .filter(|f| f.required && headers.find(f.headers).is_none())
+        .map(|f| format!("{} ({})", f.headers[0], f.headers[1]))
+        .collect();
+    if !missing.is_empty() {
+        return Err(FileError::MissingColumn(missing.join(", ")));
     }
-    let mut row = b.finish();
-    complete(ctx.kind, table, &mut row);
-    Ok(row)
+    Ok(fields.iter().map(|f| headers.find(f.headers)).collect())
+}
+
+fn csv_columns(ctx: &FileContext, fields: &[Field], bytes: &[u8]) -> Result<ColumnarFile, FileError> {
+    let text = decode_text(bytes)?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut lines = LineCounter { text: text.as_bytes(), at: 0, line: 1 };
+    let mut record = csv::ByteRecord::new();
+    let unreadable = |e: &csv::Error| format!("unreadable CSV record: {e}");
+
+    // The header: among the first 20 records, as `read_sheet` looks for it.
+    let mut header: Option<Vec<String>> = None;
+    let mut records = 0;
+    while header.is_none() && records < 20 {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let cells: Vec<String> = record.iter().map(|c| clean_cell(&String::from_utf8_lossy(c))).collect();
+                if recognises(fields, &cells) {
+                    header = Some(cells);
+                }
+            }
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => break,
+            Err(_) => {}
+        }
+        records += 1;
+    }
+    let header = match header {
+        Some(h) => h,
+        None if records == 0 => return Err(ReadError::Empty.into()),
+        None => return Err(ReadError::NoHeader(wanted(fields)).into()),
+    };
+    let positions = positions(fields, &header)?;
+
+    let def = ctx.kind.table();
+    let mut out = ColumnarFile { batch: TableBuilder::new(def).finish().map_err(arrow_error)?, read: 0, rejects: Vec::new() };
+    let (rows, widths) = estimate(&text, header.len());
+    let bytes: Vec<usize> = def
+        .columns
+        .iter()
+        .map(|c| {
+            let pos = fields.iter().zip(&positions).find(|(f, _)| f.column == c.name).and_then(|(_, p)| *p);
+            pos.map_or(0, |p| widths[p] * rows / 8 * 9 + 1024)
+        })
+        .collect();
+    let mut builder = TableBuilder::with_capacity(def, rows, &bytes);
+    // Per-record buffers of borrowed cells, emptied and reused (their allocation) record after record.
+    let mut raw_store: Vec<&str> = Vec::with_capacity(header.len());
+    let mut cell_store: Vec<Cell> = Vec::with_capacity(def.columns.len());
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = lines.line_at(record.position().map_or(0, |p| p.byte()));
+                let mut raw = recycle(std::mem::take(&mut raw_store));
+                // The text is UTF-8 and the reader splits it at ASCII bytes, so every cell is UTF-8.
+                raw.extend(record.iter().map(|c| std::str::from_utf8(c).map(clean).unwrap_or_default()));
+                if !(raw.iter().all(|c| c.is_empty()) || raw.iter().eq(header.iter())) {
+                    out.read += 1;
+                    let mut cells = recycle(std::mem::take(&mut cell_store));
+                    cells.resize(def.columns.len(), Cell::Null);
+                    match parse_cells(ctx, fields, &positions, &raw, &mut cells) {
+                        Ok(()) => builder.push(&cells),
+                        Err(reason) => out.rejects.push((Loc::Line(line), raw.join(","), reason)),
+                    }
+                    cell_store = recycle(cells);
+                }
+                raw_store = recycle(raw);
+            }
+            Err(e) => {
+                // A malformed record (e.g. an unclosed quote) is rejected with its line, not lost.
+                let line = lines.line_at(e.position().map_or(0, |p| p.byte()));
+                out.read += 1;
+                out.rejects.push((Loc::Line(line), format!("\u{0}{}", unreadable(&e)), unreadable(&e)));
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    break;
+                }
+            }
+        }
+    }
+    out.batch = builder.finish().map_err(arrow_error)?;
+    Ok(out)
+}
+
+/// The number of lines of the text, and per column the mean width of a cell in its first
+/// records: enough to size the columns before reading.
+fn estimate(text: &str, columns: usize) -> (usize, Vec<usize>) {
+    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+    let mut end = text.len().min(1 << 20);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&text.as_bytes()[..end]);
+    let (mut sums, mut records) = (vec![0usize; columns], 0usize);
+    for record in reader.byte_records().map_while(Result::ok) {
+        records += 1;
+        sums.iter_mut().zip(record.iter()).for_each(|(s, c)| *s += c.len());
+    }
+    (lines, sums.into_iter().map(|s| s.div_ceil(records.max(1))).collect())
+}
+
+/// An emptied vector of borrowed items, as a vector for items of another lifetime: the collect
+/// reuses the buffer in place, so the per-record buffers are allocated once.
+fn recycle<T, U>(v: Vec<T>) -> Vec<U> {
+    v.into_iter().filter_map(|_| None).collect()
+}
+
+fn arrow_error(e: arrow::error::ArrowError) -> FileError {
+    FileError::Other(format!("cannot build the table's columns: {e}"))
+}
+
+/// A cell as SPEC §3 trims it ([`clean_cell`] without the copy).
+fn clean(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+}
+
+/// Line numbers from byte offsets, counted forward as the records come, as `read_sheet` counts
+/// them: the newlines up to and including the record's offset, plus one (the csv crate's own line
+/// count is off by one on CRLF files).
+struct LineCounter<'a> {
+    text: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl LineCounter<'_> {
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let to = (byte as usize + 1).min(self.text.len());
+        if to > self.at {
+            self.line += self.text[self.at..to].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.at = to;
+        }
+        self.line
+    }
+}
+
+/// Parses one row's cells (`raw`, in file order) into `cells` (in table order); the first field that
+/// fails gives the row's reason.
+fn parse_cells<'a>(
+    ctx: &FileContext,
+    fields: &[Field],
+    positions: &[Option<usize>],
+    raw: &[&'a str],
+    cells: &mut [Cell<'a>],
+) -> Result<(), String> {
+    let table = ctx.kind.table();
+    for (field, pos) in fields.iter().zip(positions) {
+        let raw = pos.and_then(|i| raw.get(i).copied()).unwrap_or("");
+        cells[table.index(field.column)] = parse_cell(ctx, field, raw)?;
+    }
+    complete(ctx.kind, table, cells);
+    Ok(())
+}
+
+fn parse_cell<'a>(ctx: &FileContext, field: &Field, raw: &'a str) -> Result<Cell<'a>, String> {
+    let what = field.headers[0];
+    Ok(match field.parse {
+        Text => text_cell(raw),
+        RequiredText => match text_cell(raw) {
+            Cell::Null => return Err(format!("{what} is empty")),
+            c => c,
+        },
+        Platform => Cell::Str(fields::platform_str(raw)?),
+        Code(table) => code_str(raw, table, what)?.map_or(Cell::Null, Cell::Str),
+        YesNo => yes_no(raw, what)?.into(),
+        Count => count(raw, what)?.into(),
+        Instant => instant(raw, what)?.into(),
+        RequiredInstant => required_instant(raw, what)?.into(),
+        Date => date(raw, what)?.into(),
+        RequiredDate => match date(raw, what)? {
+            Value::Null => return Err(format!("{what} is empty")),
+            v => v.into(),
+        },
+        Month => fields::month(raw, what)?.into(),
+        Author => match text_cell(raw) {
+            Cell::Str(s) => Cell::Owned(ctx.secret.author_hash(s)),
+            c => c,
+        },
+        Units => unit_list(raw)?.into(),
+        CalendarKind => match crate::calendar::DayKind::parse(raw) {
+            Some(k) => Cell::Str(k.code()),
+            None => return Err(format!("{what} '{raw}' is not holiday or workday")),
+        },
+    })
+}
+
+/// [`fields::text`] borrowing the cell.
+fn text_cell(raw: &str) -> Cell<'_> {
+    let t = raw.trim();
+    if t.is_empty() || t == "-" {
+        Cell::Null
+    } else {
+        Cell::Str(t)
+    }
 }
 
 /// Defaults the templates leave implicit (SPEC §3).
-fn complete(kind: Kind, table: &crate::table::TableDef, row: &mut crate::table::Row) {
+fn complete(kind: Kind, table: &crate::table::TableDef, cells: &mut [Cell]) {
     match kind {
         Kind::Posts => {
             // No kind: an original post unless it names a repost_of.
             let k = table.index("kind");
-            if row[k].is_null() {
-                let repost = !row[table.index("repost_of")].is_null();
-                row[k] = Value::Str(if repost { "repost" } else { "original" }.into());
+            if cells[k].is_null() {
+                let repost = !cells[table.index("repost_of")].is_null();
+                cells[k] = Cell::Str(if repost { "repost" } else { "original" });
             }
         }
         Kind::Directives => {
             let d = table.index("deadline_hours");
-            if row[d].is_null() {
-                row[d] = Value::Int(12);
+            if cells[d].is_null() {
+                cells[d] = Cell::Int(12);
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{Lookup, Outcome};
+    use crate::privacy::Secret;
+
+    /// A file read row by row: its rows as one batch, and its rejects.
+    type ByRows = (arrow::array::RecordBatch, Vec<(Loc, String, String)>);
+
+    /// Both readings of a CSV file: rows as values, and columns.
+    fn both(kind: Kind, bytes: &[u8]) -> (ByRows, ColumnarFile) {
+        let lookup = Lookup::default();
+        let secret = Secret::from_hex("00112233445566778899aabbccddeeff").unwrap();
+        let ctx = FileContext {
+            kind,
+            display: "t.csv".into(),
+            stem: "t".into(),
+            account: None,
+            platform: None,
+            as_of: None,
+            lookup: &lookup,
+            secret: &secret,
+        };
+        let parsed = Canonical.parse(&ctx, bytes).unwrap();
+        let mut rows = Vec::new();
+        let mut rejects = Vec::new();
+        for p in parsed {
+            match p.outcome {
+                Outcome::Row(r) => rows.push(r),
+                Outcome::Rejected(reason) => rejects.push((p.loc, p.raw, reason)),
+                Outcome::Merged => unreachable!("the canonical format merges no rows"),
+            }
+        }
+        let columns = Canonical.parse_columns(&ctx, bytes).unwrap().unwrap();
+        ((kind.table().to_batch(&rows).unwrap(), rejects), columns)
+    }
+
+    #[test]
+    fn columns_and_rows_read_a_file_alike() {
+        let posts = "帖子导出（2019年第三季度）\n\n平台,账号ID,发布ID,发布时间,标题,阅读数,类型,转发源ID\r\n\
+            微博,1,a,2019-07-01 10:00,好,5,,\r\n,,,,,\r\n平台,账号ID,发布ID,发布时间,标题,阅读数,类型,转发源ID\r\n\
+            微博,1,b,2019-02-30 10:00,坏日期,5\r\n抖音 , 1 ,\"c\nd\",2019-07-01 10:00:00,\"多行\n标题\",\"1,234\",,x9\r\n\
+            抖音,1,e,2019-07-01 10:00,负数,-1\r\nweibo,2,g,1566307800,,1.2万,转发,\r\n火星,1,h,2019-07-01 10:00,,\r\n\
+            微博,1,f,\"unclosed,5\n";
+        let (gbk, _, _) = encoding_rs::GBK.encode(posts);
+        for bytes in [posts.as_bytes(), &gbk] {
+            let ((rows, rejects), columns) = both(Kind::Posts, bytes);
+            assert_eq!(columns.batch, rows);
+            assert_eq!(columns.rejects, rejects);
+            assert_eq!(columns.read, (rows.num_rows() + rejects.len()) as u64);
+            assert_eq!(rows.num_rows(), 3, "a, c\\nd and g load");
+            // Line 5 is empty and line 6 repeats the header; the record on lines 8–10 holds two
+            // line breaks; the unclosed quote runs to the end of the file.
+            let lines: Vec<u64> = rejects.iter().map(|r| r.0.number()).collect();
+            assert_eq!(lines, vec![7, 11, 13, 14], "{rejects:?}");
+        }
+        let messages = "平台,账号ID,留言ID,渠道,留言时间,留言人,回复时间,留言内容\n\
+            微信,1,m1,留言,2019-07-01 10:00:00,居民甲,2019-07-02 09:00:00,路灯坏了\n\
+            微信,1,m2,私信,2019-07-01 10:00:00,,,\n微信,1,m3,电话,2019-07-01 10:00:00,居民乙,,\n";
+        let ((rows, rejects), columns) = both(Kind::Interactions, messages.as_bytes());
+        assert_eq!(columns.batch, rows);
+        assert_eq!(columns.rejects, rejects);
+        assert_eq!((rows.num_rows(), rejects.len()), (2, 1));
     }
 }

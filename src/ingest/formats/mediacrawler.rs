@@ -19,6 +19,9 @@ impl Format for MediaCrawler {
     fn kinds(&self) -> &'static [Kind] {
         &[Kind::Posts, Kind::Interactions]
     }
+    fn needs_post_owners(&self) -> bool {
+        true
+    }
     fn parse(&self, ctx: &FileContext, bytes: &[u8]) -> Result<Vec<ParsedRow>, FileError> {
         let platform = match ctx.platform.as_deref() {
             Some(p @ ("douyin" | "weibo")) => p,

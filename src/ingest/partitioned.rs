@@ -1,0 +1,523 @@
+//! The natural keys and merges of SPEC §3 for the two large tables, posts and public messages, done
+//! on Arrow columns: the same rules as [`super::merge`] applies to row values (newer wins within the
+//! run, a row equal to the staged one keeps the staged row, the same post seen twice is one post),
+//! with hash maps over borrowed keys instead of row values.
+//!
+//! Both tables are stored by platform and month. Only the files of the platforms a run brings rows
+//! for are read, and only the partitions whose rows change are written again; the others keep
+//! their files.
+
+use super::merge::{alias_row, fold_same_posts, merge_cross_source, same_content};
+use super::run::{Candidate, FileReport};
+use crate::table::{self, Row, TableDef, Value};
+use crate::warehouse::FileEntry;
+use arrow::array::{Array, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::error::ArrowError;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasher, Hash};
+
+/// Row numbers indexed by a key computed from the row: an entry is the row's number (4 bytes),
+/// not its key, so tens of millions of rows fit in a few hundred megabytes.
+struct KeyIndex<K, F: Fn(usize) -> K> {
+    table: hashbrown::HashTable<u32>,
+    key: F,
+    state: foldhash::fast::FixedState,
+}
+
+impl<K: Hash + Eq, F: Fn(usize) -> K> KeyIndex<K, F> {
+    fn new(capacity: usize, key: F) -> Self {
+        KeyIndex { table: hashbrown::HashTable::with_capacity(capacity), key, state: Default::default() }
+    }
+
+    /// Puts row `i` under its key and returns the row that was there.
+    fn replace(&mut self, i: usize) -> Option<u32> {
+        let (key, state) = (&self.key, &self.state);
+        let k = key(i);
+        let entry = self.table.entry(state.hash_one(&k), |&j| key(j as usize) == k, |&j| state.hash_one(key(j as usize)));
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(mut e) => Some(std::mem::replace(e.get_mut(), i as u32)),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(i as u32);
+                None
+            }
+        }
+    }
+
+    /// Puts row `i` under its key unless a row is there, and returns that row.
+    fn first(&mut self, i: usize) -> Option<u32> {
+        let (key, state) = (&self.key, &self.state);
+        let k = key(i);
+        let entry = self.table.entry(state.hash_one(&k), |&j| key(j as usize) == k, |&j| state.hash_one(key(j as usize)));
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(e) => Some(*e.get()),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(i as u32);
+                None
+            }
+        }
+    }
+
+    /// The row under the key of row `i` (of another part of the universe).
+    fn get(&self, i: usize) -> Option<u32> {
+        let k = (self.key)(i);
+        self.table.find(self.state.hash_one(&k), |&j| (self.key)(j as usize) == k).copied()
+    }
+}
+
+/// Rows of one file of this run: stamped, in the table's layout.
+pub(super) struct NewRows {
+    pub file: usize,
+    pub batch: RecordBatch,
+}
+
+/// A staged file of the table, read back.
+pub(super) struct Staged {
+    pub entry: FileEntry,
+    pub batch: RecordBatch,
+}
+
+/// What the run does to the table: the files it keeps, and the partitions it writes again.
+pub(super) struct Update {
+    /// Staged files that stay as they are.
+    pub keep: Vec<FileEntry>,
+    /// Partitions whose rows changed: their values and rows (a partition whose rows all went is
+    /// in neither list).
+    pub parts: Vec<(BTreeMap<String, String>, Vec<u32>)>,
+    /// Whether any staged file is replaced or dropped, or any row added.
+    pub changed: bool,
+    universe: Universe,
+    patched: Patched,
+}
+
+impl Update {
+    /// The rows of `parts[i]`, sorted by the key.
+    pub fn batch(&self, i: usize) -> Result<RecordBatch, ArrowError> {
+        partition_batch(&self.universe, &self.patched, &self.parts[i].1)
+    }
+}
+
+/// The platform of a table's partition and the month, as `year * 12 + month - 1` (`i32::MIN`
+/// when the row has no time).
+type Part<'a> = (&'a str, i32);
+
+/// Every row the run decides about: the staged rows of the platforms it touches, then the run's
+/// rows in precedence order (the order of the sources and of their files' rows). Rows are numbered
+/// across the batches, which are not copied into one.
+struct Universe {
+    def: &'static TableDef,
+    batches: Vec<RecordBatch>,
+    /// The number of the first row of each batch, and the number of rows at the end.
+    starts: Vec<usize>,
+    /// Rows `..staged` are staged rows.
+    staged: usize,
+    /// For a staged row, the index of its file in `Staged`; for a new row, its file's report.
+    origin: Vec<u32>,
+}
+
+/// Rows whose values a merge changed (a post that took counts from its duplicates).
+type Patched = BTreeMap<u32, Row>;
+
+fn locate(starts: &[usize], i: usize) -> (usize, usize) {
+    let b = starts.partition_point(|&s| s <= i) - 1;
+    (b, i - starts[b])
+}
+
+/// A string column across the universe's batches.
+struct Strings<'a> {
+    starts: &'a [usize],
+    arrays: Vec<&'a StringArray>,
+}
+
+impl<'a> Strings<'a> {
+    fn get(&self, i: usize) -> Option<&'a str> {
+        let (b, r) = locate(self.starts, i);
+        let a = self.arrays[b];
+        a.is_valid(r).then(|| a.value(r))
+    }
+}
+
+/// A time column across the universe's batches.
+struct Times<'a> {
+    starts: &'a [usize],
+    arrays: Vec<&'a TimestampMicrosecondArray>,
+}
+
+impl Times<'_> {
+    fn get(&self, i: usize) -> Option<i64> {
+        let (b, r) = locate(self.starts, i);
+        let a = self.arrays[b];
+        a.is_valid(r).then(|| a.value(r))
+    }
+}
+
+impl Universe {
+    fn len(&self) -> usize {
+        self.starts.last().copied().unwrap_or(0)
+    }
+
+    fn strings(&self, column: &str) -> Strings<'_> {
+        let c = self.def.index(column);
+        Strings { starts: &self.starts, arrays: self.batches.iter().map(|b| b.column(c).as_string::<i32>()).collect() }
+    }
+
+    fn times(&self, column: &str) -> Times<'_> {
+        let c = self.def.index(column);
+        Times { starts: &self.starts, arrays: self.batches.iter().map(|b| b.column(c).as_primitive()).collect() }
+    }
+
+    fn row(&self, patched: &Patched, i: u32) -> Row {
+        match patched.get(&i) {
+            Some(r) => r.clone(),
+            None => {
+                let (b, r) = locate(&self.starts, i as usize);
+                self.def.row_at(&self.batches[b], r)
+            }
+        }
+    }
+}
+
+/// The table's time column, which (with the platform) names a row's partition.
+pub(super) fn time_column(def: &TableDef) -> &'static str {
+    if def.name == table::POSTS.name {
+        "published_at"
+    } else {
+        "received_at"
+    }
+}
+
+pub(super) fn merge(
+    def: &'static TableDef,
+    staged: Vec<Staged>,
+    new: Vec<NewRows>,
+    this_run: &Value,
+    files: &mut [FileReport],
+    aliases: &mut Vec<Row>,
+) -> Result<Update, ArrowError> {
+    let mut origin: Vec<u32> = Vec::new();
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    let mut starts = vec![0];
+    for (i, s) in staged.iter().enumerate() {
+        origin.extend(std::iter::repeat_n(i as u32, s.batch.num_rows()));
+        batches.push(s.batch.clone());
+        starts.push(origin.len());
+    }
+    let n_staged = origin.len();
+    for n in new {
+        origin.extend(std::iter::repeat_n(n.file as u32, n.batch.num_rows()));
+        batches.push(n.batch);
+        starts.push(origin.len());
+    }
+    let u = Universe { def, batches, starts, staged: n_staged, origin };
+    let n = u.len();
+    let is_posts = def.name == table::POSTS.name;
+
+    let keys: Vec<Strings> = def.key.iter().map(|c| u.strings(c)).collect();
+    let key = |i: usize| -> [Option<&str>; 3] {
+        let mut k = [None; 3];
+        for (slot, col) in k.iter_mut().zip(&keys) {
+            *slot = col.get(i);
+        }
+        k
+    };
+
+    // Newer wins within the run: the later row of a key; the others are duplicates of their files.
+    let mut alive = vec![true; n];
+    let mut newest = KeyIndex::new(n - n_staged, key);
+    for i in n_staged..n {
+        if let Some(j) = newest.replace(i) {
+            alive[j as usize] = false;
+            files[u.origin[j as usize] as usize].duplicates += 1;
+        }
+    }
+    drop(newest);
+
+    // The same post seen in two sources of the run is one post.
+    let mut patched = Patched::new();
+    if is_posts {
+        for group in same_post_groups(&u, (n_staged..n).filter(|&i| alive[i])) {
+            let candidates = group
+                .iter()
+                .map(|&i| Candidate { row: u.row(&patched, i), file: u.origin[i as usize] as usize, seq: u64::from(i) })
+                .collect();
+            for winner in merge_cross_source(candidates, files, aliases).0 {
+                let w = winner.seq as u32;
+                group.iter().filter(|&&i| i != w).for_each(|&i| alive[i as usize] = false);
+                patched.insert(w, winner.row);
+            }
+        }
+    }
+
+    // Against the staged rows: an equal row keeps the staged one (re-ingesting changes nothing),
+    // any other replaces it. `order` is the row path's order: the run's rows, then the staged rows
+    // no run row took.
+    let mut staged_keys = KeyIndex::new(n_staged, key);
+    for j in 0..n_staged {
+        staged_keys.replace(j);
+    }
+    let mut comparators: HashMap<(usize, usize), Vec<Comparator>> = HashMap::new();
+    let mut same = |a: u32, b: u32| -> Result<bool, ArrowError> {
+        if patched.contains_key(&a) || patched.contains_key(&b) {
+            return Ok(same_content(def, &u.row(&patched, a), &u.row(&patched, b)));
+        }
+        let ((ba, ra), (bb, rb)) = (locate(&u.starts, a as usize), locate(&u.starts, b as usize));
+        let cmp = match comparators.entry((ba, bb)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(content_comparators(def, &u.batches[ba], &u.batches[bb])?),
+        };
+        Ok(cmp.iter().all(|c| c(ra, rb).is_eq()))
+    };
+    let mut taken = vec![false; n_staged];
+    let mut order: Vec<u32> = Vec::with_capacity(n);
+    for i in n_staged..n {
+        if !alive[i] {
+            continue;
+        }
+        files[u.origin[i] as usize].loaded += 1;
+        match staged_keys.get(i) {
+            Some(j) if same(j, i as u32)? => {
+                taken[j as usize] = true;
+                alive[i] = false;
+                order.push(j);
+            }
+            Some(j) => {
+                taken[j as usize] = true;
+                alive[j as usize] = false;
+                order.push(i as u32);
+            }
+            None => order.push(i as u32),
+        }
+    }
+    drop(staged_keys);
+    order.extend((0..n_staged as u32).filter(|&j| !taken[j as usize]));
+
+    // The same post in this run and an earlier one: the newer row survives. (Posts of one run
+    // were merged above, so without staged rows there is nothing to do.)
+    if is_posts && n_staged > 0 {
+        let at = def.index("ingested_at");
+        for group in same_post_groups(&u, order.iter().map(|&i| i as usize)) {
+            let items: Vec<(u32, Row)> = group.iter().map(|&i| (i, u.row(&patched, i))).collect();
+            let mut losers: Vec<u32> = Vec::new();
+            let (survivors, _) = fold_same_posts(
+                items,
+                |(_, r)| r,
+                |(_, r)| r,
+                |(_, r)| r[at].as_instant().unwrap_or(0),
+                |(i, loser), winner| {
+                    // A row of this run merged into an earlier run's: from loaded to merged.
+                    if &loser[at] == this_run {
+                        let f = &mut files[u.origin[*i as usize] as usize];
+                        f.loaded = f.loaded.saturating_sub(1);
+                        f.merged += 1;
+                    }
+                    aliases.push(alias_row(loser, winner));
+                    losers.push(*i);
+                },
+            );
+            losers.iter().for_each(|&i| alive[i as usize] = false);
+            for (i, row) in survivors {
+                patched.insert(i, row);
+            }
+        }
+    }
+
+    Ok(partition(u, patched, &staged, &order, &alive))
+}
+
+/// Groups of rows that are the same post ([`super::merge::same_post_key`]: platform, account,
+/// title and minute), in the order of their first rows; rows alone are left out.
+fn same_post_groups(u: &Universe, rows: impl Iterator<Item = usize>) -> Vec<Vec<u32>> {
+    let (platform, account, title) = (u.strings("platform"), u.strings("account_id"), u.strings("title"));
+    let published = u.times("published_at");
+    let same_post = |i: usize| {
+        let t = title.get(i).map(str::trim).filter(|t| !t.is_empty())?;
+        let minute = published.get(i)?.div_euclid(60_000_000);
+        Some((platform.get(i), account.get(i), t, minute))
+    };
+    let mut first = KeyIndex::new(u.len() - u.staged, same_post);
+    let mut groups: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for i in rows {
+        if same_post(i).is_none() {
+            continue;
+        }
+        if let Some(f) = first.first(i) {
+            groups.entry(f).or_insert_with(|| vec![f]).push(i as u32);
+        }
+    }
+    groups.into_values().collect()
+}
+
+type Comparator = arrow::array::DynComparator;
+
+/// One comparator per column but `ingested_at`, between rows of two batches: two rows have the
+/// same content when all agree.
+fn content_comparators(def: &TableDef, left: &RecordBatch, right: &RecordBatch) -> Result<Vec<Comparator>, ArrowError> {
+    let skip = def.index("ingested_at");
+    (0..def.columns.len())
+        .filter(|&c| c != skip)
+        .map(|c| arrow::array::make_comparator(left.column(c).as_ref(), right.column(c).as_ref(), Default::default()))
+        .collect()
+}
+
+/// The rows that survive, by partition: partitions that gained, lost or changed a row are written
+/// again, the others keep their files.
+fn partition(u: Universe, patched: Patched, staged: &[Staged], order: &[u32], alive: &[bool]) -> Update {
+    let platform = u.strings("platform");
+    let time = u.times(time_column(u.def));
+    let part_of = |i: usize| -> Part {
+        let p = platform.get(i).unwrap_or("unknown");
+        let m = time.get(i).map_or(i32::MIN, month_of_instant);
+        (p, m)
+    };
+    let staged_parts: Vec<Option<(String, i32)>> = staged.iter().map(|s| entry_part(&s.entry)).collect();
+
+    // The surviving rows by partition; a partition is dirty when a row of it is new, changed or
+    // not where its file says.
+    let mut parts: Vec<(Part, Vec<u32>, bool)> = Vec::new();
+    let mut ids: HashMap<Part, usize> = HashMap::new();
+    let mut last: Option<(Part, usize)> = None;
+    for &i in order {
+        if !alive[i as usize] {
+            continue;
+        }
+        let p = part_of(i as usize);
+        let id = match last {
+            Some((q, id)) if q == p => id,
+            _ => {
+                let id = *ids.entry(p).or_insert_with(|| {
+                    parts.push((p, Vec::new(), false));
+                    parts.len() - 1
+                });
+                last = Some((p, id));
+                id
+            }
+        };
+        let unchanged = (i as usize) < u.staged
+            && !patched.contains_key(&i)
+            && staged_parts[u.origin[i as usize] as usize].as_ref().is_some_and(|(sp, sm)| sp == p.0 && *sm == p.1);
+        parts[id].1.push(i);
+        parts[id].2 |= !unchanged;
+    }
+    let mut dirty: BTreeSet<(String, i32)> = parts.iter().filter(|p| p.2).map(|((p, m), _, _)| (p.to_string(), *m)).collect();
+    // A staged row that went (replaced, merged away) changes its partition.
+    let mut lost = vec![false; staged.len()];
+    (0..u.staged).filter(|&j| !alive[j]).for_each(|j| lost[u.origin[j] as usize] = true);
+    dirty.extend(staged_parts.iter().zip(&lost).filter(|(_, l)| **l).filter_map(|(p, _)| p.clone()));
+    let changed = !dirty.is_empty() || staged.iter().any(|s| s.entry.partition.is_empty());
+
+    let keep = staged
+        .iter()
+        .zip(&staged_parts)
+        .filter(|(_, p)| p.as_ref().is_some_and(|p| !dirty.contains(p)))
+        .map(|(s, _)| s.entry.clone())
+        .collect();
+    let mut write: Vec<(BTreeMap<String, String>, Vec<u32>)> = parts
+        .into_iter()
+        .filter(|((p, m), _, _)| dirty.contains(&(p.to_string(), *m)))
+        .map(|((p, m), idx, _)| {
+            (BTreeMap::from([("platform".to_string(), p.to_string()), ("month".to_string(), month_label(m))]), idx)
+        })
+        .collect();
+    write.sort_by(|a, b| a.0.cmp(&b.0));
+    drop((platform, time));
+    Update { keep, parts: write, changed, universe: u, patched }
+}
+
+/// A partition's rows, sorted by the key (the platform is the partition's), gathered from the
+/// batches in one copy.
+fn partition_batch(u: &Universe, patched: &Patched, idx: &[u32]) -> Result<RecordBatch, ArrowError> {
+    let changed: Vec<Row> = idx.iter().filter_map(|i| patched.get(i).cloned()).collect();
+    let changed = u.def.to_batch(&changed)?;
+    let mut sources: Vec<&RecordBatch> = u.batches.iter().collect();
+    sources.push(&changed);
+    // The key without the platform: one or two strings.
+    let keys: Vec<Vec<&StringArray>> = u
+        .def
+        .key
+        .iter()
+        .filter(|c| **c != "platform")
+        .map(|c| sources.iter().map(|b| b.column(u.def.index(c)).as_string::<i32>()).collect())
+        .collect();
+    let value = |k: usize, (b, r): (usize, usize)| -> Option<&str> {
+        keys.get(k).and_then(|col| col[b].is_valid(r).then(|| col[b].value(r)))
+    };
+    // (first key, second key, where the row is), sorted.
+    type Pick<'a> = (Option<&'a str>, Option<&'a str>, (usize, usize));
+    let mut picks: Vec<Pick> = Vec::with_capacity(idx.len());
+    let mut next_changed = 0;
+    for &i in idx {
+        let at = if patched.contains_key(&i) {
+            next_changed += 1;
+            (sources.len() - 1, next_changed - 1)
+        } else {
+            locate(&u.starts, i as usize)
+        };
+        picks.push((value(0, at), value(1, at), at));
+    }
+    picks.sort_unstable();
+    let picks: Vec<(usize, usize)> = picks.into_iter().map(|(_, _, at)| at).collect();
+    arrow::compute::interleave_record_batch(&sources, &picks)
+}
+
+/// The Beijing month of an instant, as `year * 12 + month - 1` (civil-from-days arithmetic, as in
+/// H. Hinnant's `chrono` algorithms: a call per row of tens of millions).
+fn month_of_instant(micros: i64) -> i32 {
+    let days = (micros + 8 * 3_600_000_000).div_euclid(86_400_000_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year * 12 + month - 1) as i32
+}
+
+fn month_label(m: i32) -> String {
+    if m == i32::MIN {
+        "unknown".into()
+    } else {
+        format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1)
+    }
+}
+
+/// A staged file's partition, if it has one (files written before partitioning have none, and
+/// their rows are written again by partition).
+fn entry_part(e: &FileEntry) -> Option<(String, i32)> {
+    let platform = e.partition.get("platform")?.clone();
+    let month = e.partition.get("month")?;
+    let m = if month == "unknown" {
+        i32::MIN
+    } else {
+        let (y, mo) = month.split_once('-')?;
+        y.parse::<i32>().ok()? * 12 + mo.parse::<i32>().ok()? - 1
+    };
+    Some((platform, m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_labels_round_trip() {
+        for label in ["2019-01", "2019-12", "2020-07", "unknown"] {
+            let e = FileEntry {
+                path: String::new(),
+                rows: 0,
+                bytes: 0,
+                partition: BTreeMap::from([("platform".into(), "weibo".into()), ("month".into(), label.into())]),
+            };
+            let (_, m) = entry_part(&e).unwrap();
+            assert_eq!(month_label(m), label);
+        }
+        // Months of Beijing time, across month, year and leap-day boundaries and before 1970.
+        let mut t = crate::time::parse_instant("1969-12-31 23:00:00").unwrap();
+        let end = crate::time::parse_instant("2032-03-02 00:00:00").unwrap();
+        while t < end {
+            let want = crate::time::beijing_date_of(t).format("%Y-%m").to_string();
+            assert_eq!(month_label(month_of_instant(t)), want, "{t}");
+            t += 7 * 3_600_000_000;
+        }
+    }
+}
