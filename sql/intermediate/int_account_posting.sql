@@ -3,7 +3,10 @@
 --
 -- Two passes over the posts, each joined once to the accounts' windows (the small side, on the
 -- left): the posts in the window, ordered by time per account, give the counts, the gaps and the
--- weeks with a post; all posts up to C give the last post and the recent ones.
+-- weeks with a post; all posts up to C give the last post and the recent ones. The posts carry
+-- the window's account number (account_no), not the (platform, account_id) strings, from the
+-- join on: the sort per account and the aggregates are on one integer, and the results are joined
+-- back to the windows by it.
 --
 -- Weeks are numbered by arithmetic: Monday 00:00 Beijing time is 316800 + k * 604800 Unix
 -- seconds (1970-01-05 was a Monday), so a post's week is floor((t - 316800) / 604800).
@@ -11,6 +14,7 @@ with windows as (
     select
         w.platform,
         w.account_id,
+        w.account_no,
         w.closed_at_c,
         w.window_start_s,
         w.window_end_s,
@@ -26,8 +30,7 @@ with windows as (
 
 in_window as (
     select
-        w.platform,
-        w.account_id,
+        w.account_no,
         p.published_s as t,
         p.kind = 'original' as original,
         cast(floor(cast(p.published_s - 316800 as double) / 604800) as bigint) as week,
@@ -40,21 +43,19 @@ in_window as (
 
 sequenced as (
     select
-        platform,
-        account_id,
+        account_no,
         t,
         original,
-        lead(t) over (partition by platform, account_id order by t) as next_t,
+        lead(t) over (partition by account_no order by t) as next_t,
         -- A post opens a week when the post before it (in time) is in another week.
         (week between first_week and last_week
-            and coalesce(lag(week) over (partition by platform, account_id order by t) <> week, true)) as opens_week
+            and coalesce(lag(week) over (partition by account_no order by t) <> week, true)) as opens_week
     from in_window
 ),
 
 per_account as (
     select
-        platform,
-        account_id,
+        account_no,
         count(*) as posts,
         sum(case when original then 1 else 0 end) as original_posts,
         sum(case when opens_week then 1 else 0 end) as weeks_with_posts,
@@ -62,19 +63,18 @@ per_account as (
         max(t) as last_t,
         max(next_t - t) as inner_gap_s
     from sequenced
-    group by platform, account_id
+    group by account_no
 ),
 
 history as (
     select
-        w.platform,
-        w.account_id,
+        w.account_no,
         max(p.published_s) as last_post_s,
         sum(case when p.published_s >= w.recent_from_s and p.published_s < w.c_s then 1 else 0 end) as recent_posts
     from windows w
     join stg_posts p on p.platform = w.platform and p.account_id = w.account_id
     where p.published_s <= w.c_s
-    group by w.platform, w.account_id
+    group by w.account_no
 ),
 
 joined as (
@@ -95,8 +95,8 @@ joined as (
         cast(w.c_s - h.last_post_s as double) / 86400.0 as days_since_last_post,
         coalesce(h.recent_posts, 0) as recent_posts
     from windows w
-    left join per_account a on a.platform = w.platform and a.account_id = w.account_id
-    left join history h on h.platform = w.platform and h.account_id = w.account_id
+    left join per_account a on a.account_no = w.account_no
+    left join history h on h.account_no = w.account_no
 )
 
 select

@@ -8,8 +8,9 @@ windows as (
     select * from int_account_windows
 ),
 
+-- The posts in the window with their account's number (not its two strings): summed per integer.
 in_window as (
-    select w.platform, w.account_id, p.*
+    select w.account_no, p.kind, p.position, p.reads, p.wows, p.likes, p.comments, p.shares
     from windows w
     join stg_posts p on p.platform = w.platform and p.account_id = w.account_id
     where p.published_s >= w.window_start_s and p.published_s < w.window_end_s
@@ -17,8 +18,7 @@ in_window as (
 
 sums as (
     select
-        platform,
-        account_id,
+        account_no,
         count(*) as n,
         sum(case when kind = 'original' then 1 else 0 end) as n_original,
         sum(reads) as reads,
@@ -43,7 +43,7 @@ sums as (
         cast(coalesce(sum(case when kind = 'original' then shares end), 0) as double) as s_original,
         cast(coalesce(sum(case when kind = 'original' then comments end), 0) as double) as m_original
     from in_window
-    group by platform, account_id
+    group by account_no
 ),
 
 -- The latest count dated at or before C, and the latest dated before Q start.
@@ -82,7 +82,7 @@ base as (
         s.r, s.w, s.l, s.m, s.s, s.rh, s.wh, s.lh, s.sh,
         s.r_max, s.w_max, s.l_max, s.s_max, s.s_original, s.m_original
     from windows w
-    left join sums s on s.platform = w.platform and s.account_id = w.account_id
+    left join sums s on s.account_no = w.account_no
 ),
 
 -- f(r, w, l, s) = 0.70·ln(r+1) + 0.09·ln(10w+1) + 0.06·ln(10l+1) + 0.15·ln(10s+1), on every row of

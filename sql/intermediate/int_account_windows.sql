@@ -77,7 +77,11 @@ select
     a.window_end_s,
     -- Closed at C: the closure date is before C. Only the others are graded.
     coalesce(a.closure_s < p.c_s, false) as closed_at_c,
-    not coalesce(a.closure_s < p.c_s, false) as graded
+    not coalesce(a.closure_s < p.c_s, false) as graded,
+    -- A number for the account (1, 2, … in (platform, account_id) order): the models that join
+    -- the posts to the windows carry it instead of the two strings, so that sorting and grouping
+    -- the posts per account is on one integer.
+    cast(row_number() over (order by a.platform, a.account_id) as bigint) as account_no
 from params p
 cross join all_accounts a
 where a.window_end_s > a.window_start_s

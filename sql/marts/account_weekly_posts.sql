@@ -17,25 +17,26 @@ weeks as (
       and d.day_start_s < p.q_end_s
 ),
 
--- Each post's week by arithmetic (an equi-join key, no range or cross join over the posts).
+-- Each post's week by arithmetic (an equi-join key, no range or cross join over the posts), with
+-- its account's number from the windows (counted per integer, not per pair of strings).
 post_weeks as (
-    select s.platform, s.account_id, cast(floor(cast(s.published_s - 316800 as double) / 604800) as bigint) as week_k
+    select w.account_no, cast(floor(cast(s.published_s - 316800 as double) / 604800) as bigint) as week_k
     from int_account_windows w
     join stg_posts s on s.platform = w.platform and s.account_id = w.account_id
     where s.published_s >= w.window_start_s and s.published_s < w.window_end_s
 ),
 
 per_week as (
-    select platform, account_id, week_k, count(*) as posts
+    select account_no, week_k, count(*) as posts
     from post_weeks
-    group by platform, account_id, week_k
+    group by account_no, week_k
 ),
 
 counts as (
     select w.platform, w.account_id, w.unit_name, w.account_name, k.week, k.week_start, coalesce(c.posts, 0) as posts
     from weeks k
     cross join int_account_windows w
-    left join per_week c on c.platform = w.platform and c.account_id = w.account_id and c.week_k = k.week_k
+    left join per_week c on c.account_no = w.account_no and c.week_k = k.week_k
 )
 
 select
