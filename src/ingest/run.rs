@@ -153,6 +153,7 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
                     new.push(NewRows { file, batch: columns::stamp(def, &batch, &files[file].source_file, ingested_micros)? });
                 }
             }
+            bar.set_message(format!("{}: merging with the staged rows, writing the changed partitions", def.name));
             // Only the platforms the run brings rows for are read back.
             let platforms = platforms_of(&new);
             let (read_back, untouched): (Vec<FileEntry>, Vec<FileEntry>) = manifest
