@@ -84,8 +84,13 @@ pub fn yes_no(s: &str, what: &str) -> FieldResult {
 }
 
 pub fn text(s: &str) -> FieldResult {
+    Ok(text_str(s).map_or(Value::Null, |t| Value::Str(t.to_string())))
+}
+
+/// The text of a cell, trimmed; `None` for an empty cell or `-`.
+pub fn text_str(s: &str) -> Option<&str> {
     let t = s.trim();
-    Ok(if t.is_empty() || t == "-" { Value::Null } else { Value::Str(t.to_string()) })
+    (!t.is_empty() && t != "-").then_some(t)
 }
 
 pub fn required_text(s: &str, what: &str) -> FieldResult {

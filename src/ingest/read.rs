@@ -113,7 +113,40 @@ fn has_control(text: &str) -> bool {
 
 /// Trims a cell as SPEC §3 says: white space around it and the tab weibo-crawler writes after ids.
 pub fn clean_cell(s: &str) -> String {
-    s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}').to_string()
+    clean(s).to_string()
+}
+
+/// [`clean_cell`] without the copy.
+pub fn clean(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+}
+
+/// How many of a file's first rows are searched for its header.
+pub const HEADER_ROWS: usize = 20;
+
+/// Line numbers from byte offsets, counted forward as the records come: the newlines up to and
+/// including the record's offset, plus one (the csv crate's own line count is off by one on CRLF
+/// files).
+pub struct LineCounter<'a> {
+    text: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    pub fn new(text: &'a str) -> Self {
+        LineCounter { text: text.as_bytes(), at: 0, line: 1 }
+    }
+
+    /// The line of the record at `byte`; records must come in file order.
+    pub fn line_at(&mut self, byte: u64) -> u64 {
+        let to = (byte as usize + 1).min(self.text.len());
+        if to > self.at {
+            self.line += self.text[self.at..to].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.at = to;
+        }
+        self.line
+    }
 }
 
 /// The kind of content, sniffed from the bytes (extensions lie: WeChat's `.xls` is HTML).
@@ -162,7 +195,7 @@ fn split_header(rows: Vec<RawRow>, is_header: &dyn Fn(&[String]) -> bool, wanted
     }
     let pos = rows
         .iter()
-        .take(20)
+        .take(HEADER_ROWS)
         .position(|r| is_header(&r.cells))
         .ok_or_else(|| ReadError::NoHeader(wanted.to_string()))?;
     let mut it = rows.into_iter().skip(pos);
@@ -176,22 +209,20 @@ fn split_header(rows: Vec<RawRow>, is_header: &dyn Fn(&[String]) -> bool, wanted
 
 fn csv_rows(text: &str) -> Vec<RawRow> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
-    // Line numbers from byte offsets (the csv crate's own count is off by one on CRLF files).
-    let newlines: Vec<usize> = text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i).collect();
-    let line_at = |byte: u64| newlines.partition_point(|&nl| (nl as u64) <= byte) as u64 + 1;
+    let mut lines = LineCounter::new(text);
     let mut out = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map(|p| line_at(p.byte())).unwrap_or(0);
+                let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
                 out.push(RawRow { loc: Loc::Line(line), cells: record.iter().map(clean_cell).collect() });
             }
             Err(e) => {
                 // A malformed record (e.g. an unclosed quote) still becomes a row, so it is rejected
                 // with its line rather than lost.
-                let line = e.position().map(|p| line_at(p.byte())).unwrap_or(0);
+                let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
                 out.push(RawRow { loc: Loc::Line(line), cells: vec![format!("\u{0}unreadable CSV record: {e}")] });
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     break;
@@ -233,7 +264,7 @@ fn workbook_rows(bytes: &[u8], is_header: &dyn Fn(&[String]) -> bool) -> Result<
                 cells: r.iter().map(cell_text).collect(),
             })
             .collect();
-        if rows.iter().take(20).any(|r| is_header(&r.cells)) {
+        if rows.iter().take(HEADER_ROWS).any(|r| is_header(&r.cells)) {
             return Ok(rows);
         }
         first.get_or_insert(rows);

@@ -433,7 +433,12 @@ fn platforms_of(new: &[NewRows]) -> BTreeSet<String> {
     for n in new {
         let col = n.batch.column_by_name("platform");
         if let Some(a) = col.and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>()) {
-            out.extend(a.iter().flatten().map(str::to_string));
+            // A String only for a platform not seen yet, not one per row.
+            for p in a.iter().flatten() {
+                if !out.contains(p) {
+                    out.insert(p.to_string());
+                }
+            }
         }
     }
     out

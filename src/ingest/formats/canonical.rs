@@ -4,7 +4,7 @@
 use super::{map_rows, Headers};
 use crate::ingest::columns::{Cell, TableBuilder};
 use crate::ingest::fields::{self, *};
-use crate::ingest::read::{clean_cell, decode_text, read_sheet, sniff, Loc, ReadError, Sniffed};
+use crate::ingest::read::{clean, clean_cell, decode_text, read_sheet, sniff, LineCounter, Loc, ReadError, Sniffed, HEADER_ROWS};
 use crate::ingest::{ColumnarFile, FileContext, FileError, Format, Kind, ParsedRow};
 use crate::table::{Row, Value};
 
@@ -204,14 +204,14 @@ fn positions(fields: &[Field], header: &[String]) -> Result<Vec<Option<usize>>, 
 fn csv_columns(ctx: &FileContext, fields: &[Field], bytes: &[u8]) -> Result<ColumnarFile, FileError> {
     let text = decode_text(bytes)?;
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut lines = LineCounter { text: text.as_bytes(), at: 0, line: 1 };
+    let mut lines = LineCounter::new(&text);
     let mut record = csv::ByteRecord::new();
     let unreadable = |e: &csv::Error| format!("unreadable CSV record: {e}");
 
-    // The header: among the first 20 records, as `read_sheet` looks for it.
+    // The header: among the first records, as `read_sheet` looks for it.
     let mut header: Option<Vec<String>> = None;
     let mut records = 0;
-    while header.is_none() && records < 20 {
+    while header.is_none() && records < HEADER_ROWS {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
@@ -309,31 +309,6 @@ fn arrow_error(e: arrow::error::ArrowError) -> FileError {
     FileError::Other(format!("cannot build the table's columns: {e}"))
 }
 
-/// A cell as SPEC §3 trims it ([`clean_cell`] without the copy).
-fn clean(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
-}
-
-/// Line numbers from byte offsets, counted forward as the records come, as `read_sheet` counts
-/// them: the newlines up to and including the record's offset, plus one (the csv crate's own line
-/// count is off by one on CRLF files).
-struct LineCounter<'a> {
-    text: &'a [u8],
-    at: usize,
-    line: u64,
-}
-
-impl LineCounter<'_> {
-    fn line_at(&mut self, byte: u64) -> u64 {
-        let to = (byte as usize + 1).min(self.text.len());
-        if to > self.at {
-            self.line += self.text[self.at..to].iter().filter(|&&b| b == b'\n').count() as u64;
-            self.at = to;
-        }
-        self.line
-    }
-}
-
 /// Parses one row's cells (`raw`, in file order) into `cells` (in table order); the first field that
 /// fails gives the row's reason.
 fn parse_cells<'a>(
@@ -386,12 +361,7 @@ fn parse_cell<'a>(ctx: &FileContext, field: &Field, raw: &'a str) -> Result<Cell
 
 /// [`fields::text`] borrowing the cell.
 fn text_cell(raw: &str) -> Cell<'_> {
-    let t = raw.trim();
-    if t.is_empty() || t == "-" {
-        Cell::Null
-    } else {
-        Cell::Str(t)
-    }
+    fields::text_str(raw).map_or(Cell::Null, Cell::Str)
 }
 
 /// Defaults the templates leave implicit (SPEC §3).
