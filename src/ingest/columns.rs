@@ -3,8 +3,8 @@
 
 use crate::table::{ColType, TableDef, Value};
 use arrow::array::{
-    new_null_array, Array, ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, RecordBatch, StringArray,
-    StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    new_null_array, Array, ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use std::sync::Arc;
 
@@ -164,19 +164,4 @@ pub fn conform(def: &TableDef, batch: &RecordBatch) -> Result<RecordBatch, arrow
         arrays.push(a);
     }
     RecordBatch::try_new(schema, arrays)
-}
-
-/// Sets the two columns every staging row carries: the file it came from and the run's time.
-pub fn stamp(def: &TableDef, batch: &RecordBatch, source_file: &str, ingested_at: i64) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let n = batch.num_rows();
-    let mut arrays = batch.columns().to_vec();
-    // The name n times over, as one buffer made at once.
-    let names = StringArray::try_new(
-        arrow::buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(source_file.len(), n)),
-        arrow::buffer::Buffer::from(source_file.repeat(n).into_bytes()),
-        None,
-    )?;
-    arrays[def.index("source_file")] = Arc::new(names);
-    arrays[def.index("ingested_at")] = Arc::new(TimestampMicrosecondArray::from_value(ingested_at, n).with_timezone("UTC"));
-    RecordBatch::try_new(batch.schema(), arrays)
 }

@@ -64,7 +64,9 @@ impl<K: Hash + Eq, F: Fn(usize) -> K> KeyIndex<K, F> {
     }
 }
 
-/// Rows of one file of this run: stamped, in the table's layout.
+/// Rows of one file of this run, in the table's layout. Their `source_file` and `ingested_at` are
+/// NULL: the file's name and the run's time are filled in where a row is copied or compared, not
+/// stored once per row.
 pub(super) struct NewRows {
     pub file: usize,
     pub batch: RecordBatch,
@@ -112,6 +114,11 @@ struct Universe {
     staged: usize,
     /// For a staged row, the index of its file in `Staged`; for a new row, its file's report.
     origin: Vec<u32>,
+    /// Batches `..staged_batches` hold the staged rows.
+    staged_batches: usize,
+    /// The stamp of the run's rows: each file's name (by report) and the run's time.
+    names: Vec<String>,
+    run_at: i64,
 }
 
 /// Rows whose values a merge changed (a post that took counts from its duplicates).
@@ -165,14 +172,25 @@ impl Universe {
         Times { starts: &self.starts, arrays: self.batches.iter().map(|b| b.column(c).as_primitive()).collect() }
     }
 
+    /// Row `i`, stamped.
     fn row(&self, patched: &Patched, i: u32) -> Row {
         match patched.get(&i) {
             Some(r) => r.clone(),
             None => {
                 let (b, r) = locate(&self.starts, i as usize);
-                self.def.row_at(&self.batches[b], r)
+                let mut row = self.def.row_at(&self.batches[b], r);
+                if let Some(name) = self.name_of(i as usize) {
+                    row[self.def.index("source_file")] = Value::Str(name.to_string());
+                    row[self.def.index("ingested_at")] = Value::Instant(self.run_at);
+                }
+                row
             }
         }
+    }
+
+    /// The file a row of this run came from (`None` for a staged row).
+    fn name_of(&self, i: usize) -> Option<&str> {
+        (i >= self.staged).then(|| self.names[self.origin[i] as usize].as_str())
     }
 }
 
@@ -189,10 +207,11 @@ pub(super) fn merge(
     def: &'static TableDef,
     staged: Vec<Staged>,
     new: Vec<NewRows>,
-    this_run: &Value,
+    run_at: i64,
     files: &mut [FileReport],
     aliases: &mut Vec<Row>,
 ) -> Result<Update, ArrowError> {
+    let this_run = &Value::Instant(run_at);
     let mut origin: Vec<u32> = Vec::new();
     let mut batches: Vec<RecordBatch> = Vec::new();
     let mut starts = vec![0];
@@ -201,13 +220,14 @@ pub(super) fn merge(
         batches.push(s.batch.clone());
         starts.push(origin.len());
     }
-    let n_staged = origin.len();
+    let (n_staged, staged_batches) = (origin.len(), batches.len());
     for n in new {
         origin.extend(std::iter::repeat_n(n.file as u32, n.batch.num_rows()));
         batches.push(n.batch);
         starts.push(origin.len());
     }
-    let u = Universe { def, batches, starts, staged: n_staged, origin };
+    let names = files.iter().map(|f| f.source_file.clone()).collect();
+    let u = Universe { def, batches, starts, staged: n_staged, origin, staged_batches, names, run_at };
     let n = u.len();
     let is_posts = def.name == table::POSTS.name;
 
@@ -254,6 +274,7 @@ pub(super) fn merge(
     for j in 0..n_staged {
         staged_keys.replace(j);
     }
+    let source_files = u.strings("source_file");
     let mut comparators: HashMap<(usize, usize), Vec<Comparator>> = HashMap::new();
     let mut same = |a: u32, b: u32| -> Result<bool, ArrowError> {
         if patched.contains_key(&a) || patched.contains_key(&b) {
@@ -264,7 +285,9 @@ pub(super) fn merge(
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => e.insert(content_comparators(def, &u.batches[ba], &u.batches[bb])?),
         };
-        Ok(cmp.iter().all(|c| c(ra, rb).is_eq()))
+        let file_of = |i: u32| u.name_of(i as usize).or_else(|| source_files.get(i as usize));
+        let same_file = file_of(a) == file_of(b);
+        Ok(same_file && cmp.iter().all(|c| c(ra, rb).is_eq()))
     };
     let mut taken = vec![false; n_staged];
     let mut order: Vec<u32> = Vec::with_capacity(n);
@@ -348,12 +371,12 @@ fn same_post_groups(u: &Universe, rows: impl Iterator<Item = usize>) -> Vec<Vec<
 
 type Comparator = arrow::array::DynComparator;
 
-/// One comparator per column but `ingested_at`, between rows of two batches: two rows have the
-/// same content when all agree.
+/// One comparator per column but `ingested_at` and `source_file` (compared by the caller, as a new
+/// row's is not stored), between rows of two batches: two rows have the same content when all agree.
 fn content_comparators(def: &TableDef, left: &RecordBatch, right: &RecordBatch) -> Result<Vec<Comparator>, ArrowError> {
-    let skip = def.index("ingested_at");
+    let skip = [def.index("ingested_at"), def.index("source_file")];
     (0..def.columns.len())
-        .filter(|&c| c != skip)
+        .filter(|c| !skip.contains(c))
         .map(|c| arrow::array::make_comparator(left.column(c).as_ref(), right.column(c).as_ref(), Default::default()))
         .collect()
 }
@@ -455,7 +478,33 @@ fn partition_batch(u: &Universe, patched: &Patched, idx: &[u32]) -> Result<Recor
     }
     picks.sort_unstable();
     let picks: Vec<(usize, usize)> = picks.into_iter().map(|(_, _, at)| at).collect();
-    arrow::compute::interleave_record_batch(&sources, &picks)
+    let batch = arrow::compute::interleave_record_batch(&sources, &picks)?;
+    stamp(u, batch, &picks)
+}
+
+/// Fills in the file and the run's time of the partition's rows that came from this run's batches.
+fn stamp(u: &Universe, batch: RecordBatch, picks: &[(usize, usize)]) -> Result<RecordBatch, ArrowError> {
+    let new_batch = |b: usize| b >= u.staged_batches && b < u.batches.len();
+    if !picks.iter().any(|&(b, _)| new_batch(b)) {
+        return Ok(batch);
+    }
+    let (sf, ia) = (u.def.index("source_file"), u.def.index("ingested_at"));
+    let (names, times) = (batch.column(sf).as_string::<i32>(), batch.column(ia).as_primitive::<arrow::datatypes::TimestampMicrosecondType>());
+    let mut name = arrow::array::StringBuilder::with_capacity(picks.len(), 0);
+    let mut time = arrow::array::TimestampMicrosecondBuilder::with_capacity(picks.len());
+    for (k, &(b, r)) in picks.iter().enumerate() {
+        if new_batch(b) {
+            name.append_value(&u.names[u.origin[u.starts[b] + r] as usize]);
+            time.append_value(u.run_at);
+        } else {
+            name.append_option(names.is_valid(k).then(|| names.value(k)));
+            time.append_option(times.is_valid(k).then(|| times.value(k)));
+        }
+    }
+    let mut columns = batch.columns().to_vec();
+    columns[sf] = std::sync::Arc::new(name.finish());
+    columns[ia] = std::sync::Arc::new(time.finish().with_timezone("UTC"));
+    RecordBatch::try_new(batch.schema(), columns)
 }
 
 /// The Beijing month of an instant, as `year * 12 + month - 1` (civil-from-days arithmetic, as in

@@ -150,7 +150,7 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
                 files.push(read.report);
                 rejects.extend(read.rejects);
                 if let Some(batch) = read.batch {
-                    new.push(NewRows { file, batch: columns::stamp(def, &batch, &files[file].source_file, ingested_micros)? });
+                    new.push(NewRows { file, batch });
                 }
             }
             bar.set_message(format!("{}: merging with the staged rows, writing the changed partitions", def.name));
@@ -167,7 +167,7 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
                 staged_files.push(Staged { entry, batch });
             }
             let mut aliases: Vec<Row> = Vec::new();
-            let mut update = partitioned::merge(def, staged_files, new, &ingested_at, &mut files, &mut aliases)?;
+            let mut update = partitioned::merge(def, staged_files, new, ingested_micros, &mut files, &mut aliases)?;
             update.keep.extend(untouched);
             if kind == Kind::Posts {
                 merge_aliases(&mut staged, aliases, &mut changed);
