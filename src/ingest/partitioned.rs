@@ -72,6 +72,56 @@ pub(super) struct NewRows {
     pub batch: RecordBatch,
 }
 
+/// The rows one merge decides about. Keys never cross platforms, so a run's rows are merged
+/// platform by platform, each with the staged files of its platform.
+pub(super) struct Group {
+    pub staged: Vec<FileEntry>,
+    pub new: Vec<NewRows>,
+}
+
+impl Group {
+    /// Rows to merge, for scheduling the largest first.
+    pub fn rows(&self) -> u64 {
+        self.staged.iter().map(|e| e.rows).sum::<u64>() + self.new.iter().map(|n| n.batch.num_rows() as u64).sum::<u64>()
+    }
+}
+
+/// The run's rows and the staged files to read back, by platform (in platform order). A staged
+/// file without a platform (written before partitioning) may hold any platform: then all is one
+/// group.
+pub(super) fn groups(def: &TableDef, staged: Vec<FileEntry>, new: Vec<NewRows>) -> Result<Vec<Group>, ArrowError> {
+    if staged.iter().any(|e| !e.partition.contains_key("platform")) {
+        return Ok(vec![Group { staged, new }]);
+    }
+    let mut by: BTreeMap<String, Group> = BTreeMap::new();
+    fn slot<'a>(by: &'a mut BTreeMap<String, Group>, p: &str) -> &'a mut Group {
+        by.entry(p.to_string()).or_insert_with(|| Group { staged: Vec::new(), new: Vec::new() })
+    }
+    for e in staged {
+        let p = e.partition.get("platform").cloned().unwrap_or_default();
+        slot(&mut by, &p).staged.push(e);
+    }
+    let c = def.index("platform");
+    for n in new {
+        let platforms = n.batch.column(c).as_string::<i32>();
+        let platform_of = |r: usize| if platforms.is_valid(r) { platforms.value(r) } else { "unknown" };
+        let first = if n.batch.num_rows() > 0 { platform_of(0) } else { continue };
+        if (1..n.batch.num_rows()).all(|r| platform_of(r) == first) {
+            let first = first.to_string();
+            slot(&mut by, &first).new.push(n);
+            continue;
+        }
+        // A file of several platforms: its rows by platform, in file order.
+        let mut rows: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+        (0..n.batch.num_rows()).for_each(|r| rows.entry(platform_of(r)).or_default().push(r as u32));
+        for (p, idx) in rows {
+            let batch = arrow::compute::take_record_batch(&n.batch, &arrow::array::UInt32Array::from(idx))?;
+            slot(&mut by, p).new.push(NewRows { file: n.file, batch });
+        }
+    }
+    Ok(by.into_values().collect())
+}
+
 /// A staged file of the table, read back.
 pub(super) struct Staged {
     pub entry: FileEntry,

@@ -3,7 +3,7 @@
 
 use super::columns;
 use super::merge::{calendar_rows, keep_newest, keep_unchanged, same_content};
-use super::partitioned::{self, NewRows, Staged, Update};
+use super::partitioned::{self, NewRows, Staged};
 use super::read::Loc;
 use super::{FileContext, FileError, Kind, Lookup, Outcome};
 use crate::pipeline::Source;
@@ -119,7 +119,7 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
     // Tables stored by partition that the run rewrote, with all their files.
     let mut rewritten: Vec<(&'static TableDef, Vec<FileEntry>)> = Vec::new();
     let version = manifest.version + 1;
-    let mut writes = 0usize;
+    let writes = std::sync::atomic::AtomicUsize::new(0);
     let total_files: usize = sources.iter().map(|s| s.files.len()).sum();
     let bar = progress_bar(opts.progress, total_files as u64);
     let ingested_micros = started.timestamp_micros();
@@ -161,21 +161,22 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
                 .iter()
                 .cloned()
                 .partition(|e| e.partition.get("platform").is_none_or(|p| platforms.contains(p)));
-            let mut staged_files = Vec::new();
-            for entry in read_back {
-                let batch = columns::conform(def, &wh.read_batch(&entry, &def.schema()).await?)?;
-                staged_files.push(Staged { entry, batch });
-            }
-            let mut aliases: Vec<Row> = Vec::new();
-            let mut update = partitioned::merge(def, staged_files, new, ingested_micros, &mut files, &mut aliases)?;
-            update.keep.extend(untouched);
+            let groups = partitioned::groups(def, read_back, new)?;
+            let name = format!("v{version:06}-{run_id}");
+            let merged = merge_and_write(wh, def, groups, ingested_micros, &mut files, &name, &writes, opts)?;
             if kind == Kind::Posts {
-                merge_aliases(&mut staged, aliases, &mut changed);
+                merge_aliases(&mut staged, merged.aliases, &mut changed);
             }
-            if update.changed || manifest.files(def.name).is_empty() {
-                // Written now, while the run's rows are at hand; nothing reads the files before
-                // the manifest names them.
-                let entries = write_partitions(wh, def, &update, &format!("v{version:06}-{run_id}"), &mut writes, opts).await?;
+            if merged.changed || manifest.files(def.name).is_empty() {
+                let mut entries = merged.entries;
+                entries.extend(untouched);
+                if entries.is_empty() {
+                    // An empty table still gets a file, so that readers find its columns.
+                    let rel = format!("{}/{name}.parquet", crate::warehouse::table_dir(def.name));
+                    entries.push(wh.write_batches(&rel, def.schema(), [RecordBatch::new_empty(def.schema())]).await?);
+                    count_write(&writes, opts)?;
+                }
+                entries.sort_by(|a, b| (&a.partition, &a.path).cmp(&(&b.partition, &b.path)));
                 rewritten.push((def, entries));
             }
             continue;
@@ -228,10 +229,7 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
     for def in &changed {
         let rel = format!("{}/v{version:06}-{run_id}.parquet", crate::warehouse::table_dir(def.name));
         let entry = wh.write_rows(def, &rel, &staged[def.name]).await?;
-        writes += 1;
-        if opts.fail_after_writes.is_some_and(|n| writes >= n) {
-            return Err(IngestError::Injected(writes));
-        }
+        count_write(&writes, opts)?;
         next_manifest.set(def.name, vec![entry]);
     }
     for (def, entries) in rewritten {
@@ -318,24 +316,15 @@ struct FileRead {
 
 /// Reads a kind's files, as many at once as there are cores; the results keep the files' order.
 fn read_files(jobs: &[Job], kind: Kind, lookup: &Lookup, secret: &Secret, bar: &indicatif::ProgressBar) -> Vec<FileRead> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let done: std::sync::Mutex<Vec<Option<FileRead>>> = std::sync::Mutex::new((0..jobs.len()).map(|_| None).collect());
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
-                bar.set_message(job.shown.clone());
-                let read = read_file(job, kind, lookup, secret);
-                if let Ok(mut done) = done.lock() {
-                    done[i] = Some(read);
-                }
-                bar.inc(1);
-            });
-        }
-    });
-    done.into_inner().unwrap_or_default().into_iter().flatten().collect()
+    use rayon::prelude::*;
+    jobs.par_iter()
+        .map(|job| {
+            bar.set_message(job.shown.clone());
+            let read = read_file(job, kind, lookup, secret);
+            bar.inc(1);
+            read
+        })
+        .collect()
 }
 
 fn read_file(job: &Job, kind: Kind, lookup: &Lookup, secret: &Secret) -> FileRead {
@@ -444,57 +433,126 @@ fn platforms_of(new: &[NewRows]) -> BTreeSet<String> {
     out
 }
 
-/// Writes the partitions a run changed, each sorted by key; returns all the table's files (those
-/// kept and those written). Partitions are built and encoded on every core, then stored.
-async fn write_partitions(
+/// What merging a partitioned kind did: the table's files (those kept and those written), whether
+/// anything changed, and the posts merged away.
+struct Merged {
+    entries: Vec<FileEntry>,
+    changed: bool,
+    aliases: Vec<Row>,
+}
+
+/// Counts a data file written; the test hook fails the run at its count.
+fn count_write(writes: &std::sync::atomic::AtomicUsize, opts: &IngestOptions) -> Result<(), IngestError> {
+    let n = writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    match opts.fail_after_writes {
+        Some(at) if n >= at => Err(IngestError::Injected(n)),
+        _ => Ok(()),
+    }
+}
+
+/// Merges each group (a platform) with its staged files and writes the partitions it changed, on
+/// every core: a group's partitions are sorted, encoded and stored as soon as its merge is done,
+/// while other groups merge. Files are written now, while the rows are at hand; nothing reads them
+/// before the manifest names them.
+#[allow(clippy::too_many_arguments)]
+fn merge_and_write(
     wh: &Warehouse,
     def: &'static TableDef,
-    update: &Update,
+    groups: Vec<partitioned::Group>,
+    run_at: i64,
+    files: &mut [FileReport],
     name: &str,
-    writes: &mut usize,
+    writes: &std::sync::atomic::AtomicUsize,
     opts: &IngestOptions,
-) -> Result<Vec<FileEntry>, IngestError> {
-    let mut entries = update.keep.clone();
+) -> Result<Merged, IngestError> {
+    use std::sync::{Arc, Mutex};
+    let handle = tokio::runtime::Handle::current();
+    let base: Vec<FileReport> = files.to_vec();
     let dir = crate::warehouse::table_dir(def.name);
-    if entries.is_empty() && update.parts.is_empty() {
-        // An empty table still gets a file, so that readers find its columns.
-        let rel = format!("{dir}/{name}.parquet");
-        entries.push(wh.write_batches(&rel, def.schema(), [RecordBatch::new_empty(def.schema())]).await?);
-        *writes += 1;
-    }
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let numbers: Vec<usize> = (0..update.parts.len()).collect();
-    for chunk in numbers.chunks(workers) {
-        let encoded: Vec<Result<(Vec<u8>, u64), IngestError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|&i| {
-                    scope.spawn(move || -> Result<(Vec<u8>, u64), IngestError> {
-                        let batch = update.batch(i)?;
-                        let bytes = crate::warehouse::encode_parquet(&batch).map_err(WarehouseError::from)?;
-                        Ok((bytes, batch.num_rows() as u64))
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(IngestError::Arrow(arrow::error::ArrowError::ComputeError("a partition writer failed".into())))))
-                .collect()
-        });
-        for (&i, result) in chunk.iter().zip(encoded) {
-            let (bytes, rows) = result?;
-            let values = &update.parts[i].0;
-            let sub: String = values.iter().map(|(k, v)| format!("{k}={v}/")).collect();
-            let mut entry = wh.put_parquet(&format!("{dir}/{sub}{name}.parquet"), bytes, rows).await?;
-            entry.partition = values.clone();
-            entries.push(entry);
-            *writes += 1;
-            if opts.fail_after_writes.is_some_and(|n| *writes >= n) {
-                return Err(IngestError::Injected(*writes));
-            }
+    // Per group: its reports' counts, its aliases and kept files, whether it changed; and every
+    // partition written, or the first error.
+    type Done = (Vec<FileReport>, Vec<Row>, Vec<FileEntry>, bool);
+    let done: Mutex<Vec<Option<Done>>> = Mutex::new((0..groups.len()).map(|_| None).collect());
+    let written: Mutex<Vec<FileEntry>> = Mutex::new(Vec::new());
+    let failed: Mutex<Option<IngestError>> = Mutex::new(None);
+    let fail = |e: IngestError| {
+        if let Ok(mut f) = failed.lock() {
+            f.get_or_insert(e);
         }
+    };
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by_key(|&g| std::cmp::Reverse(groups[g].rows()));
+    let mut groups: Vec<Option<partitioned::Group>> = groups.into_iter().map(Some).collect();
+    let work = || {
+        rayon::scope(|scope| {
+            for g in order {
+                let Some(group) = groups[g].take() else { continue };
+                let (handle, done, written, fail, dir, base) = (&handle, &done, &written, &fail, &dir, &base);
+                scope.spawn(move |scope| {
+                    let merged = (|| -> Result<(Done, partitioned::Update), IngestError> {
+                        let mut staged = Vec::with_capacity(group.staged.len());
+                        for entry in group.staged {
+                            let batch = columns::conform(def, &handle.block_on(wh.read_batch(&entry, &def.schema()))?)?;
+                            staged.push(Staged { entry, batch });
+                        }
+                        let (mut reports, mut aliases) = (base.clone(), Vec::new());
+                        let update = partitioned::merge(def, staged, group.new, run_at, &mut reports, &mut aliases)?;
+                        Ok(((reports, aliases, update.keep.clone(), update.changed), update))
+                    })();
+                    let update = match merged {
+                        Ok((d, update)) => {
+                            if let Ok(mut done) = done.lock() {
+                                done[g] = Some(d);
+                            }
+                            Arc::new(update)
+                        }
+                        Err(e) => return fail(e),
+                    };
+                    for i in 0..update.parts.len() {
+                        let update = Arc::clone(&update);
+                        scope.spawn(move |_| {
+                            let values = &update.parts[i].0;
+                            let stored = (|| -> Result<FileEntry, IngestError> {
+                                let batch = update.batch(i)?;
+                                let bytes = crate::warehouse::encode_parquet(&batch).map_err(WarehouseError::from)?;
+                                let sub: String = values.iter().map(|(k, v)| format!("{k}={v}/")).collect();
+                                let rel = format!("{dir}/{sub}{name}.parquet");
+                                let mut entry = handle.block_on(wh.put_parquet(&rel, bytes, batch.num_rows() as u64))?;
+                                entry.partition = values.clone();
+                                count_write(writes, opts)?;
+                                Ok(entry)
+                            })();
+                            match stored {
+                                Ok(entry) => written.lock().map(|mut w| w.push(entry)).unwrap_or(()),
+                                Err(e) => fail(e),
+                            }
+                        });
+                    }
+                });
+            }
+        })
+    };
+    // The pool's threads wait on the store; tell the runtime this thread blocks meanwhile.
+    match handle.runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => work(),
+        _ => tokio::task::block_in_place(work),
     }
-    Ok(entries)
+    if let Some(e) = failed.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let mut merged = Merged { entries: written.into_inner().unwrap_or_default(), changed: false, aliases: Vec::new() };
+    for (reports, aliases, keep, changed) in done.into_inner().unwrap_or_default().into_iter().flatten() {
+        // Each group counted on a copy of the reports: add what it counted.
+        for ((f, mine), was) in files.iter_mut().zip(&reports).zip(&base) {
+            f.loaded = (f.loaded + mine.loaded).saturating_sub(was.loaded);
+            f.duplicates = (f.duplicates + mine.duplicates).saturating_sub(was.duplicates);
+            f.merged = (f.merged + mine.merged).saturating_sub(was.merged);
+        }
+        merged.aliases.extend(aliases);
+        merged.entries.extend(keep);
+        merged.changed |= changed;
+    }
+    Ok(merged)
 }
 
 /// (platform, post_id) → account_id of every post, merged-away ids included (MediaCrawler's
