@@ -17,24 +17,29 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hash};
 
 /// Row numbers indexed by a key computed from the row: an entry is the row's number (4 bytes),
-/// not its key, so tens of millions of rows fit in a few hundred megabytes.
-struct KeyIndex<K, F: Fn(usize) -> K> {
+/// not its key, so tens of millions of rows fit in a few hundred megabytes. Each row's hash is
+/// computed once ([`hash_rows`]): growing the table and probing it compare hashes, and a key is
+/// read only when two hashes agree.
+struct KeyIndex<'h, K, F: Fn(usize) -> K> {
     table: hashbrown::HashTable<u32>,
     key: F,
-    state: foldhash::fast::FixedState,
+    hashes: &'h [u64],
 }
 
-impl<K: Hash + Eq, F: Fn(usize) -> K> KeyIndex<K, F> {
-    fn new(capacity: usize, key: F) -> Self {
-        KeyIndex { table: hashbrown::HashTable::with_capacity(capacity), key, state: Default::default() }
+impl<'h, K: Eq, F: Fn(usize) -> K> KeyIndex<'h, K, F> {
+    fn new(capacity: usize, key: F, hashes: &'h [u64]) -> Self {
+        KeyIndex { table: hashbrown::HashTable::with_capacity(capacity), key, hashes }
+    }
+
+    fn entry(&mut self, i: usize) -> hashbrown::hash_table::Entry<'_, u32> {
+        let (key, hashes) = (&self.key, self.hashes);
+        let h = hashes[i];
+        self.table.entry(h, |&j| hashes[j as usize] == h && key(j as usize) == key(i), |&j| hashes[j as usize])
     }
 
     /// Puts row `i` under its key and returns the row that was there.
     fn replace(&mut self, i: usize) -> Option<u32> {
-        let (key, state) = (&self.key, &self.state);
-        let k = key(i);
-        let entry = self.table.entry(state.hash_one(&k), |&j| key(j as usize) == k, |&j| state.hash_one(key(j as usize)));
-        match entry {
+        match self.entry(i) {
             hashbrown::hash_table::Entry::Occupied(mut e) => Some(std::mem::replace(e.get_mut(), i as u32)),
             hashbrown::hash_table::Entry::Vacant(e) => {
                 e.insert(i as u32);
@@ -45,10 +50,7 @@ impl<K: Hash + Eq, F: Fn(usize) -> K> KeyIndex<K, F> {
 
     /// Puts row `i` under its key unless a row is there, and returns that row.
     fn first(&mut self, i: usize) -> Option<u32> {
-        let (key, state) = (&self.key, &self.state);
-        let k = key(i);
-        let entry = self.table.entry(state.hash_one(&k), |&j| key(j as usize) == k, |&j| state.hash_one(key(j as usize)));
-        match entry {
+        match self.entry(i) {
             hashbrown::hash_table::Entry::Occupied(e) => Some(*e.get()),
             hashbrown::hash_table::Entry::Vacant(e) => {
                 e.insert(i as u32);
@@ -59,9 +61,19 @@ impl<K: Hash + Eq, F: Fn(usize) -> K> KeyIndex<K, F> {
 
     /// The row under the key of row `i` (of another part of the universe).
     fn get(&self, i: usize) -> Option<u32> {
-        let k = (self.key)(i);
-        self.table.find(self.state.hash_one(&k), |&j| (self.key)(j as usize) == k).copied()
+        let h = self.hashes[i];
+        self.table.find(h, |&j| self.hashes[j as usize] == h && (self.key)(j as usize) == (self.key)(i)).copied()
     }
+}
+
+/// The hash of every row's key, `key_at(batch, row)`, batch by batch.
+fn hash_rows<K: Hash>(u: &Universe, key_at: impl Fn(usize, usize) -> K) -> Vec<u64> {
+    let state = foldhash::fast::FixedState::default();
+    let mut out = Vec::with_capacity(u.len());
+    for b in 0..u.batches.len() {
+        out.extend((0..u.starts[b + 1] - u.starts[b]).map(|r| state.hash_one(key_at(b, r))));
+    }
+    out
 }
 
 /// Rows of one file of this run, in the table's layout. Their `source_file` and `ingested_at` are
@@ -188,6 +200,10 @@ struct Strings<'a> {
 impl<'a> Strings<'a> {
     fn get(&self, i: usize) -> Option<&'a str> {
         let (b, r) = locate(self.starts, i);
+        self.at(b, r)
+    }
+
+    fn at(&self, b: usize, r: usize) -> Option<&'a str> {
         let a = self.arrays[b];
         a.is_valid(r).then(|| a.value(r))
     }
@@ -202,6 +218,10 @@ struct Times<'a> {
 impl Times<'_> {
     fn get(&self, i: usize) -> Option<i64> {
         let (b, r) = locate(self.starts, i);
+        self.at(b, r)
+    }
+
+    fn at(&self, b: usize, r: usize) -> Option<i64> {
         let a = self.arrays[b];
         a.is_valid(r).then(|| a.value(r))
     }
@@ -282,17 +302,22 @@ pub(super) fn merge(
     let is_posts = def.name == table::POSTS.name;
 
     let keys: Vec<Strings> = def.key.iter().map(|c| u.strings(c)).collect();
-    let key = |i: usize| -> [Option<&str>; 3] {
+    let key_at = |b: usize, r: usize| -> [Option<&str>; 3] {
         let mut k = [None; 3];
         for (slot, col) in k.iter_mut().zip(&keys) {
-            *slot = col.get(i);
+            *slot = col.at(b, r);
         }
         k
     };
+    let key = |i: usize| {
+        let (b, r) = locate(&u.starts, i);
+        key_at(b, r)
+    };
+    let hashes = hash_rows(&u, key_at);
 
     // Newer wins within the run: the later row of a key; the others are duplicates of their files.
     let mut alive = vec![true; n];
-    let mut newest = KeyIndex::new(n - n_staged, key);
+    let mut newest = KeyIndex::new(n - n_staged, key, &hashes);
     for i in n_staged..n {
         if let Some(j) = newest.replace(i) {
             alive[j as usize] = false;
@@ -320,7 +345,7 @@ pub(super) fn merge(
     // Against the staged rows: an equal row keeps the staged one (re-ingesting changes nothing),
     // any other replaces it. `order` is the row path's order: the run's rows, then the staged rows
     // no run row took.
-    let mut staged_keys = KeyIndex::new(n_staged, key);
+    let mut staged_keys = KeyIndex::new(n_staged, key, &hashes);
     for j in 0..n_staged {
         staged_keys.replace(j);
     }
@@ -401,12 +426,17 @@ pub(super) fn merge(
 fn same_post_groups(u: &Universe, rows: impl Iterator<Item = usize>) -> Vec<Vec<u32>> {
     let (platform, account, title) = (u.strings("platform"), u.strings("account_id"), u.strings("title"));
     let published = u.times("published_at");
-    let same_post = |i: usize| {
-        let t = title.get(i).map(str::trim).filter(|t| !t.is_empty())?;
-        let minute = published.get(i)?.div_euclid(60_000_000);
-        Some((platform.get(i), account.get(i), t, minute))
+    let same_post_at = |b: usize, r: usize| {
+        let t = title.at(b, r).map(str::trim).filter(|t| !t.is_empty())?;
+        let minute = published.at(b, r)?.div_euclid(60_000_000);
+        Some((platform.at(b, r), account.at(b, r), t, minute))
     };
-    let mut first = KeyIndex::new(u.len() - u.staged, same_post);
+    let same_post = |i: usize| {
+        let (b, r) = locate(&u.starts, i);
+        same_post_at(b, r)
+    };
+    let hashes = hash_rows(u, same_post_at);
+    let mut first = KeyIndex::new(u.len() - u.staged, same_post, &hashes);
     let mut groups: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for i in rows {
         if same_post(i).is_none() {

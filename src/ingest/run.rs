@@ -364,7 +364,7 @@ fn read_file(job: &Job, kind: Kind, lookup: &Lookup, secret: &Secret) -> FileRea
             raw,
         });
     };
-    let bytes = match std::fs::read(job.path) {
+    let bytes = match FileBytes::open(job.path) {
         Ok(b) => b,
         Err(e) => {
             let e = FileError::Other(format!("cannot read the file: {e}"));
@@ -414,6 +414,40 @@ fn read_file(job: &Job, kind: Kind, lookup: &Lookup, secret: &Secret) -> FileRea
         read.rows = Vec::new();
     }
     read
+}
+
+/// A file's bytes. A large file is mapped rather than read: its pages come from the page cache
+/// as they are parsed, with no copy and no fresh memory.
+enum FileBytes {
+    Read(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl FileBytes {
+    const MAP_FROM: u64 = 1 << 20;
+
+    fn open(path: &std::path::Path) -> std::io::Result<FileBytes> {
+        let file = std::fs::File::open(path)?;
+        if file.metadata()?.len() < Self::MAP_FROM {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut { file }, &mut bytes)?;
+            return Ok(FileBytes::Read(bytes));
+        }
+        // SAFETY: the map is read-only and lives only while the file is parsed. Exports are not
+        // written while ingest reads them; a file truncated meanwhile would end the process (the
+        // warehouse keeps its last committed state).
+        unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map(FileBytes::Mapped)
+    }
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Read(b) => b,
+            FileBytes::Mapped(m) => m,
+        }
+    }
 }
 
 /// The platforms of a run's rows.
@@ -648,3 +682,23 @@ fn file_rows(run_id: &str, files: &[FileReport], at: &Value) -> Vec<Row> {
         .collect()
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::FileBytes;
+
+    #[test]
+    fn files_read_or_mapped_give_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0, 10, FileBytes::MAP_FROM as usize - 1, FileBytes::MAP_FROM as usize, 3 << 20] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let path = dir.path().join(format!("f{len}.csv"));
+            std::fs::write(&path, &bytes).unwrap();
+            let read = FileBytes::open(&path).unwrap();
+            assert_eq!(matches!(read, FileBytes::Mapped(_)), len as u64 >= FileBytes::MAP_FROM, "{len}");
+            assert!(*read == *bytes, "{len}");
+        }
+        assert!(FileBytes::open(&dir.path().join("missing.csv")).is_err());
+        assert!(FileBytes::open(dir.path()).is_err(), "a folder is not a file");
+    }
+}
