@@ -103,11 +103,16 @@ pub fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, ReadError>
 /// byte: C0 controls and DEL are single bytes, C1 controls (U+0080..U+009F) are `C2 80..C2 9F`.
 fn has_control(text: &str) -> bool {
     let b = text.as_bytes();
-    b.iter().enumerate().any(|(i, &c)| match c {
+    let control_at = |i: usize| match b[i] {
         b'\t' | b'\r' | b'\n' | 0x0c => false,
         0x00..=0x1f | 0x7f => true,
         0xc2 => b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
         _ => false,
+    };
+    // A block of 64 bytes none of which can begin a control is passed in one (vectorised) test.
+    let suspect = |c: u8| (c < 0x20 && !matches!(c, b'\t' | b'\r' | b'\n' | 0x0c)) | (c == 0x7f) | (c == 0xc2);
+    b.chunks(64).enumerate().any(|(k, block)| {
+        block.iter().fold(false, |any, &c| any | suspect(c)) && (k * 64..k * 64 + block.len()).any(control_at)
     })
 }
 
@@ -118,6 +123,11 @@ pub fn clean_cell(s: &str) -> String {
 
 /// [`clean_cell`] without the copy.
 pub fn clean(s: &str) -> &str {
+    // Most cells begin and end with a printable ASCII character: nothing to trim.
+    let printable = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_graphic());
+    if printable(s.as_bytes().first()) && printable(s.as_bytes().last()) {
+        return s;
+    }
     s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
 }
 
@@ -341,6 +351,16 @@ mod tests {
         for (text, control) in [("a\tb\r\n\u{0c}", false), ("a\u{1}b", true), ("a\u{7f}", true), ("a\u{85}b", true), ("é中文\u{a0}", false)] {
             assert_eq!(has_control(text), text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n' | '\u{0c}')), "{text:?}");
             assert_eq!(has_control(text), control, "{text:?}");
+        }
+        // Around the 64-byte blocks the check passes at once: a control in either block, and a C1
+        // control whose two bytes straddle two blocks.
+        for at in [0, 1, 62, 63, 64, 65, 127, 128, 200] {
+            for control in ['\u{1}', '\u{7f}', '\u{85}', '\u{9f}'] {
+                let text = format!("{}{control}{}", "a".repeat(at), "中".repeat(50));
+                assert!(has_control(&text), "{at} {control:?}");
+            }
+            let text = format!("{}\u{a0}\t\r\n{}", "a".repeat(at), "中".repeat(50));
+            assert!(!has_control(&text), "{at}");
         }
     }
 
