@@ -155,8 +155,31 @@ pub(super) struct Update {
 
 impl Update {
     /// The rows of `parts[i]`, sorted by the key.
-    pub fn batch(&self, i: usize) -> Result<RecordBatch, ArrowError> {
-        partition_batch(&self.universe, &self.patched, &self.parts[i].1)
+    pub fn rows(&self, i: usize) -> Result<PartitionRows<'_>, ArrowError> {
+        partition_rows(&self.universe, &self.patched, &self.parts[i].1)
+    }
+}
+
+/// A partition's rows in key order, copied out a slice at a time.
+pub(super) struct PartitionRows<'u> {
+    u: &'u Universe,
+    /// The rows a merge changed, as one batch after the universe's.
+    changed: RecordBatch,
+    /// Where each row is: (batch, row).
+    picks: Vec<(usize, usize)>,
+}
+
+impl PartitionRows<'_> {
+    pub fn len(&self) -> usize {
+        self.picks.len()
+    }
+
+    /// Rows `start..start + len` as one batch, stamped.
+    pub fn slice(&self, start: usize, len: usize) -> Result<RecordBatch, ArrowError> {
+        let mut sources: Vec<&RecordBatch> = self.u.batches.iter().collect();
+        sources.push(&self.changed);
+        let picks = &self.picks[start..(start + len).min(self.picks.len())];
+        stamp(self.u, arrow::compute::interleave_record_batch(&sources, picks)?, picks)
     }
 }
 
@@ -525,9 +548,8 @@ fn partition(u: Universe, patched: Patched, staged: &[Staged], order: &[u32], al
     Update { keep, parts: write, changed, universe: u, patched }
 }
 
-/// A partition's rows, sorted by the key (the platform is the partition's), gathered from the
-/// batches in one copy.
-fn partition_batch(u: &Universe, patched: &Patched, idx: &[u32]) -> Result<RecordBatch, ArrowError> {
+/// A partition's rows, sorted by the key (the platform is the partition's).
+fn partition_rows<'u>(u: &'u Universe, patched: &Patched, idx: &[u32]) -> Result<PartitionRows<'u>, ArrowError> {
     let changed: Vec<Row> = idx.iter().filter_map(|i| patched.get(i).cloned()).collect();
     let changed = u.def.to_batch(&changed)?;
     let mut sources: Vec<&RecordBatch> = u.batches.iter().collect();
@@ -543,23 +565,66 @@ fn partition_batch(u: &Universe, patched: &Patched, idx: &[u32]) -> Result<Recor
     let value = |k: usize, (b, r): (usize, usize)| -> Option<&str> {
         keys.get(k).and_then(|col| col[b].is_valid(r).then(|| col[b].value(r)))
     };
-    // (first key, second key, where the row is), sorted.
-    type Pick<'a> = (Option<&'a str>, Option<&'a str>, (usize, usize));
-    let mut picks: Vec<Pick> = Vec::with_capacity(idx.len());
     let mut next_changed = 0;
-    for &i in idx {
-        let at = if patched.contains_key(&i) {
-            next_changed += 1;
-            (sources.len() - 1, next_changed - 1)
-        } else {
-            locate(&u.starts, i as usize)
-        };
-        picks.push((value(0, at), value(1, at), at));
+    let at: Vec<(usize, usize)> = idx
+        .iter()
+        .map(|&i| {
+            if patched.contains_key(&i) {
+                next_changed += 1;
+                (sources.len() - 1, next_changed - 1)
+            } else {
+                locate(&u.starts, i as usize)
+            }
+        })
+        .collect();
+    let picks = if keys.len() < 2 {
+        let mut picks: Vec<(Option<&str>, (usize, usize))> = at.into_iter().map(|at| (value(0, at), at)).collect();
+        picks.sort_unstable();
+        picks.into_iter().map(|(_, at)| at).collect()
+    } else {
+        sort_by_two_keys(at, |at| value(0, at), |at| value(1, at))
+    };
+    Ok(PartitionRows { u, changed, picks })
+}
+
+/// Rows sorted by two keys whose first repeats (an account has many messages): a bucket per
+/// first value, the buckets in order, then each bucket sorted by the second key (and the row).
+/// Fewer and cheaper comparisons than sorting by both.
+fn sort_by_two_keys<'a>(
+    rows: Vec<(usize, usize)>,
+    first: impl Fn((usize, usize)) -> Option<&'a str>,
+    second: impl Fn((usize, usize)) -> Option<&'a str>,
+) -> Vec<(usize, usize)> {
+    let mut ranks: hashbrown::HashMap<Option<&str>, u32, foldhash::fast::FixedState> = Default::default();
+    let rank: Vec<u32> = rows
+        .iter()
+        .map(|&at| {
+            let next = ranks.len() as u32;
+            *ranks.entry(first(at)).or_insert(next)
+        })
+        .collect();
+    let mut distinct: Vec<(Option<&str>, u32)> = ranks.into_iter().collect();
+    distinct.sort_unstable();
+    let mut bucket_of = vec![0usize; distinct.len()];
+    for (b, &(_, r)) in distinct.iter().enumerate() {
+        bucket_of[r as usize] = b;
     }
-    picks.sort_unstable();
-    let picks: Vec<(usize, usize)> = picks.into_iter().map(|(_, _, at)| at).collect();
-    let batch = arrow::compute::interleave_record_batch(&sources, &picks)?;
-    stamp(u, batch, &picks)
+    let mut start = vec![0usize; distinct.len() + 1];
+    rank.iter().for_each(|&r| start[bucket_of[r as usize] + 1] += 1);
+    for b in 1..start.len() {
+        start[b] += start[b - 1];
+    }
+    let mut next = start.clone();
+    let mut sorted = vec![(0, 0); rows.len()];
+    for (&at, &r) in rows.iter().zip(&rank) {
+        let b = bucket_of[r as usize];
+        sorted[next[b]] = at;
+        next[b] += 1;
+    }
+    for w in start.windows(2) {
+        sorted[w[0]..w[1]].sort_unstable_by_key(|&at| (second(at), at));
+    }
+    sorted
 }
 
 /// Fills in the file and the run's time of the partition's rows that came from this run's batches.
@@ -627,6 +692,28 @@ fn entry_part(e: &FileEntry) -> Option<(String, i32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_keys_sort_as_the_pairs_do() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let accounts = ["b", "a", "", "ab", "a\u{0}", "中"];
+        let ids = ["x", "x1", "", "y", "10", "9"];
+        let pick = |n: usize, of: &[&'static str], rng: &mut rand::rngs::SmallRng| -> Vec<Option<&'static str>> {
+            (0..n).map(|_| if rng.random_range(0..8) == 0 { None } else { Some(of[rng.random_range(0..of.len())]) }).collect()
+        };
+        for n in [0, 1, 2, 50, 1000] {
+            let (first, second) = (pick(n, &accounts, &mut rng), pick(n, &ids, &mut rng));
+            // Rows in two batches, in shuffled order.
+            let mut rows: Vec<(usize, usize)> = (0..n).map(|i| (i % 2, i / 2)).collect();
+            rand::seq::SliceRandom::shuffle(rows.as_mut_slice(), &mut rng);
+            let at = |(b, r): (usize, usize)| r * 2 + b;
+            let mut want: Vec<(Option<&str>, Option<&str>, (usize, usize))> = rows.iter().map(|&p| (first[at(p)], second[at(p)], p)).collect();
+            want.sort();
+            let got = sort_by_two_keys(rows, |p| first[at(p)], |p| second[at(p)]);
+            assert_eq!(got, want.into_iter().map(|w| w.2).collect::<Vec<_>>(), "{n}");
+        }
+    }
 
     #[test]
     fn month_labels_round_trip() {

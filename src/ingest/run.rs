@@ -547,11 +547,14 @@ fn merge_and_write(
                         scope.spawn(move |_| {
                             let values = &update.parts[i].0;
                             let stored = (|| -> Result<FileEntry, IngestError> {
-                                let batch = update.batch(i)?;
-                                let bytes = crate::warehouse::encode_parquet(&batch).map_err(WarehouseError::from)?;
+                                // Copied out and encoded a slice at a time: the slices reuse memory.
+                                const SLICE: usize = 64 * 1024;
+                                let rows = update.rows(i)?;
+                                let slices = (0..rows.len()).step_by(SLICE).map(|start| rows.slice(start, SLICE));
+                                let bytes = crate::warehouse::encode_parquet_batches(def.schema(), slices).map_err(WarehouseError::from)?;
                                 let sub: String = values.iter().map(|(k, v)| format!("{k}={v}/")).collect();
                                 let rel = format!("{dir}/{sub}{name}.parquet");
-                                let mut entry = handle.block_on(wh.put_parquet(&rel, bytes, batch.num_rows() as u64))?;
+                                let mut entry = handle.block_on(wh.put_parquet(&rel, bytes, rows.len() as u64))?;
                                 entry.partition = values.clone();
                                 count_write(writes, opts)?;
                                 Ok(entry)

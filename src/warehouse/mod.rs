@@ -30,9 +30,19 @@ fn writer_properties() -> WriterProperties {
 /// A batch as the bytes of a Parquet file, written as [`Warehouse::write_batches`] writes: to
 /// encode files on several threads, then store them with [`Warehouse::put_parquet`].
 pub fn encode_parquet(batch: &arrow::array::RecordBatch) -> std::result::Result<Vec<u8>, parquet::errors::ParquetError> {
+    encode_parquet_batches(batch.schema(), [Ok(batch.clone())])
+}
+
+/// [`encode_parquet`] of batches made one after another (each can be dropped once written).
+pub fn encode_parquet_batches(
+    schema: arrow::datatypes::SchemaRef,
+    batches: impl IntoIterator<Item = std::result::Result<arrow::array::RecordBatch, arrow::error::ArrowError>>,
+) -> std::result::Result<Vec<u8>, parquet::errors::ParquetError> {
     let mut out = Vec::new();
-    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), Some(writer_properties()))?;
-    w.write(batch)?;
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, Some(writer_properties()))?;
+    for batch in batches {
+        w.write(&batch?)?;
+    }
     w.close()?;
     Ok(out)
 }
