@@ -708,7 +708,7 @@ mod tests {
             let mut rows: Vec<(usize, usize)> = (0..n).map(|i| (i % 2, i / 2)).collect();
             rand::seq::SliceRandom::shuffle(rows.as_mut_slice(), &mut rng);
             let at = |(b, r): (usize, usize)| r * 2 + b;
-            let mut want: Vec<(Option<&str>, Option<&str>, (usize, usize))> = rows.iter().map(|&p| (first[at(p)], second[at(p)], p)).collect();
+            let mut want: Vec<_> = rows.iter().map(|&p| (first[at(p)], second[at(p)], p)).collect();
             want.sort();
             let got = sort_by_two_keys(rows, |p| first[at(p)], |p| second[at(p)]);
             assert_eq!(got, want.into_iter().map(|w| w.2).collect::<Vec<_>>(), "{n}");
