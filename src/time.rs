@@ -21,11 +21,8 @@ pub fn days_to_date(days: i32) -> NaiveDate {
 
 /// The UTC instant of a Beijing wall-clock time, as microseconds since the epoch.
 pub fn beijing_micros(t: NaiveDateTime) -> i64 {
-    beijing()
-        .from_local_datetime(&t)
-        .single()
-        .map(|dt| dt.timestamp_micros())
-        .unwrap_or_else(|| t.and_utc().timestamp_micros() - 8 * 3_600_000_000)
+    // A fixed offset: every wall-clock time is one instant, eight hours before the same time in UTC.
+    t.and_utc().timestamp_micros() - 8 * 3_600_000_000
 }
 
 /// Beijing date of a UTC instant (microseconds).
@@ -259,6 +256,16 @@ mod tests {
         assert!(parse_instant("2019-02-30 10:00:00").is_err());
         // Beijing midnight is 16:00 UTC of the day before.
         assert_eq!(bj("2019-07-01 00:00:00"), 1_561_910_400_000_000);
+    }
+
+    #[test]
+    fn beijing_is_chronos_fixed_offset() {
+        let mut t = NaiveDate::from_ymd_opt(1890, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+        while t.year() < 2110 {
+            let want = beijing().from_local_datetime(&t).single().unwrap().timestamp_micros();
+            assert_eq!(beijing_micros(t), want, "{t}");
+            t += Duration::seconds(86_400 * 13 + 3_607);
+        }
     }
 
     #[test]

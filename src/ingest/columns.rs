@@ -76,12 +76,28 @@ impl Builder {
             Builder::Instant(b) => b.append_null(),
         }
     }
+
+    fn append_nulls(&mut self, n: usize) {
+        match self {
+            Builder::Str(b) => b.append_nulls(n),
+            Builder::Int(b) => b.append_nulls(n),
+            Builder::Float(b) => b.append_nulls(n),
+            Builder::Bool(b) => b.append_nulls(n),
+            Builder::Date(b) => b.append_nulls(n),
+            Builder::Instant(b) => b.append_nulls(n),
+        }
+    }
 }
 
 /// Appends rows of cells (in the table's column order) to one Arrow builder per column.
 pub struct TableBuilder {
     def: &'static TableDef,
     columns: Vec<Builder>,
+    /// Per column, `Some(n)` while it has held only NULLs (n of them): they are appended when its
+    /// first value comes, and a column that never gets one is made NULL at once. A file without an
+    /// optional column, and the stamp columns a run fills later, cost no memory per row.
+    leading_nulls: Vec<Option<usize>>,
+    rows: usize,
 }
 
 impl TableBuilder {
@@ -107,14 +123,23 @@ impl TableBuilder {
                 }
             })
             .collect();
-        TableBuilder { def, columns }
+        TableBuilder { def, columns, leading_nulls: vec![Some(0); def.columns.len()], rows: 0 }
     }
 
     /// Appends one row. A cell of another type than its column's is a bug of the parser that made
     /// it; it is stored as NULL (the conformance tests compare every column with the row path).
     pub fn push(&mut self, cells: &[Cell]) {
         debug_assert_eq!(cells.len(), self.columns.len());
-        for (b, c) in self.columns.iter_mut().zip(cells) {
+        self.rows += 1;
+        for ((b, c), nulls) in self.columns.iter_mut().zip(cells).zip(self.leading_nulls.iter_mut()) {
+            if let Some(n) = nulls {
+                if c.is_null() {
+                    *n += 1;
+                    continue;
+                }
+                b.append_nulls(*n);
+                *nulls = None;
+            }
             match (b, c) {
                 (Builder::Str(b), Cell::Str(s)) => b.append_value(s),
                 (Builder::Str(b), Cell::Owned(s)) => b.append_value(s),
@@ -132,10 +157,16 @@ impl TableBuilder {
     }
 
     pub fn finish(mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let schema = self.def.schema();
         let arrays: Vec<ArrayRef> = self
             .columns
             .iter_mut()
-            .map(|b| -> ArrayRef {
+            .zip(&self.leading_nulls)
+            .zip(schema.fields())
+            .map(|((b, nulls), field)| -> ArrayRef {
+                if nulls.is_some() {
+                    return new_null_array(field.data_type(), self.rows);
+                }
                 match b {
                     Builder::Str(b) => Arc::new(b.finish()),
                     Builder::Int(b) => Arc::new(b.finish()),
@@ -146,7 +177,7 @@ impl TableBuilder {
                 }
             })
             .collect();
-        RecordBatch::try_new(self.def.schema(), arrays)
+        RecordBatch::try_new(schema, arrays)
     }
 }
 

@@ -164,7 +164,7 @@ impl Format for Canonical {
         Ok(map_rows(&sheet, |row| {
             let raw: Vec<&str> = row.cells.iter().map(String::as_str).collect();
             let mut cells = vec![Cell::Null; ctx.kind.table().columns.len()];
-            parse_cells(ctx, fields, &positions, &raw, &mut cells)?;
+            parse_cells(ctx, fields, &positions, &raw, &mut cells, &mut [])?;
             Ok(cells.into_iter().map(Value::from).collect::<Row>())
         }))
     }
@@ -247,6 +247,7 @@ fn csv_columns(ctx: &FileContext, fields: &[Field], bytes: &[u8]) -> Result<Colu
     // Per-record buffers of borrowed cells, emptied and reused (their allocation) record after record.
     let mut raw_store: Vec<&str> = Vec::with_capacity(header.len());
     let mut cell_store: Vec<Cell> = Vec::with_capacity(def.columns.len());
+    let mut memo: Vec<Option<(String, Option<&'static str>)>> = vec![None; fields.len()];
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
@@ -254,11 +255,13 @@ fn csv_columns(ctx: &FileContext, fields: &[Field], bytes: &[u8]) -> Result<Colu
                 let line = lines.line_at(record.position().map_or(0, |p| p.byte()));
                 let mut raw = recycle(std::mem::take(&mut raw_store));
                 raw.extend(record.iter().map(|c| clean(cell_str(c))));
-                if !(raw.iter().all(|c| c.is_empty()) || raw.iter().eq(header.iter())) {
+                // (The header is compared from its last cell: a row's last cells rarely share
+                // the header's lengths, so most rows differ without comparing any text.)
+                if !(raw.iter().all(|c| c.is_empty()) || raw.iter().rev().eq(header.iter().rev())) {
                     out.read += 1;
                     let mut cells = recycle(std::mem::take(&mut cell_store));
                     cells.resize(def.columns.len(), Cell::Null);
-                    match parse_cells(ctx, fields, &positions, &raw, &mut cells) {
+                    match parse_cells(ctx, fields, &positions, &raw, &mut cells, &mut memo) {
                         Ok(()) => builder.push(&cells),
                         Err(reason) => out.rejects.push((Loc::Line(line), raw.join(","), reason)),
                     }
@@ -319,17 +322,35 @@ fn arrow_error(e: arrow::error::ArrowError) -> FileError {
 
 /// Parses one row's cells (`raw`, in file order) into `cells` (in table order); the first field that
 /// fails gives the row's reason.
+///
+/// `memo` (one slot per field, or empty) keeps the last platform and code cell of each field:
+/// a file repeats them row after row, and an equal cell is not matched against the names again.
 fn parse_cells<'a>(
     ctx: &FileContext,
     fields: &[Field],
     positions: &[Option<usize>],
     raw: &[&'a str],
     cells: &mut [Cell<'a>],
+    memo: &mut [Option<(String, Option<&'static str>)>],
 ) -> Result<(), String> {
     let table = ctx.kind.table();
-    for (field, pos) in fields.iter().zip(positions) {
+    for (k, (field, pos)) in fields.iter().zip(positions).enumerate() {
         let raw = pos.and_then(|i| raw.get(i).copied()).unwrap_or("");
-        cells[table.index(field.column)] = parse_cell(ctx, field, raw)?;
+        let cell = match (field.parse, memo.get_mut(k)) {
+            (Platform | Code(_), Some(slot)) => match slot {
+                Some((seen, code)) if seen == raw => code.map_or(Cell::Null, Cell::Str),
+                _ => {
+                    let code = match field.parse {
+                        Code(table) => code_str(raw, table, field.headers[0])?,
+                        _ => Some(fields::platform_str(raw)?),
+                    };
+                    *slot = Some((raw.to_string(), code));
+                    code.map_or(Cell::Null, Cell::Str)
+                }
+            },
+            _ => parse_cell(ctx, field, raw)?,
+        };
+        cells[table.index(field.column)] = cell;
     }
     complete(ctx.kind, table, cells);
     Ok(())
