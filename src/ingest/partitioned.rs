@@ -336,7 +336,10 @@ pub(super) fn merge(
         let (b, r) = locate(&u.starts, i);
         key_at(b, r)
     };
-    let hashes = hash_rows(&u, key_at);
+    // Hashed on the key's last column alone (the id): the platform is the group's, and the
+    // account adds nothing to an id's spread. Keys are still compared whole.
+    let last = keys.last();
+    let hashes = hash_rows(&u, |b, r| last.and_then(|col| col.at(b, r)));
 
     // Newer wins within the run: the later row of a key; the others are duplicates of their files.
     let mut alive = vec![true; n];
@@ -595,7 +598,8 @@ fn sort_by_two_keys<'a>(
     first: impl Fn((usize, usize)) -> Option<&'a str>,
     second: impl Fn((usize, usize)) -> Option<&'a str>,
 ) -> Vec<(usize, usize)> {
-    let mut ranks: hashbrown::HashMap<Option<&str>, u32, foldhash::fast::FixedState> = Default::default();
+    let mut ranks: hashbrown::HashMap<Option<&str>, u32, foldhash::fast::FixedState> =
+        hashbrown::HashMap::with_capacity_and_hasher(rows.len() / 16, Default::default());
     let rank: Vec<u32> = rows
         .iter()
         .map(|&at| {

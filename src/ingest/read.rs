@@ -101,7 +101,7 @@ pub fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, ReadError>
 
 /// Whether the text has a control character other than tab, CR, LF and form feed, checked byte by
 /// byte: C0 controls and DEL are single bytes, C1 controls (U+0080..U+009F) are `C2 80..C2 9F`.
-fn has_control(text: &str) -> bool {
+pub fn has_control(text: &str) -> bool {
     let b = text.as_bytes();
     let control_at = |i: usize| match b[i] {
         b'\t' | b'\r' | b'\n' | 0x0c => false,
@@ -144,8 +144,8 @@ pub struct LineCounter<'a> {
 }
 
 impl<'a> LineCounter<'a> {
-    pub fn new(text: &'a str) -> Self {
-        LineCounter { text: text.as_bytes(), at: 0, line: 1 }
+    pub fn new(text: &'a [u8]) -> Self {
+        LineCounter { text, at: 0, line: 1 }
     }
 
     /// The line of the record at `byte`; records must come in file order.
@@ -219,7 +219,7 @@ fn split_header(rows: Vec<RawRow>, is_header: &dyn Fn(&[String]) -> bool, wanted
 
 fn csv_rows(text: &str) -> Vec<RawRow> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut lines = LineCounter::new(text);
+    let mut lines = LineCounter::new(text.as_bytes());
     let mut out = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {

@@ -4,7 +4,7 @@
 use super::{map_rows, Headers};
 use crate::ingest::columns::{Cell, TableBuilder};
 use crate::ingest::fields::{self, *};
-use crate::ingest::read::{clean, clean_cell, decode_text, read_sheet, sniff, LineCounter, Loc, ReadError, Sniffed, HEADER_ROWS};
+use crate::ingest::read::{clean, clean_cell, decode_text, has_control, read_sheet, sniff, LineCounter, Loc, ReadError, Sniffed, HEADER_ROWS};
 use crate::ingest::{ColumnarFile, FileContext, FileError, Format, Kind, ParsedRow};
 use crate::table::{Row, Value};
 
@@ -202,9 +202,74 @@ fn positions(fields: &[Field], header: &[String]) -> Result<Vec<Option<usize>>, 
 }
 
 fn csv_columns(ctx: &FileContext, fields: &[Field], bytes: &[u8]) -> Result<ColumnarFile, FileError> {
-    let text = decode_text(bytes)?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut lines = LineCounter::new(&text);
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ReadError::Empty.into());
+    }
+    match csv_text_columns(ctx, fields, body) {
+        Err(Stop::NotUtf8) => {
+            // Not UTF-8: decoded whole (GB18030) as `decode_text` decodes for the row path.
+            let text = decode_text(bytes)?;
+            csv_text_columns(ctx, fields, text.as_bytes()).map_err(|stop| match stop {
+                Stop::File(e) => e,
+                Stop::NotUtf8 => ReadError::Undecodable.into(),
+            })
+        }
+        result => result.map_err(|stop| match stop {
+            Stop::File(e) => e,
+            Stop::NotUtf8 => ReadError::Undecodable.into(),
+        }),
+    }
+}
+
+/// Why reading a file's bytes as UTF-8 CSV stopped: they are not UTF-8 (try GB18030), or the
+/// file is refused.
+enum Stop {
+    NotUtf8,
+    File(FileError),
+}
+
+impl From<FileError> for Stop {
+    fn from(e: FileError) -> Self {
+        Stop::File(e)
+    }
+}
+
+/// The bytes the CSV reader has passed, checked as `decode_text` checks a whole file (UTF-8 with
+/// no control characters), a record at a time while they are in the cache: the file is read from
+/// memory once, not once per check.
+struct Checked<'a> {
+    body: &'a [u8],
+    at: usize,
+}
+
+impl Checked<'_> {
+    /// Checks the bytes up to `end` (where the reader stands after a record).
+    fn upto(&mut self, end: u64) -> Result<(), Stop> {
+        let end = (end as usize).clamp(self.at, self.body.len());
+        let span = std::str::from_utf8(&self.body[self.at..end]).map_err(|_| Stop::NotUtf8)?;
+        if has_control(span) {
+            return Err(Stop::File(ReadError::Undecodable.into()));
+        }
+        self.at = end;
+        Ok(())
+    }
+
+    /// A file error found before the whole file was checked: a file that is not UTF-8 (or has a
+    /// control character) reports that first, as the row path does.
+    fn first(&mut self, e: FileError) -> Stop {
+        match self.upto(self.body.len() as u64) {
+            Err(stop) => stop,
+            Ok(()) => Stop::File(e),
+        }
+    }
+}
+
+/// [`csv_columns`] of UTF-8 `body` (a record whose bytes are not UTF-8 stops the reading).
+fn csv_text_columns(ctx: &FileContext, fields: &[Field], body: &[u8]) -> Result<ColumnarFile, Stop> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(body);
+    let mut checked = Checked { body, at: 0 };
+    let mut lines = LineCounter::new(body);
     let mut record = csv::ByteRecord::new();
     let unreadable = |e: &csv::Error| format!("unreadable CSV record: {e}");
 
@@ -212,10 +277,12 @@ fn csv_columns(ctx: &FileContext, fields: &[Field], bytes: &[u8]) -> Result<Colu
     let mut header: Option<Vec<String>> = None;
     let mut records = 0;
     while header.is_none() && records < HEADER_ROWS {
-        match reader.read_byte_record(&mut record) {
+        let read = reader.read_byte_record(&mut record);
+        checked.upto(reader.position().byte())?;
+        match read {
             Ok(false) => break,
             Ok(true) => {
-                let cells: Vec<String> = record.iter().map(|c| clean_cell(&String::from_utf8_lossy(c))).collect();
+                let cells: Vec<String> = record.iter().map(|c| clean_cell(cell_str(c))).collect();
                 if recognises(fields, &cells) {
                     header = Some(cells);
                 }
@@ -227,14 +294,14 @@ fn csv_columns(ctx: &FileContext, fields: &[Field], bytes: &[u8]) -> Result<Colu
     }
     let header = match header {
         Some(h) => h,
-        None if records == 0 => return Err(ReadError::Empty.into()),
-        None => return Err(ReadError::NoHeader(wanted(fields)).into()),
+        None if records == 0 => return Err(checked.first(ReadError::Empty.into())),
+        None => return Err(checked.first(ReadError::NoHeader(wanted(fields)).into())),
     };
-    let positions = positions(fields, &header)?;
+    let positions = positions(fields, &header).map_err(|e| checked.first(e))?;
 
     let def = ctx.kind.table();
     let mut out = ColumnarFile { batch: TableBuilder::new(def).finish().map_err(arrow_error)?, read: 0, rejects: Vec::new() };
-    let (rows, widths) = estimate(&text, header.len());
+    let (rows, widths) = estimate(body, header.len());
     let bytes: Vec<usize> = def
         .columns
         .iter()
@@ -249,7 +316,9 @@ fn csv_columns(ctx: &FileContext, fields: &[Field], bytes: &[u8]) -> Result<Colu
     let mut cell_store: Vec<Cell> = Vec::with_capacity(def.columns.len());
     let mut memo: Vec<Option<(String, Option<&'static str>)>> = vec![None; fields.len()];
     loop {
-        match reader.read_byte_record(&mut record) {
+        let read = reader.read_byte_record(&mut record);
+        checked.upto(reader.position().byte())?;
+        match read {
             Ok(false) => break,
             Ok(true) => {
                 let line = lines.line_at(record.position().map_or(0, |p| p.byte()));
@@ -280,34 +349,33 @@ fn csv_columns(ctx: &FileContext, fields: &[Field], bytes: &[u8]) -> Result<Colu
             }
         }
     }
+    checked.upto(body.len() as u64)?;
     out.batch = builder.finish().map_err(arrow_error)?;
     Ok(out)
 }
 
-/// A cell of a record read from a `str`, as a `str`, without checking its UTF-8 a second time.
+/// A cell of the record just read, as a `str`, without checking its UTF-8 a second time.
 fn cell_str(cell: &[u8]) -> &str {
     debug_assert!(std::str::from_utf8(cell).is_ok());
-    // SAFETY: the record was read from a `str` (valid UTF-8). The CSV reader splits records and
-    // fields only at ASCII bytes (delimiter, quote, CR, LF) and removes only ASCII quote bytes; an
-    // ASCII byte is never part of a multi-byte UTF-8 sequence, so every field is valid UTF-8.
+    // SAFETY: the record's bytes in the file were checked as UTF-8 ([`Checked::upto`] runs after
+    // each record). The CSV reader splits records and fields only at ASCII bytes (delimiter, quote,
+    // CR, LF) and removes only ASCII quote bytes; an ASCII byte is never part of a multi-byte UTF-8
+    // sequence, so every field of valid UTF-8 is valid UTF-8.
     unsafe { std::str::from_utf8_unchecked(cell) }
 }
 
-/// The number of lines of the text, and per column the mean width of a cell in its first
+/// The number of records of the file, and per column the mean width of a cell, from its first
 /// records: enough to size the columns before reading.
-fn estimate(text: &str, columns: usize) -> (usize, Vec<usize>) {
-    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
-    let mut end = text.len().min(1 << 20);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&text.as_bytes()[..end]);
+fn estimate(body: &[u8], columns: usize) -> (usize, Vec<usize>) {
+    let sample = &body[..body.len().min(1 << 20)];
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(sample);
     let (mut sums, mut records) = (vec![0usize; columns], 0usize);
     for record in reader.byte_records().map_while(Result::ok) {
         records += 1;
         sums.iter_mut().zip(record.iter()).for_each(|(s, c)| *s += c.len());
     }
-    (lines, sums.into_iter().map(|s| s.div_ceil(records.max(1))).collect())
+    let rows = (body.len() as f64 * records.max(1) as f64 / sample.len().max(1) as f64) as usize + 1;
+    (rows, sums.into_iter().map(|s| s.div_ceil(records.max(1))).collect())
 }
 
 /// An emptied vector of borrowed items, as a vector for items of another lifetime: the collect
@@ -425,6 +493,12 @@ mod tests {
 
     /// Both readings of a CSV file: rows as values, and columns.
     fn both(kind: Kind, bytes: &[u8]) -> (ByRows, ColumnarFile) {
+        let (rows, columns) = both_or_errors(kind, bytes);
+        (rows.unwrap(), columns.unwrap())
+    }
+
+    /// [`both`], where either reading may refuse the file.
+    fn both_or_errors(kind: Kind, bytes: &[u8]) -> (Result<ByRows, String>, Result<ColumnarFile, String>) {
         let lookup = Lookup::default();
         let secret = Secret::from_hex("00112233445566778899aabbccddeeff").unwrap();
         let ctx = FileContext {
@@ -437,7 +511,10 @@ mod tests {
             lookup: &lookup,
             secret: &secret,
         };
-        let parsed = Canonical.parse(&ctx, bytes).unwrap();
+        let parsed = match Canonical.parse(&ctx, bytes) {
+            Ok(p) => p,
+            Err(e) => return (Err(e.to_string()), Canonical.parse_columns(&ctx, bytes).unwrap().map_err(|e| e.to_string())),
+        };
         let mut rows = Vec::new();
         let mut rejects = Vec::new();
         for p in parsed {
@@ -447,8 +524,45 @@ mod tests {
                 Outcome::Merged => unreachable!("the canonical format merges no rows"),
             }
         }
-        let columns = Canonical.parse_columns(&ctx, bytes).unwrap().unwrap();
-        ((kind.table().to_batch(&rows).unwrap(), rejects), columns)
+        let columns = Canonical.parse_columns(&ctx, bytes).unwrap().map_err(|e| e.to_string());
+        (Ok((kind.table().to_batch(&rows).unwrap(), rejects)), columns)
+    }
+
+    /// The column reading checks the text record by record: bad bytes late in a file, or before
+    /// a missing column is noticed, give what the row reading (which checks the file first) gives.
+    #[test]
+    fn late_bad_bytes_are_found_as_the_row_path_finds_them() {
+        let head = "平台,账号ID,发布ID,发布时间,标题\n微博,1,a,2019-07-01 10:00,好\n".as_bytes();
+        let ascii = b"platform,account_id,post_id,published_at,title\nweibo,1,a,2019-07-01 10:00,x\n".as_slice();
+        let cases: Vec<(Vec<u8>, Option<&str>)> = vec![
+            // GBK bytes in the last record: the whole file is read as GB18030 (refused when its
+            // Chinese header is UTF-8).
+            ([ascii, b"weibo,1,b,2019-07-01 10:00,\xb0\xa1\n".as_slice()].concat(), None),
+            ([head, b"weibo,1,b,2019-07-01 10:00,\xb0\xa1\n".as_slice()].concat(), Some("neither UTF-8")),
+            // Bytes that are neither: refused.
+            ([head, b"weibo,1,b,2019-07-01 10:00,\xff\n".as_slice()].concat(), Some("neither UTF-8")),
+            // A control character in the last record, then one after it.
+            ([head, b"weibo,1,b,2019-07-01 10:00,x\x01\n".as_slice()].concat(), Some("neither UTF-8")),
+            ([head, b"weibo,1,b,2019-07-01 10:00,x\n\x02".as_slice()].concat(), Some("neither UTF-8")),
+            // A header without a required column, and a bad byte further down.
+            ("平台,账号ID,标题\n微博,1,好\n".as_bytes().iter().chain(b"x,\xff\n").copied().collect(), Some("neither UTF-8")),
+            ("平台,账号ID,标题\n微博,1,好\n".as_bytes().to_vec(), Some("missing required column")),
+        ];
+        for (bytes, refused) in cases {
+            let (rows, columns) = both_or_errors(Kind::Posts, &bytes);
+            match (&rows, &columns) {
+                (Ok((r, rejects)), Ok(c)) => {
+                    assert!(refused.is_none(), "{bytes:?} was read");
+                    assert_eq!((&c.batch, &c.rejects), (r, rejects));
+                    assert_eq!(r.num_rows(), 2);
+                }
+                (Err(a), Err(b)) => {
+                    assert_eq!(a, b);
+                    assert!(refused.is_some_and(|want| a.contains(want)), "{a}");
+                }
+                _ => panic!("the readings differ on {bytes:?}: {:?} / {:?}", rows.map(|_| ()), columns.map(|_| ())),
+            }
+        }
     }
 
     #[test]
