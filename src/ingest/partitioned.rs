@@ -98,20 +98,14 @@ impl Group {
     }
 }
 
-/// The run's rows and the staged files to read back, by platform (in platform order). A staged
-/// file without a platform (written before partitioning) may hold any platform: then all is one
-/// group.
-pub(super) fn groups(def: &TableDef, staged: Vec<FileEntry>, new: Vec<NewRows>) -> Result<Vec<Group>, ArrowError> {
-    if staged.iter().any(|e| !e.partition.contains_key("platform")) {
-        return Ok(vec![Group { staged, new }]);
-    }
+/// The run's rows by platform (in platform order), each with the staged files of its platform to
+/// read back; and the staged files of the platforms the run brings no rows for, which stay as they
+/// are. A staged file without a platform (written before partitioning) may hold any platform: it is
+/// read back, and the run is merged as one group.
+pub(super) fn groups(def: &TableDef, staged: &[FileEntry], new: Vec<NewRows>) -> Result<(Vec<Group>, Vec<FileEntry>), ArrowError> {
     let mut by: BTreeMap<String, Group> = BTreeMap::new();
     fn slot<'a>(by: &'a mut BTreeMap<String, Group>, p: &str) -> &'a mut Group {
         by.entry(p.to_string()).or_insert_with(|| Group { staged: Vec::new(), new: Vec::new() })
-    }
-    for e in staged {
-        let p = e.partition.get("platform").cloned().unwrap_or_default();
-        slot(&mut by, &p).staged.push(e);
     }
     let c = def.index("platform");
     for n in new {
@@ -131,7 +125,26 @@ pub(super) fn groups(def: &TableDef, staged: Vec<FileEntry>, new: Vec<NewRows>) 
             slot(&mut by, p).new.push(NewRows { file: n.file, batch });
         }
     }
-    Ok(by.into_values().collect())
+    let mut untouched = Vec::new();
+    let mut unpartitioned = Vec::new();
+    for e in staged {
+        match e.partition.get("platform") {
+            None => unpartitioned.push(e.clone()),
+            Some(p) => match by.get_mut(p) {
+                Some(group) => group.staged.push(e.clone()),
+                None => untouched.push(e.clone()),
+            },
+        }
+    }
+    if unpartitioned.is_empty() {
+        return Ok((by.into_values().collect(), untouched));
+    }
+    let mut all = Group { staged: unpartitioned, new: Vec::new() };
+    for group in by.into_values() {
+        all.staged.extend(group.staged);
+        all.new.extend(group.new);
+    }
+    Ok((vec![all], untouched))
 }
 
 /// A staged file of the table, read back.

@@ -83,10 +83,7 @@ pub enum ReadError {
 /// Decodes text: UTF-8 (BOM or not), else GB18030 (a superset of GBK). Anything else, or text
 /// with control characters that no export contains, is refused rather than guessed.
 pub fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, ReadError> {
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(ReadError::Empty);
-    }
+    let body = text_body(bytes)?;
     let text = match std::str::from_utf8(body) {
         Ok(s) => std::borrow::Cow::Borrowed(s),
         Err(_) => encoding_rs::GB18030
@@ -97,6 +94,15 @@ pub fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, ReadError>
         return Err(ReadError::Undecodable);
     }
     Ok(text)
+}
+
+/// A text file's bytes after a UTF-8 byte-order mark; a file of nothing but white space is empty.
+pub fn text_body(bytes: &[u8]) -> Result<&[u8], ReadError> {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ReadError::Empty);
+    }
+    Ok(body)
 }
 
 /// Whether the text has a control character other than tab, CR, LF and form feed, checked byte by

@@ -11,7 +11,7 @@ use crate::privacy::Secret;
 use crate::table::{self, Row, TableDef, Value};
 use crate::warehouse::{FileEntry, Manifest, Warehouse, WarehouseError};
 use arrow::array::RecordBatch;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 /// What one file gave: SPEC §3's five numbers (read = loaded + rejected + duplicates + merged).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -154,14 +154,8 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
                 }
             }
             bar.set_message(format!("{}: merging with the staged rows, writing the changed partitions", def.name));
-            // Only the platforms the run brings rows for are read back.
-            let platforms = platforms_of(&new);
-            let (read_back, untouched): (Vec<FileEntry>, Vec<FileEntry>) = manifest
-                .files(def.name)
-                .iter()
-                .cloned()
-                .partition(|e| e.partition.get("platform").is_none_or(|p| platforms.contains(p)));
-            let groups = partitioned::groups(def, read_back, new)?;
+            // Only the staged files of the platforms the run brings rows for are read back.
+            let (groups, untouched) = partitioned::groups(def, manifest.files(def.name), new)?;
             let name = format!("v{version:06}-{run_id}");
             let merged = merge_and_write(wh, def, groups, ingested_micros, &mut files, &name, &writes, opts)?;
             if kind == Kind::Posts {
@@ -450,23 +444,6 @@ impl std::ops::Deref for FileBytes {
     }
 }
 
-/// The platforms of a run's rows.
-fn platforms_of(new: &[NewRows]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for n in new {
-        let col = n.batch.column_by_name("platform");
-        if let Some(a) = col.and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>()) {
-            // A String only for a platform not seen yet, not one per row.
-            for p in a.iter().flatten() {
-                if !out.contains(p) {
-                    out.insert(p.to_string());
-                }
-            }
-        }
-    }
-    out
-}
-
 /// What merging a partitioned kind did: the table's files (those kept and those written), whether
 /// anything changed, and the posts merged away.
 struct Merged {
@@ -684,7 +661,6 @@ fn file_rows(run_id: &str, files: &[FileReport], at: &Value) -> Vec<Row> {
         })
         .collect()
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -32,13 +32,9 @@ fn writer_properties() -> WriterProperties {
     b.build()
 }
 
-/// A batch as the bytes of a Parquet file, written as [`Warehouse::write_batches`] writes: to
-/// encode files on several threads, then store them with [`Warehouse::put_parquet`].
-pub fn encode_parquet(batch: &arrow::array::RecordBatch) -> std::result::Result<Vec<u8>, parquet::errors::ParquetError> {
-    encode_parquet_batches(batch.schema(), [Ok(batch.clone())])
-}
-
-/// [`encode_parquet`] of batches made one after another (each can be dropped once written).
+/// Batches, made one after another (each can be dropped once written), as the bytes of one Parquet
+/// file written as [`Warehouse::write_batches`] writes: to encode files on several threads, then
+/// store them with [`Warehouse::put_parquet`].
 pub fn encode_parquet_batches(
     schema: arrow::datatypes::SchemaRef,
     batches: impl IntoIterator<Item = std::result::Result<arrow::array::RecordBatch, arrow::error::ArrowError>>,
@@ -276,7 +272,7 @@ impl Warehouse {
         Ok(FileEntry { path: rel.to_string(), rows, bytes, partition: Default::default() })
     }
 
-    /// Stores a Parquet file made by [`encode_parquet`] at `rel` and returns its manifest entry.
+    /// Stores a Parquet file made by [`encode_parquet_batches`] at `rel` and returns its manifest entry.
     pub async fn put_parquet(&self, rel: &str, bytes: Vec<u8>, rows: u64) -> Result<FileEntry> {
         let size = bytes.len() as u64;
         self.store.put(&self.path(rel), PutPayload::from(bytes)).await?;

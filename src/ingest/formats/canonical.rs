@@ -4,7 +4,9 @@
 use super::{map_rows, Headers};
 use crate::ingest::columns::{Cell, TableBuilder};
 use crate::ingest::fields::{self, *};
-use crate::ingest::read::{clean, clean_cell, decode_text, has_control, read_sheet, sniff, LineCounter, Loc, ReadError, Sniffed, HEADER_ROWS};
+use crate::ingest::read::{
+    clean, clean_cell, decode_text, has_control, read_sheet, sniff, text_body, LineCounter, Loc, ReadError, Sniffed, HEADER_ROWS,
+};
 use crate::ingest::{ColumnarFile, FileContext, FileError, Format, Kind, ParsedRow};
 use crate::table::{Row, Value};
 
@@ -202,24 +204,15 @@ fn positions(fields: &[Field], header: &[String]) -> Result<Vec<Option<usize>>, 
 }
 
 fn csv_columns(ctx: &FileContext, fields: &[Field], bytes: &[u8]) -> Result<ColumnarFile, FileError> {
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(ReadError::Empty.into());
-    }
-    match csv_text_columns(ctx, fields, body) {
-        Err(Stop::NotUtf8) => {
-            // Not UTF-8: decoded whole (GB18030) as `decode_text` decodes for the row path.
-            let text = decode_text(bytes)?;
-            csv_text_columns(ctx, fields, text.as_bytes()).map_err(|stop| match stop {
-                Stop::File(e) => e,
-                Stop::NotUtf8 => ReadError::Undecodable.into(),
-            })
-        }
-        result => result.map_err(|stop| match stop {
-            Stop::File(e) => e,
-            Stop::NotUtf8 => ReadError::Undecodable.into(),
-        }),
-    }
+    let read = match csv_text_columns(ctx, fields, text_body(bytes)?) {
+        // Not UTF-8: decoded whole (GB18030) as `decode_text` decodes for the row path.
+        Err(Stop::NotUtf8) => csv_text_columns(ctx, fields, decode_text(bytes)?.as_bytes()),
+        read => read,
+    };
+    read.map_err(|stop| match stop {
+        Stop::File(e) => e,
+        Stop::NotUtf8 => ReadError::Undecodable.into(),
+    })
 }
 
 /// Why reading a file's bytes as UTF-8 CSV stopped: they are not UTF-8 (try GB18030), or the
@@ -408,10 +401,7 @@ fn parse_cells<'a>(
             (Platform | Code(_), Some(slot)) => match slot {
                 Some((seen, code)) if seen == raw => code.map_or(Cell::Null, Cell::Str),
                 _ => {
-                    let code = match field.parse {
-                        Code(table) => code_str(raw, table, field.headers[0])?,
-                        _ => Some(fields::platform_str(raw)?),
-                    };
+                    let code = code_of(field, raw)?;
                     *slot = Some((raw.to_string(), code));
                     code.map_or(Cell::Null, Cell::Str)
                 }
@@ -432,8 +422,7 @@ fn parse_cell<'a>(ctx: &FileContext, field: &Field, raw: &'a str) -> Result<Cell
             Cell::Null => return Err(format!("{what} is empty")),
             c => c,
         },
-        Platform => Cell::Str(fields::platform_str(raw)?),
-        Code(table) => code_str(raw, table, what)?.map_or(Cell::Null, Cell::Str),
+        Platform | Code(_) => code_of(field, raw)?.map_or(Cell::Null, Cell::Str),
         YesNo => yes_no(raw, what)?.into(),
         Count => count(raw, what)?.into(),
         Instant => instant(raw, what)?.into(),
@@ -454,6 +443,14 @@ fn parse_cell<'a>(ctx: &FileContext, field: &Field, raw: &'a str) -> Result<Cell
             None => return Err(format!("{what} '{raw}' is not holiday or workday")),
         },
     })
+}
+
+/// The code of a platform or coded cell (`None` for an empty coded cell).
+fn code_of(field: &Field, raw: &str) -> Result<Option<&'static str>, String> {
+    match field.parse {
+        Code(table) => code_str(raw, table, field.headers[0]),
+        _ => fields::platform_str(raw).map(Some),
+    }
 }
 
 /// [`fields::text`] borrowing the cell.
