@@ -9,7 +9,6 @@ use crate::pipeline::{resolve_source, Pipeline, SourceSpec};
 use crate::query::{self, OutputFormat};
 use crate::warehouse::Warehouse;
 use anyhow::{bail, Context};
-use object_store::ObjectStoreExt;
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -99,9 +98,12 @@ govmedia sql \"SELECT * FROM rejects\" --format csv --output rejects.csv")]
         query: Option<String>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
-        /// Write the result to this file instead of the terminal.
+        /// Write the result to this file instead of the terminal (never inside the warehouse).
         #[arg(long)]
         output: Option<PathBuf>,
+        /// The most rows the table format shows (the other formats write every row).
+        #[arg(long, default_value_t = 1000)]
+        max_rows: usize,
     },
     /// Generate the demo district's exports into ./demo and run every stage on them.
     Demo {
@@ -133,6 +135,9 @@ govmedia sql \"SELECT * FROM rejects\" --format csv --output rejects.csv")]
         /// platform), for timing ingest.
         #[arg(long, requires = "tier", value_name = "DIR")]
         exports: Option<PathBuf>,
+        /// With --tier: replace a warehouse that already holds data (all of it).
+        #[arg(long, requires = "tier")]
+        force: bool,
     },
 }
 
@@ -173,11 +178,13 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> anyhow::Resul
 }
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {
-    let wh = Warehouse::open(&cli.warehouse)?;
+    // Commands that only read (or build from what is there) need a warehouse that exists: a
+    // mistyped --warehouse is reported, never created and read as empty.
+    let reads_only = matches!(cli.command, Command::Sql { .. } | Command::Report { .. } | Command::Build(_) | Command::Test(_));
+    let wh = if reads_only { Warehouse::open_existing(&cli.warehouse)? } else { Warehouse::open(&cli.warehouse)? };
     match cli.command {
         Command::Init => {
-            wh.secret().await?;
-            let m = wh.manifest().await?;
+            let m = wh.init().await?;
             println!("warehouse {} ready (manifest version {})", wh.display, m.version);
             Ok(0)
         }
@@ -255,11 +262,11 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("report: {}", r.index.display());
             Ok(if report.failed_files() > 0 { 2 } else { 0 })
         }
-        Command::Generate { out, quarter, seed, tier: Some(tier), exports } => {
+        Command::Generate { out, quarter, seed, tier: Some(tier), exports, force } => {
             let _ = out;
             let quarter = crate::time::Quarter::parse(&quarter).map_err(anyhow::Error::msg)?;
             let started = std::time::Instant::now();
-            let s = crate::generate::tiers::generate_tier(&wh, tier, quarter, seed).await.map_err(anyhow::Error::msg)?;
+            let s = crate::generate::tiers::generate_tier(&wh, tier, quarter, seed, force).await.map_err(anyhow::Error::msg)?;
             println!(
                 "generated the {} tier for {quarter} into {}: {} units, {} accounts, {} posts, {} messages in {} files ({:.1} s)",
                 tier.name(), wh.display, s.units, s.accounts, s.posts, s.messages, s.files, started.elapsed().as_secs_f64()
@@ -309,30 +316,63 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             print_checks(&report);
             Ok(if report.failures().is_empty() { 0 } else { 1 })
         }
-        Command::Sql { query: sql, format, output } => {
+        Command::Sql { query: sql, format, output, max_rows } => {
+            if let Some(path) = &output {
+                refuse_inside_warehouse(&wh, path)?;
+            }
             let ctx = query::warehouse_session(&wh).await?;
             let Some(sql) = sql else {
-                query::shell::run(&ctx, format).await?;
+                query::shell::run(&ctx, format, max_rows).await?;
                 return Ok(0);
             };
-            let batches = query::run_query(&ctx, &sql).await?;
-            match (output, format) {
-                (Some(path), OutputFormat::Parquet) => query::write_parquet(&batches, &path)?,
-                (Some(path), f) => {
-                    let mut file = std::io::BufWriter::new(
-                        std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?,
-                    );
-                    query::write_batches(&batches, f, &mut file, true)?;
+            let written = match output {
+                Some(path) => {
+                    let file = std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+                    let mut file = std::io::BufWriter::new(file);
+                    let sink = query::Sink { format, out: &mut file, bom: true, max_rows };
+                    let written = query::stream_query(&ctx, &sql, sink).await?;
+                    std::io::Write::flush(&mut file).with_context(|| format!("cannot write {}", path.display()))?;
+                    written
                 }
-                (None, f) => {
+                None if format == OutputFormat::Parquet => bail!("--format parquet writes a file: give --output FILE"),
+                None => {
                     let stdout = std::io::stdout();
                     let mut lock = stdout.lock();
-                    query::write_batches(&batches, f, &mut lock, false)?;
+                    query::stream_query(&ctx, &sql, query::Sink { format, out: &mut lock, bom: false, max_rows }).await?
                 }
+            };
+            if written.truncated {
+                eprintln!(
+                    "first {} rows shown; more rows not shown: add a LIMIT, raise --max-rows, or write them all with --format csv --output FILE",
+                    written.rows
+                );
             }
             Ok(0)
         }
     }
+}
+
+/// `sql --output` must never overwrite a warehouse file: an output path inside a local warehouse
+/// is refused (its folder, followed through links, is compared with the warehouse's).
+fn refuse_inside_warehouse(wh: &Warehouse, path: &std::path::Path) -> anyhow::Result<()> {
+    let Some(root) = wh.local_root() else { return Ok(()) };
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let resolved = match std::fs::canonicalize(path) {
+        Ok(p) => p,
+        Err(_) => {
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let parent = std::fs::canonicalize(parent).with_context(|| format!("cannot write {}: its folder does not exist", path.display()))?;
+            parent.join(path.file_name().unwrap_or_default())
+        }
+    };
+    if resolved.starts_with(&root) {
+        bail!(
+            "refused: --output {} is inside the warehouse {}; write query results elsewhere",
+            path.display(),
+            wh.display
+        );
+    }
+    Ok(())
 }
 
 async fn report_and_print(wh: &Warehouse, quarter: &str, out: &std::path::Path) -> anyhow::Result<crate::report::ReportOutput> {
@@ -384,7 +424,7 @@ async fn build_and_print(
     let report = tokio::select! {
         r = crate::models::build(wh, scope, &rubric, models, true) => r?,
         _ = tokio::signal::ctrl_c() => {
-            let _ = wh.store().delete(&wh.path("_lock")).await;
+            wh.release_held_lock().await?;
             bail!("interrupted: nothing was committed; the marts are as they were before this build")
         }
     };
@@ -410,7 +450,7 @@ async fn ingest_with_signal(wh: &Warehouse, sources: &[crate::pipeline::Source])
     tokio::select! {
         r = ingest(wh, sources, &opts) => Ok(r?),
         _ = tokio::signal::ctrl_c() => {
-            let _ = wh.store().delete(&wh.path("_lock")).await;
+            wh.release_held_lock().await?;
             bail!("interrupted: nothing was committed; the warehouse is as it was before this run")
         }
     }

@@ -573,7 +573,7 @@ fn new_post(rng: &mut SmallRng, serial: usize, account: usize, acct: &Account, n
         at,
         title,
         repost_of,
-        headline: n % 3 != 0,
+        headline: !n.is_multiple_of(3),
         reads,
         wows: reads / 60,
         likes: reads / 25 + rng.random_range(0..5),

@@ -215,7 +215,27 @@ fn s(v: &str) -> Value {
 }
 
 /// Generates a tier's quarter into the warehouse's staging tables (replacing them).
-pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u64) -> Result<TierSummary, String> {
+/// Writes a tier's quarter into the warehouse, replacing every table, under the warehouse's lock.
+/// A warehouse that already holds data is refused unless `force`: the tier replaces all of it.
+pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u64, force: bool) -> Result<TierSummary, String> {
+    let lock = wh.lock(&format!("govmedia generate --tier {}", tier.name())).await.map_err(|e| e.to_string())?;
+    let result = async {
+        let current = wh.manifest().await.map_err(|e| e.to_string())?;
+        if !current.tables.is_empty() && !force {
+            return Err(format!(
+                "warehouse {} already holds data (manifest version {}, last written by `{}`); generate --tier would replace \
+                 all of it: choose an empty --warehouse, or pass --force to replace it",
+                wh.display, current.version, current.updated_by
+            ));
+        }
+        generate_tier_locked(wh, tier, quarter, seed, current.version).await
+    }
+    .await;
+    wh.release(lock).await.map_err(|e| e.to_string())?;
+    result
+}
+
+async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u64, base_version: u64) -> Result<TierSummary, String> {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x9e37_79b9);
     let start = quarter.start();
     let days = (quarter.end() - start).num_days();
@@ -450,7 +470,8 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
     n_posts += directive_days.len() as u64;
     w.flush(&mut src_posts, &[("platform", source_platform.into()), ("month", start.format("%Y-%m").to_string())]).await?;
 
-    let mut next = Manifest::default();
+    // Every table is replaced; the version is the one read under the lock.
+    let mut next = Manifest { version: base_version, ..Manifest::default() };
     let mut files = 0;
     for (name, entries) in std::mem::take(&mut w.files) {
         files += entries.len();

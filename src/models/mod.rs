@@ -360,7 +360,7 @@ async fn build_locked(
     commit: bool,
 ) -> Result<BuildReport, ModelError> {
     let ctx = crate::query::session();
-    let manifest = wh.manifest().await?;
+    let manifest = wh.existing_manifest().await?;
     wh.register_tables(&ctx, &prune_for(&manifest, &scope)).await?;
     register_batch(&ctx, "params", scope.params_batch()?)?;
     register_batch(&ctx, "rubric", rubric.to_batch()?)?;

@@ -5,22 +5,11 @@ use crate::warehouse::Warehouse;
 use arrow::array::RecordBatch;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use std::io::Write;
 
+mod output;
 pub mod shell;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
-pub enum OutputFormat {
-    /// An aligned text table.
-    #[default]
-    Table,
-    /// CSV with a header row (UTF-8 with BOM when written to a file, so Excel reads Chinese).
-    Csv,
-    /// JSON Lines: one object per row.
-    Json,
-    /// Parquet (needs --output).
-    Parquet,
-}
+pub use output::{escape_controls, escape_text, stream_query, write_batches, OutputFormat, Sink, Written};
 
 /// The one place a session is made: the build and `sql` share it (and a remote engine can
 /// replace it later without touching the models). Operators work within a memory pool
@@ -116,7 +105,7 @@ pub fn parse_size(s: &str) -> Option<usize> {
 /// A session with the warehouse's tables registered.
 pub async fn warehouse_session(wh: &Warehouse) -> anyhow::Result<SessionContext> {
     let ctx = session();
-    let manifest = wh.manifest().await?;
+    let manifest = wh.existing_manifest().await?;
     wh.register_tables(&ctx, &manifest).await?;
     Ok(ctx)
 }
@@ -131,7 +120,7 @@ pub async fn run_query(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<Re
     Ok(df.collect().await?)
 }
 
-fn explain_refusal(sql: &str, e: datafusion::error::DataFusionError) -> anyhow::Error {
+pub(crate) fn explain_refusal(sql: &str, e: datafusion::error::DataFusionError) -> anyhow::Error {
     let msg = e.to_string();
     if msg.contains("not supported") && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement")) {
         let first = sql.split_whitespace().next().unwrap_or("").to_uppercase();
@@ -141,45 +130,3 @@ fn explain_refusal(sql: &str, e: datafusion::error::DataFusionError) -> anyhow::
     }
 }
 
-/// Writes batches in a format to any writer.
-pub fn write_batches(batches: &[RecordBatch], format: OutputFormat, out: &mut dyn Write, bom: bool) -> anyhow::Result<()> {
-    match format {
-        OutputFormat::Table => {
-            writeln!(out, "{}", arrow::util::pretty::pretty_format_batches(batches)?)?;
-        }
-        OutputFormat::Csv => {
-            if bom {
-                out.write_all(b"\xEF\xBB\xBF")?;
-            }
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(out);
-            for b in batches {
-                w.write(b)?;
-            }
-        }
-        OutputFormat::Json => {
-            let mut w = arrow::json::LineDelimitedWriter::new(out);
-            for b in batches {
-                w.write(b)?;
-            }
-            w.finish()?;
-        }
-        OutputFormat::Parquet => {
-            anyhow::bail!("--format parquet writes a file: give --output FILE");
-        }
-    }
-    Ok(())
-}
-
-pub fn write_parquet(batches: &[RecordBatch], path: &std::path::Path) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path)?;
-    let schema = match batches.first() {
-        Some(b) => b.schema(),
-        None => std::sync::Arc::new(arrow::datatypes::Schema::empty()),
-    };
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None)?;
-    for b in batches {
-        w.write(b)?;
-    }
-    w.close()?;
-    Ok(())
-}

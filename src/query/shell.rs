@@ -1,7 +1,7 @@
 //! The interactive SQL shell (`govmedia sql` with no query): statements end with `;`, history is
 //! kept in `~/.govmedia_history`, and meta-commands describe the warehouse.
 
-use super::{run_query, write_batches, OutputFormat};
+use super::{run_query, stream_query, write_batches, OutputFormat, Sink};
 use datafusion::prelude::SessionContext;
 use std::io::Write;
 use std::str::FromStr;
@@ -61,7 +61,7 @@ pub async fn meta(ctx: &SessionContext, m: &Meta, out: &mut dyn Write) -> anyhow
     Ok(true)
 }
 
-pub async fn run(ctx: &SessionContext, format: OutputFormat) -> anyhow::Result<()> {
+pub async fn run(ctx: &SessionContext, format: OutputFormat, max_rows: usize) -> anyhow::Result<()> {
     let mut editor = rustyline::DefaultEditor::new()?;
     let history = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".govmedia_history"));
     if let Some(h) = &history {
@@ -106,13 +106,14 @@ pub async fn run(ctx: &SessionContext, format: OutputFormat) -> anyhow::Result<(
         let statement = std::mem::take(&mut buffer);
         let _ = editor.add_history_entry(statement.trim());
         let started = std::time::Instant::now();
-        match run_query(ctx, statement.trim().trim_end_matches(';')).await {
-            Ok(batches) => {
-                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-                if let Err(e) = write_batches(&batches, format, &mut out, false) {
-                    eprintln!("error: {e}");
+        let sink = Sink { format, out: &mut out, bom: false, max_rows };
+        match stream_query(ctx, statement.trim().trim_end_matches(';'), sink).await {
+            Ok(written) => {
+                if written.truncated {
+                    eprintln!("first {} rows shown; add a LIMIT, or raise --max-rows", written.rows);
+                } else {
+                    eprintln!("{} rows in {:.3} s", written.rows, started.elapsed().as_secs_f64());
                 }
-                eprintln!("{rows} rows in {:.3} s", started.elapsed().as_secs_f64());
             }
             Err(e) => eprintln!("error: {e}"),
         }

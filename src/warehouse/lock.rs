@@ -1,9 +1,11 @@
 //! One writer at a time: a `_lock` object created only if absent (a conditional put, which local
 //! folders, memory and S3 all support). A lock left by a process that has died on this host is
-//! taken over; any other is reported with who holds it.
+//! taken over with a compare-and-swap on the stale lock, so of two runs that find the same stale
+//! lock only one takes it; any other lock is reported with who holds it. Each lock carries a
+//! random token, and only the process holding a token releases that lock.
 
 use super::{Warehouse, WarehouseError};
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -12,13 +14,16 @@ pub struct LockInfo {
     pub host: String,
     pub since: String,
     pub command: String,
+    /// Names this holding of the lock (a pid can be reused).
+    #[serde(default)]
+    pub token: String,
 }
 
-/// Held while a stage writes; release it with [`WriteLock::release`].
+/// Held while a stage writes; release it with [`Warehouse::release`].
 #[derive(Debug)]
+#[must_use = "a write lock must be released with Warehouse::release"]
 pub struct WriteLock {
-    released: bool,
-    path: object_store::path::Path,
+    token: String,
 }
 
 pub fn hostname() -> String {
@@ -36,6 +41,35 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
+/// The tokens of the locks this process holds (on any warehouse).
+fn held_here() -> std::sync::MutexGuard<'static, std::collections::HashSet<String>> {
+    static HELD: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> = std::sync::OnceLock::new();
+    HELD.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A lock of this host is stale when its process is gone, or when it names this very process
+/// (a reused pid) but this process does not hold it.
+fn is_stale(h: &LockInfo) -> bool {
+    if h.pid == std::process::id() {
+        return !held_here().contains(&h.token);
+    }
+    !process_alive(h.pid)
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    // Without randomness, the time and pid still tell this holding from an earlier one.
+    if getrandom::fill(&mut bytes).is_err() {
+        let t = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        bytes[..8].copy_from_slice(&t.to_le_bytes());
+        bytes[8..12].copy_from_slice(&std::process::id().to_le_bytes());
+    }
+    hex::encode(bytes)
+}
+
+/// Attempts at taking the lock: each lost race re-reads who holds it.
+const ATTEMPTS: usize = 4;
+
 impl Warehouse {
     pub async fn lock(&self, command: &str) -> Result<WriteLock, WarehouseError> {
         let path = self.path("_lock");
@@ -44,55 +78,104 @@ impl Warehouse {
             host: hostname(),
             since: chrono::Utc::now().to_rfc3339(),
             command: command.to_string(),
+            token: new_token(),
         };
         let body = serde_json::to_vec_pretty(&info).map_err(|e| WarehouseError::Other(e.to_string()))?;
-        for _attempt in 0..2 {
+        // Counted as held from before the first put: another task of this process that reads
+        // the new lock must see it as live even before this call returns.
+        held_here().insert(info.token.clone());
+        let taken = self.take(&path, &info, body).await;
+        if taken.is_err() {
+            held_here().remove(&info.token);
+        }
+        taken
+    }
+
+    async fn take(&self, path: &object_store::path::Path, info: &LockInfo, body: Vec<u8>) -> Result<WriteLock, WarehouseError> {
+        let path = path.clone();
+        for _attempt in 0..ATTEMPTS {
             let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
             match self.store.put_opts(&path, PutPayload::from(body.clone()), opts).await {
-                Ok(_) => return Ok(WriteLock { released: false, path }),
-                Err(object_store::Error::AlreadyExists { .. }) => {
-                    let held = self.store.get(&path).await;
-                    let holder: Option<LockInfo> = match held {
-                        Ok(r) => r.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok()),
-                        Err(_) => None,
-                    };
-                    match holder {
-                        Some(h) if h.host == info.host && (h.pid == info.pid || !process_alive(h.pid)) => {
-                            // Left behind by a run that died: take it over.
-                            let _ = self.store.delete(&path).await;
-                        }
-                        Some(h) => {
-                            return Err(WarehouseError::Locked(format!(
-                                "warehouse {} is in use by `{}` (pid {} on {}, since {}); wait for it to finish, or if no run is active remove {}",
-                                self.display, h.command, h.pid, h.host, h.since, self.display_path("_lock")
-                            )))
-                        }
-                        None => {
-                            return Err(WarehouseError::Locked(format!(
-                                "warehouse {} is locked by another run; if no run is active remove {}",
-                                self.display,
-                                self.display_path("_lock")
-                            )))
-                        }
-                    }
-                }
+                Ok(_) => return Ok(self.hold(info.token.clone())),
+                Err(object_store::Error::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
+            let (holder, version) = match self.store.get(&path).await {
+                Ok(r) => {
+                    let version = UpdateVersion { e_tag: r.meta.e_tag.clone(), version: r.meta.version.clone() };
+                    let holder: Option<LockInfo> = r.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok());
+                    (holder, version)
+                }
+                // Released in between: try again.
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            match holder {
+                Some(h) if h.host == info.host && is_stale(&h) => {
+                    // Left behind by a run that died: take it over, only if it is still that lock.
+                    match self.swap(&path, Some(version), body.clone()).await {
+                        Ok(()) => return Ok(self.hold(info.token.clone())),
+                        Err(WarehouseError::Conflict(_)) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Some(h) => {
+                    return Err(WarehouseError::Locked(format!(
+                        "warehouse {} is in use by `{}` (pid {} on {}, since {}); wait for it to finish, or if no run is active remove {}",
+                        self.display, h.command, h.pid, h.host, h.since, self.display_path("_lock")
+                    )))
+                }
+                None => {
+                    return Err(WarehouseError::Locked(format!(
+                        "warehouse {} is locked by another run; if no run is active remove {}",
+                        self.display,
+                        self.display_path("_lock")
+                    )))
+                }
+            }
         }
-        Err(WarehouseError::Locked(format!("could not lock warehouse {}", self.display)))
+        Err(WarehouseError::Locked(format!("could not lock warehouse {}: other runs keep taking it; try again", self.display)))
     }
 
-    pub async fn release(&self, mut lock: WriteLock) -> Result<(), WarehouseError> {
-        lock.released = true;
-        self.store.delete(&lock.path).await?;
+    fn hold(&self, token: String) -> WriteLock {
+        if let Ok(mut held) = self.held_lock.lock() {
+            *held = Some(token.clone());
+        }
+        WriteLock { token }
+    }
+
+    /// Releases a lock this process took.
+    pub async fn release(&self, lock: WriteLock) -> Result<(), WarehouseError> {
+        self.release_token(&lock.token).await
+    }
+
+    /// Releases the lock this process holds, if any: for an interrupt, which drops the running
+    /// stage (and its [`WriteLock`]) without releasing it. Another process's lock is never touched.
+    pub async fn release_held_lock(&self) -> Result<(), WarehouseError> {
+        let token = self.held_lock.lock().ok().and_then(|held| held.clone());
+        match token {
+            Some(token) => self.release_token(&token).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn release_token(&self, token: &str) -> Result<(), WarehouseError> {
+        let path = self.path("_lock");
+        let holder: Option<LockInfo> = match self.store.get(&path).await {
+            Ok(r) => r.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok()),
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        held_here().remove(token);
+        if let Ok(mut held) = self.held_lock.lock() {
+            if held.as_deref() == Some(token) {
+                *held = None;
+            }
+        }
+        // While this process lives nobody takes its lock over, so the lock read is still ours.
+        if holder.is_some_and(|h| h.token == token) {
+            self.store.delete(&path).await?;
+        }
         Ok(())
-    }
-}
-
-impl Drop for WriteLock {
-    fn drop(&mut self) {
-        // An unreleased lock (an error path) is left for the pid check to clear: deleting here
-        // would need the runtime, and a dead pid is recognised on the next run anyway.
-        let _ = self.released;
     }
 }

@@ -3,18 +3,19 @@
 //! Every read and write goes through `object_store`, so local folders, `file://`, `memory://` and
 //! `s3://` (with the `s3` feature) differ only in the root.
 
+mod commit;
 mod lock;
 pub mod manifest;
+mod secret;
+mod verify;
 
 pub use lock::{LockInfo, WriteLock};
 pub use manifest::{FileEntry, Manifest};
 
-use crate::privacy::Secret;
 use crate::table::{Row, TableDef};
 use datafusion::prelude::SessionContext;
-use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::Compression;
@@ -52,6 +53,17 @@ pub fn encode_parquet_batches(
 pub enum WarehouseError {
     #[error("{0}")]
     Locked(String),
+    /// Another run committed since this one read the manifest.
+    #[error("{0}")]
+    Conflict(String),
+    /// `_manifest.json` is gone while earlier versions or data files exist.
+    #[error("{0}")]
+    ManifestMissing(String),
+    #[error("{0}")]
+    NotAWarehouse(String),
+    /// A data file does not match what the manifest recorded of it.
+    #[error("{0}")]
+    Damaged(String),
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
     #[error("parquet: {0}")]
@@ -82,6 +94,10 @@ pub struct Warehouse {
     prefix: StorePath,
     /// How the root is shown to people.
     pub display: String,
+    /// The folder, when the warehouse is a local one.
+    local_root: Option<std::path::PathBuf>,
+    /// The token of the write lock this process holds, if any (see `lock.rs`).
+    held_lock: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Warehouse {
@@ -99,30 +115,49 @@ fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
 }
 
 impl Warehouse {
-    /// Opens a warehouse root: a local folder (created if missing) or a URL.
+    /// Opens a warehouse root to write: a local folder (created if missing) or a URL.
     pub fn open(location: &str) -> Result<Warehouse> {
-        let looks_like_url = location.contains("://");
-        if !looks_like_url {
+        Warehouse::open_with(location, true)
+    }
+
+    /// Opens a warehouse root that must exist already (commands that only read): a mistyped
+    /// local folder is reported, not created.
+    pub fn open_existing(location: &str) -> Result<Warehouse> {
+        Warehouse::open_with(location, false)
+    }
+
+    fn open_with(location: &str, create: bool) -> Result<Warehouse> {
+        let url = if location.contains("://") {
+            Url::parse(location).map_err(|e| WarehouseError::Other(format!("'{location}' is not a URL: {e}")))?
+        } else {
             let dir = std::path::Path::new(location);
+            if !create && !dir.is_dir() {
+                return Err(WarehouseError::NotAWarehouse(format!(
+                    "no warehouse at {location}: the folder does not exist; check --warehouse or GOVMEDIA_WAREHOUSE"
+                )));
+            }
             std::fs::create_dir_all(dir)
                 .map_err(|e| WarehouseError::Other(format!("cannot create warehouse folder {location}: {e}")))?;
             let abs = std::fs::canonicalize(dir)
                 .map_err(|e| WarehouseError::Other(format!("cannot open warehouse folder {location}: {e}")))?;
-            let url = Url::from_directory_path(&abs)
-                .map_err(|_| WarehouseError::Other(format!("cannot use {} as a warehouse", abs.display())))?;
-            return Warehouse::open_url(&url, location.to_string());
-        }
-        let url = Url::parse(location).map_err(|e| WarehouseError::Other(format!("'{location}' is not a URL: {e}")))?;
-        Warehouse::open_url(&url, location.to_string())
+            Url::from_directory_path(&abs)
+                .map_err(|_| WarehouseError::Other(format!("cannot use {} as a warehouse", abs.display())))?
+        };
+        Warehouse::open_url(&url, location.to_string(), create)
     }
 
-    fn open_url(url: &Url, display: String) -> Result<Warehouse> {
+    fn open_url(url: &Url, display: String, create: bool) -> Result<Warehouse> {
         let scheme = url.scheme();
         match scheme {
             "file" => {
                 let path = url
                     .to_file_path()
                     .map_err(|_| WarehouseError::Other(format!("'{url}' is not a local path")))?;
+                if !create && !path.is_dir() {
+                    return Err(WarehouseError::NotAWarehouse(format!(
+                        "no warehouse at {display}: the folder does not exist; check --warehouse or GOVMEDIA_WAREHOUSE"
+                    )));
+                }
                 std::fs::create_dir_all(&path)
                     .map_err(|e| WarehouseError::Other(format!("cannot create {}: {e}", path.display())))?;
                 let prefix = StorePath::from_absolute_path(&path)
@@ -132,6 +167,8 @@ impl Warehouse {
                     store_url: Url::parse("file:///").expect("file URL"),
                     prefix,
                     display,
+                    local_root: Some(path),
+                    held_lock: Mutex::new(None),
                 })
             }
             "memory" => {
@@ -141,6 +178,8 @@ impl Warehouse {
                     store_url: Url::parse(&format!("memory://{name}/")).expect("memory URL"),
                     prefix: StorePath::from(url.path().trim_matches('/')),
                     display,
+                    local_root: None,
+                    held_lock: Mutex::new(None),
                 })
             }
             _ => {
@@ -152,9 +191,21 @@ impl Warehouse {
                     })?;
                 let mut root = url.clone();
                 root.set_path("/");
-                Ok(Warehouse { store: Arc::from(store), store_url: root, prefix, display })
+                Ok(Warehouse {
+                    store: Arc::from(store),
+                    store_url: root,
+                    prefix,
+                    display,
+                    local_root: None,
+                    held_lock: Mutex::new(None),
+                })
             }
         }
+    }
+
+    /// The folder of a local warehouse.
+    pub fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_root.as_deref()
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
@@ -177,74 +228,6 @@ impl Warehouse {
     /// The URL DataFusion reads a file at.
     pub fn file_url(&self, rel: &str) -> String {
         format!("{}{}", self.store_url, self.path(rel))
-    }
-
-    /// The current manifest (empty for a new warehouse).
-    pub async fn manifest(&self) -> Result<Manifest> {
-        match self.store.get(&self.path("_manifest.json")).await {
-            Ok(r) => {
-                let bytes = r.bytes().await?;
-                serde_json::from_slice(&bytes).map_err(|e| {
-                    WarehouseError::Other(format!("{} is damaged: {e}", self.display_path("_manifest.json")))
-                })
-            }
-            Err(object_store::Error::NotFound { .. }) => Ok(Manifest::default()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Makes a new manifest visible (one atomic put), keeping a copy of every version.
-    pub async fn commit(&self, mut next: Manifest, by: &str) -> Result<Manifest> {
-        let current = self.manifest().await?;
-        next.version = current.version + 1;
-        next.updated_at = chrono::Utc::now().to_rfc3339();
-        next.updated_by = by.to_string();
-        let body = serde_json::to_vec_pretty(&next).map_err(|e| WarehouseError::Other(e.to_string()))?;
-        self.store
-            .put(&self.path(&format!("_manifests/{:08}.json", next.version)), PutPayload::from(body.clone()))
-            .await?;
-        self.store.put(&self.path("_manifest.json"), PutPayload::from(body)).await?;
-        self.collect_garbage(&current, &next).await?;
-        Ok(next)
-    }
-
-    /// Deletes data files that neither the new nor the previous manifest names (files of failed
-    /// runs; files replaced two versions ago). The previous version's files stay for readers
-    /// that opened it just before the commit.
-    async fn collect_garbage(&self, previous: &Manifest, next: &Manifest) -> Result<()> {
-        let keep: std::collections::HashSet<&str> = previous.all_paths().chain(next.all_paths()).collect();
-        for dir in ["staging", "raw", "marts"] {
-            let listed: Vec<_> = self.store.list(Some(&self.path(dir))).try_collect().await?;
-            for meta in listed {
-                let rel = meta.location.as_ref().strip_prefix(self.prefix.as_ref()).unwrap_or(meta.location.as_ref());
-                let rel = rel.trim_start_matches('/');
-                if rel.ends_with(".parquet") && !keep.contains(rel) {
-                    let _ = self.store.delete(&meta.location).await;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The warehouse's HMAC secret, created on first use.
-    pub async fn secret(&self) -> Result<Secret> {
-        let path = self.path("_secret.key");
-        match self.store.get(&path).await {
-            Ok(r) => {
-                let text = String::from_utf8_lossy(&r.bytes().await?).to_string();
-                return Secret::from_hex(&text).map_err(|e| WarehouseError::Other(format!("{}: {e}", self.display_path("_secret.key"))));
-            }
-            Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let secret = Secret::generate().map_err(WarehouseError::Other)?;
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.store.put_opts(&path, PutPayload::from(secret.to_hex().into_bytes()), opts).await {
-            Ok(_) => Ok(secret),
-            // Another run created it first: use theirs.
-            Err(object_store::Error::AlreadyExists { .. }) => Box::pin(self.secret()).await,
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// Writes rows as one Parquet file at `rel` and returns its manifest entry.
@@ -282,6 +265,7 @@ impl Warehouse {
     /// Reads one file as one batch (empty, with `schema`, when the file has no rows).
     pub async fn read_batch(&self, entry: &FileEntry, schema: &arrow::datatypes::SchemaRef) -> Result<arrow::array::RecordBatch> {
         let bytes = self.store.get(&self.path(&entry.path)).await?.bytes().await?;
+        self.check_read(entry, &bytes)?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
         let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
         match batches.first() {
@@ -295,6 +279,7 @@ impl Warehouse {
         let mut rows = Vec::new();
         for f in manifest.files(table.name) {
             let bytes = self.store.get(&self.path(&f.path)).await?.bytes().await?;
+            self.check_read(f, &bytes)?;
             for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
                 rows.extend(table.rows_from_batch(&batch?));
             }
@@ -314,6 +299,7 @@ impl Warehouse {
             if t.files.is_empty() {
                 continue;
             }
+            self.verify_files(&t.files).await?;
             let urls = t
                 .files
                 .iter()

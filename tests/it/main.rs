@@ -5,6 +5,7 @@ mod checks;
 mod common;
 mod conformance;
 mod demo;
+mod integrity;
 mod models;
 mod report;
 mod tiers;

@@ -166,6 +166,7 @@ fn the_html_report_loads_in_headless_chromium_without_errors_or_network() {
 fn without_a_cjk_font_the_report_says_what_to_install() {
     let dir = tempfile::tempdir().unwrap();
     let wh = dir.path().join("wh");
+    assert_eq!(govmedia(&wh, &["init"]).code, 0);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_govmedia"))
         .args(["--warehouse", wh.to_str().unwrap(), "report", "--quarter", "2019Q3", "--out", dir.path().join("r").to_str().unwrap()])
         .env("GOVMEDIA_CJK_FONT", "No Such Font Family")
