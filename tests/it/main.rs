@@ -6,6 +6,7 @@ mod common;
 mod conformance;
 mod demo;
 mod models;
+mod outputs;
 mod report;
 mod tiers;
 mod warehouse;
