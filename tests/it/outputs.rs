@@ -249,3 +249,73 @@ fn names_cannot_break_the_notice_tables_or_forge_its_headings() {
     assert_eq!(html.matches("notice-title").count(), 1, "{html}");
     assert!(!html.contains('\\'), "escapes are for Markdown only: {html}");
 }
+
+// ---- Item 16: equal scores share a grade and a rank --------------------------------------------
+
+/// Two units whose scores are the same number reached by different float sums:
+/// 甲 = (70 + 59 + 59) / 3 = 62.666666666666664 with no deductions, and
+/// 乙 = (85 + 59 + 59) / 3 − 5 = 62.66666666666667 (a missing and two late self-inspections).
+/// 丙 scores 100.
+#[test]
+fn units_with_equal_scores_share_a_rank_whatever_the_float_sums() {
+    let mut registry = String::from(REGISTRY_HEADER);
+    let mut posts = String::from(POSTS_HEADER);
+    for (u, weeks) in [("甲单位", 11..13), ("乙单位", 3..13), ("丙单位", 0..13)] {
+        for (i, platform) in ["今日头条", "抖音", "快手"].iter().enumerate() {
+            let account = format!("{u}{i}");
+            registry.push_str(&format!("{u},街道,{platform},{account},{account},2015-01-01,正常,是,x\n"));
+            // The first account posts in the given weeks (70, 85, 100); the others never, a veto (59),
+            // except for 丙 whose accounts all post.
+            if i == 0 || u == "丙单位" {
+                posts.push_str(&posts_in_weeks(platform, &account, weeks.clone()));
+            }
+        }
+    }
+    let mut inspections = on_time_inspections(&["甲单位", "丙单位"]);
+    inspections.push_str("乙单位,2019-08,2019-08-28\n乙单位,2019-09,2019-09-27\n");
+    let c = Case::new(&[("registry", &registry), ("posts", &posts), ("self_inspections", &inspections)], &[]);
+    assert_eq!(
+        c.q("SELECT unit_name, account_score_avg, unit_deductions FROM unit_quarter_scores ORDER BY unit_name"),
+        vec!["unit_name,account_score_avg,unit_deductions", "丙单位,100.0,0.0", "乙单位,67.66666666666667,5.0", "甲单位,62.666666666666664,0.0"]
+    );
+    assert_eq!(
+        c.q("SELECT unit_name, rank, grade FROM unit_quarter_scores ORDER BY rank, unit_name"),
+        vec!["unit_name,rank,grade", "丙单位,1,优秀", "乙单位,2,合格", "甲单位,2,合格"]
+    );
+    // The league table shows the shared rank.
+    let q = c.tables_and_notice();
+    let units = read_csv(&q.join("2019Q3_单位排名.csv"));
+    let ranks: Vec<(&str, &str)> = units.iter().skip(1).map(|r| (r[0].as_str(), r[1].as_str())).collect();
+    assert_eq!(ranks, vec![("1", "丙单位"), ("2", "乙单位"), ("2", "甲单位")]);
+}
+
+/// Grades compare the score rounded to 4 places: with 0.1 a silent week and 0.2 for an unfiled
+/// account, 100 − 4 × 0.1 − 0.2 is 99.39999999999999 in floating point, 99.4 in fact, and so at a
+/// 99.4 bar it is 优秀. The same bar for units: 甲's score is that account's.
+#[test]
+fn account_and_unit_grades_compare_scores_rounded_to_4_places() {
+    let rubric = pipelines_rubric()
+        .replace("silent_week_points = 5 ", "silent_week_points = 0.1 ")
+        .replace("unfiled_points = 5 ", "unfiled_points = 0.2 ")
+        .replace("filing_required_from = 2019-08-16", "filing_required_from = 2000-01-01")
+        .replace("excellent = 90 ", "excellent = 99.4 ");
+    assert!(rubric.contains("= 0.1 ") && rubric.contains("= 0.2 ") && rubric.contains("= 99.4 ") && rubric.contains("2000-01-01"));
+    let registry = format!("{REGISTRY_HEADER}甲单位,街道,今日头条,甲,tt_a,2015-01-01,正常,是,x\n");
+    let posts = format!("{POSTS_HEADER}{}", posts_in_weeks("今日头条", "tt_a", 4..13));
+    let dir = tempfile::tempdir().unwrap();
+    let rubric_path = dir.path().join("rubric.toml");
+    std::fs::write(&rubric_path, rubric).unwrap();
+    let c = Case::new(
+        &[("registry", &registry), ("posts", &posts), ("self_inspections", &on_time_inspections(&["甲单位"]))],
+        &["--rubric", rubric_path.to_str().unwrap()],
+    );
+    assert_eq!(
+        c.q("SELECT silent_weeks, unfiled, score, grade FROM account_quarter_indicators"),
+        vec!["silent_weeks,unfiled,score,grade", "4,true,99.39999999999999,优秀"]
+    );
+    assert_eq!(c.q("SELECT rank, grade FROM unit_quarter_scores"), vec!["rank,grade", "1,优秀"]);
+}
+
+fn pipelines_rubric() -> String {
+    std::fs::read_to_string(repo().join("pipelines/rubric.toml")).unwrap()
+}
