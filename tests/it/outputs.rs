@@ -319,3 +319,54 @@ fn account_and_unit_grades_compare_scores_rounded_to_4_places() {
 fn pipelines_rubric() -> String {
     std::fs::read_to_string(repo().join("pipelines/rubric.toml")).unwrap()
 }
+
+// ---- Item 18: the ingest summary in one pass ---------------------------------------------------
+
+#[test]
+fn the_ingest_summary_of_many_files_is_grouped_in_one_pass() {
+    use govmedia::ingest::run::{FileReport, IngestReport};
+    let file = |i: usize, kind: &str, format: &str, error: Option<&str>| FileReport {
+        kind: kind.into(),
+        format: format.into(),
+        source_file: format!("{kind}/{i}.csv"),
+        read: 3,
+        loaded: 1,
+        rejected: 1,
+        duplicates: 1,
+        merged: 0,
+        error: error.map(str::to_string),
+    };
+    // 20,000 files of three (kind, format) pairs, interleaved, one of them unreadable.
+    let mut files = Vec::new();
+    for i in 0..20_000 {
+        files.push(match i % 4 {
+            0 | 1 => file(i, "posts", "canonical", None),
+            2 => file(i, "messages", "canonical", None),
+            _ => file(i, "posts", "wechat", (i == 7).then_some("not UTF-8")),
+        });
+    }
+    let report = IngestReport { run_id: "r1".into(), files, rejects: Vec::new(), tables: Default::default(), manifest_version: 2 };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let started = std::time::Instant::now();
+    govmedia::cli::print::write_summary(&mut out, &mut err, &report).unwrap();
+    let took = started.elapsed();
+    let (out, err) = (String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap());
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.contains(" kind "))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            vec!["posts", "canonical", "10000 files", "30000", "10000", "10000", "10000", "0", "ok"],
+            vec!["messages", "canonical", "5000 files", "15000", "5000", "5000", "5000", "0", "ok"],
+            vec!["posts", "wechat", "5000 files", "15000", "5000", "5000", "5000", "0", "error: some files could not be read"],
+        ],
+        "{out}"
+    );
+    assert!(out.contains("ingest run r1: 20000 files, 60000 rows read = 20000 loaded + 20000 rejected + 20000 duplicates + 0 merged; manifest version 2"), "{out}");
+    assert!(err.contains("error: posts/7.csv: not UTF-8"), "{err}");
+    // One pass: milliseconds, where the quadratic grouping took tens of seconds.
+    assert!(took < std::time::Duration::from_secs(2), "the summary of 20,000 files took {took:?}");
+}
