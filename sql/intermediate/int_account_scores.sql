@@ -82,15 +82,23 @@ scored as (
         end as score
     from rubric rb
     cross join raw_scores s
+),
+
+-- Grades compare the score rounded to 4 places (SPEC §7), so that fractional rubric points summed
+-- in floating point (100 − 4 × 0.1 − 0.2 = 99.39999999999999) grade as the decimal score (99.4).
+-- The 1e-9 nudge rounds half away from zero in decimal terms; scores are never negative.
+rounded as (
+    select s.*, round(s.score + 1e-9, 4) as score_rounded
+    from scored s
 )
 
 select
     s.*,
     case
-        when s.score is null then null
-        when s.score >= rb.grade_excellent then '优秀'
-        when s.score >= rb.grade_good then '良好'
-        when s.score >= rb.grade_pass then '合格'
+        when s.score_rounded is null then null
+        when s.score_rounded >= rb.grade_excellent then '优秀'
+        when s.score_rounded >= rb.grade_good then '良好'
+        when s.score_rounded >= rb.grade_pass then '合格'
         else '不合格'
     end as grade,
     nullif(concat_ws('；',
@@ -98,4 +106,4 @@ select
         case when s.veto_interaction then '互动回应差' end,
         case when s.veto_content then '严重表述错误或泄密' end), '') as veto_reasons
 from rubric rb
-cross join scored s
+cross join rounded s

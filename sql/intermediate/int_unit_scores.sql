@@ -90,16 +90,25 @@ deducted as (
 scored as (
     select d.*, greatest(least(coalesce(d.account_score_avg, 100.0) - d.unit_deductions, 100.0), 0.0) as score
     from deducted d
+),
+
+-- Grades and ranks compare the score rounded to 4 places (SPEC §7): the same score reached by
+-- different float sums (63.333333333333336 and 63.33333333333333) must grade and rank alike. The
+-- 1e-9 nudge rounds half away from zero in decimal terms (scores are never negative), and both
+-- engines' round() is round-half-away-from-zero of x·10⁴, so they agree.
+rounded as (
+    select s.*, round(s.score + 1e-9, 4) as score_rounded
+    from scored s
 )
 
 select
-    s.*,
-    rank() over (order by s.score desc) as rank,
+    r.*,
+    rank() over (order by r.score_rounded desc) as rank,
     case
-        when s.score >= rb.grade_excellent then '优秀'
-        when s.score >= rb.grade_good then '良好'
-        when s.score >= rb.grade_pass then '合格'
+        when r.score_rounded >= rb.grade_excellent then '优秀'
+        when r.score_rounded >= rb.grade_good then '良好'
+        when r.score_rounded >= rb.grade_pass then '合格'
         else '不合格'
     end as grade
 from rubric rb
-cross join scored s
+cross join rounded r

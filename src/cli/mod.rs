@@ -1,7 +1,7 @@
 //! The command line (SPEC §10). Parsed flags become plain values before any work starts; nothing
 //! past this module sees clap.
 
-mod print;
+pub mod print;
 
 use crate::ingest::run::{ingest, IngestOptions, IngestReport};
 use print::{print_build, print_checks, print_summary};

@@ -1,52 +1,57 @@
 //! What the commands print: the ingest summary, the per-model build report, the data tests.
 
-use crate::ingest::run::IngestReport;
+use crate::ingest::run::{FileReport, IngestReport};
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+/// The ingest summary on stdout (the rejected rows and unreadable files on stderr).
+pub fn print_summary(report: &IngestReport) {
+    // A closed pipe (`govmedia ingest … | head`) is no reason to fail a committed run.
+    let _ = write_summary(&mut io::stdout().lock(), &mut io::stderr().lock(), report);
+}
 
 /// The ingest summary: per file the five numbers of SPEC §3 (per kind and format when there are
 /// many files; every file is in the `ingest_files` table), then the first rejected rows.
-pub fn print_summary(report: &IngestReport) {
+pub fn write_summary(out: &mut impl Write, err: &mut impl Write, report: &IngestReport) -> io::Result<()> {
     if report.files.len() > 30 {
-        let mut groups: Vec<crate::ingest::run::FileReport> = Vec::new();
-        for f in &report.files {
-            let label = format!("{} files", report.files.iter().filter(|g| g.kind == f.kind && g.format == f.format).count());
-            match groups.iter_mut().find(|g| g.kind == f.kind && g.format == f.format) {
-                Some(g) => {
-                    g.read += f.read;
-                    g.loaded += f.loaded;
-                    g.rejected += f.rejected;
-                    g.duplicates += f.duplicates;
-                    g.merged += f.merged;
-                    if f.error.is_some() {
-                        g.error = Some("some files could not be read".into());
-                    }
-                }
-                None => groups.push(crate::ingest::run::FileReport { source_file: label, ..f.clone() }),
-            }
-        }
-        let grouped = IngestReport {
-            run_id: report.run_id.clone(),
-            files: groups,
-            rejects: Vec::new(),
-            tables: Default::default(),
-            manifest_version: report.manifest_version,
-        };
-        print_file_table(&grouped);
-        println!("(per file: govmedia sql \"SELECT * FROM ingest_files WHERE run_id = '{}'\")", report.run_id);
+        let groups = by_kind_and_format(&report.files);
+        write_file_table(out, &groups)?;
+        writeln!(out, "(per file: govmedia sql \"SELECT * FROM ingest_files WHERE run_id = '{}'\")", report.run_id)?;
     } else {
-        print_file_table(report);
+        write_file_table(out, &report.files)?;
     }
-    print_totals(report);
+    write_totals(out, err, report)
 }
 
-fn print_file_table(report: &IngestReport) {
+/// The files summed per kind and format, in the order each pair first appears, in one pass: a run
+/// can hold a hundred thousand files.
+fn by_kind_and_format(files: &[FileReport]) -> Vec<FileReport> {
+    let mut groups: Vec<(FileReport, u64)> = Vec::new();
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    for f in files {
+        let i = *index.entry((&f.kind, &f.format)).or_insert_with(|| {
+            groups.push((FileReport { read: 0, loaded: 0, rejected: 0, duplicates: 0, merged: 0, error: None, ..f.clone() }, 0));
+            groups.len() - 1
+        });
+        let (g, n) = &mut groups[i];
+        *n += 1;
+        g.read += f.read;
+        g.loaded += f.loaded;
+        g.rejected += f.rejected;
+        g.duplicates += f.duplicates;
+        g.merged += f.merged;
+        if f.error.is_some() {
+            g.error = Some("some files could not be read".into());
+        }
+    }
+    groups.into_iter().map(|(g, n)| FileReport { source_file: format!("{n} files"), ..g }).collect()
+}
+
+fn write_file_table(out: &mut impl Write, files: &[FileReport]) -> io::Result<()> {
     use arrow::array::{ArrayRef, StringArray, UInt64Array};
     use std::sync::Arc;
-    let col = |f: &dyn Fn(&crate::ingest::run::FileReport) -> u64| -> ArrayRef {
-        Arc::new(UInt64Array::from(report.files.iter().map(f).collect::<Vec<_>>()))
-    };
-    let text = |f: &dyn Fn(&crate::ingest::run::FileReport) -> String| -> ArrayRef {
-        Arc::new(StringArray::from(report.files.iter().map(f).collect::<Vec<_>>()))
-    };
+    let col = |f: &dyn Fn(&FileReport) -> u64| -> ArrayRef { Arc::new(UInt64Array::from(files.iter().map(f).collect::<Vec<_>>())) };
+    let text = |f: &dyn Fn(&FileReport) -> String| -> ArrayRef { Arc::new(StringArray::from(files.iter().map(f).collect::<Vec<_>>())) };
     let batch = arrow::array::RecordBatch::try_from_iter(vec![
         ("kind", text(&|f| f.kind.clone())),
         ("format", text(&|f| f.format.clone())),
@@ -60,14 +65,16 @@ fn print_file_table(report: &IngestReport) {
     ]);
     if let Ok(batch) = batch {
         if let Ok(t) = arrow::util::pretty::pretty_format_batches(&[batch]) {
-            println!("{t}");
+            writeln!(out, "{t}")?;
         }
     }
+    Ok(())
 }
 
-fn print_totals(report: &IngestReport) {
-    let sum = |f: &dyn Fn(&crate::ingest::run::FileReport) -> u64| report.files.iter().map(f).sum::<u64>();
-    println!(
+fn write_totals(out: &mut impl Write, err: &mut impl Write, report: &IngestReport) -> io::Result<()> {
+    let sum = |f: &dyn Fn(&FileReport) -> u64| report.files.iter().map(f).sum::<u64>();
+    writeln!(
+        out,
         "ingest run {}: {} files, {} rows read = {} loaded + {} rejected + {} duplicates + {} merged; manifest version {}",
         report.run_id,
         report.files.len(),
@@ -77,26 +84,25 @@ fn print_totals(report: &IngestReport) {
         sum(&|f| f.duplicates),
         sum(&|f| f.merged),
         report.manifest_version
-    );
+    )?;
     let tables: Vec<String> = report.tables.iter().map(|(t, n)| format!("{t} {n}")).collect();
-    println!("staging rows: {}", tables.join(", "));
+    writeln!(out, "staging rows: {}", tables.join(", "))?;
     let row_rejects: Vec<_> = report.rejects.iter().filter(|r| r.loc.is_some()).collect();
     if !row_rejects.is_empty() {
-        eprintln!("rejected rows ({}; all are in the `rejects` table):", row_rejects.len());
+        writeln!(err, "rejected rows ({}; all are in the `rejects` table):", row_rejects.len())?;
         for r in row_rejects.iter().take(20) {
             let loc = r.loc.as_ref().map(|l| l.to_string()).unwrap_or_default();
-            eprintln!("  {} {}: {}", r.source_file, loc, r.reason);
+            writeln!(err, "  {} {}: {}", r.source_file, loc, r.reason)?;
         }
         if row_rejects.len() > 20 {
-            eprintln!("  … and {} more: govmedia sql \"SELECT * FROM rejects\"", row_rejects.len() - 20);
+            writeln!(err, "  … and {} more: govmedia sql \"SELECT * FROM rejects\"", row_rejects.len() - 20)?;
         }
     }
     for f in report.files.iter().filter(|f| f.error.is_some()) {
-        eprintln!("error: {}: {}", f.source_file, f.error.clone().unwrap_or_default());
+        writeln!(err, "error: {}: {}", f.source_file, f.error.as_deref().unwrap_or_default())?;
     }
+    Ok(())
 }
-
-
 
 /// Data test results: failures and warnings in full, passes counted.
 pub fn print_checks(report: &crate::models::BuildReport) {

@@ -34,25 +34,9 @@ pub async fn report(wh: &Warehouse, quarter: &str, out: &Path) -> anyhow::Result
     let drawn = charts::draw_all(&d, &dir.join("charts"), &font).map_err(anyhow::Error::msg)?;
     files.extend(drawn.iter().flat_map(|(_, _, p)| p.clone()));
 
-    let league = tables::league_tables(&d);
-    let xlsx = dir.join(format!("{quarter}_排名.xlsx"));
-    tables::write_xlsx(&xlsx, &league).map_err(anyhow::Error::msg)?;
-    files.push(xlsx);
-    for t in &league {
-        let p = dir.join(format!("{quarter}_{}.csv", t.name));
-        tables::write_csv(&p, t.header, &t.rows).map_err(anyhow::Error::msg)?;
-        files.push(p);
-    }
-    let league_html = dir.join(format!("{quarter}_排名.html"));
-    std::fs::write(&league_html, page(&format!("{quarter} 政务新媒体排名"), &league_body(&d, &league)))?;
-    files.push(league_html);
-
-    let md = notice::markdown(&d);
-    let notice_md = dir.join(format!("{quarter}_通报.md"));
-    std::fs::write(&notice_md, &md)?;
-    let notice_html = dir.join(format!("{quarter}_通报.html"));
-    std::fs::write(&notice_html, page(&format!("{quarter} 通报（草稿）"), &format!("<section class=\"notice\">{}</section>", notice::html(&md))))?;
-    files.extend([notice_md, notice_html]);
+    let written = tables_and_notice(&d, &dir)?;
+    files.extend(written.files);
+    let (league, md) = (written.league, written.notice);
 
     let index = dir.join("index.html");
     std::fs::write(&index, index_html(&d, &league, &drawn, &md)?)?;
@@ -68,6 +52,41 @@ pub async fn report(wh: &Warehouse, quarter: &str, out: &Path) -> anyhow::Result
         failed: all.map(|p| p.failed).unwrap_or(0),
         pass_rate: all.and_then(|p| p.pass_rate),
     })
+}
+
+/// The league tables and the notice as written for one quarter.
+pub struct TablesAndNotice {
+    pub files: Vec<PathBuf>,
+    pub league: [tables::LeagueTable; 3],
+    /// The notice's Markdown.
+    pub notice: String,
+}
+
+/// Writes into `dir` the league tables (XLSX, a CSV per table, HTML) and the draft notice
+/// (Markdown, HTML): all of the report but the charts and the index.
+pub fn tables_and_notice(d: &data::ReportData, dir: &Path) -> anyhow::Result<TablesAndNotice> {
+    let quarter = &d.quarter;
+    let mut files = Vec::new();
+    let league = tables::league_tables(d);
+    let xlsx = dir.join(format!("{quarter}_排名.xlsx"));
+    tables::write_xlsx(&xlsx, &league).map_err(anyhow::Error::msg)?;
+    files.push(xlsx);
+    for t in &league {
+        let p = dir.join(format!("{quarter}_{}.csv", t.name));
+        t.write_csv(&p).map_err(anyhow::Error::msg)?;
+        files.push(p);
+    }
+    let league_html = dir.join(format!("{quarter}_排名.html"));
+    std::fs::write(&league_html, page(&format!("{quarter} 政务新媒体排名"), &league_body(d, &league)))?;
+    files.push(league_html);
+
+    let md = notice::markdown(d);
+    let notice_md = dir.join(format!("{quarter}_通报.md"));
+    std::fs::write(&notice_md, &md)?;
+    let notice_html = dir.join(format!("{quarter}_通报.html"));
+    std::fs::write(&notice_html, page(&format!("{quarter} 通报（草稿）"), &format!("<section class=\"notice\">{}</section>", notice::html(&md))))?;
+    files.extend([notice_md, notice_html]);
+    Ok(TablesAndNotice { files, league, notice: md })
 }
 
 const STYLE: &str = r#"

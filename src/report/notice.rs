@@ -9,13 +9,82 @@ const NUMERALS: &[&str] = &["一", "二", "三", "四", "五", "六", "七", "�
 /// Veto (单项否决) categories; the others are deductions (扣分).
 const VETO: &[&str] = &["逾期不更新", "信息发布不准确", "互动回应不及时"];
 
+/// Who a criticism is about, as Markdown text.
 fn who(c: &super::data::Criticism) -> String {
-    let unit = c.unit_name.clone().unwrap_or_else(|| "未纳入台账账号".into());
+    let unit = c.unit_name.as_deref().map(md_text).unwrap_or_else(|| "未纳入台账账号".into());
     match (&c.account_name, &c.account_id, &c.platform) {
-        (Some(name), _, Some(p)) => format!("{unit}（{}“{name}”）", platform_zh(p)),
-        (None, Some(id), Some(p)) => format!("{unit}（{}账号{id}）", platform_zh(p)),
+        (Some(name), _, Some(p)) => format!("{unit}（{}“{}”）", md_text(platform_zh(p)), md_text(name)),
+        (None, Some(id), Some(p)) => format!("{unit}（{}账号{}）", md_text(platform_zh(p)), md_text(id)),
         _ => unit,
     }
+}
+
+/// Text from the data (names, problems, evidence) as Markdown that reads as written and is never
+/// markup: a line break becomes a space (a name cannot end a table row or begin a line of its
+/// own); `|` is escaped so it cannot split a table cell; `#`, `>` and a list marker cannot open a
+/// heading, quote or list; `<`, `[`, `*`, `_` and `` ` `` cannot make HTML, links, emphasis or code.
+pub fn md_text(s: &str) -> String {
+    let breaks = |c: char| c.is_control() || c.is_whitespace();
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut leading_digits = true;
+    for ch in s.trim_matches(breaks).chars() {
+        if ch.is_control() || matches!(ch, '\u{2028}' | '\u{2029}') {
+            if !out.ends_with(' ') {
+                out.push(' ');
+            }
+            continue;
+        }
+        let markup = matches!(ch, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '~')
+            // At the start of a line these open a list (`- `, `+ `, `1. `, `1) `) or underline a heading.
+            || (out.is_empty() && matches!(ch, '-' | '+' | '='))
+            || (leading_digits && !out.is_empty() && matches!(ch, '.' | ')'));
+        leading_digits &= ch.is_ascii_digit();
+        if markup {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Markdown text back to what it reads as: `\x` is `x` for ASCII punctuation (CommonMark).
+fn md_unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match chars.peek() {
+            Some(&next) if ch == '\\' && next.is_ascii_punctuation() => {
+                out.push(next);
+                chars.next();
+            }
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// A Markdown table row's cells, split on the pipes that are not escaped, still escaped.
+fn table_cells(row: &str) -> Vec<&str> {
+    let row = row.trim();
+    let row = row.strip_prefix('|').unwrap_or(row);
+    let mut cells = Vec::new();
+    let (mut start, mut escaped) = (0, false);
+    for (i, ch) in row.char_indices() {
+        match ch {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '|' => {
+                cells.push(row[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let last = row[start..].trim();
+    if !last.is_empty() {
+        cells.push(last);
+    }
+    cells
 }
 
 /// The criticised units, in league-table order.
@@ -55,9 +124,8 @@ pub fn markdown(d: &ReportData) -> String {
         .collect::<Vec<_>>()
         .join("、");
     s.push_str(&format!("参评单位{}个，综合评分{}。\n\n", d.units.len(), grades));
-    if let Some(top) = d.units.iter().filter(|u| u.rank <= 3).map(|u| u.unit_name.clone()).collect::<Vec<_>>().first() {
-        let tops: Vec<String> = d.units.iter().filter(|u| u.rank <= 3).map(|u| u.unit_name.clone()).collect();
-        let _ = top;
+    let tops: Vec<String> = d.units.iter().filter(|u| u.rank <= 3).map(|u| md_text(&u.unit_name)).collect();
+    if !tops.is_empty() {
         s.push_str(&format!("{}等单位政务新媒体运维管理规范，综合得分位居前列。\n\n", tops.join("、")));
     }
 
@@ -71,14 +139,14 @@ pub fn markdown(d: &ReportData) -> String {
         s.push_str(&format!("### （{}）{}\n\n", NUMERALS[n], cat));
         n += 1;
         for c in items {
-            s.push_str(&format!("- {}：{}（{}）。\n", who(c), c.problem, c.evidence));
+            s.push_str(&format!("- {}：{}（{}）。\n", who(c), md_text(&c.problem), md_text(&c.evidence)));
         }
         s.push('\n');
     }
     if n == 0 {
         s.push_str("本季度检查未发现需通报的问题。\n\n");
     }
-    let criticised = criticised_units(d);
+    let criticised: Vec<String> = criticised_units(d).iter().map(|u| md_text(u)).collect();
     if !criticised.is_empty() {
         s.push_str(&format!("对{}予以通报批评。\n\n", criticised.join("、")));
     }
@@ -91,12 +159,12 @@ pub fn markdown(d: &ReportData) -> String {
     for c in d.criticism.iter().filter(|c| VETO.contains(&c.category.as_str())) {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
-            c.unit_name.clone().unwrap_or_else(|| "未纳入台账".into()),
-            c.platform.as_deref().map(platform_zh).unwrap_or(""),
-            c.account_name.clone().or_else(|| c.account_id.clone()).unwrap_or_default(),
-            c.category,
-            c.problem,
-            c.evidence
+            c.unit_name.as_deref().map(md_text).unwrap_or_else(|| "未纳入台账".into()),
+            md_text(c.platform.as_deref().map(platform_zh).unwrap_or("")),
+            md_text(c.account_name.as_deref().or(c.account_id.as_deref()).unwrap_or_default()),
+            md_text(&c.category),
+            md_text(&c.problem),
+            md_text(&c.evidence)
         ));
     }
     s.push_str("\n### 附件2：扣分问题清单\n\n| 单位 | 未转载 | 迟转载 | 自查缺失 | 单位扣分 | 其他问题 |\n|---|---|---|---|---|---|\n");
@@ -105,11 +173,11 @@ pub fn markdown(d: &ReportData) -> String {
             .criticism
             .iter()
             .filter(|c| !VETO.contains(&c.category.as_str()) && c.unit_name.as_deref() == Some(u.unit_name.as_str()))
-            .map(|c| c.problem.clone())
+            .map(|c| md_text(&c.problem))
             .collect();
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
-            u.unit_name,
+            md_text(&u.unit_name),
             u.directives_missed,
             u.directives_late,
             u.self_inspections_missing,
@@ -119,7 +187,7 @@ pub fn markdown(d: &ReportData) -> String {
     }
     s.push_str("\n### 附件3：单位综合得分排名\n\n| 排名 | 单位 | 综合得分 | 等级 |\n|---|---|---|---|\n");
     for u in &d.units {
-        s.push_str(&format!("| {} | {} | {:.2} | {} |\n", u.rank, u.unit_name, u.score, u.grade));
+        s.push_str(&format!("| {} | {} | {:.2} | {} |\n", u.rank, md_text(&u.unit_name), u.score, md_text(&u.grade)));
     }
     s
 }
@@ -140,20 +208,22 @@ pub fn html(md: &str) -> String {
             out.push_str("</table>\n");
             in_table = false;
         }
+        // Text is unescaped from Markdown, then escaped for HTML.
+        let text = |s: &str| escape(&md_unescape(s));
         if let Some(h) = t.strip_prefix("### ") {
-            out.push_str(&format!("<h4>{}</h4>\n", escape(h)));
+            out.push_str(&format!("<h4>{}</h4>\n", text(h)));
         } else if let Some(h) = t.strip_prefix("## ") {
-            out.push_str(&format!("<h3>{}</h3>\n", escape(h)));
+            out.push_str(&format!("<h3>{}</h3>\n", text(h)));
         } else if let Some(h) = t.strip_prefix("# ") {
-            out.push_str(&format!("<h2 class=\"notice-title\">{}</h2>\n", escape(h)));
+            out.push_str(&format!("<h2 class=\"notice-title\">{}</h2>\n", text(h)));
         } else if let Some(item) = t.strip_prefix("- ") {
             if !in_list {
                 out.push_str("<ul>\n");
                 in_list = true;
             }
-            out.push_str(&format!("<li>{}</li>\n", escape(item)));
+            out.push_str(&format!("<li>{}</li>\n", text(item)));
         } else if t.starts_with('|') {
-            let cells: Vec<&str> = t.trim_matches('|').split('|').map(str::trim).collect();
+            let cells = table_cells(t);
             if cells.iter().all(|c| c.chars().all(|ch| ch == '-')) {
                 continue;
             }
@@ -164,13 +234,12 @@ pub fn html(md: &str) -> String {
             }
             out.push_str("<tr>");
             for c in cells {
-                out.push_str(&format!("<{tag}>{}</{tag}>", escape(c)));
+                out.push_str(&format!("<{tag}>{}</{tag}>", text(c)));
             }
             out.push_str("</tr>\n");
         } else if !t.is_empty() {
-            let text = escape(t);
-            let text = text.replace('【', "<mark>【").replace('】', "】</mark>");
-            out.push_str(&format!("<p>{text}</p>\n"));
+            let para = text(t).replace('【', "<mark>【").replace('】', "】</mark>");
+            out.push_str(&format!("<p>{para}</p>\n"));
         }
     }
     if in_list {

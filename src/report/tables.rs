@@ -3,6 +3,7 @@
 
 use super::data::{platform_zh, status_zh, ReportData};
 use rust_xlsxwriter::{Color, Format, FormatAlign, Workbook};
+use std::borrow::Cow;
 use std::path::Path;
 
 const UNIT_HEADER: &[&str] = &["排名", "单位名称", "单位类别", "账号数", "否决账号数", "未转载", "迟转载", "自查缺失", "单位扣分", "综合得分", "等级", "通报批评", "排名变化"];
@@ -90,14 +91,16 @@ fn issue_rows(d: &ReportData) -> Vec<Vec<String>> {
         .collect()
 }
 
-pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<(), String> {
-    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(b"\xEF\xBB\xBF".to_vec());
-    w.write_record(header).map_err(|e| e.to_string())?;
-    for r in rows {
-        w.write_record(r).map_err(|e| e.to_string())?;
+/// A text cell of a CSV meant for people, safe to open in Excel or LibreOffice: text that starts
+/// with a character a spreadsheet reads as the start of a formula (`=`, `+`, `-`, `@`, tab, CR;
+/// OWASP "CSV Injection") gets a leading `'`, which spreadsheets hide and which makes the cell
+/// text. A unit named `=HYPERLINK(…)` then shows its name instead of running it.
+pub fn csv_text_cell(value: &str) -> Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{value}"))
+    } else {
+        Cow::Borrowed(value)
     }
-    let bytes = w.into_inner().map_err(|e| e.to_string())?;
-    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn grade_color(grade: &str) -> Option<Color> {
@@ -124,6 +127,25 @@ pub struct LeagueTable {
 impl LeagueTable {
     pub fn html(&self) -> String {
         html_table(self.header, &self.rows, self.grade_col)
+    }
+
+    /// The table as CSV with a BOM (so Excel reads the Chinese) and CRLF line ends. Names come from
+    /// the register and the exports, so text cells are made safe for a spreadsheet
+    /// ([`csv_text_cell`]); numbers are written as they are, so a negative one stays a number.
+    pub fn write_csv(&self, path: &Path) -> Result<(), String> {
+        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(b"\xEF\xBB\xBF".to_vec());
+        w.write_record(self.header).map_err(|e| e.to_string())?;
+        for row in &self.rows {
+            let cells: Vec<Cow<str>> = row.iter().enumerate().map(|(c, v)| if self.is_number(c, v) { Cow::Borrowed(v.as_str()) } else { csv_text_cell(v) }).collect();
+            w.write_record(cells.iter().map(|c| c.as_bytes())).map_err(|e| e.to_string())?;
+        }
+        let bytes = w.into_inner().map_err(|e| e.to_string())?;
+        std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// Whether a cell is a number in one of the columns that hold numbers.
+    fn is_number(&self, column: usize, value: &str) -> bool {
+        self.numeric.contains(&column) && value.parse::<f64>().is_ok_and(f64::is_finite)
     }
 }
 
@@ -186,8 +208,9 @@ fn write_sheet(wb: &mut Workbook, t: &LeagueTable) -> Result<(), String> {
             None => Format::new(),
         };
         for (c, v) in row.iter().enumerate() {
+            // Text is written as a string, never as a formula, whatever it starts with.
             match v.parse::<f64>() {
-                Ok(x) if t.numeric.contains(&c) => ws.write_number_with_format(r, c as u16, x, &fmt).map(|_| ()),
+                Ok(x) if t.is_number(c, v) => ws.write_number_with_format(r, c as u16, x, &fmt).map(|_| ()),
                 _ => ws.write_string_with_format(r, c as u16, v, &fmt).map(|_| ()),
             }
             .map_err(|e| e.to_string())?;

@@ -7,6 +7,7 @@ mod conformance;
 mod demo;
 mod integrity;
 mod models;
+mod outputs;
 mod report;
 mod tiers;
 mod warehouse;
