@@ -358,7 +358,15 @@ fn read_file(job: &Job, kind: Kind, lookup: &Lookup, secret: &Secret) -> FileRea
             raw,
         });
     };
-    let bytes = match FileBytes::open(job.path) {
+    // A name that is not UTF-8 cannot be stored or shown as it is: the file is named (in its
+    // lossy form) and skipped rather than stored under a name that may stand for another.
+    let opened = match job.path.to_str() {
+        None => Err(std::io::Error::other(
+            "its name is not UTF-8 (a GBK name from a zip made on Windows? unzip it with `unzip -O GBK`, or rename it)",
+        )),
+        Some(_) => FileBytes::open(job.path),
+    };
+    let bytes = match opened {
         Ok(b) => b,
         Err(e) => {
             let e = FileError::Other(format!("cannot read the file: {e}"));
