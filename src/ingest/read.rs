@@ -641,6 +641,18 @@ mod tests {
     }
 
     #[test]
+    fn html_depth_counts_only_elements_that_deepen_the_tree() {
+        // Cells and rows left unclosed, paragraphs and line breaks: siblings, not nesting.
+        let rows = "<tr><td>a<td>b<p>c<br><li>d".repeat(5_000);
+        assert!(html_depth(&format!("<html><body><div><table>{rows}</table></div>")) <= 3);
+        assert_eq!(html_depth(&format!("{}x{}", "<div>".repeat(600), "</div>".repeat(600))), 600);
+        // Tags in a script are text.
+        assert_eq!(html_depth(&format!("<script>{}</script>", "<div>".repeat(600))), 1);
+        let deep = format!("<html><body>{}<table><tr><td>x</td></tr></table>", "<span>".repeat(MAX_HTML_DEPTH + 1));
+        assert_eq!(html_rows(&deep).unwrap_err(), ReadError::TooDeep(MAX_HTML_DEPTH + 2), "the spans and the table");
+    }
+
+    #[test]
     fn json_lines_with_a_truncated_line() {
         let recs = read_json(b"{\"a\": 1}\n{\"a\": 15").unwrap();
         assert_eq!(recs.len(), 2);
