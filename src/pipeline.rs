@@ -104,25 +104,123 @@ pub fn resolve_source(base: &Path, number: usize, s: &SourceSpec) -> Result<Sour
 
 /// Expands a path or glob relative to `base`; `**` matches zero or more folders. Hidden files and
 /// Excel lock files (`~$…`) are ignored. Sorted, so "the later path" is well defined.
+///
+/// Folders are walked on their names as the system gives them (`OsStr`), not as text: a name that
+/// is not UTF-8 (GBK names from a zip made on Windows) is matched by its lossy form and left for
+/// the run to report by name, instead of stopping the walk. A wildcard never enters a symlinked
+/// folder (a link to a parent would loop); a folder the pattern names is followed. A file reached
+/// under two names is listed once, under the first.
 pub fn expand(base: &Path, pattern: &str) -> Result<Vec<(PathBuf, String)>, String> {
     let full = if Path::new(pattern).is_absolute() { PathBuf::from(pattern) } else { base.join(pattern) };
-    let full_s = full.to_string_lossy().to_string();
-    let mut out = Vec::new();
-    let opts = glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
-    let paths = glob::glob_with(&full_s, opts).map_err(|e| format!("bad path pattern: {e}"))?;
-    for entry in paths {
-        let p = entry.map_err(|e| format!("cannot read {}: {}", e.path().display(), e.error()))?;
-        if !p.is_file() {
-            continue;
-        }
-        let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        if name.starts_with('.') || name.starts_with("~$") {
-            continue;
-        }
-        let shown = p.strip_prefix(base).unwrap_or(&p).to_string_lossy().to_string();
-        out.push((p, shown));
+    let (mut root, parts) = split_pattern(&full)?;
+    if root.as_os_str().is_empty() {
+        root = PathBuf::from(".");
     }
+    let mut found = Vec::new();
+    walk(&root, &parts, &mut found)?;
+    let mut out: Vec<(PathBuf, String)> = found
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            !(name.starts_with('.') || name.starts_with("~$"))
+        })
+        .map(|p| {
+            let shown = p.strip_prefix(base).unwrap_or(&p).to_string_lossy().to_string();
+            (p, shown)
+        })
+        .collect();
     out.sort_by(|a, b| a.1.cmp(&b.1));
+    out.dedup_by(|a, b| a.0 == b.0);
+    // One file under two names (a symlink to it, or a folder linked by name): read once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|(p, _)| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
+    Ok(out)
+}
+
+/// One folder level of a path pattern after its literal start.
+enum Part {
+    Literal(std::ffi::OsString),
+    Glob(glob::Pattern),
+    /// `**`: zero or more folders.
+    AnyFolders,
+}
+
+const MATCH: glob::MatchOptions =
+    glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
+
+/// The folder a pattern's walk starts from (its components before the first wildcard), and the
+/// levels below it.
+fn split_pattern(full: &Path) -> Result<(PathBuf, Vec<Part>), String> {
+    let mut root = PathBuf::new();
+    let mut parts = Vec::new();
+    for c in full.components() {
+        let text = c.as_os_str().to_str();
+        let wild = text.is_some_and(|t| t.contains(['*', '?', '[']));
+        if !wild {
+            match parts.is_empty() {
+                true => root.push(c),
+                false => parts.push(Part::Literal(c.as_os_str().to_os_string())),
+            }
+            continue;
+        }
+        let t = text.unwrap_or_default();
+        if t == "**" {
+            parts.push(Part::AnyFolders);
+        } else if t.contains("**") {
+            return Err(format!("bad path pattern: `**` must be a whole folder name, not part of '{t}'"));
+        } else {
+            parts.push(Part::Glob(glob::Pattern::new(t).map_err(|e| format!("bad path pattern: {e}"))?));
+        }
+    }
+    Ok((root, parts))
+}
+
+/// Adds the files under `dir` that match `parts` to `out`.
+fn walk(dir: &Path, parts: &[Part], out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let Some((part, rest)) = parts.split_first() else {
+        if dir.is_file() {
+            out.push(dir.to_path_buf());
+        }
+        return Ok(());
+    };
+    match part {
+        Part::Literal(name) => walk(&dir.join(name), rest, out),
+        Part::Glob(pattern) => {
+            for (path, name, is_folder) in entries(dir)? {
+                let name = name.to_string_lossy();
+                if pattern.matches_with(&name, MATCH) && (rest.is_empty() || is_folder) {
+                    walk(&path, rest, out)?;
+                }
+            }
+            Ok(())
+        }
+        Part::AnyFolders => {
+            walk(dir, rest, out)?;
+            for (path, name, is_folder) in entries(dir)? {
+                // As `**` in a glob: hidden folders are not entered.
+                if is_folder && !name.to_string_lossy().starts_with('.') {
+                    walk(&path, parts, out)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A folder's entries: path, name, and whether it is a folder that is not a symlink. A missing
+/// folder has none.
+fn entries(dir: &Path) -> Result<Vec<(PathBuf, std::ffi::OsString, bool)>, String> {
+    let list = match std::fs::read_dir(dir) {
+        Ok(list) => list,
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
+    };
+    let mut out = Vec::new();
+    for entry in list {
+        let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        let is_folder = entry.file_type().is_ok_and(|t| t.is_dir());
+        out.push((entry.path(), entry.file_name(), is_folder));
+    }
     Ok(out)
 }
 

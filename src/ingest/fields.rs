@@ -143,6 +143,28 @@ pub fn required_instant(s: &str, what: &str) -> FieldResult {
     }
 }
 
+/// The earliest instant ingest takes: 2000-01-01 00:00 Beijing time. No government account
+/// posted or answered on these platforms before it (Weibo opened in 2009); an earlier time is a
+/// misread cell (a count taken for an Excel serial day, a two-digit year).
+pub const EARLIEST_INSTANT_MICROS: i64 = 946_656_000 * 1_000_000;
+
+/// How far after the ingest run an instant may lie: 366 days. Exports are of the past; a year
+/// leaves room for clocks set wrong and time zones, and still refuses a phone number read as
+/// Unix seconds (13800138000 is in the year 2407).
+pub const AFTER_RUN_MICROS: i64 = 366 * 86_400 * 1_000_000;
+
+/// Checks an instant against [`EARLIEST_INSTANT_MICROS`] and `latest` (the run's time plus
+/// [`AFTER_RUN_MICROS`]). The reason names the column and the bound, not the value.
+pub fn plausible_instant(micros: i64, what: &str, latest: i64) -> Result<i64, String> {
+    if micros < EARLIEST_INSTANT_MICROS {
+        return Err(format!("{what} is before 2000: a misread cell?"));
+    }
+    if micros > latest {
+        return Err(format!("{what} is more than a year after this ingest run: a misread cell?"));
+    }
+    Ok(micros)
+}
+
 pub fn date(s: &str, what: &str) -> FieldResult {
     if s.trim().is_empty() || s.trim() == "-" {
         return Ok(Value::Null);

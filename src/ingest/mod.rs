@@ -56,6 +56,12 @@ impl Kind {
         })
     }
 
+    /// Whether the kind holds public messages: their rows may name or describe a person, so
+    /// neither the row nor a cell's value is kept or shown with a rejection.
+    pub fn holds_messages(self) -> bool {
+        self == Kind::Interactions
+    }
+
     pub fn table(self) -> &'static TableDef {
         match self {
             Kind::Calendar => &table::CALENDAR,
@@ -101,9 +107,13 @@ pub enum FileError {
     Other(String),
 }
 
-/// Facts a file's rows are checked and completed against: the register, the posts seen so far.
+/// Facts a file's rows are checked and completed against: the register, the posts seen so far,
+/// the run's time.
 #[derive(Debug, Default)]
 pub struct Lookup {
+    /// When the ingest run started (UTC microseconds); instants more than a year after it are
+    /// refused. `None` (a file read outside a run): the clock's time.
+    pub run_at: Option<i64>,
     /// (platform, account_id) of register accounts.
     pub accounts: HashSet<(String, String)>,
     /// creator_hash → (platform, account_id), for MediaCrawler dumps.
@@ -116,6 +126,10 @@ impl Lookup {
     pub fn add_account(&mut self, platform: &str, account_id: &str) {
         self.accounts.insert((platform.to_string(), account_id.to_string()));
         self.creator_hashes.insert(creator_hash(account_id), (platform.to_string(), account_id.to_string()));
+    }
+    /// [`Lookup::run_at`], or now.
+    pub fn run_at(&self) -> i64 {
+        self.run_at.unwrap_or_else(|| chrono::Utc::now().timestamp_micros())
     }
     pub fn has_account_id(&self, account_id: &str) -> bool {
         self.accounts.iter().any(|(_, a)| a == account_id)

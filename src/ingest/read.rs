@@ -78,6 +78,10 @@ pub enum ReadError {
     NoHeader(String),
     #[error("the file is not JSON: {0}")]
     Json(String),
+    #[error("the workbook is refused: {0}")]
+    TooLarge(String),
+    #[error("the HTML is nested {0} elements deep, more than the {MAX_HTML_DEPTH} a table export needs: refused rather than parsed")]
+    TooDeep(usize),
 }
 
 /// Decodes text: UTF-8 (BOM or not), else GB18030 (a superset of GBK). Anything else, or text
@@ -199,10 +203,79 @@ pub fn read_sheet(bytes: &[u8], is_header: &dyn Fn(&[String]) -> bool, wanted: &
     }
     let rows = match sniff(bytes) {
         Sniffed::Xlsx | Sniffed::Xls => workbook_rows(bytes, is_header)?,
-        Sniffed::Html => html_rows(&decode_text(bytes)?),
+        Sniffed::Html => html_rows(&decode_text(bytes)?)?,
         Sniffed::Text | Sniffed::Json => csv_rows(&decode_text(bytes)?),
     };
-    split_header(rows, is_header, wanted)
+    let mut sheet = split_header(rows, is_header, wanted)?;
+    for h in sheet.headers.iter_mut().filter(|h| has_control(h)) {
+        *h = h.chars().map(|c| if is_control(c) { '\u{fffd}' } else { c }).collect();
+    }
+    // A row with a cell too large, or with a control character (workbook cells and HTML
+    // entities can hold them; CSV text with one is refused whole), is rejected with its reason.
+    for row in &mut sheet.rows {
+        if let Some(problem) = oversized_cell(&row.cells, &sheet.headers).or_else(|| control_cell(&row.cells, &sheet.headers)) {
+            row.cells = vec![format!("\u{0}{problem}")];
+        }
+    }
+    Ok(sheet)
+}
+
+/// The most bytes a cell may hold. An export's longest cells (a post's body, a link) hold a few
+/// thousand characters; a cell of megabytes is not data, and would be stored and printed whole.
+pub const MAX_CELL_BYTES: usize = 64 * 1024;
+
+/// A row's reason for rejection when one of its cells is over [`MAX_CELL_BYTES`]. It names the
+/// column, never the value (message rows' values are never shown).
+pub fn oversized_cell(cells: &[impl AsRef<str>], headers: &[String]) -> Option<String> {
+    let i = cells.iter().position(|c| c.as_ref().len() > MAX_CELL_BYTES)?;
+    Some(format!(
+        "{} holds {} bytes, more than the {} KiB a cell may hold",
+        column_name(headers, i),
+        cells[i].as_ref().len(),
+        MAX_CELL_BYTES / 1024
+    ))
+}
+
+/// A row's reason for rejection when one of its cells holds a control character (which could
+/// drive a terminal that shows it). Names the column, never the value.
+pub fn control_cell(cells: &[impl AsRef<str>], headers: &[String]) -> Option<String> {
+    let i = cells.iter().position(|c| has_control(c.as_ref()))?;
+    Some(format!("{} holds a control character", column_name(headers, i)))
+}
+
+/// A column by its header (shortened), or by its number when the header has none.
+fn column_name(headers: &[String], i: usize) -> String {
+    match headers.get(i).map(|h| h.trim()).filter(|h| !h.is_empty()) {
+        Some(h) if h.chars().count() > 40 => format!("column {} ({}…)", i + 1, h.chars().take(40).collect::<String>()),
+        Some(h) => h.to_string(),
+        None => format!("column {}", i + 1),
+    }
+}
+
+/// The characters [`has_control`] finds.
+fn is_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\r' | '\n' | '\u{0c}')
+}
+
+/// Why a JSON record (its fields) cannot be taken as it is: a string over [`MAX_CELL_BYTES`] or
+/// with a control character (JSON escapes such as `\u001b` pass the file's text check). Names
+/// the field, never the value.
+pub fn json_problem<'a>(fields: impl IntoIterator<Item = (&'a String, &'a serde_json::Value)>) -> Option<String> {
+    fn name(key: &str) -> &str {
+        if key.len() > 40 || has_control(key) { "(a field name)" } else { key }
+    }
+    fn walk(v: &serde_json::Value, path: &str) -> Option<String> {
+        match v {
+            serde_json::Value::String(s) if s.len() > MAX_CELL_BYTES => {
+                Some(format!("field {path} holds {} bytes, more than the {} KiB a cell may hold", s.len(), MAX_CELL_BYTES / 1024))
+            }
+            serde_json::Value::String(s) if has_control(s) => Some(format!("field {path} holds a control character")),
+            serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| walk(item, &format!("{path}.{i}"))),
+            serde_json::Value::Object(m) => m.iter().find_map(|(k, item)| walk(item, &format!("{path}.{}", name(k)))),
+            _ => None,
+        }
+    }
+    fields.into_iter().find_map(|(k, v)| walk(v, name(k)))
 }
 
 fn split_header(rows: Vec<RawRow>, is_header: &dyn Fn(&[String]) -> bool, wanted: &str) -> Result<Sheet, ReadError> {
@@ -249,23 +322,105 @@ fn csv_rows(text: &str) -> Vec<RawRow> {
     out
 }
 
-fn html_rows(text: &str) -> Vec<RawRow> {
+fn html_rows(text: &str) -> Result<Vec<RawRow>, ReadError> {
+    // The tree builder scans its open elements at each tag: a document nested n deep costs n²
+    // (100,000 nested `<div>`s took half a minute). Measured first, in one linear pass.
+    let depth = html_depth(text);
+    if depth > MAX_HTML_DEPTH {
+        return Err(ReadError::TooDeep(depth));
+    }
     let doc = scraper::Html::parse_document(text);
     let (Ok(tr), Ok(cell)) = (scraper::Selector::parse("tr"), scraper::Selector::parse("th, td")) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    doc.select(&tr)
+    Ok(doc
+        .select(&tr)
         .enumerate()
         .map(|(i, row)| RawRow {
             loc: Loc::Line(i as u64 + 1),
             cells: row.select(&cell).map(|c| clean_cell(&c.text().collect::<String>())).collect(),
         })
-        .collect()
+        .collect())
 }
 
+/// How deep an HTML export may nest its elements. A table saved as `.xls` nests about ten deep.
+pub const MAX_HTML_DEPTH: usize = 512;
+
+/// The deepest nesting of a document's elements, from its tags alone. Void elements are not
+/// counted, nor elements whose end tag may be left out (`<p>`, `<li>`, `<tr>`, `<td>`…): a parser
+/// closes those when their next sibling opens, so they do not deepen the tree.
+fn html_depth(text: &str) -> usize {
+    use html5ever::tokenizer::{BufferQueue, StartTag, Tag, TagToken, Token, TokenSink, TokenSinkResult, Tokenizer};
+    struct Depth {
+        open: std::cell::Cell<usize>,
+        deepest: std::cell::Cell<usize>,
+    }
+    impl TokenSink for Depth {
+        type Handle = ();
+        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+            let TagToken(Tag { kind, name, .. }) = token else {
+                return TokenSinkResult::Continue;
+            };
+            let name: &str = &name;
+            let uncounted = matches!(
+                name,
+                "area" | "base" | "br" | "col" | "embed" | "hr" | "img" | "input" | "link" | "meta" | "param"
+                    | "source" | "track" | "wbr" | "keygen" | "p" | "li" | "dt" | "dd" | "option" | "optgroup"
+                    | "tr" | "td" | "th" | "thead" | "tbody" | "tfoot" | "colgroup" | "caption" | "rb" | "rt"
+                    | "rp" | "rtc" | "html" | "head" | "body"
+            );
+            if uncounted {
+                return TokenSinkResult::Continue;
+            }
+            if kind == StartTag {
+                self.open.set(self.open.get() + 1);
+                self.deepest.set(self.deepest.get().max(self.open.get()));
+                // Their text is not markup.
+                match name {
+                    "script" => return TokenSinkResult::RawData(html5ever::tokenizer::states::RawKind::ScriptData),
+                    "style" | "xmp" | "iframe" | "noembed" | "noframes" => {
+                        return TokenSinkResult::RawData(html5ever::tokenizer::states::RawKind::Rawtext)
+                    }
+                    "textarea" | "title" => return TokenSinkResult::RawData(html5ever::tokenizer::states::RawKind::Rcdata),
+                    _ => {}
+                }
+            } else {
+                self.open.set(self.open.get().saturating_sub(1));
+            }
+            TokenSinkResult::Continue
+        }
+    }
+    let input = BufferQueue::default();
+    input.push_back(html5ever::tendril::StrTendril::from_slice(text));
+    let tokenizer = Tokenizer::new(Depth { open: 0.into(), deepest: 0.into() }, Default::default());
+    let _ = tokenizer.feed(&input);
+    tokenizer.end();
+    tokenizer.sink.deepest.get()
+}
+
+/// Limits on a workbook, so that a small file cannot unpack into gigabytes (a decompression
+/// bomb): its parts may declare at most [`MAX_UNPACKED`] bytes in all (checked before opening;
+/// the zip reader then stops any part at its declared size), and a sheet is read cell by cell,
+/// at most [`MAX_SHEET_ROWS`] rows and [`MAX_SHEET_CELLS`] cells, counting the empty cells a row
+/// is spread over up to its last value.
+pub const MAX_UNPACKED: u64 = 1 << 30;
+/// Excel's own limit of rows in a sheet.
+pub const MAX_SHEET_ROWS: usize = 1 << 20;
+/// Sixteen columns on each of Excel's rows.
+pub const MAX_SHEET_CELLS: usize = 1 << 24;
+
 fn workbook_rows(bytes: &[u8], is_header: &dyn Fn(&[String]) -> bool) -> Result<Vec<RawRow>, ReadError> {
-    let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes.to_vec()))
-        .map_err(|e| ReadError::Workbook(e.to_string()))?;
+    if sniff(bytes) == Sniffed::Xlsx {
+        check_unpacked_size(bytes)?;
+        // Only XLSX is read of the zipped workbooks: calamine lays other ones (OpenDocument,
+        // XLSB) out whole, up to their farthest cell, and no export is one.
+        return match calamine::Xlsx::new(Cursor::new(bytes)) {
+            Ok(mut wb) => xlsx_rows(&mut wb, is_header),
+            Err(e) => Err(ReadError::Workbook(format!("{e} (of zipped workbooks, XLSX is read)"))),
+        };
+    }
+    // A binary `.xls` (at most 65,536 rows of 256 columns) is read whole.
+    let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|e| ReadError::Workbook(e.to_string()))?;
     let names = wb.sheet_names().to_vec();
     let mut first: Option<Vec<RawRow>> = None;
     // The first sheet whose first rows hold the header; else the first sheet (to report it).
@@ -286,6 +441,107 @@ fn workbook_rows(bytes: &[u8], is_header: &dyn Fn(&[String]) -> bool) -> Result<
         first.get_or_insert(rows);
     }
     Ok(first.unwrap_or_default())
+}
+
+/// Refuses a zip whose parts declare more than [`MAX_UNPACKED`] bytes, naming the largest part.
+fn check_unpacked_size(bytes: &[u8]) -> Result<(), ReadError> {
+    let zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| ReadError::Workbook(e.to_string()))?;
+    let (mut total, mut largest) = (0u64, (String::new(), 0u64));
+    for i in 0..zip.len() {
+        let entry = zip.by_index_data(i).map_err(|e| ReadError::Workbook(e.to_string()))?;
+        total = total.saturating_add(entry.size());
+        if entry.size() >= largest.1 {
+            largest = (entry.name().map(|n| n.to_string()).unwrap_or_else(|_| format!("part {}", i + 1)), entry.size());
+        }
+    }
+    if total > MAX_UNPACKED {
+        return Err(ReadError::TooLarge(format!(
+            "its parts unpack to {total} bytes ({} alone to {}), over the {} GiB a workbook may hold uncompressed",
+            largest.0,
+            largest.1,
+            MAX_UNPACKED >> 30
+        )));
+    }
+    Ok(())
+}
+
+/// An XLSX workbook's rows, streamed cell by cell: the first sheet whose first rows hold the
+/// header, else the first rows of the first sheet (to report it). Rows are laid out from the
+/// sheet's leftmost value; a row ends at its last value.
+fn xlsx_rows<RS: std::io::Read + std::io::Seek>(
+    wb: &mut calamine::Xlsx<RS>,
+    is_header: &dyn Fn(&[String]) -> bool,
+) -> Result<Vec<RawRow>, ReadError> {
+    let too_large = |what: String| ReadError::TooLarge(what);
+    let names = wb.sheet_names().to_vec();
+    let (mut rows_read, mut cells_read) = (0usize, 0usize);
+    let mut first: Option<Vec<RawRow>> = None;
+    for name in names {
+        let mut reader = match wb.worksheet_cells_reader(&name) {
+            Ok(r) => r,
+            // A chart sheet holds no rows.
+            Err(calamine::XlsxError::NotAWorksheet(_)) => continue,
+            Err(e) => return Err(ReadError::Workbook(e.to_string())),
+        };
+        // (row, [(column, text)]) in the sheet's order, empty cells left out.
+        let mut sparse: Vec<(u32, Vec<(u32, String)>)> = Vec::new();
+        let mut header_seen = false;
+        while let Some(cell) = reader.next_cell().map_err(|e| ReadError::Workbook(e.to_string()))? {
+            let (r, c) = cell.get_position();
+            let text = cell_text(&Data::from(cell.get_value().clone()));
+            if text.is_empty() {
+                continue;
+            }
+            if sparse.last().is_none_or(|(last, _)| *last != r) {
+                if !header_seen && sparse.last().is_some_and(|(_, cells)| is_header(&dense(cells, 0))) {
+                    header_seen = true;
+                }
+                // Once the header rows have passed without a header, the sheet is not the one.
+                if !header_seen && sparse.len() == HEADER_ROWS {
+                    break;
+                }
+                rows_read += 1;
+                if rows_read > MAX_SHEET_ROWS {
+                    return Err(too_large(format!("sheet {name} has more than {MAX_SHEET_ROWS} rows")));
+                }
+                sparse.push((r, Vec::new()));
+            }
+            let Some((_, cells)) = sparse.last_mut() else { continue };
+            // The empty cells left of a value count, as they will be laid out.
+            let reach = cells.last().map_or(0, |(last, _)| last + 1);
+            cells_read = cells_read.saturating_add((c + 1).saturating_sub(reach) as usize);
+            if cells_read > MAX_SHEET_CELLS {
+                return Err(too_large(format!(
+                    "it has more than {MAX_SHEET_CELLS} cells (counting the empty ones left of each value), at sheet {name} row {}",
+                    r + 1
+                )));
+            }
+            cells.push((c, text));
+        }
+        let left = sparse.iter().filter_map(|(_, cells)| cells.iter().map(|(c, _)| *c).min()).min().unwrap_or(0);
+        let mut rows: Vec<RawRow> = sparse
+            .into_iter()
+            .map(|(r, cells)| RawRow { loc: Loc::SheetRow(name.clone(), u64::from(r) + 1), cells: dense(&cells, left) })
+            .collect();
+        rows.sort_by_key(|row| row.loc.number());
+        if rows.iter().take(HEADER_ROWS).any(|r| is_header(&r.cells)) {
+            return Ok(rows);
+        }
+        first.get_or_insert(rows);
+    }
+    Ok(first.unwrap_or_default())
+}
+
+/// A row's cells from column `left` to its last value, empty where it has none.
+fn dense(cells: &[(u32, String)], left: u32) -> Vec<String> {
+    let width = cells.iter().map(|(c, _)| c + 1).max().unwrap_or(left).saturating_sub(left) as usize;
+    let mut out = vec![String::new(); width];
+    for (c, text) in cells {
+        if let Some(slot) = out.get_mut((c - left) as usize) {
+            slot.clone_from(text);
+        }
+    }
+    out
 }
 
 /// A cell as text: whole numbers without `.0` (ids are often numbers in Excel), date cells as a
@@ -382,6 +638,18 @@ mod tests {
         let crlf = "h1,h2\r\nx,1\r\ny,2\r\n";
         let sheet = read_sheet(crlf.as_bytes(), &|h| h.first().map(|s| s == "h1").unwrap_or(false), "h1").unwrap();
         assert_eq!(sheet.rows.iter().map(|r| r.loc.number()).collect::<Vec<_>>(), vec![2, 3]);
+    }
+
+    #[test]
+    fn html_depth_counts_only_elements_that_deepen_the_tree() {
+        // Cells and rows left unclosed, paragraphs and line breaks: siblings, not nesting.
+        let rows = "<tr><td>a<td>b<p>c<br><li>d".repeat(5_000);
+        assert!(html_depth(&format!("<html><body><div><table>{rows}</table></div>")) <= 3);
+        assert_eq!(html_depth(&format!("{}x{}", "<div>".repeat(600), "</div>".repeat(600))), 600);
+        // Tags in a script are text.
+        assert_eq!(html_depth(&format!("<script>{}</script>", "<div>".repeat(600))), 1);
+        let deep = format!("<html><body>{}<table><tr><td>x</td></tr></table>", "<span>".repeat(MAX_HTML_DEPTH + 1));
+        assert_eq!(html_rows(&deep).unwrap_err(), ReadError::TooDeep(MAX_HTML_DEPTH + 2), "the spans and the table");
     }
 
     #[test]

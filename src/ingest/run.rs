@@ -100,7 +100,7 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
 
     // What earlier runs left: the register is looked up by later kinds. The small tables are
     // read as rows; posts and messages are read as columns, and only where a run changes them.
-    let mut lookup = Lookup::default();
+    let mut lookup = Lookup { run_at: Some(started.timestamp_micros()), ..Default::default() };
     let ingests = |t: &TableDef| sources.iter().any(|s| s.kind.table().name == t.name);
     let mut staged: HashMap<&'static str, Vec<Row>> = HashMap::new();
     for def in table::STAGING.iter().filter(|d| !is_partitioned(d)) {
@@ -347,8 +347,8 @@ fn read_file(job: &Job, kind: Kind, lookup: &Lookup, secret: &Secret) -> FileRea
     };
     let reject = |read: &mut FileRead, loc: Option<Loc>, reason: String, raw: String| {
         // A public message's row may hold its author and text, which are never stored: the file
-        // and line lead to it instead.
-        let raw = if kind == Kind::Interactions && loc.is_some() { WITHHELD.to_string() } else { raw };
+        // and line lead to it instead. Another row is kept up to a cell's size.
+        let raw = if kind.holds_messages() && loc.is_some() { WITHHELD.to_string() } else { shortened(raw) };
         read.rejects.push(Reject {
             kind: read.report.kind.clone(),
             format: read.report.format.clone(),
@@ -358,7 +358,15 @@ fn read_file(job: &Job, kind: Kind, lookup: &Lookup, secret: &Secret) -> FileRea
             raw,
         });
     };
-    let bytes = match FileBytes::open(job.path) {
+    // A name that is not UTF-8 cannot be stored or shown as it is: the file is named (in its
+    // lossy form) and skipped rather than stored under a name that may stand for another.
+    let opened = match job.path.to_str() {
+        None => Err(std::io::Error::other(
+            "its name is not UTF-8 (a GBK name from a zip made on Windows? unzip it with `unzip -O GBK`, or rename it)",
+        )),
+        Some(_) => FileBytes::open(job.path),
+    };
+    let bytes = match opened {
         Ok(b) => b,
         Err(e) => {
             let e = FileError::Other(format!("cannot read the file: {e}"));
@@ -367,6 +375,7 @@ fn read_file(job: &Job, kind: Kind, lookup: &Lookup, secret: &Secret) -> FileRea
             return read;
         }
     };
+    let latest = lookup.run_at().saturating_add(crate::ingest::fields::AFTER_RUN_MICROS);
     let columnar = if is_partitioned(def) { source.format.parse_columns(&ctx, &bytes) } else { None };
     let parsed = match columnar {
         Some(Ok(file)) => {
@@ -389,7 +398,16 @@ fn read_file(job: &Job, kind: Kind, lookup: &Lookup, secret: &Secret) -> FileRea
         Ok(rows) => {
             for p in rows {
                 read.report.read += 1;
-                match p.outcome {
+                // Every format's times are held to the run's bounds (the canonical templates
+                // check them as they parse, naming their headers).
+                let outcome = match p.outcome {
+                    Outcome::Row(row) => match implausible_instant(def, &row, latest) {
+                        Some(reason) => Outcome::Rejected(reason),
+                        None => Outcome::Row(row),
+                    },
+                    other => other,
+                };
+                match outcome {
                     Outcome::Row(row) => read.rows.push(row),
                     Outcome::Merged => read.report.merged += 1,
                     Outcome::Rejected(reason) => {
@@ -408,6 +426,26 @@ fn read_file(job: &Job, kind: Kind, lookup: &Lookup, secret: &Secret) -> FileRea
         read.rows = Vec::new();
     }
     read
+}
+
+/// The first instant column of a row outside the bounds of [`crate::ingest::fields::plausible_instant`]
+/// (the run's own stamp, not yet set, aside), as a reason.
+fn implausible_instant(def: &TableDef, row: &Row, latest: i64) -> Option<String> {
+    def.columns.iter().zip(row).find_map(|(c, v)| match v {
+        Value::Instant(t) if c.name != "ingested_at" => crate::ingest::fields::plausible_instant(*t, c.name, latest).err(),
+        _ => None,
+    })
+}
+
+/// A rejected row's text as stored, cut at [`crate::ingest::read::MAX_CELL_BYTES`]: a row of
+/// megabytes (a JSON line with a huge field) is not copied into the rejects table whole.
+fn shortened(raw: String) -> String {
+    let max = crate::ingest::read::MAX_CELL_BYTES;
+    if raw.len() <= max {
+        return raw;
+    }
+    let cut = (0..=max).rev().find(|&i| raw.is_char_boundary(i)).unwrap_or(0);
+    format!("{}… ({} bytes in all)", &raw[..cut], raw.len())
 }
 
 /// A file's bytes. A large file is mapped rather than read: its pages come from the page cache

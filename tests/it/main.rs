@@ -5,6 +5,7 @@ mod checks;
 mod common;
 mod conformance;
 mod demo;
+mod hostile_inputs;
 mod integrity;
 mod models;
 mod outputs;

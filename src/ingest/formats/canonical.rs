@@ -5,7 +5,8 @@ use super::{map_rows, Headers};
 use crate::ingest::columns::{Cell, TableBuilder};
 use crate::ingest::fields::{self, *};
 use crate::ingest::read::{
-    clean, clean_cell, decode_text, has_control, read_sheet, sniff, text_body, LineCounter, Loc, ReadError, Sniffed, HEADER_ROWS,
+    clean, clean_cell, decode_text, has_control, oversized_cell, read_sheet, sniff, text_body, LineCounter, Loc, ReadError, Sniffed,
+    HEADER_ROWS,
 };
 use crate::ingest::{ColumnarFile, FileContext, FileError, Format, Kind, ParsedRow};
 use crate::table::{Row, Value};
@@ -163,10 +164,11 @@ impl Format for Canonical {
         let recognise = |cells: &[String]| recognises(fields, cells);
         let sheet = read_sheet(bytes, &recognise, &wanted(fields))?;
         let positions = positions(fields, &sheet.headers)?;
+        let shape = Shape { width: sheet.headers.len(), latest: latest_instant(ctx) };
         Ok(map_rows(&sheet, |row| {
             let raw: Vec<&str> = row.cells.iter().map(String::as_str).collect();
             let mut cells = vec![Cell::Null; ctx.kind.table().columns.len()];
-            parse_cells(ctx, fields, &positions, &raw, &mut cells, &mut [])?;
+            parse_cells(ctx, fields, &positions, &shape, &raw, &mut cells, &mut [])?;
             Ok(cells.into_iter().map(Value::from).collect::<Row>())
         }))
     }
@@ -308,6 +310,7 @@ fn csv_text_columns(ctx: &FileContext, fields: &[Field], body: &[u8]) -> Result<
     let mut raw_store: Vec<&str> = Vec::with_capacity(header.len());
     let mut cell_store: Vec<Cell> = Vec::with_capacity(def.columns.len());
     let mut memo: Vec<Option<(String, Option<&'static str>)>> = vec![None; fields.len()];
+    let shape = Shape { width: header.len(), latest: latest_instant(ctx) };
     loop {
         let read = reader.read_byte_record(&mut record);
         checked.upto(reader.position().byte())?;
@@ -323,9 +326,15 @@ fn csv_text_columns(ctx: &FileContext, fields: &[Field], body: &[u8]) -> Result<
                     out.read += 1;
                     let mut cells = recycle(std::mem::take(&mut cell_store));
                     cells.resize(def.columns.len(), Cell::Null);
-                    match parse_cells(ctx, fields, &positions, &raw, &mut cells, &mut memo) {
-                        Ok(()) => builder.push(&cells),
-                        Err(reason) => out.rejects.push((Loc::Line(line), raw.join(","), reason)),
+                    // As `read_sheet` marks a row with a cell too large (the text has no control
+                    // characters: `Checked` refused them).
+                    if let Some(problem) = oversized_cell(&raw, &header) {
+                        out.rejects.push((Loc::Line(line), format!("\u{0}{problem}"), problem));
+                    } else {
+                        match parse_cells(ctx, fields, &positions, &shape, &raw, &mut cells, &mut memo) {
+                            Ok(()) => builder.push(&cells),
+                            Err(reason) => out.rejects.push((Loc::Line(line), raw.join(","), reason)),
+                        }
                     }
                     cell_store = recycle(cells);
                 }
@@ -381,6 +390,18 @@ fn arrow_error(e: arrow::error::ArrowError) -> FileError {
     FileError::Other(format!("cannot build the table's columns: {e}"))
 }
 
+/// What a row is checked against besides its cells: the header's width, and the latest instant
+/// a cell may hold.
+struct Shape {
+    width: usize,
+    latest: i64,
+}
+
+/// The latest instant this file's cells may hold ([`fields::plausible_instant`]).
+fn latest_instant(ctx: &FileContext) -> i64 {
+    ctx.lookup.run_at().saturating_add(fields::AFTER_RUN_MICROS)
+}
+
 /// Parses one row's cells (`raw`, in file order) into `cells` (in table order); the first field that
 /// fails gives the row's reason.
 ///
@@ -390,24 +411,41 @@ fn parse_cells<'a>(
     ctx: &FileContext,
     fields: &[Field],
     positions: &[Option<usize>],
+    shape: &Shape,
     raw: &[&'a str],
     cells: &mut [Cell<'a>],
     memo: &mut [Option<(String, Option<&'static str>)>],
 ) -> Result<(), String> {
+    // Values right of the header's last column: a value holding the delimiter unquoted, or a
+    // cell typed beside its column. The row's cells no longer sit under their headers (a phone
+    // number read as 回复时间 gave the year 2407), so none is taken. Empty cells there are
+    // harmless (a trailing comma).
+    let filled = raw.iter().rposition(|c| !c.is_empty()).map_or(0, |i| i + 1);
+    if filled > shape.width {
+        return Err(format!(
+            "the row has values in {filled} cells, the header names {} columns: a value with an unquoted delimiter, or a cell beside its column?",
+            shape.width
+        ));
+    }
     let table = ctx.kind.table();
+    let private = ctx.kind.holds_messages();
     for (k, (field, pos)) in fields.iter().zip(positions).enumerate() {
         let raw = pos.and_then(|i| raw.get(i).copied()).unwrap_or("");
         let cell = match (field.parse, memo.get_mut(k)) {
             (Platform | Code(_), Some(slot)) => match slot {
-                Some((seen, code)) if seen == raw => code.map_or(Cell::Null, Cell::Str),
-                _ => {
-                    let code = code_of(field, raw)?;
+                Some((seen, code)) if seen == raw => Ok(code.map_or(Cell::Null, Cell::Str)),
+                _ => code_of(field, raw).map(|code| {
                     *slot = Some((raw.to_string(), code));
                     code.map_or(Cell::Null, Cell::Str)
-                }
+                }),
             },
-            _ => parse_cell(ctx, field, raw)?,
+            _ => parse_cell(ctx, field, raw),
         };
+        // A message's cells may name or describe a person: its reasons never quote them.
+        let cell = cell.map_err(|reason| if private { value_free(field, raw) } else { reason })?;
+        if let Cell::Instant(t) = cell {
+            fields::plausible_instant(t, field.headers[0], shape.latest)?;
+        }
         cells[table.index(field.column)] = cell;
     }
     complete(ctx.kind, table, cells);
@@ -443,6 +481,28 @@ fn parse_cell<'a>(ctx: &FileContext, field: &Field, raw: &'a str) -> Result<Cell
             None => return Err(format!("{what} '{raw}' is not holiday or workday")),
         },
     })
+}
+
+/// Why a cell cannot be read, without its value (for message rows).
+fn value_free(field: &Field, raw: &str) -> String {
+    let what = field.headers[0];
+    if fields::text_str(raw).is_none() {
+        return format!("{what} is empty");
+    }
+    match field.parse {
+        Platform => format!("{what} is not a known platform"),
+        Code(table) => {
+            let allowed: Vec<&str> = table.iter().map(|(t, _)| *t).collect();
+            format!("{what} is not one of {}", allowed.join(" / "))
+        }
+        YesNo => format!("{what} is not 是 or 否"),
+        Count => format!("{what} is not a count"),
+        Instant | RequiredInstant => format!("{what} is not a time"),
+        Date | RequiredDate => format!("{what} is not a date"),
+        Month => format!("{what} is not a month"),
+        CalendarKind => format!("{what} is not holiday or workday"),
+        Text | RequiredText | Author | Units => format!("{what} cannot be read"),
+    }
 }
 
 /// The code of a platform or coded cell (`None` for an empty coded cell).

@@ -4,7 +4,7 @@
 
 use super::{first_chars, ParsedRow};
 use crate::ingest::fields::*;
-use crate::ingest::read::{read_json, read_sheet, sniff, Loc, Sniffed};
+use crate::ingest::read::{json_problem, read_json, read_sheet, sniff, Loc, Sniffed};
 use crate::ingest::{creator_hash, FileContext, FileError, Format, Kind, Outcome, RowBuilder};
 use crate::table::{Row, Value, INTERACTIONS, POSTS};
 use serde_json::{Map, Value as Json};
@@ -73,15 +73,40 @@ fn records(bytes: &[u8]) -> Result<Vec<Record>, FileError> {
         .map(|row| Record {
             loc: row.loc.clone(),
             raw: row.raw(),
-            fields: Ok(sheet
-                .headers
-                .iter()
-                .zip(row.cells.iter())
-                .map(|(h, c)| (h.clone(), Json::String(c.clone())))
-                .collect()),
+            // A row the reader could not take (unreadable, a cell too large) carries its reason.
+            fields: match row.cells.first().and_then(|c| c.strip_prefix('\u{0}')) {
+                Some(reason) => Err(reason.to_string()),
+                None => Ok(sheet
+                    .headers
+                    .iter()
+                    .zip(row.cells.iter())
+                    .map(|(h, c)| (h.clone(), Json::String(c.clone())))
+                    .collect()),
+            },
         })
         .collect())
 }
+
+/// A record's fields, or why they cannot be taken (a value too large, a control character).
+fn checked(fields: Result<Map<String, Json>, String>) -> Result<Map<String, Json>, String> {
+    let m = fields?;
+    match json_problem(&m) {
+        Some(problem) => Err(problem),
+        None => Ok(m),
+    }
+}
+
+/// Whether a record is one of MediaCrawler's comments (its comments dumps carry these fields;
+/// its contents dumps never do).
+fn is_comment(m: &Map<String, Json>) -> bool {
+    m.contains_key("comment_id") || m.contains_key("parent_comment_id")
+}
+
+/// Why a comment record is not taken as a post. Its text is not kept either: a comment's row
+/// names other people (their nicknames, what they wrote).
+const COMMENT_AS_POST: &str =
+    "a comment record (it has comment_id), not a post: MediaCrawler's comments dumps are ingested as interactions";
+const COMMENT_WITHHELD: &str = "(withheld: a comment's row may identify its author)";
 
 /// A field as text: strings as they are, numbers printed; missing or null → "".
 fn get(m: &Map<String, Json>, names: &[&str]) -> String {
@@ -99,7 +124,11 @@ fn contents(ctx: &FileContext, platform: &str, records: Vec<Record>) -> Vec<Pars
     records
         .into_iter()
         .map(|r| {
-            let outcome = match r.fields.and_then(|m| content_row(ctx, platform, &m)) {
+            if r.fields.as_ref().is_ok_and(is_comment) {
+                let outcome = Outcome::Rejected(COMMENT_AS_POST.into());
+                return ParsedRow { loc: r.loc, raw: COMMENT_WITHHELD.into(), outcome };
+            }
+            let outcome = match checked(r.fields).and_then(|m| content_row(ctx, platform, &m)) {
                 Ok(row) => Outcome::Row(row),
                 Err(reason) => Outcome::Rejected(reason),
             };
@@ -151,7 +180,7 @@ fn comments(ctx: &FileContext, platform: &str, records: Vec<Record>) -> Vec<Pars
     let parsed: Vec<(Loc, String, Result<Comment, String>)> = records
         .into_iter()
         .map(|r| {
-            let c = r.fields.and_then(|m| read_comment(ctx, platform, &m));
+            let c = checked(r.fields).and_then(|m| read_comment(ctx, platform, &m));
             (r.loc, r.raw, c)
         })
         .collect();
@@ -187,10 +216,9 @@ fn comments(ctx: &FileContext, platform: &str, records: Vec<Record>) -> Vec<Pars
                     *e = (*e).min(c.created);
                     Outcome::Merged
                 }
-                None => Outcome::Rejected(format!(
-                    "the account's reply to comment '{}', which is not a message in this file",
-                    c.parent.clone().unwrap_or_default()
-                )),
+                None => Outcome::Rejected(
+                    "the account's reply to a comment (parent_comment_id) that is not a message in this file".into(),
+                ),
             },
         };
         outcomes.push(outcome);
@@ -217,19 +245,24 @@ fn comments(ctx: &FileContext, platform: &str, records: Vec<Record>) -> Vec<Pars
         .collect()
 }
 
+/// A comment record as a message. Its reasons quote no value: a message's cells may name or
+/// describe a person.
 fn read_comment(ctx: &FileContext, platform: &str, m: &Map<String, Json>) -> Result<Comment, String> {
     let id = get(m, &["comment_id"]);
     if id.is_empty() {
+        if !is_comment(m) && !get(m, &["aweme_id", "note_id"]).is_empty() {
+            return Err("a post record (aweme_id/note_id and no comment_id), not a comment: MediaCrawler's contents dumps are ingested as posts".into());
+        }
         return Err("comment_id is empty".into());
     }
     let post = get(m, &["aweme_id", "note_id"]);
     let account = ctx
         .lookup
         .post_owners
-        .get(&(platform.to_string(), post.clone()))
-        .ok_or_else(|| format!("comment on post '{post}', which is not among the {platform} posts ingested"))?
+        .get(&(platform.to_string(), post))
+        .ok_or_else(|| format!("comment on a post (aweme_id/note_id) that is not among the {platform} posts ingested"))?
         .clone();
-    let created = match instant(&get(m, &["create_time"]), "create_time")? {
+    let created = match instant(&get(m, &["create_time"]), "create_time").map_err(|_| "create_time is not a time".to_string())? {
         Value::Instant(t) => t,
         _ => return Err("create_time is empty".into()),
     };

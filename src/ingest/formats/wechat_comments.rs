@@ -3,7 +3,7 @@
 //! seconds; the account comes from the folder. message_id = `<article>:<user_comment_id>`.
 
 use crate::ingest::fields::*;
-use crate::ingest::read::{read_json, Loc};
+use crate::ingest::read::{json_problem, read_json, Loc};
 use crate::ingest::{FileContext, FileError, Format, Kind, Outcome, ParsedRow, RowBuilder};
 use crate::table::{Row, Value, INTERACTIONS};
 use serde_json::Value as Json;
@@ -50,7 +50,10 @@ impl Format for WechatComments {
                         r.remove("content");
                     }
                 }
-                let outcome = match comment_row(ctx, &account, &article, c) {
+                let problem = c.as_object().and_then(json_problem).or_else(|| {
+                    crate::ingest::read::has_control(&article).then(|| "the article id (msg_data_id) holds a control character".to_string())
+                });
+                let outcome = match problem.map_or_else(|| comment_row(ctx, &account, &article, c), Err) {
                     Ok(row) => Outcome::Row(row),
                     Err(reason) => Outcome::Rejected(reason),
                 };
@@ -90,12 +93,15 @@ fn comment_row(ctx: &FileContext, account: &str, article: &str, c: &Json) -> Res
     let mut b = RowBuilder::new(&INTERACTIONS);
     b.str("platform", "wechat").str("account_id", account).str("message_id", format!("{article}:{id}"));
     b.str("channel", "comment");
-    b.set("received_at", required_instant(&num_text(c.get("create_time")), "create_time")?);
+    // A message's reasons quote no value: its cells may name or describe a person.
+    let created = num_text(c.get("create_time"));
+    b.set("received_at", required_instant(&created, "create_time").map_err(|e| value_free(e, &created, "create_time"))?);
     if let Some(openid) = c.get("openid").and_then(Json::as_str).filter(|s| !s.is_empty()) {
         b.str("author", ctx.secret.author_hash(openid));
     }
     if let Some(reply) = c.get("reply").filter(|r| r.is_object()) {
-        match instant(&num_text(reply.get("create_time")), "reply.create_time")? {
+        let replied = num_text(reply.get("create_time"));
+        match instant(&replied, "reply.create_time").map_err(|e| value_free(e, &replied, "reply.create_time"))? {
             Value::Null => {}
             v => {
                 b.set("replied_at", v);
@@ -103,4 +109,13 @@ fn comment_row(ctx: &FileContext, account: &str, article: &str, c: &Json) -> Res
         }
     }
     Ok(b.finish())
+}
+
+/// A time's reason without the value: "… is empty" as it was, else "… is not a time".
+fn value_free(reason: String, value: &str, what: &str) -> String {
+    if text_str(value).is_none() {
+        reason
+    } else {
+        format!("{what} is not a time")
+    }
 }
