@@ -264,6 +264,19 @@ fn html_rows(text: &str) -> Vec<RawRow> {
 }
 
 fn workbook_rows(bytes: &[u8], is_header: &dyn Fn(&[String]) -> bool) -> Result<Vec<RawRow>, ReadError> {
+    // The workbook reader panics on some malformed files (a cell reference such as `ZZZZZZZZZZ1`
+    // overflows its integers): such a file is unreadable, and the run goes on with the others.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_workbook(bytes, is_header))).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(ReadError::Workbook(format!("the workbook reader failed ({why})")))
+    })
+}
+
+fn read_workbook(bytes: &[u8], is_header: &dyn Fn(&[String]) -> bool) -> Result<Vec<RawRow>, ReadError> {
     let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes.to_vec()))
         .map_err(|e| ReadError::Workbook(e.to_string()))?;
     let names = wb.sheet_names().to_vec();

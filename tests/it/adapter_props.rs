@@ -335,6 +335,8 @@ const XLSX_ROWS: &[&str] = &[
     r#"<row r="1"><c r="A1" t="s"><v>x</v></c></row>"#,
     r#"<row r="0"><c r="A0"><v>1</v></c></row>"#,
     r#"<row r="1"><c r="XFE1"><v>1</v></c></row>"#,
+    r#"<row r="1"><c r="ZZZZZZZZZZ1"><v>1</v></c></row>"#,
+    r#"<row r="1"><c r="A99999999999"><v>1</v></c></row>"#,
     r#"<row r="1"><c r=""><v>1</v></c></row>"#,
     r#"<row><c><v>1</v></c><c><v>2</v></c></row>"#,
     r#"<row r="1"><c r="A1" t="n"><v>1e400</v></c></row>"#,
@@ -1230,6 +1232,37 @@ fn known_defect_a_comments_dump_given_as_posts_stores_no_text() {
     assert!(posts.error.is_some() && posts.loaded == 0, "{posts:?}");
     let found = findings(&wh_dir, &[]);
     assert!(found.is_empty(), "{found:?}");
+}
+
+/// A workbook whose cell reference does not fit the reader's integers (a column of ten letters, a
+/// row past 2^32) made calamine panic (an arithmetic overflow), ending the run: the file is now
+/// refused as unreadable and the run goes on.
+#[test]
+fn a_workbook_with_an_overflowing_cell_reference_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = ["平台", "账号ID", "发布ID", "发布时间", "标题"].map(str::to_string).to_vec();
+    let row = ["微博", "1001", "a1", "2019-07-01 09:00:00", "甲"].map(str::to_string).to_vec();
+    let good = xlsx_bytes(&[header, row], false);
+    for (i, bad) in [r#"<row r="1"><c r="ZZZZZZZZZZ1"><v>1</v></c></row>"#, r#"<row r="1"><c r="A99999999999"><v>1</v></c></row>"#]
+        .into_iter()
+        .enumerate()
+    {
+        let mut bytes = good.clone();
+        mutate_bytes(&mut bytes, &[ByteMut::XlsxRow(bad)]);
+        assert_ne!(bytes, good);
+        std::fs::write(dir.path().join(format!("bad{i}.xlsx")), &bytes).unwrap();
+    }
+    std::fs::write(dir.path().join("good.xlsx"), &good).unwrap();
+    let spec = SourceSpec { kind: "posts".into(), format: "canonical".into(), path: "*.xlsx".into(), account: None, platform: None, as_of: None };
+    let source = resolve_source(dir.path(), 1, &spec).unwrap();
+    let wh = Warehouse::open(dir.path().join("wh").to_str().unwrap()).unwrap();
+    let report = rt().block_on(ingest(&wh, &[source], &IngestOptions::default())).unwrap();
+    let by_file: BTreeMap<&str, _> = report.files.iter().map(|f| (f.source_file.as_str(), f)).collect();
+    for bad in ["bad0.xlsx", "bad1.xlsx"] {
+        let error = by_file[bad].error.as_deref().unwrap_or_default();
+        assert!(error.contains("the workbook cannot be read"), "{bad}: {error}");
+    }
+    assert_eq!((by_file["good.xlsx"].loaded, by_file["good.xlsx"].error.as_deref()), (1, None));
 }
 
 #[test]
