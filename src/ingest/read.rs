@@ -410,6 +410,19 @@ pub const MAX_SHEET_ROWS: usize = 1 << 20;
 pub const MAX_SHEET_CELLS: usize = 1 << 24;
 
 fn workbook_rows(bytes: &[u8], is_header: &dyn Fn(&[String]) -> bool) -> Result<Vec<RawRow>, ReadError> {
+    // The workbook reader panics on some malformed files (a cell reference such as `ZZZZZZZZZZ1`
+    // overflows its integers): such a file is unreadable, and the run goes on with the others.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_workbook(bytes, is_header))).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(ReadError::Workbook(format!("the workbook reader failed ({why})")))
+    })
+}
+
+fn read_workbook(bytes: &[u8], is_header: &dyn Fn(&[String]) -> bool) -> Result<Vec<RawRow>, ReadError> {
     if sniff(bytes) == Sniffed::Xlsx {
         check_unpacked_size(bytes)?;
         // Only XLSX is read of the zipped workbooks: calamine lays other ones (OpenDocument,

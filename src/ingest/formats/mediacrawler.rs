@@ -107,6 +107,7 @@ fn is_comment(m: &Map<String, Json>) -> bool {
 const COMMENT_AS_POST: &str =
     "a comment record (it has comment_id), not a post: MediaCrawler's comments dumps are ingested as interactions";
 const COMMENT_WITHHELD: &str = "(withheld: a comment's row may identify its author)";
+const NOT_A_POST_WITHHELD: &str = "(withheld: a record without aweme_id or note_id is not a post, and may identify people)";
 
 /// A field as text: strings as they are, numbers printed; missing or null → "".
 fn get(m: &Map<String, Json>, names: &[&str]) -> String {
@@ -128,11 +129,18 @@ fn contents(ctx: &FileContext, platform: &str, records: Vec<Record>) -> Vec<Pars
                 let outcome = Outcome::Rejected(COMMENT_AS_POST.into());
                 return ParsedRow { loc: r.loc, raw: COMMENT_WITHHELD.into(), outcome };
             }
+            // A record with no post id is not a post at all (often another tool's message dump:
+            // WeChat comments, openids): its row is not kept, as it may name people.
+            let has_post_id = r.fields.as_ref().is_ok_and(|m| !get(m, &["aweme_id", "note_id"]).is_empty());
             let outcome = match checked(r.fields).and_then(|m| content_row(ctx, platform, &m)) {
                 Ok(row) => Outcome::Row(row),
                 Err(reason) => Outcome::Rejected(reason),
             };
-            ParsedRow { loc: r.loc, raw: r.raw, outcome }
+            let raw = match (&outcome, has_post_id) {
+                (Outcome::Rejected(_), false) => NOT_A_POST_WITHHELD.into(),
+                _ => r.raw,
+            };
+            ParsedRow { loc: r.loc, raw, outcome }
         })
         .collect()
 }
