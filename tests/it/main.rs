@@ -1,6 +1,7 @@
 //! One integration-test binary (so the crate links once): the project's own data, and the shared
 //! conformance fixtures when they sit beside the repository.
 
+mod checkpoint;
 mod checks;
 mod common;
 mod conformance;
