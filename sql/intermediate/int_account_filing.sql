@@ -1,7 +1,21 @@
 -- Filing (备案) issues per account (SPEC §5.7): unfiled, late filings, unannounced closures,
--- and posting after closure.
+-- and posting after closure, as of C: a filing whose action is dated on a day whose 00:00 is at
+-- or after C had not happened, and a filed_on or announced_on dated so reads as empty (SPEC §5).
 with params as (
     select * from params
+),
+
+filings as (
+    select
+        f.platform,
+        f.account_id,
+        f.action,
+        f.action_date,
+        case when to_unixtime(f.filed_on) - 28800 < p.c_s then f.filed_on end as filed_on,
+        case when to_unixtime(f.announced_on) - 28800 < p.c_s then f.announced_on end as announced_on
+    from params p
+    cross join stg_filings f
+    where to_unixtime(f.action_date) - 28800 < p.c_s
 ),
 
 windows as (
@@ -10,14 +24,14 @@ windows as (
 
 filed_open as (
     select distinct platform, account_id
-    from stg_filings
+    from filings
     where action = 'open' and filed_on is not null
 ),
 
 in_quarter as (
     select f.*
     from params p
-    cross join stg_filings f
+    cross join filings f
     where f.action_date >= p.q_start_date and f.action_date < p.q_end_date
 ),
 
@@ -45,7 +59,7 @@ after_closure as (
     join int_account_closures c on c.platform = w.platform and c.account_id = w.account_id
     join stg_posts s on s.platform = w.platform and s.account_id = w.account_id
     where s.published_s >= c.closure_s
-      and s.published_s >= p.q_start_s and s.published_s < p.q_end_s
+      and s.published_s >= p.q_start_s and s.published_s < least(p.q_end_s, p.c_s)
 )
 
 select

@@ -1,4 +1,5 @@
--- Content findings (SPEC §5.6): found in Q, by kind, and those not corrected by the end of the
+-- Content findings (SPEC §5.6): found in Q before C (a finding dated on a day whose 00:00 is at
+-- or after C had not been made at C), by kind, and those not corrected by the end of the
 -- `finding_limit_working_days`-th working day after they were found.
 with params as (
     select * from params
@@ -9,6 +10,7 @@ found as (
     from params p
     cross join findings f
     where f.found_on >= p.q_start_date and f.found_on < p.q_end_date
+      and to_unixtime(f.found_on) - 28800 < p.c_s
 ),
 
 limits as (

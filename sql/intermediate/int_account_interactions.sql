@@ -87,8 +87,10 @@ select
     case when j.messages - j.pending = 0 then null else cast(j.replied_on_time as double) / (j.messages - j.pending) end as on_time_rate,
     j.median_response_hours,
     j.p90_response_hours,
-    -- Unregistered accounts have no register entry: only their answers count.
-    coalesce(j.graded and (j.interaction_enabled = false or (j.messages >= rb.interaction_veto_min_messages and j.replied = 0)), false)
+    -- Unregistered accounts have no register entry: only their answers count. Only messages whose
+    -- limit has ended at C can veto: those not yet due may still be answered in time.
+    coalesce(j.graded and (j.interaction_enabled = false
+                           or (j.messages - j.pending >= rb.interaction_veto_min_messages and j.replied = 0)), false)
         as veto_interaction,
     coalesce(j.interaction_enabled = false, false) as interaction_disabled
 from rubric rb

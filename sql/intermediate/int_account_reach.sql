@@ -46,13 +46,14 @@ sums as (
     group by account_no
 ),
 
--- The latest count dated at or before C, and the latest dated before Q start.
+-- The latest count dated on a day whose 00:00 is before C (SPEC §5.3), and the latest dated
+-- before Q start.
 followers_ranked as (
     select
         fo.platform,
         fo.account_id,
         fo.followers,
-        to_unixtime(fo.date) - 28800 <= p.c_s as by_c,
+        to_unixtime(fo.date) - 28800 < p.c_s as by_c,
         to_unixtime(fo.date) - 28800 < p.q_start_s as before_q,
         fo.date
     from params p

@@ -1,6 +1,6 @@
 -- In-scope accounts and their assessment windows (SPEC §5): register accounts with a non-empty
 -- window [max(Q start, opened_on), min(Q end, C, closure date)), and accounts not in the
--- register that posted in Q (window [Q start, min(Q end, C))).
+-- register that posted in Q before C (window [Q start, min(Q end, C))).
 with params as (
     select * from params
 ),
@@ -19,21 +19,22 @@ registered as (
         c.closure_s,
         greatest(p.q_start_s, coalesce(r.opened_s, p.q_start_s)) as window_start_s,
         least(p.q_end_s, p.c_s, coalesce(c.closure_s, p.q_end_s)) as window_end_s,
-        -- A register account marked 关停/注销 without a closure filing has no window.
-        (r.state in ('suspended', 'deregistered') and c.closure_date is null) as closed_unfiled
+        -- A register account marked 关停/注销 without a closure filing has no window; one whose
+        -- closure is filed after C was open at C (int_account_closures keeps it, closure_date NULL).
+        (r.state in ('suspended', 'deregistered') and c.account_id is null) as closed_unfiled
     from params p
     cross join stg_registry r
     left join int_account_closures c on c.platform = r.platform and c.account_id = r.account_id
 ),
 
--- Accounts that posted in Q (one row each, before the register is consulted: the posts are
--- the large side, so they are reduced first).
+-- Accounts that posted in Q before C (one row each, before the register is consulted: the posts
+-- are the large side, so they are reduced first). A post after C had not happened at C.
 posted as (
     -- The one-row params table comes first: a cross join keeps its left side in memory.
     select distinct s.platform, s.account_id
     from params p
     cross join stg_posts s
-    where s.published_s >= p.q_start_s and s.published_s < p.q_end_s
+    where s.published_s >= p.q_start_s and s.published_s < least(p.q_end_s, p.c_s)
 ),
 
 unregistered as (

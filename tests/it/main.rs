@@ -2,6 +2,7 @@
 //! conformance fixtures when they sit beside the repository.
 
 mod adapter_props;
+mod checkpoint;
 mod checks;
 mod common;
 mod conformance;
