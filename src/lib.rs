@@ -4,6 +4,7 @@
 
 pub mod calendar;
 pub mod cli;
+pub mod engine;
 pub mod generate;
 pub mod ingest;
 pub mod models;

@@ -320,7 +320,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             if let Some(path) = &output {
                 refuse_inside_warehouse(&wh, path)?;
             }
-            let ctx = query::warehouse_session(&wh).await?;
+            let ctx = crate::engine::warehouse_session(&wh).await?;
             let Some(sql) = sql else {
                 query::shell::run(&ctx, format, max_rows).await?;
                 return Ok(0);

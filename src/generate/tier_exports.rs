@@ -47,7 +47,7 @@ pub type Written = Vec<(String, PathBuf, u64, u64)>;
 
 /// Writes the warehouse's register, posts and messages to `dir/<kind>/<platform>.csv`.
 pub async fn write_exports(wh: &Warehouse, dir: &Path) -> Result<Written, String> {
-    let ctx = crate::query::warehouse_session(wh).await.map_err(|e| e.to_string())?;
+    let ctx = crate::engine::warehouse_session(wh).await.map_err(|e| e.to_string())?;
     let mut written = Vec::new();
     for e in EXPORTS {
         let folder = dir.join(e.kind);

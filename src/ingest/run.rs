@@ -91,7 +91,7 @@ pub async fn ingest(wh: &Warehouse, sources: &[Source], opts: &IngestOptions) ->
 }
 
 async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions) -> Result<IngestReport, IngestError> {
-    crate::query::keep_freed_memory();
+    crate::engine::keep_freed_memory();
     let started = chrono::Utc::now();
     let run_id = format!("{}-{:04x}", started.format("%Y%m%dT%H%M%S%3fZ"), std::process::id() & 0xffff);
     let ingested_at = Value::Instant(started.timestamp_micros());

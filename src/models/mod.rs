@@ -67,6 +67,8 @@ pub enum ModelError {
     Sql { model: String, path: String, source: datafusion::error::DataFusionError },
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
     #[error("datafusion: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error("arrow: {0}")]
@@ -359,9 +361,9 @@ async fn build_locked(
     models_dir: Option<&Path>,
     commit: bool,
 ) -> Result<BuildReport, ModelError> {
-    let ctx = crate::query::session();
+    let ctx = crate::engine::session()?;
     let manifest = wh.existing_manifest().await?;
-    wh.register_tables(&ctx, &prune_for(&manifest, &scope)).await?;
+    crate::engine::register_warehouse(&ctx, wh, &prune_for(&manifest, &scope)).await?;
     register_batch(&ctx, "params", scope.params_batch()?)?;
     register_batch(&ctx, "rubric", rubric.to_batch()?)?;
 

@@ -126,8 +126,8 @@ fn memory_warehouses_work_through_the_same_code() {
     let rt = rt();
     let report = rt.block_on(ingest(&wh, &[source(dir.path(), "posts", "a.csv")], &IngestOptions::default())).unwrap();
     assert_eq!(report.tables["posts"], 2);
-    let ctx = rt.block_on(govmedia::query::warehouse_session(&wh)).unwrap();
-    let batches = rt.block_on(govmedia::query::run_query(&ctx, "SELECT count(*) AS n FROM posts")).unwrap();
+    let ctx = rt.block_on(govmedia::engine::warehouse_session(&wh)).unwrap();
+    let batches = rt.block_on(govmedia::engine::run_query(&ctx, "SELECT count(*) AS n FROM posts")).unwrap();
     let text = arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
     assert!(text.contains("| 2 |"), "{text}");
 }
