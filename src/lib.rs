@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod privacy;
 pub mod query;
 pub mod report;
+pub mod stages;
 pub mod table;
 pub mod time;
 pub mod warehouse;

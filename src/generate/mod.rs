@@ -42,6 +42,9 @@ pub fn generate(opts: &GenerateOptions) -> Result<Generated, String> {
     Ok(Generated { pipeline, files: files + 3, plan })
 }
 
+/// The demo's quarter (`govmedia demo`, and `generate`'s default).
+pub const DEMO_QUARTER: Quarter = Quarter { year: 2019, q: 3 };
+
 pub fn default_out() -> &'static Path {
     Path::new("demo")
 }

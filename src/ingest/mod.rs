@@ -12,6 +12,7 @@ mod merge;
 mod partitioned;
 pub mod read;
 pub mod run;
+pub mod source;
 
 use crate::privacy::Secret;
 use crate::table::{self, Row, TableDef, Value};

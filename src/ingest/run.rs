@@ -6,7 +6,7 @@ use super::merge::{calendar_rows, keep_newest, keep_unchanged, same_content};
 use super::partitioned::{self, NewRows, Staged};
 use super::read::Loc;
 use super::{FileContext, FileError, Kind, Lookup, Outcome};
-use crate::pipeline::Source;
+use super::source::Source;
 use crate::privacy::Secret;
 use crate::table::{self, Row, TableDef, Value};
 use crate::warehouse::{FileEntry, Manifest, Warehouse, WarehouseError};
