@@ -88,6 +88,29 @@ impl Value {
 
 pub type Row = Vec<Value>;
 
+/// Builds a canonical row by column name; unset columns are NULL.
+pub struct RowBuilder {
+    table: &'static TableDef,
+    values: Row,
+}
+
+impl RowBuilder {
+    pub fn new(table: &'static TableDef) -> RowBuilder {
+        RowBuilder { table, values: vec![Value::Null; table.columns.len()] }
+    }
+    pub fn set(&mut self, column: &str, v: Value) -> &mut Self {
+        let i = self.table.index(column);
+        self.values[i] = v;
+        self
+    }
+    pub fn str(&mut self, column: &str, s: impl Into<String>) -> &mut Self {
+        self.set(column, Value::Str(s.into()))
+    }
+    pub fn finish(self) -> Row {
+        self.values
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
     pub name: &'static str,

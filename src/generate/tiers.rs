@@ -274,7 +274,7 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
     let reg: Vec<Row> = accounts
         .iter()
         .map(|a| {
-            let mut b = crate::ingest::RowBuilder::new(&table::REGISTRY);
+            let mut b = table::RowBuilder::new(&table::REGISTRY);
             b.set("unit_name", s(&unit_name(a.unit))).set("unit_type", s(if a.unit % 5 == 0 { "街道" } else { "区直部门" }));
             b.set("platform", s(a.platform)).set("account_name", s(&a.id)).set("account_id", s(&a.id));
             b.set("opened_on", Value::Date(date_to_days(NaiveDate::from_ymd_opt(2016, 1, 1).expect("date"))));
@@ -287,7 +287,7 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
     let filings: Vec<Row> = accounts
         .iter()
         .map(|a| {
-            let mut b = crate::ingest::RowBuilder::new(&table::FILINGS);
+            let mut b = table::RowBuilder::new(&table::FILINGS);
             b.set("unit_name", s(&unit_name(a.unit))).set("platform", s(a.platform)).set("account_id", s(&a.id));
             b.set("action", s("open")).set("action_date", Value::Date(date_to_days(NaiveDate::from_ymd_opt(2016, 1, 1).expect("date"))));
             b.set("filed_on", Value::Date(date_to_days(NaiveDate::from_ymd_opt(2016, 1, 4).expect("date"))));
@@ -300,7 +300,7 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
     for a in &accounts {
         let base: i64 = rng.random_range(100..200_000);
         for (d, f) in [(start - Duration::days(1), base), (quarter.end() - Duration::days(1), base + rng.random_range(0..5_000))] {
-            let mut b = crate::ingest::RowBuilder::new(&table::FOLLOWERS);
+            let mut b = table::RowBuilder::new(&table::FOLLOWERS);
             b.set("platform", s(a.platform)).set("account_id", s(&a.id)).set("date", Value::Date(date_to_days(d)));
             b.set("followers", Value::Int(f)).set("source_file", generated.clone()).set("ingested_at", now.clone());
             followers.push(b.finish());
@@ -314,7 +314,7 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
                 continue;
             }
             let month = NaiveDate::from_ymd_opt(start.year(), start.month0() + 1 + m, 1).expect("month");
-            let mut b = crate::ingest::RowBuilder::new(&table::SELF_INSPECTIONS);
+            let mut b = table::RowBuilder::new(&table::SELF_INSPECTIONS);
             b.set("unit_name", s(&unit_name(u))).set("month", s(&month.format("%Y-%m").to_string()));
             b.set("published_on", Value::Date(date_to_days(month + Duration::days(rng.random_range(10..28)))));
             b.set("source_file", generated.clone()).set("ingested_at", now.clone());
@@ -329,7 +329,7 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
     let directive_days: Vec<i64> = (0..10).map(|k| 3 + k * (days - 10) / 10).collect();
     let mut directives = Vec::new();
     for (k, d) in directive_days.iter().enumerate() {
-        let mut b = crate::ingest::RowBuilder::new(&table::DIRECTIVES);
+        let mut b = table::RowBuilder::new(&table::DIRECTIVES);
         b.set("directive_id", s(&format!("D{k:03}"))).set("title", s(&format!("重要通知{k:03}")));
         b.set("source_platform", s(source_platform)).set("source_post_id", s(&format!("dir-{k:03}")));
         b.set("published_at", Value::Instant(at(*d, 9 * 3600))).set("deadline_hours", Value::Int(12));
@@ -339,7 +339,7 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
     w.rows(&table::DIRECTIVES, &directives).await?;
     let cal: Vec<Row> = crate::calendar::shipped_days()
         .map(|(d, kind, name)| {
-            let mut b = crate::ingest::RowBuilder::new(&table::CALENDAR);
+            let mut b = table::RowBuilder::new(&table::CALENDAR);
             b.set("date", Value::Date(date_to_days(d))).set("kind", s(kind.code())).set("name", s(name));
             b.set("source_file", generated.clone()).set("ingested_at", now.clone());
             b.finish()

@@ -5,6 +5,7 @@
 //! ([`run::ingest`]) orders the sources, applies the natural keys (newer wins), merges posts seen in
 //! two sources, and commits the staging tables in one manifest swap.
 
+mod accounting;
 pub mod columns;
 pub mod fields;
 pub mod formats;
@@ -15,7 +16,7 @@ pub mod run;
 pub mod source;
 
 use crate::privacy::Secret;
-use crate::table::{self, Row, TableDef, Value};
+use crate::table::{self, Row, TableDef};
 use read::Loc;
 use std::collections::{HashMap, HashSet};
 
@@ -200,25 +201,3 @@ pub struct ColumnarFile {
     pub rejects: Vec<(Loc, String, String)>,
 }
 
-/// Builds a canonical row by column name; unset columns are NULL.
-pub struct RowBuilder {
-    table: &'static TableDef,
-    values: Row,
-}
-
-impl RowBuilder {
-    pub fn new(table: &'static TableDef) -> RowBuilder {
-        RowBuilder { table, values: vec![Value::Null; table.columns.len()] }
-    }
-    pub fn set(&mut self, column: &str, v: Value) -> &mut Self {
-        let i = self.table.index(column);
-        self.values[i] = v;
-        self
-    }
-    pub fn str(&mut self, column: &str, s: impl Into<String>) -> &mut Self {
-        self.set(column, Value::Str(s.into()))
-    }
-    pub fn finish(self) -> Row {
-        self.values
-    }
-}
