@@ -9,6 +9,7 @@ pub mod generate;
 pub mod ingest;
 pub mod models;
 pub mod pipeline;
+pub mod platform;
 pub mod privacy;
 pub mod query;
 pub mod report;

@@ -228,8 +228,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Demo { out, seed } => {
             let quarter = crate::generate::DEMO_QUARTER;
-            let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.clone(), quarter, seed })
-                .map_err(anyhow::Error::msg)?;
+            let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.clone(), quarter, seed })?;
             println!("generated {} demo files in {}", g.files, out.display());
             let p = Pipeline::load(&g.pipeline)?;
             // The quarter is the generated pipeline file's.
@@ -246,14 +245,14 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let _ = out;
             let quarter = crate::time::Quarter::parse(&quarter)?;
             let started = std::time::Instant::now();
-            let s = crate::generate::tiers::generate_tier(&wh, tier, quarter, seed, force).await.map_err(anyhow::Error::msg)?;
+            let s = crate::generate::tiers::generate_tier(&wh, tier, quarter, seed, force).await?;
             println!(
                 "generated the {} tier for {quarter} into {}: {} units, {} accounts, {} posts, {} messages in {} files ({:.1} s)",
                 tier.name(), wh.display, s.units, s.accounts, s.posts, s.messages, s.files, started.elapsed().as_secs_f64()
             );
             if let Some(dir) = exports {
                 let started = std::time::Instant::now();
-                let written = crate::generate::tier_exports::write_exports(&wh, &dir).await.map_err(anyhow::Error::msg)?;
+                let written = crate::generate::tier_exports::write_exports(&wh, &dir).await?;
                 let bytes: u64 = written.iter().map(|w| w.3).sum();
                 println!(
                     "wrote {} export files ({:.1} MB of CSV) to {} ({:.1} s)",
@@ -267,8 +266,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Generate { out, quarter, seed, tier: None, .. } => {
             let quarter = crate::time::Quarter::parse(&quarter)?;
-            let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.clone(), quarter, seed })
-                .map_err(anyhow::Error::msg)?;
+            let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.clone(), quarter, seed })?;
             println!(
                 "wrote {} files for {} units and {} accounts ({} posts, {} messages; {} planted problems) to {}",
                 g.files,
@@ -290,10 +288,11 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Build(a) => {
             let quarter = crate::time::Quarter::parse(&a.quarter)?;
             let mut on = print_event;
+            let interrupt = interrupt()?;
             let build = stages::build(&wh, quarter, a.check_point.as_deref(), a.rubric.as_deref(), a.models.as_deref(), &mut on);
             tokio::select! {
                 r = build => { r?; }
-                _ = tokio::signal::ctrl_c() => {
+                _ = interrupt => {
                     wh.release_held_lock().await?;
                     bail!("{}", interrupted(stages::Stage::Build))
                 }
@@ -406,6 +405,25 @@ fn interrupted(stage: stages::Stage) -> &'static str {
     }
 }
 
+/// Resolves at the first Ctrl-C (SIGINT). The handler is installed by this call, before the work
+/// starts, not at the first poll: a signal that arrives just after a stage has taken the
+/// warehouse's lock is caught and the lock released, instead of ending the process with it held.
+fn interrupt() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        Ok(async move {
+            sigint.recv().await;
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
 fn ingest_options() -> IngestOptions {
     IngestOptions { progress: std::io::stderr().is_terminal(), ..Default::default() }
 }
@@ -420,9 +438,10 @@ async fn run_stages_with_signal(wh: &Warehouse, plan: &StagePlan<'_>, stages: &[
         }
         print_event(event);
     };
+    let interrupt = interrupt()?;
     tokio::select! {
         r = stages::run_stages(wh, plan, stages, &mut on) => Ok(r?),
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupt => {
             wh.release_held_lock().await?;
             bail!("{}", interrupted(current.get()))
         }
@@ -433,9 +452,10 @@ async fn run_stages_with_signal(wh: &Warehouse, plan: &StagePlan<'_>, stages: &[
 /// the lock is released.
 async fn ingest_with_signal(wh: &Warehouse, sources: &[Source]) -> anyhow::Result<IngestReport> {
     let opts = ingest_options();
+    let interrupt = interrupt()?;
     tokio::select! {
         r = ingest(wh, sources, &opts) => Ok(r?),
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupt => {
             wh.release_held_lock().await?;
             bail!("{}", interrupted(stages::Stage::Ingest))
         }

@@ -51,10 +51,10 @@ impl Kind {
         self.table().name
     }
 
-    pub fn parse(s: &str) -> Result<Kind, String> {
+    pub fn parse(s: &str) -> Result<Kind, source::SourceError> {
         Kind::ALL.into_iter().find(|k| k.name() == s.trim()).ok_or_else(|| {
             let names: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
-            format!("unknown source kind '{s}' (one of: {})", names.join(", "))
+            source::SourceError::UnknownKind { name: s.to_string(), known: names.join(", ") }
         })
     }
 

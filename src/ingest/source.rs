@@ -11,6 +11,10 @@ pub enum SourceError {
     /// A source's kind, format, platform, date or path does not hold; `what` names the source.
     #[error("{what}: {reason}")]
     Invalid { what: String, reason: String },
+    #[error("unknown source kind '{name}' (one of: {known})")]
+    UnknownKind { name: String, known: String },
+    #[error("unknown format '{name}' (one of: {known})")]
+    UnknownFormat { name: String, known: String },
     #[error("bad path pattern: {0}")]
     Pattern(String),
     #[error("cannot read {}: {source}", path.display())]
@@ -51,8 +55,8 @@ impl std::fmt::Debug for Source {
 pub fn resolve_source(base: &Path, number: usize, s: &SourceSpec) -> Result<Source, SourceError> {
     let what = format!("source #{number} ({} {} \"{}\")", s.kind, s.format, s.path);
     let invalid = |reason: String| SourceError::Invalid { what: what.clone(), reason };
-    let kind = Kind::parse(&s.kind).map_err(invalid)?;
-    let format = formats::by_name(&s.format).map_err(invalid)?;
+    let kind = Kind::parse(&s.kind).map_err(|e| invalid(e.to_string()))?;
+    let format = formats::by_name(&s.format).map_err(|e| invalid(e.to_string()))?;
     if !format.kinds().contains(&kind) {
         let kinds: Vec<_> = format.kinds().iter().map(|k| k.name()).collect();
         return Err(invalid(format!("format {} reads {}, not {}", format.name(), kinds.join(" or "), kind.name())));
