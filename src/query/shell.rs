@@ -16,16 +16,21 @@ pub enum Meta {
     Help,
 }
 
+/// A line that starts like a meta-command but is none.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown command {0}; \\? lists the commands")]
+pub struct UnknownCommand(pub String);
+
 impl FromStr for Meta {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Meta, String> {
+    type Err = UnknownCommand;
+    fn from_str(s: &str) -> Result<Meta, UnknownCommand> {
         let mut parts = s.trim().trim_end_matches(';').split_whitespace();
         match (parts.next(), parts.next()) {
             (Some("\\d"), None) => Ok(Meta::ListTables),
             (Some("\\d"), Some(t)) => Ok(Meta::Describe(t.to_string())),
             (Some("\\q"), _) | (Some("quit"), _) | (Some("exit"), _) => Ok(Meta::Quit),
             (Some("\\?"), _) | (Some("\\h"), _) | (Some("help"), _) => Ok(Meta::Help),
-            _ => Err(format!("unknown command {s}; \\? lists the commands")),
+            _ => Err(UnknownCommand(s.to_string())),
         }
     }
 }
