@@ -20,6 +20,15 @@ use crate::table::{self, Row, TableDef};
 use read::Loc;
 use std::collections::{HashMap, HashSet};
 
+/// A source kind or format name that is none of the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnknownName {
+    #[error("unknown source kind '{name}' (one of: {known})")]
+    Kind { name: String, known: String },
+    #[error("unknown format '{name}' (one of: {known})")]
+    Format { name: String, known: String },
+}
+
 /// The source kinds of SPEC §3, in the order one run ingests them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -51,10 +60,10 @@ impl Kind {
         self.table().name
     }
 
-    pub fn parse(s: &str) -> Result<Kind, source::SourceError> {
+    pub fn parse(s: &str) -> Result<Kind, UnknownName> {
         Kind::ALL.into_iter().find(|k| k.name() == s.trim()).ok_or_else(|| {
             let names: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
-            source::SourceError::UnknownKind { name: s.to_string(), known: names.join(", ") }
+            UnknownName::Kind { name: s.to_string(), known: names.join(", ") }
         })
     }
 

@@ -11,10 +11,6 @@ pub enum SourceError {
     /// A source's kind, format, platform, date or path does not hold; `what` names the source.
     #[error("{what}: {reason}")]
     Invalid { what: String, reason: String },
-    #[error("unknown source kind '{name}' (one of: {known})")]
-    UnknownKind { name: String, known: String },
-    #[error("unknown format '{name}' (one of: {known})")]
-    UnknownFormat { name: String, known: String },
     #[error("bad path pattern: {0}")]
     Pattern(String),
     #[error("cannot read {}: {source}", path.display())]
