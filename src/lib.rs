@@ -4,13 +4,16 @@
 
 pub mod calendar;
 pub mod cli;
+pub mod engine;
 pub mod generate;
 pub mod ingest;
 pub mod models;
 pub mod pipeline;
+pub mod platform;
 pub mod privacy;
 pub mod query;
 pub mod report;
+pub mod stages;
 pub mod table;
 pub mod time;
 pub mod warehouse;

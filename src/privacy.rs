@@ -14,16 +14,26 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("no randomness for the warehouse secret: {0}")]
+    NoRandomness(getrandom::Error),
+    #[error("the warehouse secret is not hex")]
+    NotHex,
+    #[error("the warehouse secret is too short")]
+    TooShort,
+}
+
 impl Secret {
-    pub fn generate() -> Result<Secret, String> {
+    pub fn generate() -> Result<Secret, SecretError> {
         let mut key = vec![0u8; 32];
-        getrandom::fill(&mut key).map_err(|e| format!("no randomness for the warehouse secret: {e}"))?;
+        getrandom::fill(&mut key).map_err(SecretError::NoRandomness)?;
         Ok(Secret(key))
     }
-    pub fn from_hex(s: &str) -> Result<Secret, String> {
-        let key = hex::decode(s.trim()).map_err(|_| "the warehouse secret is not hex".to_string())?;
+    pub fn from_hex(s: &str) -> Result<Secret, SecretError> {
+        let key = hex::decode(s.trim()).map_err(|_| SecretError::NotHex)?;
         if key.len() < 16 {
-            return Err("the warehouse secret is too short".into());
+            return Err(SecretError::TooShort);
         }
         Ok(Secret(key))
     }

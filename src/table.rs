@@ -88,6 +88,29 @@ impl Value {
 
 pub type Row = Vec<Value>;
 
+/// Builds a canonical row by column name; unset columns are NULL.
+pub struct RowBuilder {
+    table: &'static TableDef,
+    values: Row,
+}
+
+impl RowBuilder {
+    pub fn new(table: &'static TableDef) -> RowBuilder {
+        RowBuilder { table, values: vec![Value::Null; table.columns.len()] }
+    }
+    pub fn set(&mut self, column: &str, v: Value) -> &mut Self {
+        let i = self.table.index(column);
+        self.values[i] = v;
+        self
+    }
+    pub fn str(&mut self, column: &str, s: impl Into<String>) -> &mut Self {
+        self.set(column, Value::Str(s.into()))
+    }
+    pub fn finish(self) -> Row {
+        self.values
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
     pub name: &'static str,
@@ -322,6 +345,10 @@ const FOLLOWERS_COLS: &[Column] = &[
 ];
 pub static FOLLOWERS: TableDef =
     TableDef { name: "followers", columns: FOLLOWERS_COLS, key: &["platform", "account_id", "date"] };
+
+/// A directive's `deadline_hours` when its file gives none: the 12-hour reposting rule (SPEC §5.4).
+/// (The models' `int_directive_assessments.sql` and the report's chart repeat it for rows without one.)
+pub const DEFAULT_DEADLINE_HOURS: i64 = 12;
 
 const DIRECTIVES_COLS: &[Column] = &[
     col("directive_id", Utf8),

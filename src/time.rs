@@ -71,17 +71,34 @@ const DATETIME_FORMATS: &[&str] = &[
 
 const DATE_FORMATS: &[&str] = &["%Y-%m-%d", "%Y/%m/%d", "%Y年%m月%d日", "%Y%m%d", "%Y.%m.%d"];
 
+/// A text that is not the time, date, month or quarter it should be (the text is in the message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("empty time")]
+    EmptyTime,
+    #[error("'{0}' is not a time")]
+    NotATime(String),
+    #[error("empty date")]
+    EmptyDate,
+    #[error("'{0}' is not a date")]
+    NotADate(String),
+    #[error("'{0}' is not a month (YYYY-MM or YYYY年M月)")]
+    NotAMonth(String),
+    #[error("'{0}' is not a quarter (write it like 2019Q3)")]
+    NotAQuarter(String),
+}
+
 /// Parses any time style of SPEC §3 into UTC microseconds. Naive times are Beijing time.
-pub fn parse_instant(text: &str) -> Result<i64, String> {
+pub fn parse_instant(text: &str) -> Result<i64, TimeError> {
     let s = text.trim();
     if s.is_empty() {
-        return Err("empty time".into());
+        return Err(TimeError::EmptyTime);
     }
     if let Some(t) = plain_datetime(s) {
         return Ok(beijing_micros(t));
     }
     if let Some(n) = parse_number(s) {
-        return number_to_instant(n).ok_or_else(|| format!("'{s}' is not a time"));
+        return number_to_instant(n).ok_or_else(|| TimeError::NotATime(s.to_string()));
     }
     for f in DATETIME_FORMATS {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
@@ -100,7 +117,7 @@ pub fn parse_instant(text: &str) -> Result<i64, String> {
             return Ok(date_start_micros(d));
         }
     }
-    Err(format!("'{s}' is not a time"))
+    Err(TimeError::NotATime(s.to_string()))
 }
 
 /// `YYYY-MM-DD HH:MM:SS` read digit by digit: the style of nearly every export cell, and the first
@@ -139,10 +156,10 @@ fn parse_number(s: &str) -> Option<f64> {
 
 /// Parses a date in any of the styles of SPEC §3 (a time part, if present, is dropped after
 /// converting to Beijing time).
-pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+pub fn parse_date(text: &str) -> Result<NaiveDate, TimeError> {
     let s = text.trim();
     if s.is_empty() {
-        return Err("empty date".into());
+        return Err(TimeError::EmptyDate);
     }
     for f in DATE_FORMATS {
         if let Ok(d) = NaiveDate::parse_from_str(s, f) {
@@ -151,14 +168,14 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
     }
     match parse_instant(s) {
         Ok(m) => Ok(beijing_date_of(m)),
-        Err(_) => Err(format!("'{s}' is not a date")),
+        Err(_) => Err(TimeError::NotADate(s.to_string())),
     }
 }
 
 /// `YYYY-MM` or `YYYY年M月` → `YYYY-MM`.
-pub fn parse_month(text: &str) -> Result<String, String> {
+pub fn parse_month(text: &str) -> Result<String, TimeError> {
     let s = text.trim();
-    let bad = || format!("'{s}' is not a month (YYYY-MM or YYYY年M月)");
+    let bad = || TimeError::NotAMonth(s.to_string());
     let (y, m) = if let Some(rest) = s.strip_suffix('月') {
         let (y, m) = rest.split_once('年').ok_or_else(bad)?;
         (y, m)
@@ -183,9 +200,9 @@ pub struct Quarter {
 }
 
 impl Quarter {
-    pub fn parse(s: &str) -> Result<Quarter, String> {
+    pub fn parse(s: &str) -> Result<Quarter, TimeError> {
         let t = s.trim().to_ascii_uppercase();
-        let bad = || format!("'{s}' is not a quarter (write it like 2019Q3)");
+        let bad = || TimeError::NotAQuarter(s.to_string());
         let (y, q) = t.split_once('Q').ok_or_else(bad)?;
         let year: i32 = y.parse().map_err(|_| bad())?;
         let q: u32 = q.parse().map_err(|_| bad())?;

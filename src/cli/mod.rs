@@ -5,7 +5,9 @@ pub mod print;
 
 use crate::ingest::run::{ingest, IngestOptions, IngestReport};
 use print::{print_build, print_checks, print_summary};
-use crate::pipeline::{resolve_source, Pipeline, SourceSpec};
+use crate::ingest::source::{resolve_source, Source, SourceSpec};
+use crate::pipeline::Pipeline;
+use crate::stages::{self, StagePlan};
 use crate::query::{self, OutputFormat};
 use crate::warehouse::Warehouse;
 use anyhow::{bail, Context};
@@ -120,7 +122,7 @@ govmedia sql \"SELECT * FROM rejects\" --format csv --output rejects.csv")]
         #[arg(long, default_value = "demo")]
         out: PathBuf,
         /// The quarter the exports cover.
-        #[arg(long, default_value = "2019Q3")]
+        #[arg(long, default_value_t = crate::generate::DEMO_QUARTER.to_string())]
         quarter: String,
         /// Same seed, same files.
         #[arg(long, default_value_t = 2019)]
@@ -165,6 +167,16 @@ pub enum Stage {
     Report,
 }
 
+impl From<Stage> for stages::Stage {
+    fn from(s: Stage) -> stages::Stage {
+        match s {
+            Stage::Ingest => stages::Stage::Ingest,
+            Stage::Build => stages::Stage::Build,
+            Stage::Report => stages::Stage::Report,
+        }
+    }
+}
+
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
@@ -189,40 +201,12 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Run { pipeline, stages, quarter } => {
-            let p = Pipeline::load(&pipeline).map_err(anyhow::Error::msg)?;
-            // --quarter, else the pipeline file's `quarter`.
-            let stage_quarter = |stage: &str| {
-                quarter.clone().or_else(|| p.spec.quarter.clone()).ok_or_else(|| {
-                    anyhow::anyhow!("the {stage} stage needs a quarter: set `quarter` in {} or pass --quarter", pipeline.display())
-                })
-            };
-            let mut code = 0;
-            for stage in stages {
-                let started = std::time::Instant::now();
-                eprintln!("== {stage:?} stage");
-                match stage {
-                    Stage::Build => {
-                        let q = stage_quarter("build")?;
-                        let rubric = p.spec.rubric.as_ref().map(|r| p.dir.join(r));
-                        build_and_print(&wh, &q, p.spec.check_point.as_deref(), rubric.as_deref(), None).await?;
-                    }
-                    Stage::Report => {
-                        let q = stage_quarter("report")?;
-                        let out = p.spec.report_dir.as_ref().map(|r| p.dir.join(r)).unwrap_or_else(|| PathBuf::from("reports"));
-                        report_and_print(&wh, &q, &out).await?;
-                    }
-                    Stage::Ingest => {
-                        let sources = p.sources().map_err(anyhow::Error::msg)?;
-                        let report = ingest_with_signal(&wh, &sources).await?;
-                        print_summary(&report);
-                        if report.failed_files() > 0 {
-                            code = 2;
-                        }
-                    }
-                }
-                eprintln!("== {stage:?} stage done in {:.1} s", started.elapsed().as_secs_f64());
-            }
-            Ok(code)
+            let p = Pipeline::load(&pipeline)?;
+            let quarter = quarter.as_deref().map(crate::time::Quarter::parse).transpose()?;
+            let plan = StagePlan { pipeline: &p, quarter, report_dir: None, ingest: ingest_options() };
+            let stages: Vec<stages::Stage> = stages.into_iter().map(Stage::into).collect();
+            let outcome = run_stages_with_signal(&wh, &plan, &stages).await?;
+            Ok(if outcome.failed_files > 0 { 2 } else { 0 })
         }
         Command::Ingest { kind, format, paths, account, platform, as_of } => {
             let base = std::env::current_dir()?;
@@ -236,44 +220,39 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     platform: platform.clone(),
                     as_of: as_of.clone(),
                 };
-                sources.push(resolve_source(&base, i + 1, &spec).map_err(anyhow::Error::msg)?);
+                sources.push(resolve_source(&base, i + 1, &spec)?);
             }
             let report = ingest_with_signal(&wh, &sources).await?;
             print_summary(&report);
             Ok(if report.failed_files() > 0 { 2 } else { 0 })
         }
         Command::Demo { out, seed } => {
-            let quarter = crate::time::Quarter { year: 2019, q: 3 };
-            let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.clone(), quarter, seed })
-                .map_err(anyhow::Error::msg)?;
+            let quarter = crate::generate::DEMO_QUARTER;
+            let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.clone(), quarter, seed })?;
             println!("generated {} demo files in {}", g.files, out.display());
-            let p = Pipeline::load(&g.pipeline).map_err(anyhow::Error::msg)?;
-            let sources = p.sources().map_err(anyhow::Error::msg)?;
-            let started = std::time::Instant::now();
-            let report = ingest_with_signal(&wh, &sources).await?;
-            print_summary(&report);
-            eprintln!("ingest done in {:.1} s", started.elapsed().as_secs_f64());
-            let started = std::time::Instant::now();
-            build_and_print(&wh, "2019Q3", None, None, None).await?;
-            eprintln!("build done in {:.1} s", started.elapsed().as_secs_f64());
-            let out_dir = out.join("reports");
-            let r = report_and_print(&wh, "2019Q3", &out_dir).await?;
+            let p = Pipeline::load(&g.pipeline)?;
+            // The quarter is the generated pipeline file's.
+            let plan = StagePlan { pipeline: &p, quarter: None, report_dir: Some(out.join("reports")), ingest: ingest_options() };
+            let all = [stages::Stage::Ingest, stages::Stage::Build, stages::Stage::Report];
+            let outcome = run_stages_with_signal(&wh, &plan, &all).await?;
             println!("try: govmedia --warehouse {} sql \"SELECT unit_name, score, rank FROM unit_quarter_scores ORDER BY rank\"", wh.display);
-            println!("report: {}", r.index.display());
-            Ok(if report.failed_files() > 0 { 2 } else { 0 })
+            if let Some(r) = &outcome.report {
+                println!("report: {}", r.index.display());
+            }
+            Ok(if outcome.failed_files > 0 { 2 } else { 0 })
         }
         Command::Generate { out, quarter, seed, tier: Some(tier), exports, force } => {
             let _ = out;
-            let quarter = crate::time::Quarter::parse(&quarter).map_err(anyhow::Error::msg)?;
+            let quarter = crate::time::Quarter::parse(&quarter)?;
             let started = std::time::Instant::now();
-            let s = crate::generate::tiers::generate_tier(&wh, tier, quarter, seed, force).await.map_err(anyhow::Error::msg)?;
+            let s = crate::generate::tiers::generate_tier(&wh, tier, quarter, seed, force).await?;
             println!(
                 "generated the {} tier for {quarter} into {}: {} units, {} accounts, {} posts, {} messages in {} files ({:.1} s)",
                 tier.name(), wh.display, s.units, s.accounts, s.posts, s.messages, s.files, started.elapsed().as_secs_f64()
             );
             if let Some(dir) = exports {
                 let started = std::time::Instant::now();
-                let written = crate::generate::tier_exports::write_exports(&wh, &dir).await.map_err(anyhow::Error::msg)?;
+                let written = crate::generate::tier_exports::write_exports(&wh, &dir).await?;
                 let bytes: u64 = written.iter().map(|w| w.3).sum();
                 println!(
                     "wrote {} export files ({:.1} MB of CSV) to {} ({:.1} s)",
@@ -286,9 +265,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Generate { out, quarter, seed, tier: None, .. } => {
-            let quarter = crate::time::Quarter::parse(&quarter).map_err(anyhow::Error::msg)?;
-            let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.clone(), quarter, seed })
-                .map_err(anyhow::Error::msg)?;
+            let quarter = crate::time::Quarter::parse(&quarter)?;
+            let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.clone(), quarter, seed })?;
             println!(
                 "wrote {} files for {} units and {} accounts ({} posts, {} messages; {} planted problems) to {}",
                 g.files,
@@ -303,15 +281,27 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Report { quarter, out } => {
-            report_and_print(&wh, &quarter, &out).await?;
+            let quarter = crate::time::Quarter::parse(&quarter)?;
+            stages::report(&wh, quarter, &out, &mut print_event).await?;
             Ok(0)
         }
         Command::Build(a) => {
-            build_and_print(&wh, &a.quarter, a.check_point.as_deref(), a.rubric.as_deref(), a.models.as_deref()).await?;
+            let quarter = crate::time::Quarter::parse(&a.quarter)?;
+            let mut on = print_event;
+            let interrupt = interrupt()?;
+            let build = stages::build(&wh, quarter, a.check_point.as_deref(), a.rubric.as_deref(), a.models.as_deref(), &mut on);
+            tokio::select! {
+                r = build => { r?; }
+                _ = interrupt => {
+                    wh.release_held_lock().await?;
+                    bail!("{}", interrupted(stages::Stage::Build))
+                }
+            }
             Ok(0)
         }
         Command::Test(a) => {
-            let (scope, rubric) = build_inputs(&a.quarter, a.check_point.as_deref(), a.rubric.as_deref())?;
+            let quarter = crate::time::Quarter::parse(&a.quarter)?;
+            let (scope, rubric) = stages::build_inputs(quarter, a.check_point.as_deref(), a.rubric.as_deref())?;
             let report = crate::models::build(&wh, scope, &rubric, a.models.as_deref(), false).await?;
             print_checks(&report);
             Ok(if report.failures().is_empty() { 0 } else { 1 })
@@ -320,7 +310,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             if let Some(path) = &output {
                 refuse_inside_warehouse(&wh, path)?;
             }
-            let ctx = query::warehouse_session(&wh).await?;
+            let ctx = crate::engine::warehouse_session(&wh).await?;
             let Some(sql) = sql else {
                 query::shell::run(&ctx, format, max_rows).await?;
                 return Ok(0);
@@ -375,84 +365,99 @@ fn refuse_inside_warehouse(wh: &Warehouse, path: &std::path::Path) -> anyhow::Re
     Ok(())
 }
 
-async fn report_and_print(wh: &Warehouse, quarter: &str, out: &std::path::Path) -> anyhow::Result<crate::report::ReportOutput> {
-    let q = crate::time::Quarter::parse(quarter).map_err(anyhow::Error::msg)?;
-    let started = std::time::Instant::now();
-    let r = crate::report::report(wh, &q.to_string(), out).await?;
-    println!(
-        "report {q}: {} files in {} ({:.1} s); {} accounts checked, {} failed, pass rate {}",
-        r.files.len(),
-        r.dir.display(),
-        started.elapsed().as_secs_f64(),
-        r.checked,
-        r.failed,
-        r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_else(|| "—".into())
-    );
-    if r.criticised.is_empty() {
-        println!("no unit is criticised this quarter");
-    } else {
-        println!("criticised ({}): {}", r.criticised.len(), r.criticised.join("、"));
-    }
-    println!("open {}", r.index.display());
-    Ok(r)
-}
-
-/// The quarter, check point and rubric of a build, checked.
-fn build_inputs(
-    quarter: &str,
-    check_point: Option<&str>,
-    rubric: Option<&std::path::Path>,
-) -> anyhow::Result<(crate::models::BuildScope, crate::models::rubric::Rubric)> {
-    use crate::models::{rubric::Rubric, BuildScope};
-    let q = crate::time::Quarter::parse(quarter).map_err(anyhow::Error::msg)?;
-    let scope = BuildScope::new(q, check_point).map_err(anyhow::Error::msg)?;
-    let rubric = match rubric {
-        Some(p) => Rubric::load(p).map_err(anyhow::Error::msg)?,
-        None => Rubric::builtin(),
-    };
-    Ok((scope, rubric))
-}
-
-async fn build_and_print(
-    wh: &Warehouse,
-    quarter: &str,
-    check_point: Option<&str>,
-    rubric: Option<&std::path::Path>,
-    models: Option<&std::path::Path>,
-) -> anyhow::Result<crate::models::BuildReport> {
-    let (scope, rubric) = build_inputs(quarter, check_point, rubric)?;
-    let report = tokio::select! {
-        r = crate::models::build(wh, scope, &rubric, models, true) => r?,
-        _ = tokio::signal::ctrl_c() => {
-            wh.release_held_lock().await?;
-            bail!("interrupted: nothing was committed; the marts are as they were before this build")
+/// Prints what the stages tell as it happens.
+fn print_event(event: stages::Event<'_>) {
+    use stages::Event;
+    match event {
+        Event::Started(stage) => eprintln!("== {stage:?} stage"),
+        Event::Ingested(report) => print_summary(report),
+        Event::Built(report) => {
+            print_build(report);
+            print_checks(report);
         }
-    };
-    print_build(&report);
-    print_checks(&report);
-    if !report.failures().is_empty() {
-        bail!(
-            "build {} stopped: {} error-severity data test(s) failed; the marts of {} were not replaced (see data_quality and data_quality_failures)",
-            report.quarter,
-            report.failures().len(),
-            report.quarter
-        );
+        Event::Reported { quarter, report: r, elapsed } => {
+            println!(
+                "report {quarter}: {} files in {} ({:.1} s); {} accounts checked, {} failed, pass rate {}",
+                r.files.len(),
+                r.dir.display(),
+                elapsed.as_secs_f64(),
+                r.checked,
+                r.failed,
+                r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_else(|| "—".into())
+            );
+            if r.criticised.is_empty() {
+                println!("no unit is criticised this quarter");
+            } else {
+                println!("criticised ({}): {}", r.criticised.len(), r.criticised.join("、"));
+            }
+            println!("open {}", r.index.display());
+        }
+        Event::Finished(stage, elapsed) => eprintln!("== {stage:?} stage done in {:.1} s", elapsed.as_secs_f64()),
     }
-    Ok(report)
 }
 
+/// What an interrupt leaves, by the stage it stopped.
+fn interrupted(stage: stages::Stage) -> &'static str {
+    match stage {
+        stages::Stage::Ingest => "interrupted: nothing was committed; the warehouse is as it was before this run",
+        stages::Stage::Build => "interrupted: nothing was committed; the marts are as they were before this build",
+        stages::Stage::Report => "interrupted: the warehouse is unchanged; the report's folder may be incomplete",
+    }
+}
 
+/// Resolves at the first Ctrl-C (SIGINT). The handler is installed by this call, before the work
+/// starts, not at the first poll: a signal that arrives just after a stage has taken the
+/// warehouse's lock is caught and the lock released, instead of ending the process with it held.
+fn interrupt() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        Ok(async move {
+            sigint.recv().await;
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
+fn ingest_options() -> IngestOptions {
+    IngestOptions { progress: std::io::stderr().is_terminal(), ..Default::default() }
+}
+
+/// The stages, with Ctrl-C leaving the warehouse as the last committed stage left it: the running
+/// stage stops before its manifest swap and the lock this process holds is released.
+async fn run_stages_with_signal(wh: &Warehouse, plan: &StagePlan<'_>, stages: &[stages::Stage]) -> anyhow::Result<stages::Outcome> {
+    let current = std::cell::Cell::new(stages::Stage::Ingest);
+    let mut on = |event: stages::Event<'_>| {
+        if let stages::Event::Started(stage) = event {
+            current.set(stage);
+        }
+        print_event(event);
+    };
+    let interrupt = interrupt()?;
+    tokio::select! {
+        r = stages::run_stages(wh, plan, stages, &mut on) => Ok(r?),
+        _ = interrupt => {
+            wh.release_held_lock().await?;
+            bail!("{}", interrupted(current.get()))
+        }
+    }
+}
 
 /// Ingest, with Ctrl-C leaving the warehouse as it was: the run stops before its manifest swap and
 /// the lock is released.
-async fn ingest_with_signal(wh: &Warehouse, sources: &[crate::pipeline::Source]) -> anyhow::Result<IngestReport> {
-    let opts = IngestOptions { progress: std::io::stderr().is_terminal(), ..Default::default() };
+async fn ingest_with_signal(wh: &Warehouse, sources: &[Source]) -> anyhow::Result<IngestReport> {
+    let opts = ingest_options();
+    let interrupt = interrupt()?;
     tokio::select! {
         r = ingest(wh, sources, &opts) => Ok(r?),
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupt => {
             wh.release_held_lock().await?;
-            bail!("interrupted: nothing was committed; the warehouse is as it was before this run")
+            bail!("{}", interrupted(stages::Stage::Ingest))
         }
     }
 }
-

@@ -1,33 +1,31 @@
 //! Writes a plan as the files an office collects, in the real formats and a mix of them.
 
 use super::plan::{Account, Plan, DISTRICT};
+use super::{encode, GenerateError};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use std::path::Path;
 
-fn platform_zh(p: &str) -> &'static str {
-    match p {
-        "weibo" => "新浪微博",
-        "wechat" => "微信公众号",
-        "douyin" => "抖音",
-        _ => "今日头条",
-    }
+/// The name a register gives a platform (the generator only uses the codes it knows).
+fn platform_zh(p: &'static str) -> &'static str {
+    crate::platform::register_name(p).unwrap_or(p)
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+fn write(path: &Path, bytes: &[u8]) -> Result<(), GenerateError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| GenerateError::CreateDir { path: dir.to_path_buf(), source })?;
     }
-    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    std::fs::write(path, bytes).map_err(|source| GenerateError::Write { path: path.to_path_buf(), source })
 }
 
 /// CSV text; `gbk` encodes it as Excel on Chinese Windows does, else UTF-8 with BOM.
-fn csv_bytes(header: &[&str], rows: &[Vec<String>], gbk: bool) -> Result<Vec<u8>, String> {
+fn csv_bytes(header: &[&str], rows: &[Vec<String>], gbk: bool) -> Result<Vec<u8>, GenerateError> {
     let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    w.write_record(header).map_err(|e| e.to_string())?;
+    w.write_record(header)?;
     for r in rows {
-        w.write_record(r).map_err(|e| e.to_string())?;
+        w.write_record(r)?;
     }
-    let text = String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let bytes = w.into_inner().map_err(|e| encode(format!("a CSV file headed {}", header.join(",")))(&e))?;
+    let text = String::from_utf8(bytes).map_err(|e| encode(format!("a CSV file headed {}", header.join(",")))(&e))?;
     Ok(if gbk {
         encoding_rs::GBK.encode(&text).0.into_owned()
     } else {
@@ -44,19 +42,20 @@ enum Cell {
     When(NaiveDateTime),
 }
 
-fn xlsx_bytes(sheet: &str, title: Option<&str>, header: &[&str], rows: &[Vec<Cell>]) -> Result<Vec<u8>, String> {
+fn xlsx_bytes(sheet: &str, title: Option<&str>, header: &[&str], rows: &[Vec<Cell>]) -> Result<Vec<u8>, GenerateError> {
+    let xlsx = encode(format!("the workbook sheet {sheet}"));
     use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet();
-    ws.set_name(sheet).map_err(|e| e.to_string())?;
+    ws.set_name(sheet).map_err(|e| xlsx(&e))?;
     let date_fmt = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
     let mut r0 = 0u32;
     if let Some(t) = title {
-        ws.write_string(0, 0, t).map_err(|e| e.to_string())?;
+        ws.write_string(0, 0, t).map_err(|e| xlsx(&e))?;
         r0 = 1;
     }
     for (c, h) in header.iter().enumerate() {
-        ws.write_string(r0, c as u16, *h).map_err(|e| e.to_string())?;
+        ws.write_string(r0, c as u16, *h).map_err(|e| xlsx(&e))?;
     }
     for (i, row) in rows.iter().enumerate() {
         let r = r0 + 1 + i as u32;
@@ -65,20 +64,20 @@ fn xlsx_bytes(sheet: &str, title: Option<&str>, header: &[&str], rows: &[Vec<Cel
             match cell {
                 Cell::Text(s) if s.is_empty() => {}
                 Cell::Text(s) => {
-                    ws.write_string(r, c, s).map_err(|e| e.to_string())?;
+                    ws.write_string(r, c, s).map_err(|e| xlsx(&e))?;
                 }
                 Cell::Num(n) => {
-                    ws.write_number(r, c, *n).map_err(|e| e.to_string())?;
+                    ws.write_number(r, c, *n).map_err(|e| xlsx(&e))?;
                 }
                 Cell::When(t) => {
                     let s = t.format("%Y-%m-%dT%H:%M:%S").to_string();
-                    let dt = ExcelDateTime::parse_from_str(&s).map_err(|e| e.to_string())?;
-                    ws.write_datetime_with_format(r, c, &dt, &date_fmt).map_err(|e| e.to_string())?;
+                    let dt = ExcelDateTime::parse_from_str(&s).map_err(|e| xlsx(&e))?;
+                    ws.write_datetime_with_format(r, c, &dt, &date_fmt).map_err(|e| xlsx(&e))?;
                 }
             }
         }
     }
-    wb.save_to_buffer().map_err(|e| e.to_string())
+    wb.save_to_buffer().map_err(|e| xlsx(&e))
 }
 
 fn ymd(d: NaiveDate) -> String {
@@ -98,7 +97,7 @@ fn folder_name(a: &Account) -> String {
 }
 
 /// Writes every export and returns how many files were written.
-pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, String> {
+pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
     let mut n = 0;
     let q = plan.quarter;
     let (q_start, q_end) = (q.start(), q.end());
@@ -200,12 +199,13 @@ pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, String> {
                     })
                     .collect();
                 let mut w = csv::WriterBuilder::new().flexible(true).from_writer(b"\xEF\xBB\xBF".to_vec());
-                w.write_record(header).map_err(|e| e.to_string())?;
+                w.write_record(header)?;
                 for r in rows {
-                    w.write_record(&r).map_err(|e| e.to_string())?;
+                    w.write_record(&r)?;
                 }
-                let bytes = w.into_inner().map_err(|e| e.to_string())?;
-                write(&out.join(format!("posts/weibo-crawler/{}/{}.csv", folder_name(a), a.id)), &bytes)?;
+                let path = out.join(format!("posts/weibo-crawler/{}/{}.csv", folder_name(a), a.id));
+                let bytes = w.into_inner().map_err(|e| encode(path.display())(&e))?;
+                write(&path, &bytes)?;
             }
             "weibo" => {
                 let header = ["微博id", "微博正文", "头条文章url", "原始图片url", "是否为原创微博", "微博视频url", "发布位置", "发布时间", "发布工具", "点赞数", "转发数", "评论数"];
@@ -382,8 +382,9 @@ pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, String> {
     for ((account, post), comments) in &wechat {
         let article = post.rsplit('/').next().unwrap_or(post);
         let v = serde_json::json!({"errcode": 0, "total": comments.len(), "comment": comments});
-        let body = serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?;
-        write(&out.join(format!("interactions/wechat-comments/{account}/comment_list_{article}.json")), body.as_bytes())?;
+        let path = out.join(format!("interactions/wechat-comments/{account}/comment_list_{article}.json"));
+        let body = serde_json::to_string_pretty(&v).map_err(|e| encode(path.display())(&e))?;
+        write(&path, body.as_bytes())?;
         n += 1;
     }
     write(&out.join(format!("interactions/mediacrawler/douyin/search_comments_{}.jsonl", ymd(q_end - Duration::days(1)))), douyin.as_bytes())?;
@@ -433,7 +434,7 @@ pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, String> {
         .iter()
         .map(|d| {
             let units: Vec<String> = d.units.iter().map(|u| plan.units[*u].name.clone()).collect();
-            vec![d.id.clone(), d.title.clone(), "微博".into(), d.source_post.clone(), hm(d.at), "12".into(), units.join("、")]
+            vec![d.id.clone(), d.title.clone(), "微博".into(), d.source_post.clone(), hm(d.at), crate::table::DEFAULT_DEADLINE_HOURS.to_string(), units.join("、")]
         })
         .collect();
     write(&out.join("directives/转载要求.csv"), &csv_bytes(&["指令ID", "标题", "源平台", "源发布ID", "发布时间", "时限小时", "适用单位"], &rows, false)?)?;

@@ -2,6 +2,7 @@
 //! staging, written back out as canonical CSV templates (SPEC §3.1, §3.3, §3.4) with their Chinese
 //! headers and Beijing times, one file per platform. They are what an ingest benchmark reads.
 
+use super::GenerateError;
 use crate::warehouse::Warehouse;
 use arrow::array::{Array, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, TimeUnit};
@@ -46,16 +47,16 @@ const EXPORTS: &[Export] = &[
 pub type Written = Vec<(String, PathBuf, u64, u64)>;
 
 /// Writes the warehouse's register, posts and messages to `dir/<kind>/<platform>.csv`.
-pub async fn write_exports(wh: &Warehouse, dir: &Path) -> Result<Written, String> {
-    let ctx = crate::query::warehouse_session(wh).await.map_err(|e| e.to_string())?;
+pub async fn write_exports(wh: &Warehouse, dir: &Path) -> Result<Written, GenerateError> {
+    let ctx = crate::engine::warehouse_session(wh).await?;
     let mut written = Vec::new();
     for e in EXPORTS {
         let folder = dir.join(e.kind);
-        std::fs::create_dir_all(&folder).map_err(|err| format!("cannot create {}: {err}", folder.display()))?;
+        std::fs::create_dir_all(&folder).map_err(|source| GenerateError::CreateDir { path: folder.clone(), source })?;
         for platform in platforms(&ctx, e.kind).await? {
             let path = folder.join(format!("{platform}.csv"));
             let sql = e.sql.replace("{platform}", &platform.replace('\'', "''"));
-            let rows = write_csv(&ctx, &sql, &path).await.map_err(|err| format!("{}: {err}", path.display()))?;
+            let rows = write_csv(&ctx, &sql, &path).await.map_err(|e| GenerateError::Export { path: path.clone(), source: Box::new(e) })?;
             if rows == 0 {
                 let _ = std::fs::remove_file(&path);
                 continue;
@@ -68,46 +69,49 @@ pub async fn write_exports(wh: &Warehouse, dir: &Path) -> Result<Written, String
 }
 
 /// The platforms of a staging table (each gets its own file, as offices export them).
-async fn platforms(ctx: &datafusion::prelude::SessionContext, table: &str) -> Result<Vec<String>, String> {
+async fn platforms(ctx: &datafusion::prelude::SessionContext, table: &str) -> Result<Vec<String>, GenerateError> {
     let sql = format!("select distinct platform from {table} where platform is not null order by platform");
-    let batches = ctx.sql(&sql).await.map_err(|e| e.to_string())?.collect().await.map_err(|e| e.to_string())?;
+    let batches = ctx.sql(&sql).await?.collect().await?;
     let mut out = Vec::new();
     for b in &batches {
-        let f = ArrayFormatter::try_new(b.column(0).as_ref(), &FormatOptions::default()).map_err(|e| e.to_string())?;
+        let f = ArrayFormatter::try_new(b.column(0).as_ref(), &FormatOptions::default())?;
         out.extend((0..b.num_rows()).map(|i| f.value(i).to_string()));
     }
     Ok(out)
 }
 
 /// Streams a query's rows into a CSV file (header = the column names); instants in Beijing time.
-async fn write_csv(ctx: &datafusion::prelude::SessionContext, sql: &str, path: &Path) -> Result<u64, String> {
-    let df = ctx.sql(sql).await.map_err(|e| e.to_string())?;
+async fn write_csv(ctx: &datafusion::prelude::SessionContext, sql: &str, path: &Path) -> Result<u64, GenerateError> {
+    let df = ctx.sql(sql).await?;
     let headers: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
-    let mut stream = df.execute_stream().await.map_err(|e| e.to_string())?;
-    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
+    let mut stream = df.execute_stream().await?;
+    let file = std::fs::File::create(path)?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
-    w.write_record(&headers).map_err(|e| e.to_string())?;
+    w.write_record(&headers)?;
     let mut rows = 0u64;
     let mut record: Vec<String> = Vec::new();
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| e.to_string())?;
+        let batch = batch?;
         write_batch(&mut w, &batch, &mut record)?;
         rows += batch.num_rows() as u64;
     }
-    w.flush().map_err(|e| e.to_string())?;
+    w.flush()?;
     Ok(rows)
 }
 
-fn write_batch<W: std::io::Write>(w: &mut csv::Writer<W>, batch: &RecordBatch, record: &mut Vec<String>) -> Result<(), String> {
+fn write_batch<W: std::io::Write>(w: &mut csv::Writer<W>, batch: &RecordBatch, record: &mut Vec<String>) -> Result<(), GenerateError> {
     let options = FormatOptions::default();
     let columns: Vec<Column> = batch
         .columns()
         .iter()
         .map(|a| match a.data_type() {
             DataType::Timestamp(TimeUnit::Microsecond, _) => {
-                a.as_any().downcast_ref::<TimestampMicrosecondArray>().map(Column::Instant).ok_or("timestamp column".to_string())
+                a.as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .map(Column::Instant)
+                .ok_or_else(|| GenerateError::Encode { what: "a timestamp column".into(), reason: "not microseconds".into() })
             }
-            _ => ArrayFormatter::try_new(a.as_ref(), &options).map(Column::Other).map_err(|e| e.to_string()),
+            _ => ArrayFormatter::try_new(a.as_ref(), &options).map(Column::Other).map_err(GenerateError::from),
         })
         .collect::<Result<_, _>>()?;
     for row in 0..batch.num_rows() {
@@ -119,7 +123,7 @@ fn write_batch<W: std::io::Write>(w: &mut csv::Writer<W>, batch: &RecordBatch, r
                 Column::Other(f) => f.value(row).to_string(),
             });
         }
-        w.write_record(record.iter()).map_err(|e| e.to_string())?;
+        w.write_record(record.iter())?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! accounts, reposting bursts after each directive, replies from minutes to weeks late.
 //! Big tables are built column by column and flushed in chunks, so memory stays flat.
 
+use super::GenerateError;
 use crate::table::{self, Row, Value};
 use crate::time::{beijing_micros, date_to_days, Quarter};
 use crate::warehouse::{FileEntry, Manifest, Warehouse};
@@ -44,7 +45,7 @@ impl Tier {
     }
 }
 
-const PLATFORMS: [&str; 4] = ["wechat", "weibo", "douyin", "toutiao"];
+const PLATFORMS: [&str; 4] = crate::platform::GENERATED;
 const CHUNK: usize = 1 << 20;
 
 #[derive(Debug)]
@@ -188,23 +189,23 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    async fn flush(&mut self, cols: &mut Columns, partition: &[(&str, String)]) -> Result<(), String> {
+    async fn flush(&mut self, cols: &mut Columns, partition: &[(&str, String)]) -> Result<(), GenerateError> {
         if cols.rows == 0 {
             return Ok(());
         }
-        let batch = cols.finish().map_err(|e| e.to_string())?;
+        let batch = cols.finish()?;
         self.n += 1;
         let sub: String = partition.iter().map(|(k, v)| format!("{k}={v}/")).collect();
         let rel = format!("{}/{sub}{}-{:05}.parquet", crate::warehouse::table_dir(cols.def.name), self.run, self.n);
-        let mut entry = self.wh.write_batches(&rel, cols.def.schema(), [batch]).await.map_err(|e| e.to_string())?;
+        let mut entry = self.wh.write_batches(&rel, cols.def.schema(), [batch]).await?;
         entry.partition = partition.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         self.files.entry(cols.def.name).or_default().push(entry);
         Ok(())
     }
-    async fn rows(&mut self, def: &'static table::TableDef, rows: &[Row]) -> Result<(), String> {
+    async fn rows(&mut self, def: &'static table::TableDef, rows: &[Row]) -> Result<(), GenerateError> {
         self.n += 1;
         let rel = format!("{}/{}-{:05}.parquet", crate::warehouse::table_dir(def.name), self.run, self.n);
-        let entry = self.wh.write_rows(def, &rel, rows).await.map_err(|e| e.to_string())?;
+        let entry = self.wh.write_rows(def, &rel, rows).await?;
         self.files.entry(def.name).or_default().push(entry);
         Ok(())
     }
@@ -217,25 +218,21 @@ fn s(v: &str) -> Value {
 /// Generates a tier's quarter into the warehouse's staging tables (replacing them).
 /// Writes a tier's quarter into the warehouse, replacing every table, under the warehouse's lock.
 /// A warehouse that already holds data is refused unless `force`: the tier replaces all of it.
-pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u64, force: bool) -> Result<TierSummary, String> {
-    let lock = wh.lock(&format!("govmedia generate --tier {}", tier.name())).await.map_err(|e| e.to_string())?;
+pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u64, force: bool) -> Result<TierSummary, GenerateError> {
+    let lock = wh.lock(&format!("govmedia generate --tier {}", tier.name())).await?;
     let result = async {
-        let current = wh.manifest().await.map_err(|e| e.to_string())?;
+        let current = wh.manifest().await?;
         if !current.tables.is_empty() && !force {
-            return Err(format!(
-                "warehouse {} already holds data (manifest version {}, last written by `{}`); generate --tier would replace \
-                 all of it: choose an empty --warehouse, or pass --force to replace it",
-                wh.display, current.version, current.updated_by
-            ));
+            return Err(GenerateError::NotEmpty { warehouse: wh.display.clone(), version: current.version, by: current.updated_by.clone() });
         }
         generate_tier_locked(wh, tier, quarter, seed, current.version).await
     }
     .await;
-    wh.release(lock).await.map_err(|e| e.to_string())?;
+    wh.release(lock).await?;
     result
 }
 
-async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u64, base_version: u64) -> Result<TierSummary, String> {
+async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u64, base_version: u64) -> Result<TierSummary, GenerateError> {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x9e37_79b9);
     let start = quarter.start();
     let days = (quarter.end() - start).num_days();
@@ -274,7 +271,7 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
     let reg: Vec<Row> = accounts
         .iter()
         .map(|a| {
-            let mut b = crate::ingest::RowBuilder::new(&table::REGISTRY);
+            let mut b = table::RowBuilder::new(&table::REGISTRY);
             b.set("unit_name", s(&unit_name(a.unit))).set("unit_type", s(if a.unit % 5 == 0 { "街道" } else { "区直部门" }));
             b.set("platform", s(a.platform)).set("account_name", s(&a.id)).set("account_id", s(&a.id));
             b.set("opened_on", Value::Date(date_to_days(NaiveDate::from_ymd_opt(2016, 1, 1).expect("date"))));
@@ -287,7 +284,7 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
     let filings: Vec<Row> = accounts
         .iter()
         .map(|a| {
-            let mut b = crate::ingest::RowBuilder::new(&table::FILINGS);
+            let mut b = table::RowBuilder::new(&table::FILINGS);
             b.set("unit_name", s(&unit_name(a.unit))).set("platform", s(a.platform)).set("account_id", s(&a.id));
             b.set("action", s("open")).set("action_date", Value::Date(date_to_days(NaiveDate::from_ymd_opt(2016, 1, 1).expect("date"))));
             b.set("filed_on", Value::Date(date_to_days(NaiveDate::from_ymd_opt(2016, 1, 4).expect("date"))));
@@ -300,7 +297,7 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
     for a in &accounts {
         let base: i64 = rng.random_range(100..200_000);
         for (d, f) in [(start - Duration::days(1), base), (quarter.end() - Duration::days(1), base + rng.random_range(0..5_000))] {
-            let mut b = crate::ingest::RowBuilder::new(&table::FOLLOWERS);
+            let mut b = table::RowBuilder::new(&table::FOLLOWERS);
             b.set("platform", s(a.platform)).set("account_id", s(&a.id)).set("date", Value::Date(date_to_days(d)));
             b.set("followers", Value::Int(f)).set("source_file", generated.clone()).set("ingested_at", now.clone());
             followers.push(b.finish());
@@ -314,7 +311,7 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
                 continue;
             }
             let month = NaiveDate::from_ymd_opt(start.year(), start.month0() + 1 + m, 1).expect("month");
-            let mut b = crate::ingest::RowBuilder::new(&table::SELF_INSPECTIONS);
+            let mut b = table::RowBuilder::new(&table::SELF_INSPECTIONS);
             b.set("unit_name", s(&unit_name(u))).set("month", s(&month.format("%Y-%m").to_string()));
             b.set("published_on", Value::Date(date_to_days(month + Duration::days(rng.random_range(10..28)))));
             b.set("source_file", generated.clone()).set("ingested_at", now.clone());
@@ -329,17 +326,17 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
     let directive_days: Vec<i64> = (0..10).map(|k| 3 + k * (days - 10) / 10).collect();
     let mut directives = Vec::new();
     for (k, d) in directive_days.iter().enumerate() {
-        let mut b = crate::ingest::RowBuilder::new(&table::DIRECTIVES);
+        let mut b = table::RowBuilder::new(&table::DIRECTIVES);
         b.set("directive_id", s(&format!("D{k:03}"))).set("title", s(&format!("重要通知{k:03}")));
         b.set("source_platform", s(source_platform)).set("source_post_id", s(&format!("dir-{k:03}")));
-        b.set("published_at", Value::Instant(at(*d, 9 * 3600))).set("deadline_hours", Value::Int(12));
+        b.set("published_at", Value::Instant(at(*d, 9 * 3600))).set("deadline_hours", Value::Int(table::DEFAULT_DEADLINE_HOURS));
         b.set("source_file", generated.clone()).set("ingested_at", now.clone());
         directives.push(b.finish());
     }
     w.rows(&table::DIRECTIVES, &directives).await?;
     let cal: Vec<Row> = crate::calendar::shipped_days()
         .map(|(d, kind, name)| {
-            let mut b = crate::ingest::RowBuilder::new(&table::CALENDAR);
+            let mut b = table::RowBuilder::new(&table::CALENDAR);
             b.set("date", Value::Date(date_to_days(d))).set("kind", s(kind.code())).set("name", s(name));
             b.set("source_file", generated.clone()).set("ingested_at", now.clone());
             b.finish()
@@ -478,9 +475,9 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
         next.set(name, entries);
     }
     for def in [&table::POST_ALIASES, &table::FINDINGS] {
-        let entry = wh.write_rows(def, &format!("{}/{}-empty.parquet", crate::warehouse::table_dir(def.name), w.run), &[]).await.map_err(|e| e.to_string())?;
+        let entry = wh.write_rows(def, &format!("{}/{}-empty.parquet", crate::warehouse::table_dir(def.name), w.run), &[]).await?;
         next.set(def.name, vec![entry]);
     }
-    wh.commit(next, &format!("generate --tier {}", tier.name())).await.map_err(|e| e.to_string())?;
+    wh.commit(next, &format!("generate --tier {}", tier.name())).await?;
     Ok(TierSummary { accounts: n_accounts, units: n_units, posts: n_posts, messages: n_messages, files })
 }

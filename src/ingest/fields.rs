@@ -6,25 +6,9 @@ use crate::time;
 
 pub type FieldResult = Result<Value, String>;
 
-/// Platform names of SPEC §3 → codes.
+/// Platform names of SPEC §3 → codes ([`crate::platform::code`]).
 pub fn platform_code(s: &str) -> Option<&'static str> {
-    let t = s.trim();
-    // Most cells are already a code or a Chinese name: no lower-casing (and no allocation) for them.
-    platform_of(t).or_else(|| platform_of(&t.to_ascii_lowercase()))
-}
-
-fn platform_of(lower: &str) -> Option<&'static str> {
-    Some(match lower {
-        "微博" | "新浪微博" | "weibo" | "政务微博" => "weibo",
-        "微信" | "微信公众号" | "公众号" | "wechat" | "微信公众平台" => "wechat",
-        "抖音" | "douyin" | "抖音号" => "douyin",
-        "今日头条" | "头条号" | "头条" | "toutiao" => "toutiao",
-        "快手" | "kuaishou" => "kuaishou",
-        "视频号" | "微信视频号" | "channels" => "channels",
-        "哔哩哔哩" | "b站" | "bilibili" => "bilibili",
-        "客户端" | "app" => "app",
-        _ => return None,
-    })
+    crate::platform::code(s)
 }
 
 pub fn platform(s: &str) -> FieldResult {

@@ -2,9 +2,11 @@
 //! wins, a row equal to the staged one keeps the staged row (re-ingesting changes nothing), and
 //! posts of one account with the same title in the same minute are one post.
 
-use super::run::{Candidate, FileReport, BUILTIN_CALENDAR};
+use super::accounting::{Candidate, FileReport};
 use crate::table::{self, Row, TableDef, Value};
 use std::collections::{BTreeMap, HashMap};
+
+const BUILTIN_CALENDAR: &str = "data/calendar/holidays_cn.csv (built in)";
 
 /// Keeps the newest candidate of each key (the last in precedence order); counts the others as
 /// duplicates of their files.
@@ -136,7 +138,7 @@ pub(super) fn fill_nulls(def: &TableDef, winner: &mut Row, older: &Row) {
 
 pub(super) fn alias_row(loser: &Row, winner: &Row) -> Row {
     let p = &table::POSTS;
-    let mut b = super::RowBuilder::new(&table::POST_ALIASES);
+    let mut b = table::RowBuilder::new(&table::POST_ALIASES);
     b.set("platform", loser[p.index("platform")].clone());
     b.set("post_id", loser[p.index("post_id")].clone());
     b.set("account_id", loser[p.index("account_id")].clone());
@@ -151,7 +153,7 @@ pub(super) fn calendar_rows(def: &'static TableDef, existing: Vec<Row>, new: Vec
     let src = def.index("source_file");
     let mut shipped: Vec<Candidate> = Vec::new();
     for (d, kind, name) in crate::calendar::shipped_days() {
-        let mut b = super::RowBuilder::new(def);
+        let mut b = table::RowBuilder::new(def);
         b.set("date", Value::Date(crate::time::date_to_days(d))).str("kind", kind.code()).str("name", name);
         b.str("source_file", BUILTIN_CALENDAR).set("ingested_at", ingested_at.clone());
         shipped.push(Candidate { row: b.finish(), file: usize::MAX, seq: 0 });

@@ -5,6 +5,7 @@
 //! ([`run::ingest`]) orders the sources, applies the natural keys (newer wins), merges posts seen in
 //! two sources, and commits the staging tables in one manifest swap.
 
+mod accounting;
 pub mod columns;
 pub mod fields;
 pub mod formats;
@@ -12,11 +13,21 @@ mod merge;
 mod partitioned;
 pub mod read;
 pub mod run;
+pub mod source;
 
 use crate::privacy::Secret;
-use crate::table::{self, Row, TableDef, Value};
+use crate::table::{self, Row, TableDef};
 use read::Loc;
 use std::collections::{HashMap, HashSet};
+
+/// A source kind or format name that is none of the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnknownName {
+    #[error("unknown source kind '{name}' (one of: {known})")]
+    Kind { name: String, known: String },
+    #[error("unknown format '{name}' (one of: {known})")]
+    Format { name: String, known: String },
+}
 
 /// The source kinds of SPEC §3, in the order one run ingests them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,10 +60,10 @@ impl Kind {
         self.table().name
     }
 
-    pub fn parse(s: &str) -> Result<Kind, String> {
+    pub fn parse(s: &str) -> Result<Kind, UnknownName> {
         Kind::ALL.into_iter().find(|k| k.name() == s.trim()).ok_or_else(|| {
             let names: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
-            format!("unknown source kind '{s}' (one of: {})", names.join(", "))
+            UnknownName::Kind { name: s.to_string(), known: names.join(", ") }
         })
     }
 
@@ -199,25 +210,3 @@ pub struct ColumnarFile {
     pub rejects: Vec<(Loc, String, String)>,
 }
 
-/// Builds a canonical row by column name; unset columns are NULL.
-pub struct RowBuilder {
-    table: &'static TableDef,
-    values: Row,
-}
-
-impl RowBuilder {
-    pub fn new(table: &'static TableDef) -> RowBuilder {
-        RowBuilder { table, values: vec![Value::Null; table.columns.len()] }
-    }
-    pub fn set(&mut self, column: &str, v: Value) -> &mut Self {
-        let i = self.table.index(column);
-        self.values[i] = v;
-        self
-    }
-    pub fn str(&mut self, column: &str, s: impl Into<String>) -> &mut Self {
-        self.set(column, Value::Str(s.into()))
-    }
-    pub fn finish(self) -> Row {
-        self.values
-    }
-}

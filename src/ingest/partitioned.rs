@@ -8,7 +8,7 @@
 //! their files.
 
 use super::merge::{alias_row, fold_same_posts, merge_cross_source, same_content};
-use super::run::{Candidate, FileReport};
+use super::accounting::{Candidate, FileReport};
 use crate::table::{self, Row, TableDef, Value};
 use crate::warehouse::FileEntry;
 use arrow::array::{Array, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray};

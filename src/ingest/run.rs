@@ -1,58 +1,19 @@
 //! One ingest run: sources in kind order, natural keys (newer wins), the cross-source post merge,
 //! rejects and the per-file summary, committed in one manifest swap under the write lock.
 
+use super::accounting::Candidate;
+pub use super::accounting::{FileReport, IngestReport, Reject};
 use super::columns;
 use super::merge::{calendar_rows, keep_newest, keep_unchanged, same_content};
 use super::partitioned::{self, NewRows, Staged};
 use super::read::Loc;
 use super::{FileContext, FileError, Kind, Lookup, Outcome};
-use crate::pipeline::Source;
+use super::source::Source;
 use crate::privacy::Secret;
 use crate::table::{self, Row, TableDef, Value};
 use crate::warehouse::{FileEntry, Manifest, Warehouse, WarehouseError};
 use arrow::array::RecordBatch;
-use std::collections::{BTreeMap, HashMap};
-
-/// What one file gave: SPEC §3's five numbers (read = loaded + rejected + duplicates + merged).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FileReport {
-    pub kind: String,
-    pub format: String,
-    pub source_file: String,
-    pub read: u64,
-    pub loaded: u64,
-    pub rejected: u64,
-    pub duplicates: u64,
-    pub merged: u64,
-    /// Why the whole file was skipped, if it was.
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Reject {
-    pub kind: String,
-    pub format: String,
-    pub source_file: String,
-    pub loc: Option<Loc>,
-    pub reason: String,
-    pub raw: String,
-}
-
-#[derive(Debug)]
-pub struct IngestReport {
-    pub run_id: String,
-    pub files: Vec<FileReport>,
-    pub rejects: Vec<Reject>,
-    /// Rows of each staging table after the run.
-    pub tables: BTreeMap<String, u64>,
-    pub manifest_version: u64,
-}
-
-impl IngestReport {
-    pub fn failed_files(&self) -> usize {
-        self.files.iter().filter(|f| f.error.is_some()).count()
-    }
-}
+use std::collections::HashMap;
 
 #[derive(Debug, Default, Clone)]
 pub struct IngestOptions {
@@ -73,14 +34,7 @@ pub enum IngestError {
 }
 
 const WITHHELD: &str = "(withheld: a public message's row may identify its author)";
-pub(super) const BUILTIN_CALENDAR: &str = "data/calendar/holidays_cn.csv (built in)";
 
-/// A row of this run, with where it came from and its precedence (higher = newer).
-pub(super) struct Candidate {
-    pub(super) row: Row,
-    pub(super) file: usize,
-    pub(super) seq: u64,
-}
 
 pub async fn ingest(wh: &Warehouse, sources: &[Source], opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     let lock = wh.lock("govmedia ingest").await?;
@@ -91,7 +45,7 @@ pub async fn ingest(wh: &Warehouse, sources: &[Source], opts: &IngestOptions) ->
 }
 
 async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions) -> Result<IngestReport, IngestError> {
-    crate::query::keep_freed_memory();
+    crate::engine::keep_freed_memory();
     let started = chrono::Utc::now();
     let run_id = format!("{}-{:04x}", started.format("%Y%m%dT%H%M%S%3fZ"), std::process::id() & 0xffff);
     let ingested_at = Value::Instant(started.timestamp_micros());
@@ -665,7 +619,7 @@ fn reject_rows(run_id: &str, rejects: &[Reject], at: &Value) -> Vec<Row> {
     rejects
         .iter()
         .map(|r| {
-            let mut b = super::RowBuilder::new(&table::REJECTS);
+            let mut b = table::RowBuilder::new(&table::REJECTS);
             b.str("run_id", run_id).str("kind", r.kind.clone()).str("format", r.format.clone());
             b.str("source_file", r.source_file.clone()).str("reason", r.reason.clone()).str("raw", r.raw.clone());
             if let Some(loc) = &r.loc {
@@ -684,7 +638,7 @@ fn file_rows(run_id: &str, files: &[FileReport], at: &Value) -> Vec<Row> {
     files
         .iter()
         .map(|f| {
-            let mut b = super::RowBuilder::new(&table::INGEST_FILES);
+            let mut b = table::RowBuilder::new(&table::INGEST_FILES);
             b.str("run_id", run_id).str("kind", f.kind.clone()).str("format", f.format.clone());
             b.str("source_file", f.source_file.clone());
             b.str("status", if f.error.is_some() { "error" } else { "ok" });

@@ -5,6 +5,7 @@
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::prelude::SessionContext;
+use super::ModelError;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -90,7 +91,7 @@ fn literal(s: &str) -> String {
 
 impl TestSpec {
     /// The check's name and the query returning its failing rows.
-    pub fn query(&self, table: &str) -> Result<(String, String), String> {
+    pub fn query(&self, table: &str) -> Result<(String, String), ModelError> {
         let t = quote(table);
         let (default_name, sql) = if let Some(cols) = &self.not_null {
             let cond = cols.iter().map(|c| format!("{} IS NULL", quote(c))).collect::<Vec<_>>().join(" OR ");
@@ -120,20 +121,20 @@ impl TestSpec {
         } else if let Some(q) = &self.assertion {
             ("assert".to_string(), q.clone())
         } else {
-            return Err("a test needs one of not_null, unique, accepted_values, relationships, assert".into());
+            return Err(ModelError::TestWithoutCheck { table: table.to_string() });
         };
         Ok((self.name.clone().unwrap_or(default_name), sql))
     }
 }
 
-pub fn parse_spec(text: &str, origin: &str) -> Result<ModelSpec, String> {
-    toml::from_str(text).map_err(|e| format!("{origin}: {e}"))
+pub fn parse_spec(text: &str, origin: &str) -> Result<ModelSpec, ModelError> {
+    toml::from_str(text).map_err(|source| ModelError::Spec { origin: origin.to_string(), source })
 }
 
 /// Runs one test against a registered table.
-pub async fn run_test(ctx: &SessionContext, table: &str, test: &TestSpec) -> Result<CheckResult, String> {
+pub async fn run_test(ctx: &SessionContext, table: &str, test: &TestSpec) -> Result<CheckResult, ModelError> {
     let (check, sql) = test.query(table)?;
-    let failed = |e| format!("test {check} on {table}: {e}");
+    let failed = |source| ModelError::Test { check: check.clone(), table: table.to_string(), source };
     let df = ctx.sql(&sql).await.map_err(failed)?;
     // Failing rows stream past: counted, and the first 20 kept (a test failing on every row of a
     // large table holds no more than that).

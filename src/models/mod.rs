@@ -67,6 +67,24 @@ pub enum ModelError {
     Sql { model: String, path: String, source: datafusion::error::DataFusionError },
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("cannot read rubric {}: {source}", path.display())]
+    RubricRead { path: std::path::PathBuf, source: std::io::Error },
+    /// A rubric file that does not parse or whose values do not hold (`origin` names the file).
+    #[error("rubric {origin}: {reason}")]
+    Rubric { origin: String, reason: String },
+    /// A model's `.toml` that does not parse.
+    #[error("{origin}: {source}")]
+    Spec { origin: String, source: toml::de::Error },
+    #[error("a test on {table} needs one of not_null, unique, accepted_values, relationships, assert")]
+    TestWithoutCheck { table: String },
+    #[error("test {check} on {table}: {source}")]
+    Test { check: String, table: String, source: datafusion::error::DataFusionError },
+    #[error("check point {0}")]
+    CheckPoint(crate::time::TimeError),
+    #[error("the check point {check_point} is at or before the start of {quarter}")]
+    CheckPointTooEarly { check_point: String, quarter: Quarter },
     #[error("datafusion: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error("arrow: {0}")]
@@ -174,7 +192,7 @@ pub fn plan(files: &[(String, String)], tables: &BTreeSet<String>) -> Result<Vec
             return Err(ModelError::Invalid(format!("two models are named {name}")));
         }
         let spec = match specs.get(path.trim_end_matches(".sql")) {
-            Some(text) => checks::parse_spec(text, &path.replace(".sql", ".toml")).map_err(ModelError::Invalid)?,
+            Some(text) => checks::parse_spec(text, &path.replace(".sql", ".toml"))?,
             None => checks::ModelSpec::default(),
         };
         models.push(Model { name, layer, path: path.clone(), sql: sql.clone(), spec, reads: Vec::new() });
@@ -227,15 +245,15 @@ pub struct BuildScope {
 
 impl BuildScope {
     /// `check_point` as RFC 3339 (or any time style of SPEC §3); default the end of the quarter.
-    pub fn new(quarter: Quarter, check_point: Option<&str>) -> Result<BuildScope, String> {
+    pub fn new(quarter: Quarter, check_point: Option<&str>) -> Result<BuildScope, ModelError> {
         let start = crate::time::date_start_micros(quarter.start()) / 1_000_000;
         let end = crate::time::date_start_micros(quarter.end()) / 1_000_000;
         let c = match check_point {
-            Some(s) => crate::time::parse_instant(s).map_err(|e| format!("check point {e}"))? / 1_000_000,
+            Some(s) => crate::time::parse_instant(s).map_err(ModelError::CheckPoint)? / 1_000_000,
             None => end,
         };
         if c <= start {
-            return Err(format!("the check point {} is at or before the start of {quarter}", check_point.unwrap_or("")));
+            return Err(ModelError::CheckPointTooEarly { check_point: check_point.unwrap_or("").to_string(), quarter });
         }
         Ok(BuildScope { quarter, check_point: c })
     }
@@ -359,9 +377,9 @@ async fn build_locked(
     models_dir: Option<&Path>,
     commit: bool,
 ) -> Result<BuildReport, ModelError> {
-    let ctx = crate::query::session();
+    let ctx = crate::engine::session()?;
     let manifest = wh.existing_manifest().await?;
-    wh.register_tables(&ctx, &prune_for(&manifest, &scope)).await?;
+    crate::engine::register_warehouse(&ctx, wh, &prune_for(&manifest, &scope)).await?;
     register_batch(&ctx, "params", scope.params_batch()?)?;
     register_batch(&ctx, "rubric", rubric.to_batch()?)?;
 
@@ -442,7 +460,7 @@ async fn build_locked(
             reads: m.reads.clone(),
         });
         for test in &spec.tests {
-            let r = checks::run_test(&ctx, &m.name, test).await.map_err(ModelError::Invalid)?;
+            let r = checks::run_test(&ctx, &m.name, test).await?;
             if r.status() == "fail" {
                 blocked.insert(m.name.clone(), format!("{} failed {} ({} rows)", m.name, r.check, r.failing_rows));
             }

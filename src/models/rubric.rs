@@ -2,6 +2,7 @@
 //! `pipelines/rubric.toml`. Its numbers become the one-row `rubric` table the models join.
 
 use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch};
+use super::ModelError;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -72,25 +73,29 @@ impl Rubric {
         Rubric::parse(DEFAULT, "pipelines/rubric.toml (built in)").expect("the built-in rubric is valid")
     }
 
-    pub fn parse(text: &str, origin: &str) -> Result<Rubric, String> {
-        let r: Rubric = toml::from_str(text).map_err(|e| format!("rubric {origin}: {e}"))?;
-        r.filing_required_from().map_err(|e| format!("rubric {origin}: rules.filing_required_from {e}"))?;
+    pub fn parse(text: &str, origin: &str) -> Result<Rubric, ModelError> {
+        let invalid = |reason: String| ModelError::Rubric { origin: origin.to_string(), reason };
+        let r: Rubric = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        if r.filing_required_from().is_none() {
+            return Err(invalid("rules.filing_required_from is not a date".into()));
+        }
         for (name, v) in [("rules.sla_working_days", r.rules.sla_working_days), ("rules.veto_no_update_days", r.rules.veto_no_update_days)] {
             if v < 0 {
-                return Err(format!("rubric {origin}: {name} must not be negative"));
+                return Err(invalid(format!("{name} must not be negative")));
             }
         }
         Ok(r)
     }
 
-    pub fn load(path: &std::path::Path) -> Result<Rubric, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read rubric {}: {e}", path.display()))?;
+    pub fn load(path: &std::path::Path) -> Result<Rubric, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::RubricRead { path: path.to_path_buf(), source })?;
         Rubric::parse(&text, &path.display().to_string())
     }
 
-    pub fn filing_required_from(&self) -> Result<chrono::NaiveDate, String> {
-        let d = self.rules.filing_required_from.date.ok_or("is not a date")?;
-        chrono::NaiveDate::from_ymd_opt(d.year as i32, d.month as u32, d.day as u32).ok_or_else(|| "is not a date".to_string())
+    /// `rules.filing_required_from` as a date (None when the TOML value has no date part).
+    pub fn filing_required_from(&self) -> Option<chrono::NaiveDate> {
+        let d = self.rules.filing_required_from.date?;
+        chrono::NaiveDate::from_ymd_opt(d.year as i32, d.month as u32, d.day as u32)
     }
 
     /// The one-row `rubric` table.
@@ -151,10 +156,10 @@ mod tests {
     #[test]
     fn wrong_keys_and_types_are_named() {
         let typo = DEFAULT.replace("silent_week_points", "silent_weak_points");
-        let e = Rubric::parse(&typo, "x.toml").unwrap_err();
+        let e = Rubric::parse(&typo, "x.toml").unwrap_err().to_string();
         assert!(e.contains("silent_weak_points"), "{e}");
         let wrong = DEFAULT.replace("sla_working_days = 3", "sla_working_days = \"three\"");
-        let e = Rubric::parse(&wrong, "x.toml").unwrap_err();
+        let e = Rubric::parse(&wrong, "x.toml").unwrap_err().to_string();
         assert!(e.contains("sla_working_days") || e.contains("invalid type"), "{e}");
     }
 }

@@ -1,132 +1,26 @@
-//! Ad-hoc SQL over the warehouse (`govmedia sql`, SPEC §10): every staging table and mart
-//! registered by name, read-only, printed as a table, CSV, JSON or Parquet.
-
-use crate::warehouse::Warehouse;
-use arrow::array::RecordBatch;
-use datafusion::execution::context::SQLOptions;
-use datafusion::prelude::{SessionConfig, SessionContext};
+//! Ad-hoc SQL over the warehouse (`govmedia sql`, SPEC §10): the shell and one-shot printing of a
+//! query's rows as a table, CSV, JSON or Parquet. The session they run in is the engine's
+//! ([`crate::engine::warehouse_session`]): every staging table and mart by name, read-only.
 
 mod output;
 pub mod shell;
 
 pub use output::{escape_controls, escape_text, stream_query, write_batches, OutputFormat, Sink, Written};
 
-/// The one place a session is made: the build and `sql` share it (and a remote engine can
-/// replace it later without touching the models). Operators work within a memory pool
-/// ([`memory_limit`]) and spill to temporary files beyond it, so memory stays bounded as data grows.
-pub fn session() -> SessionContext {
-    return_freed_memory_at_once();
-    use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-    use datafusion::execution::memory_pool::FairSpillPool;
-    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-    let mut config = SessionConfig::new()
-        .with_information_schema(true)
-        .with_target_partitions(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    // Joins are not repartitioned: each hash join builds its small side once (the models put it on
-    // the left; DataFusion swaps the sides when statistics show the right one smaller) and the
-    // large side streams past it in its own partitions. The models join the accounts' windows
-    // (300,000 rows nationally) and the calendar against posts and messages, and repartitioning
-    // 100 million messages by account would cost more than the whole model.
-    config.options_mut().optimizer.repartition_joins = false;
-    // Any DataFusion option can be set from the environment, over the choices above, e.g.
-    // DATAFUSION_EXECUTION_TARGET_PARTITIONS=4.
-    for entry in config.options().entries() {
-        let var = entry.key.to_ascii_uppercase().replace('.', "_");
-        if let Ok(value) = std::env::var(&var) {
-            if let Err(e) = config.options_mut().set(&entry.key, &value) {
-                eprintln!("govmedia: ignoring {var}={value}: {e}");
-            }
-        }
-    }
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(std::sync::Arc::new(FairSpillPool::new(memory_limit())))
-        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory))
-        .build_arc();
-    match runtime {
-        Ok(rt) => SessionContext::new_with_config_rt(config, rt),
-        Err(_) => SessionContext::new_with_config(config),
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("{0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("{0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("the shell's line editor: {0}")]
+    Readline(#[from] rustyline::error::ReadlineError),
+    #[error("--format parquet writes a file: give --output FILE")]
+    ParquetNeedsFile,
 }
-
-/// From the first query on, freed memory goes back to the system at once (mimalloc, the
-/// allocator of the binary, otherwise waits 10 ms, 100 ms in its arenas): a national build frees
-/// gigabytes per model, and the delay doubled its peak RSS.
-fn return_freed_memory_at_once() {
-    set_purge_delay(0);
-}
-
-/// Ingest keeps what it frees for its next file instead (a file's buffers and columns are freed
-/// as the next file's are made): fresh memory from the system must be zeroed first, which took a
-/// third of ingest's time.
-pub fn keep_freed_memory() {
-    set_purge_delay(-1);
-}
-
-/// mimalloc's purge delay in milliseconds (-1: never). MIMALLOC_PURGE_DELAY in the environment
-/// (mimalloc's own setting) is left to rule.
-fn set_purge_delay(ms: std::ffi::c_long) {
-    // 15 = mi_option_purge_delay in mimalloc.h (v2 and v3), which the bindings leave unnamed.
-    // SAFETY (below): sets a process-wide option, which mimalloc allows at any time; harmless
-    // when mimalloc is not the allocator (the library's tests).
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        unsafe { libmimalloc_sys::mi_option_set(15, ms) };
-    }
-}
-
-/// The memory pool of a session: `GOVMEDIA_MEMORY_LIMIT` (bytes, or with a unit: `512MiB`,
-/// `3GiB`), else a fifth of the machine's memory, at most 3 GiB.
-pub fn memory_limit() -> usize {
-    if let Some(v) = std::env::var("GOVMEDIA_MEMORY_LIMIT").ok().and_then(|s| parse_size(&s)) {
-        return v;
-    }
-    let total = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok()))
-        .map(|kib| kib * 1024)
-        .unwrap_or(8 << 30);
-    (total / 5).min(3 << 30)
-}
-
-pub fn parse_size(s: &str) -> Option<usize> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
-    let (n, unit) = t.split_at(split);
-    let n: f64 = n.parse().ok()?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" | "kib" => 1024.0,
-        "m" | "mb" | "mib" => 1024.0 * 1024.0,
-        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
-        _ => return None,
-    };
-    Some((n * mult) as usize)
-}
-
-/// A session with the warehouse's tables registered.
-pub async fn warehouse_session(wh: &Warehouse) -> anyhow::Result<SessionContext> {
-    let ctx = session();
-    let manifest = wh.existing_manifest().await?;
-    wh.register_tables(&ctx, &manifest).await?;
-    Ok(ctx)
-}
-
-/// Statements that would change the warehouse are refused.
-pub fn read_only() -> SQLOptions {
-    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
-}
-
-pub async fn run_query(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
-    let df = ctx.sql_with_options(sql, read_only()).await.map_err(|e| explain_refusal(sql, e))?;
-    Ok(df.collect().await?)
-}
-
-pub(crate) fn explain_refusal(sql: &str, e: datafusion::error::DataFusionError) -> anyhow::Error {
-    let msg = e.to_string();
-    if msg.contains("not supported") && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement")) {
-        let first = sql.split_whitespace().next().unwrap_or("").to_uppercase();
-        anyhow::anyhow!("refused: `{first} …` would change the warehouse; `govmedia sql` only reads (use the pipeline stages to change data)")
-    } else {
-        anyhow::anyhow!(msg)
-    }
-}
-

@@ -4,6 +4,7 @@
 
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
+use super::QueryError;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use std::io::Write;
@@ -41,8 +42,8 @@ pub struct Written {
 }
 
 /// Runs a read-only query and writes its rows as they arrive.
-pub async fn stream_query(ctx: &SessionContext, sql: &str, sink: Sink<'_>) -> anyhow::Result<Written> {
-    let df = ctx.sql_with_options(sql, super::read_only()).await.map_err(|e| super::explain_refusal(sql, e))?;
+pub async fn stream_query(ctx: &SessionContext, sql: &str, sink: Sink<'_>) -> Result<Written, QueryError> {
+    let df = crate::engine::read_only_query(ctx, sql).await?;
     let schema: Arc<Schema> = Arc::new(df.schema().as_arrow().clone());
     let mut stream = df.execute_stream().await?;
     let mut rows = 0usize;
@@ -115,7 +116,7 @@ pub async fn stream_query(ctx: &SessionContext, sql: &str, sink: Sink<'_>) -> an
 }
 
 /// Writes batches already in memory (the shell's meta-commands, small results).
-pub fn write_batches(batches: &[RecordBatch], format: OutputFormat, out: &mut dyn Write, bom: bool) -> anyhow::Result<()> {
+pub fn write_batches(batches: &[RecordBatch], format: OutputFormat, out: &mut dyn Write, bom: bool) -> Result<(), QueryError> {
     match format {
         OutputFormat::Table => {
             let schema = batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(Schema::empty()));
@@ -137,14 +138,14 @@ pub fn write_batches(batches: &[RecordBatch], format: OutputFormat, out: &mut dy
             }
             w.finish()?;
         }
-        OutputFormat::Parquet => anyhow::bail!("--format parquet writes a file: give --output FILE"),
+        OutputFormat::Parquet => return Err(QueryError::ParquetNeedsFile),
     }
     Ok(())
 }
 
 /// An aligned table. Text is shown with its control characters escaped (`\u{1b}`, `\n`): cell
 /// values come from exports, and raw escape sequences would drive the terminal.
-fn write_table(schema: &Arc<Schema>, batches: &[RecordBatch], out: &mut dyn Write) -> anyhow::Result<()> {
+fn write_table(schema: &Arc<Schema>, batches: &[RecordBatch], out: &mut dyn Write) -> Result<(), QueryError> {
     let shown: Vec<RecordBatch> = batches.iter().map(escape_controls).collect::<Result<_, _>>()?;
     let table = if shown.is_empty() {
         arrow::util::pretty::pretty_format_batches_with_schema(schema.clone(), &[])?.to_string()

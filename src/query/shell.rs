@@ -1,7 +1,8 @@
 //! The interactive SQL shell (`govmedia sql` with no query): statements end with `;`, history is
 //! kept in `~/.govmedia_history`, and meta-commands describe the warehouse.
 
-use super::{run_query, stream_query, write_batches, OutputFormat, Sink};
+use super::{stream_query, write_batches, OutputFormat, QueryError, Sink};
+use crate::engine::run_query;
 use datafusion::prelude::SessionContext;
 use std::io::Write;
 use std::str::FromStr;
@@ -15,16 +16,21 @@ pub enum Meta {
     Help,
 }
 
+/// A line that starts like a meta-command but is none.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown command {0}; \\? lists the commands")]
+pub struct UnknownCommand(pub String);
+
 impl FromStr for Meta {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Meta, String> {
+    type Err = UnknownCommand;
+    fn from_str(s: &str) -> Result<Meta, UnknownCommand> {
         let mut parts = s.trim().trim_end_matches(';').split_whitespace();
         match (parts.next(), parts.next()) {
             (Some("\\d"), None) => Ok(Meta::ListTables),
             (Some("\\d"), Some(t)) => Ok(Meta::Describe(t.to_string())),
             (Some("\\q"), _) | (Some("quit"), _) | (Some("exit"), _) => Ok(Meta::Quit),
             (Some("\\?"), _) | (Some("\\h"), _) | (Some("help"), _) => Ok(Meta::Help),
-            _ => Err(format!("unknown command {s}; \\? lists the commands")),
+            _ => Err(UnknownCommand(s.to_string())),
         }
     }
 }
@@ -32,7 +38,7 @@ impl FromStr for Meta {
 const HELP: &str = "\\d            list the tables (staging tables and marts)\n\\d TABLE      describe a table's columns\n\\q            quit\nSQL statements end with ; and may span lines. The shell only reads: statements that would change the warehouse are refused.";
 
 /// Runs one meta-command; false means quit.
-pub async fn meta(ctx: &SessionContext, m: &Meta, out: &mut dyn Write) -> anyhow::Result<bool> {
+pub async fn meta(ctx: &SessionContext, m: &Meta, out: &mut dyn Write) -> Result<bool, QueryError> {
     match m {
         Meta::Quit => return Ok(false),
         Meta::Help => writeln!(out, "{HELP}")?,
@@ -61,7 +67,7 @@ pub async fn meta(ctx: &SessionContext, m: &Meta, out: &mut dyn Write) -> anyhow
     Ok(true)
 }
 
-pub async fn run(ctx: &SessionContext, format: OutputFormat, max_rows: usize) -> anyhow::Result<()> {
+pub async fn run(ctx: &SessionContext, format: OutputFormat, max_rows: usize) -> Result<(), QueryError> {
     let mut editor = rustyline::DefaultEditor::new()?;
     let history = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".govmedia_history"));
     if let Some(h) = &history {

@@ -1,6 +1,6 @@
 //! What a report shows, read from the marts of one quarter (and earlier quarters for the trend).
 
-use crate::query::run_query;
+use crate::engine::run_query;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::prelude::SessionContext;

@@ -25,7 +25,7 @@ pub struct ReportOutput {
 /// Writes `out/QUARTER/…`.
 pub async fn report(wh: &Warehouse, quarter: &str, out: &Path) -> anyhow::Result<ReportOutput> {
     let font = charts::cjk_font().map_err(anyhow::Error::msg)?;
-    let ctx = crate::query::warehouse_session(wh).await?;
+    let ctx = crate::engine::warehouse_session(wh).await?;
     let d = data::load(&ctx, quarter).await?;
     let dir = out.join(quarter);
     std::fs::create_dir_all(&dir)?;

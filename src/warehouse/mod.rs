@@ -208,6 +208,11 @@ impl Warehouse {
         self.local_root.as_deref()
     }
 
+    /// The store's URL root, under which a query engine registers [`Warehouse::store`].
+    pub fn store_url(&self) -> &Url {
+        &self.store_url
+    }
+
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }
@@ -288,13 +293,13 @@ impl Warehouse {
     }
 
     /// Registers every table of the manifest in a DataFusion session under its name; staging tables
-    /// with no files yet are registered empty, so queries and models can name them.
+    /// with no files yet are registered empty, so queries and models can name them. The session
+    /// must know the store already (`engine::register_warehouse` does both).
     pub async fn register_tables(&self, ctx: &SessionContext, manifest: &Manifest) -> Result<()> {
         use datafusion::datasource::file_format::parquet::ParquetFormat;
         use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
         use datafusion::datasource::MemTable;
 
-        ctx.runtime_env().register_object_store(&self.store_url, self.store.clone());
         for (name, t) in &manifest.tables {
             if t.files.is_empty() {
                 continue;

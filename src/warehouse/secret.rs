@@ -31,7 +31,7 @@ impl Warehouse {
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        let secret = Secret::generate().map_err(WarehouseError::Other)?;
+        let secret = Secret::generate().map_err(|e| WarehouseError::Other(e.to_string()))?;
         let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
         match self.store.put_opts(&path, PutPayload::from(secret.to_hex().into_bytes()), opts).await {
             Ok(_) => Ok(secret),
@@ -57,7 +57,7 @@ fn local_secret(file: &Path) -> Result<Secret> {
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| fail("create the folder of", e))?;
     }
-    let secret = Secret::generate().map_err(WarehouseError::Other)?;
+    let secret = Secret::generate().map_err(|e| WarehouseError::Other(e.to_string()))?;
     // Written whole under a temporary name, then linked into place (fails if the key exists), so
     // a run starting at the same moment never reads a half-written key.
     let tmp = file.with_extension(format!("tmp-{}", std::process::id()));

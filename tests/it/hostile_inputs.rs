@@ -3,7 +3,7 @@
 
 use crate::common::*;
 use govmedia::ingest::run::{ingest, IngestOptions, IngestReport};
-use govmedia::pipeline::{expand, resolve_source, Source, SourceSpec};
+use govmedia::ingest::source::{expand, resolve_source, Source, SourceSpec};
 use govmedia::table::{INTERACTIONS, POSTS};
 use govmedia::warehouse::Warehouse;
 use std::path::Path;

@@ -9,6 +9,7 @@ mod conformance;
 mod demo;
 mod hostile_inputs;
 mod integrity;
+mod interrupt;
 mod models;
 mod outputs;
 mod report;

@@ -45,7 +45,7 @@ impl Case {
         std::fs::create_dir_all(&dir).unwrap();
         let wh = govmedia::warehouse::Warehouse::open(self.wh.to_str().unwrap()).unwrap();
         rt().block_on(async {
-            let ctx = govmedia::query::warehouse_session(&wh).await.unwrap();
+            let ctx = govmedia::engine::warehouse_session(&wh).await.unwrap();
             let d = govmedia::report::data::load(&ctx, "2019Q3").await.unwrap();
             govmedia::report::tables_and_notice(&d, &dir).unwrap();
         });

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use govmedia::ingest::run::{ingest, IngestError, IngestOptions};
-use govmedia::pipeline::{resolve_source, SourceSpec};
+use govmedia::ingest::source::{resolve_source, SourceSpec};
 use govmedia::warehouse::Warehouse;
 use std::path::Path;
 
@@ -10,7 +10,7 @@ const POSTS_A: &str = "平台,账号ID,发布ID,发布时间,标题\n微博,1001
 const POSTS_B: &str = "平台,账号ID,发布ID,发布时间,标题\n微信,gh_x,b1,2019-07-02 09:00,丙\n微博,1001,a1,2019-07-01 09:00,甲改\n";
 const MESSAGES: &str = "平台,账号ID,留言ID,留言时间,留言人,回复时间\n微博,1001,q1,2019-07-02 10:00,某人,\n";
 
-fn source(dir: &Path, kind: &str, file: &str) -> govmedia::pipeline::Source {
+fn source(dir: &Path, kind: &str, file: &str) -> govmedia::ingest::source::Source {
     let spec = SourceSpec { kind: kind.into(), format: "canonical".into(), path: file.into(), account: None, platform: None, as_of: None };
     resolve_source(dir, 1, &spec).unwrap()
 }
@@ -126,8 +126,8 @@ fn memory_warehouses_work_through_the_same_code() {
     let rt = rt();
     let report = rt.block_on(ingest(&wh, &[source(dir.path(), "posts", "a.csv")], &IngestOptions::default())).unwrap();
     assert_eq!(report.tables["posts"], 2);
-    let ctx = rt.block_on(govmedia::query::warehouse_session(&wh)).unwrap();
-    let batches = rt.block_on(govmedia::query::run_query(&ctx, "SELECT count(*) AS n FROM posts")).unwrap();
+    let ctx = rt.block_on(govmedia::engine::warehouse_session(&wh)).unwrap();
+    let batches = rt.block_on(govmedia::engine::run_query(&ctx, "SELECT count(*) AS n FROM posts")).unwrap();
     let text = arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
     assert!(text.contains("| 2 |"), "{text}");
 }

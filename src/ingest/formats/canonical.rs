@@ -532,7 +532,7 @@ fn complete(kind: Kind, table: &crate::table::TableDef, cells: &mut [Cell]) {
         Kind::Directives => {
             let d = table.index("deadline_hours");
             if cells[d].is_null() {
-                cells[d] = Cell::Int(12);
+                cells[d] = Cell::Int(crate::table::DEFAULT_DEADLINE_HOURS);
             }
         }
         _ => {}

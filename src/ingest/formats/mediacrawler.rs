@@ -5,7 +5,8 @@
 use super::{first_chars, ParsedRow};
 use crate::ingest::fields::*;
 use crate::ingest::read::{json_problem, read_json, read_sheet, sniff, Loc, Sniffed};
-use crate::ingest::{creator_hash, FileContext, FileError, Format, Kind, Outcome, RowBuilder};
+use crate::ingest::{creator_hash, FileContext, FileError, Format, Kind, Outcome};
+use crate::table::RowBuilder;
 use crate::table::{Row, Value, INTERACTIONS, POSTS};
 use serde_json::{Map, Value as Json};
 use std::collections::HashMap;

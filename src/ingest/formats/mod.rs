@@ -28,10 +28,10 @@ pub fn all() -> &'static [&'static dyn Format] {
     ]
 }
 
-pub fn by_name(name: &str) -> Result<&'static dyn Format, String> {
+pub fn by_name(name: &str) -> Result<&'static dyn Format, super::UnknownName> {
     all().iter().copied().find(|f| f.name() == name.trim()).ok_or_else(|| {
         let names: Vec<_> = all().iter().map(|f| f.name()).collect();
-        format!("unknown format '{name}' (one of: {})", names.join(", "))
+        super::UnknownName::Format { name: name.to_string(), known: names.join(", ") }
     })
 }
 

@@ -4,7 +4,8 @@
 
 use crate::ingest::fields::*;
 use crate::ingest::read::{json_problem, read_json, Loc};
-use crate::ingest::{FileContext, FileError, Format, Kind, Outcome, ParsedRow, RowBuilder};
+use crate::ingest::{FileContext, FileError, Format, Kind, Outcome, ParsedRow};
+use crate::table::RowBuilder;
 use crate::table::{Row, Value, INTERACTIONS};
 use serde_json::Value as Json;
 

@@ -4,7 +4,8 @@
 use super::{cell, first_chars, header_with, map_rows, Headers};
 use crate::ingest::fields::*;
 use crate::ingest::read::read_sheet;
-use crate::ingest::{FileContext, FileError, Format, Kind, ParsedRow, RowBuilder};
+use crate::ingest::{FileContext, FileError, Format, Kind, ParsedRow};
+use crate::table::RowBuilder;
 use crate::table::POSTS;
 
 pub struct WeiboSpider;
