@@ -84,9 +84,13 @@ impl Warehouse {
         // Counted as held from before the first put: another task of this process that reads
         // the new lock must see it as live even before this call returns.
         held_here().insert(info.token.clone());
+        // Known to this warehouse before the put too: an interrupt that drops this call midway
+        // must still find (and release) a lock whose put has landed.
+        self.set_held(Some(info.token.clone()));
         let taken = self.take(&path, &info, body).await;
         if taken.is_err() {
             held_here().remove(&info.token);
+            self.set_held(None);
         }
         taken
     }
@@ -138,10 +142,13 @@ impl Warehouse {
     }
 
     fn hold(&self, token: String) -> WriteLock {
-        if let Ok(mut held) = self.held_lock.lock() {
-            *held = Some(token.clone());
-        }
         WriteLock { token }
+    }
+
+    fn set_held(&self, token: Option<String>) {
+        if let Ok(mut held) = self.held_lock.lock() {
+            *held = token;
+        }
     }
 
     /// Releases a lock this process took.
@@ -152,20 +159,32 @@ impl Warehouse {
     /// Releases the lock this process holds, if any: for an interrupt, which drops the running
     /// stage (and its [`WriteLock`]) without releasing it. Another process's lock is never touched.
     pub async fn release_held_lock(&self) -> Result<(), WarehouseError> {
-        let token = self.held_lock.lock().ok().and_then(|held| held.clone());
-        match token {
-            Some(token) => self.release_token(&token).await,
-            None => Ok(()),
+        let Some(token) = self.held_lock.lock().ok().and_then(|held| held.clone()) else {
+            return Ok(());
+        };
+        // The interrupted call may have a put in flight (local puts run on a blocking thread,
+        // which dropping the call does not stop): give it a moment to land, so it is released
+        // rather than left behind for the next run's takeover.
+        for _ in 0..10 {
+            if self.lock_holder().await?.is_some_and(|h| h.token == token) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.release_token(&token).await
+    }
+
+    async fn lock_holder(&self) -> Result<Option<LockInfo>, WarehouseError> {
+        match self.store.get(&self.path("_lock")).await {
+            Ok(r) => Ok(r.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
     async fn release_token(&self, token: &str) -> Result<(), WarehouseError> {
         let path = self.path("_lock");
-        let holder: Option<LockInfo> = match self.store.get(&path).await {
-            Ok(r) => r.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok()),
-            Err(object_store::Error::NotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let holder = self.lock_holder().await?;
         held_here().remove(token);
         if let Ok(mut held) = self.held_lock.lock() {
             if held.as_deref() == Some(token) {
