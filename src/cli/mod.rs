@@ -49,6 +49,9 @@ pub enum Command {
         /// Quarter to build and report (overrides the pipeline file's `quarter`).
         #[arg(long)]
         quarter: Option<String>,
+        /// Also convert the report's DOCX files to PDF (needs LibreOffice's soffice).
+        #[arg(long)]
+        pdf: bool,
     },
     /// Ingest one source by hand: a kind, a format and files.
     #[command(after_help = "Examples:\n  govmedia ingest registry canonical 台账.xlsx\n  \
@@ -86,6 +89,9 @@ Charts need a font with Chinese characters (Debian: apt-get install fonts-noto-c
         /// Folder for the report (a subfolder per quarter).
         #[arg(long, default_value = "reports")]
         out: PathBuf,
+        /// Also convert the notice and rectification notices (DOCX) to PDF (needs LibreOffice's soffice).
+        #[arg(long)]
+        pdf: bool,
     },
     /// Run the data tests: the models' declared tests and the ingest checks, without writing.
     #[command(after_help = "Tests live beside the models (sql/**/MODEL.toml). Exit status 1 when an error-severity test fails.")]
@@ -188,7 +194,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("warehouse {} ready (manifest version {})", wh.display, m.version);
             Ok(0)
         }
-        Command::Run { pipeline, stages, quarter } => {
+        Command::Run { pipeline, stages, quarter, pdf } => {
             let p = Pipeline::load(&pipeline).map_err(anyhow::Error::msg)?;
             // --quarter, else the pipeline file's `quarter`.
             let stage_quarter = |stage: &str| {
@@ -209,7 +215,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     Stage::Report => {
                         let q = stage_quarter("report")?;
                         let out = p.spec.report_dir.as_ref().map(|r| p.dir.join(r)).unwrap_or_else(|| PathBuf::from("reports"));
-                        report_and_print(&wh, &q, &out).await?;
+                        let opts = crate::report::ReportOptions { notice: p.spec.notice.clone(), pdf };
+                        if report_and_print(&wh, &q, &out, &opts).await?.pdf_error.is_some() {
+                            code = code.max(1);
+                        }
                     }
                     Stage::Ingest => {
                         let sources = p.sources().map_err(anyhow::Error::msg)?;
@@ -257,7 +266,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             build_and_print(&wh, "2019Q3", None, None, None).await?;
             eprintln!("build done in {:.1} s", started.elapsed().as_secs_f64());
             let out_dir = out.join("reports");
-            let r = report_and_print(&wh, "2019Q3", &out_dir).await?;
+            let opts = crate::report::ReportOptions { notice: p.spec.notice.clone(), pdf: false };
+            let r = report_and_print(&wh, "2019Q3", &out_dir, &opts).await?;
             println!("try: govmedia --warehouse {} sql \"SELECT unit_name, score, rank FROM unit_quarter_scores ORDER BY rank\"", wh.display);
             println!("report: {}", r.index.display());
             Ok(if report.failed_files() > 0 { 2 } else { 0 })
@@ -302,9 +312,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("next: govmedia run {}", g.pipeline.display());
             Ok(0)
         }
-        Command::Report { quarter, out } => {
-            report_and_print(&wh, &quarter, &out).await?;
-            Ok(0)
+        Command::Report { quarter, out, pdf } => {
+            let opts = crate::report::ReportOptions { pdf, ..Default::default() };
+            let r = report_and_print(&wh, &quarter, &out, &opts).await?;
+            Ok(if r.pdf_error.is_some() { 1 } else { 0 })
         }
         Command::Build(a) => {
             build_and_print(&wh, &a.quarter, a.check_point.as_deref(), a.rubric.as_deref(), a.models.as_deref()).await?;
@@ -375,10 +386,15 @@ fn refuse_inside_warehouse(wh: &Warehouse, path: &std::path::Path) -> anyhow::Re
     Ok(())
 }
 
-async fn report_and_print(wh: &Warehouse, quarter: &str, out: &std::path::Path) -> anyhow::Result<crate::report::ReportOutput> {
+async fn report_and_print(
+    wh: &Warehouse,
+    quarter: &str,
+    out: &std::path::Path,
+    opts: &crate::report::ReportOptions,
+) -> anyhow::Result<crate::report::ReportOutput> {
     let q = crate::time::Quarter::parse(quarter).map_err(anyhow::Error::msg)?;
     let started = std::time::Instant::now();
-    let r = crate::report::report(wh, &q.to_string(), out).await?;
+    let r = crate::report::report(wh, &q.to_string(), out, opts).await?;
     println!(
         "report {q}: {} files in {} ({:.1} s); {} accounts checked, {} failed, pass rate {}",
         r.files.len(),
@@ -394,6 +410,9 @@ async fn report_and_print(wh: &Warehouse, quarter: &str, out: &std::path::Path) 
         println!("criticised ({}): {}", r.criticised.len(), r.criticised.join("、"));
     }
     println!("open {}", r.index.display());
+    if let Some(e) = &r.pdf_error {
+        eprintln!("error: {e}");
+    }
     Ok(r)
 }
 
