@@ -10,7 +10,7 @@ use super::notice::{self, Blank, Notice, Seg};
 use docx_rs::{
     AlignmentType, DocGrid, DocGridType, Docx, FieldCharType, Footer, InstrPAGE, InstrText, LineSpacing,
     LineSpacingType, PageMargin, Paragraph, Run, RunFonts, Shading, SpecialIndentType, Table, TableCell, TableLayoutType,
-    TableRow, VAlignType, WidthType,
+    TableRow, HeightRule, VAlignType, WidthType,
 };
 use std::path::{Path, PathBuf};
 
@@ -194,6 +194,11 @@ fn document() -> Docx {
 
 /// A table across the text block: a shaded header row, 仿宋 小四, every cell text.
 fn table(header: &[&str], widths: &[usize], rows: &[Vec<String>]) -> Table {
+    table_rows(header, widths, rows, None)
+}
+
+/// [`table`] whose rows are at least `min_height` twips tall (room to write in by hand).
+fn table_rows(header: &[&str], widths: &[usize], rows: &[Vec<String>], min_height: Option<f32>) -> Table {
     let total: usize = widths.iter().sum();
     let widths: Vec<usize> = widths.iter().map(|w| w * text_width() / total.max(1)).collect();
     let cell = |t: &str, w: usize, head: bool| {
@@ -215,7 +220,11 @@ fn table(header: &[&str], widths: &[usize], rows: &[Vec<String>]) -> Table {
     };
     let mut all = vec![TableRow::new(header.iter().zip(&widths).map(|(h, w)| cell(h, *w, true)).collect())];
     for r in rows {
-        all.push(TableRow::new(r.iter().zip(&widths).map(|(t, w)| cell(t, *w, false)).collect()).cant_split());
+        let row = TableRow::new(r.iter().zip(&widths).map(|(t, w)| cell(t, *w, false)).collect()).cant_split();
+        all.push(match min_height {
+            Some(h) => row.row_height(h).height_rule(HeightRule::AtLeast),
+            None => row,
+        });
     }
     Table::new(all).set_grid(widths).layout(TableLayoutType::Fixed).width(text_width(), WidthType::Dxa)
 }
@@ -374,7 +383,7 @@ fn unit_pages(mut doc: Docx, d: &ReportData, n: &Notice, unit: &str, first: bool
         .enumerate()
         .map(|(i, c)| vec![(i + 1).to_string(), place(c), c.category.clone(), c.problem.clone(), c.evidence.clone(), rule(c).to_string()])
         .collect();
-    doc = doc.add_table(table(&["序号", "平台及账号", "问题类别", "问题", "检查依据", "违反规定"], &[5, 14, 12, 18, 22, 29], &rows));
+    doc = doc.add_table(table(&["序号", "平台及账号", "问题类别", "问题", "检查依据", "违反规定"], &[7, 15, 12, 17, 20, 29], &rows));
     doc = doc.add_paragraph(empty_line());
     doc = doc.add_paragraph(body(&n.deadline_sentence()));
     for p in signature(&n.office_segs(), &n.date_zh()) {
@@ -389,7 +398,7 @@ fn unit_pages(mut doc: Docx, d: &ReportData, n: &Notice, unit: &str, first: bool
         .enumerate()
         .map(|(i, c)| vec![(i + 1).to_string(), format!("{}：{}", place(c), c.problem), String::new(), String::new(), String::new()])
         .collect();
-    doc = doc.add_table(table(&["序号", "问题", "整改措施", "完成时间", "责任人"], &[5, 30, 35, 14, 12], &rows));
+    doc = doc.add_table(table_rows(&["序号", "问题", "整改措施", "完成时间", "责任人"], &[7, 30, 35, 15, 13], &rows, Some(mm(25.0) as f32)));
     doc = doc.add_paragraph(empty_line());
     doc.add_paragraph(addressee(&text("单位负责人（签字）：　　　　　　　　　　　年　　月　　日")))
 }

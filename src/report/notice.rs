@@ -329,7 +329,7 @@ pub fn annexes(d: &ReportData) -> Vec<Annex> {
         .collect();
     let ranking = d.units.iter().map(|u| vec![u.rank.to_string(), u.unit_name.clone(), format!("{:.2}", u.score), u.grade.clone()]).collect();
     vec![
-        Annex { title: "单项否决问题清单".into(), header: &["单位", "平台", "账号", "问题类别", "问题", "依据"], widths: &[16, 9, 14, 12, 20, 29], rows: veto },
+        Annex { title: "单项否决问题清单".into(), header: &["单位", "平台", "账号", "问题类别", "问题", "依据"], widths: &[17, 13, 15, 12, 18, 25], rows: veto },
         Annex { title: "扣分问题清单".into(), header: &["单位", "未转载", "迟转载", "自查缺失", "单位扣分", "其他问题"], widths: &[20, 9, 9, 10, 10, 42], rows: deductions },
         Annex { title: "单位综合得分排名".into(), header: &["排名", "单位", "综合得分", "等级"], widths: &[10, 50, 20, 20], rows: ranking },
     ]

@@ -5,6 +5,7 @@ mod checks;
 mod common;
 mod conformance;
 mod demo;
+mod documents;
 mod hostile_inputs;
 mod integrity;
 mod models;
