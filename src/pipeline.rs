@@ -277,6 +277,8 @@ mod tests {
         }
         let err = toml::from_str::<PipelineFile>("quater = \"2019Q3\"").unwrap_err().to_string();
         assert!(err.contains("quater"), "{err}");
+        let example = Pipeline::load(&root.join("pipelines/example.toml")).unwrap();
+        assert_eq!(example.spec.notice.office.as_deref(), Some("福州市鼓楼区人民政府办公室"));
     }
 
     #[test]
