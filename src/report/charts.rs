@@ -212,8 +212,7 @@ fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
 fn category_bars<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     k: Ink,
-    title: &str,
-    y_desc: &str,
+    (title, y_desc): (&str, &str),
     bars: &[(String, f64, RGBColor)],
     y_max: f64,
     unit: &str,
@@ -261,7 +260,7 @@ fn score_distribution<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &Repo
     let max = counts.iter().cloned().fold(0.0, f64::max);
     let key: Vec<(&str, RGBColor)> = GRADES.iter().rev().copied().collect();
     let title = format!("{} 账号得分分布（{}个参评账号）", quarter_zh(&d.quarter), counts.iter().sum::<f64>());
-    category_bars(root, k, &title, "账号数", &bars, headroom(max, true), "", &key)
+    category_bars(root, k, (&title, "账号数"), &bars, headroom(max, true), "", &key)
 }
 
 fn league_table<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportData, k: Ink) -> DrawResult {
@@ -310,7 +309,7 @@ fn pass_rate_by_platform<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &R
         .iter()
         .map(|p| (format!("{}（{}个）", platform_zh(&p.platform), p.checked), p.pass_rate.unwrap_or(0.0), if p.platform == "all" { GREY } else { BLUE }))
         .collect();
-    category_bars(root, k, &format!("{} 各平台合格率", quarter_zh(&d.quarter)), "合格率（%）", &bars, 110.0, "%", &[])
+    category_bars(root, k, (&format!("{} 各平台合格率", quarter_zh(&d.quarter)), "合格率（%）"), &bars, 110.0, "%", &[])
 }
 
 /// The status colours, used wherever an account's status is shown.
@@ -327,7 +326,7 @@ fn accounts_by_status<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &Repo
         .map(|s| (status_zh(s).to_string(), d.accounts.iter().filter(|a| a.status == *s).count() as f64, status_color(s)))
         .collect();
     let max = bars.iter().map(|b| b.1).fold(0.0, f64::max);
-    category_bars(root, k, &format!("{} 账号运行状态", quarter_zh(&d.quarter)), "账号数", &bars, headroom(max, false), "", &[])
+    category_bars(root, k, (&format!("{} 账号运行状态", quarter_zh(&d.quarter)), "账号数"), &bars, headroom(max, false), "", &[])
 }
 
 fn response_time<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportData, k: Ink) -> DrawResult {
@@ -342,7 +341,7 @@ fn response_time<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportDat
         .collect();
     let max = bars.iter().map(|b| b.1).fold(0.0, f64::max);
     let key = [("24小时内", GREEN), ("1–3天", ORANGE), ("3天以上", RED)];
-    category_bars(root, k, &format!("{} 留言回复时长分布（按账号中位数）", quarter_zh(&d.quarter)), "账号数", &bars, headroom(max, true), "", &key)
+    category_bars(root, k, (&format!("{} 留言回复时长分布（按账号中位数）", quarter_zh(&d.quarter)), "账号数"), &bars, headroom(max, true), "", &key)
 }
 
 /// Posts-per-week classes of the heat map: (lowest count, label, colour). 0 is silence.
@@ -577,4 +576,87 @@ fn pass_rate_trend<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportD
         .draw_series(d.trend.iter().enumerate().map(|(i, t)| Text::new(format!("{:.2}%", t.1), (i, t.1 + 2.0), style.clone())))
         .map_err(err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::data::{Account, Unit, WeeklyRow};
+
+    fn account(unit: Option<&str>, id: &str, status: &str) -> Account {
+        Account {
+            unit_name: unit.map(String::from),
+            platform: "weibo".into(),
+            account_id: id.into(),
+            account_name: id.into(),
+            registered: unit.is_some(),
+            status: status.into(),
+            posts: 0,
+            silent_weeks: 0,
+            days_since_last_post: None,
+            messages: 0,
+            overdue: 0,
+            median_response_hours: None,
+            reach_index: None,
+            score: None,
+            grade: None,
+            veto_reasons: None,
+        }
+    }
+
+    fn unit(name: &str, rank: i64) -> Unit {
+        Unit {
+            unit_name: name.into(),
+            unit_type: "局".into(),
+            accounts: 1,
+            accounts_vetoed: 0,
+            directives_missed: 0,
+            directives_late: 0,
+            self_inspections_missing: 0,
+            unit_deductions: 0.0,
+            score: 90.0,
+            rank,
+            grade: "优秀".into(),
+            criticized: false,
+            previous_rank: None,
+        }
+    }
+
+    #[test]
+    fn heat_map_rows_are_grouped_by_unit_with_the_worst_status_first() {
+        let accounts = vec![
+            account(Some("甲"), "a1", "active"),
+            account(Some("乙"), "b1", "active"),
+            account(Some("乙"), "b2", "zombie"),
+            account(None, "x", "active"),
+            account(Some("丙"), "c1", "sleeping"),
+        ];
+        let weekly = accounts
+            .iter()
+            .map(|a| WeeklyRow { unit_name: a.unit_name.clone(), platform: a.platform.clone(), account_id: a.account_id.clone(), account_name: a.account_name.clone(), posts: vec![1] })
+            .collect();
+        let d = ReportData {
+            quarter: "2019Q3".into(),
+            accounts,
+            units: vec![unit("甲", 1), unit("乙", 2), unit("丙", 3)],
+            platforms: vec![],
+            criticism: vec![],
+            reposts: vec![],
+            weekly,
+            weeks: vec![],
+            trend: vec![],
+            previous_quarter: None,
+        };
+        let order: Vec<&str> = heat_rows(&d).iter().map(|r| r.1.account_id.as_str()).collect();
+        assert_eq!(order, vec!["b2", "b1", "c1", "a1", "x"]);
+    }
+
+    #[test]
+    fn axes_label_whole_numbers_only() {
+        assert_eq!(whole(&20.0), "20");
+        assert_eq!(whole(&0.0), "0");
+        assert_eq!(whole(&2.5), "");
+        assert_eq!(headroom(76.0, true), 111.0);
+        assert_eq!(headroom(0.0, false), 1.0);
+    }
 }

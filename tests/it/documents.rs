@@ -243,6 +243,11 @@ fn names_reach_the_docx_as_text_never_as_fields_or_paths() {
     rt().block_on(async {
         let ctx = govmedia::query::warehouse_session(&whs).await.unwrap();
         let d = govmedia::report::data::load(&ctx, "2019Q3").await.unwrap();
+        // The heat map's weeks: 13 whole ones from Monday 07-01, and 09-30 alone (a partial week).
+        let monday = |m, d| chrono::NaiveDate::from_ymd_opt(2019, m, d).unwrap();
+        assert_eq!(d.weeks.len(), 14);
+        assert_eq!((d.weeks[0], d.weeks[13]), ((monday(7, 1), 7), (monday(9, 30), 1)));
+        assert!(d.weeks[..13].iter().all(|w| w.1 == 7));
         govmedia::report::tables_and_notice(&d, &out).unwrap();
     });
     let mut docs = vec![out.join("2019Q3_通报.docx")];
