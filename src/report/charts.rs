@@ -547,33 +547,15 @@ fn directive_delays<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &Report
 }
 
 fn pass_rate_trend<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportData, k: Ink) -> DrawResult {
-    let n = d.trend.len();
-    let names: Vec<String> = d.trend.iter().map(|t| t.0.clone()).collect();
-    let mut chart = ChartBuilder::on(&root)
-        .caption("合格率季度走势", k.caption())
-        .margin(k.px(20))
-        .x_label_area_size(k.px(50))
-        .y_label_area_size(k.px(70))
-        .build_cartesian_2d(0..n.saturating_sub(1).max(1), 0f64..110f64)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225).stroke_width(k.px(1)))
-        .y_desc("合格率（%）")
-        .axis_desc_style(k.text(17))
-        .label_style(k.text(15))
-        .x_labels(n)
-        .y_labels(12)
-        .y_label_formatter(&|v| if *v <= 100.0 { whole(v) } else { String::new() })
-        .x_label_formatter(&|i| names.get(*i).cloned().unwrap_or_default())
-        .draw()
-        .map_err(err)?;
-    chart.draw_series(LineSeries::new(d.trend.iter().enumerate().map(|(i, t)| (i, t.1)), BLUE.stroke_width(k.px(3)))).map_err(err)?;
-    chart.draw_series(d.trend.iter().enumerate().map(|(i, t)| Circle::new((i, t.1), k.i(6), BLUE.filled()))).map_err(err)?;
+    let names: Vec<String> = d.trend.iter().map(|t| quarter_zh(&t.0)).collect();
+    // Quarters as categories: each point in the middle of its own segment, clear of the axes.
+    let mut chart = category_chart(&root, k, "合格率季度走势", "合格率（%）", &names, 110.0, 15)?;
+    let at = |i: usize, t: &(String, f64)| (SegmentValue::CenterOf(i), t.1);
+    chart.draw_series(LineSeries::new(d.trend.iter().enumerate().map(|(i, t)| at(i, t)), BLUE.stroke_width(k.px(3)))).map_err(err)?;
+    chart.draw_series(d.trend.iter().enumerate().map(|(i, t)| Circle::new(at(i, t), k.i(6), BLUE.filled()))).map_err(err)?;
     let style = k.text(15).pos(Pos::new(HPos::Center, VPos::Bottom));
     chart
-        .draw_series(d.trend.iter().enumerate().map(|(i, t)| Text::new(format!("{:.2}%", t.1), (i, t.1 + 2.0), style.clone())))
+        .draw_series(d.trend.iter().enumerate().map(|(i, t)| Text::new(format!("{:.2}%", t.1), (SegmentValue::CenterOf(i), t.1 + 3.0), style.clone())))
         .map_err(err)?;
     Ok(())
 }

@@ -104,7 +104,7 @@ fn two_quarters_show_a_trend_and_rank_changes() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let q = reports.join("2019Q4");
     let svg = std::fs::read_to_string(q.join("charts/pass_rate_trend.svg")).unwrap();
-    assert!(svg.contains("2019Q3") && svg.contains("2019Q4") && svg.contains("合格率季度走势"));
+    assert!(svg.contains("2019年第三季度") && svg.contains("2019年第四季度") && svg.contains("合格率季度走势"));
     assert!(png_size(&q.join("charts/pass_rate_trend.png")).0 == 2000);
     let csv = String::from_utf8(std::fs::read(q.join("2019Q4_单位排名.csv")).unwrap()).unwrap();
     let changes: Vec<&str> = csv.lines().skip(1).map(|l| l.rsplit(',').next().unwrap()).collect();
