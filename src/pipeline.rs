@@ -11,6 +11,8 @@ pub enum PipelineError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}: {source}", path.display())]
     Parse { path: PathBuf, source: toml::de::Error },
+    #[error("{}: {reason}", path.display())]
+    Notice { path: PathBuf, reason: String },
     #[error(transparent)]
     Source(#[from] SourceError),
 }
@@ -22,8 +24,46 @@ pub struct PipelineFile {
     pub check_point: Option<String>,
     pub rubric: Option<String>,
     pub report_dir: Option<String>,
+    /// Who issues the notice and what it asks of the units (the documents of `report`).
+    #[serde(default)]
+    pub notice: NoticeSpec,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceSpec>,
+}
+
+/// The `[notice]` table: what the issuing office writes into its notice and rectification notices.
+/// Every value is optional; where one is missing the documents keep a visible placeholder for the
+/// office to fill in, never a made-up value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeSpec {
+    /// The issuing office (发文机关), e.g. 福州市鼓楼区人民政府办公室: the signature, and where
+    /// rectification reports go.
+    pub office: Option<String>,
+    /// The area the notice covers (e.g. 鼓楼区), as the title names it.
+    pub area: Option<String>,
+    /// The addressee line (主送机关), e.g. 各街道办事处，区直各单位.
+    pub addressee: Option<String>,
+    /// The document number (文号), e.g. 鼓政办〔2019〕12号.
+    pub number: Option<String>,
+    /// The date of the notice (成文日期); default: the day the report is written.
+    pub date: Option<String>,
+    /// The work requirements (工作要求); one paragraph a line.
+    pub requirements: Option<String>,
+    /// The rectification deadline (整改期限), a date.
+    pub deadline: Option<String>,
+}
+
+impl NoticeSpec {
+    /// Checks the dates: a bad one is an error naming its key.
+    pub fn check(&self) -> Result<(), String> {
+        for (key, v) in [("date", &self.date), ("deadline", &self.deadline)] {
+            if let Some(v) = v {
+                crate::time::parse_date(v).map_err(|e| format!("[notice] {key} = \"{v}\": {e}"))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A pipeline file, read and checked.
@@ -38,6 +78,7 @@ impl Pipeline {
     pub fn load(file: &Path) -> Result<Pipeline, PipelineError> {
         let text = std::fs::read_to_string(file).map_err(|source| PipelineError::Read { path: file.to_path_buf(), source })?;
         let spec: PipelineFile = toml::from_str(&text).map_err(|source| PipelineError::Parse { path: file.to_path_buf(), source })?;
+        spec.notice.check().map_err(|reason| PipelineError::Notice { path: file.to_path_buf(), reason })?;
         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
         Ok(Pipeline { file: file.to_path_buf(), dir, spec })
@@ -68,5 +109,7 @@ mod tests {
         }
         let err = toml::from_str::<PipelineFile>("quater = \"2019Q3\"").unwrap_err().to_string();
         assert!(err.contains("quater"), "{err}");
+        let example = Pipeline::load(&root.join("pipelines/example.toml")).unwrap();
+        assert_eq!(example.spec.notice.office.as_deref(), Some("福州市鼓楼区人民政府办公室"));
     }
 }

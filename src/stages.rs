@@ -37,6 +37,8 @@ pub struct StagePlan<'a> {
     /// The report folder, over the pipeline file's `report_dir` (default `reports`).
     pub report_dir: Option<PathBuf>,
     pub ingest: IngestOptions,
+    /// Convert the report's DOCX documents to PDF (LibreOffice).
+    pub pdf: bool,
 }
 
 /// What happened, as it happens.
@@ -54,6 +56,8 @@ pub struct Outcome {
     /// Files an ingest stage could not read (the run went on without them).
     pub failed_files: usize,
     pub report: Option<ReportOutput>,
+    /// The report's documents could not be converted to PDF (everything else was written).
+    pub pdf_failed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +114,10 @@ pub async fn run_stages(
                     Some(dir) => dir.clone(),
                     None => p.spec.report_dir.as_ref().map(|r| p.dir.join(r)).unwrap_or_else(|| PathBuf::from("reports")),
                 };
-                outcome.report = Some(report(wh, quarter(stage)?, &out, on).await?);
+                let opts = crate::report::ReportOptions { notice: p.spec.notice.clone(), pdf: plan.pdf };
+                let r = report(wh, quarter(stage)?, &out, &opts, on).await?;
+                outcome.pdf_failed |= r.pdf_error.is_some();
+                outcome.report = Some(r);
             }
         }
         on(Event::Finished(stage, started.elapsed()));
@@ -149,9 +156,15 @@ pub async fn build(
 }
 
 /// Writes a quarter's report into `out/QUARTER/`.
-pub async fn report(wh: &Warehouse, quarter: Quarter, out: &Path, on: &mut dyn FnMut(Event<'_>)) -> Result<ReportOutput, StageError> {
+pub async fn report(
+    wh: &Warehouse,
+    quarter: Quarter,
+    out: &Path,
+    opts: &crate::report::ReportOptions,
+    on: &mut dyn FnMut(Event<'_>),
+) -> Result<ReportOutput, StageError> {
     let started = Instant::now();
-    let r = crate::report::report(wh, &quarter.to_string(), out).await?;
+    let r = crate::report::report(wh, &quarter.to_string(), out, opts).await?;
     on(Event::Reported { quarter, report: &r, elapsed: started.elapsed() });
     Ok(r)
 }

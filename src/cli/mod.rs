@@ -51,6 +51,9 @@ pub enum Command {
         /// Quarter to build and report (overrides the pipeline file's `quarter`).
         #[arg(long)]
         quarter: Option<String>,
+        /// Also convert the report's DOCX files to PDF (needs LibreOffice's soffice).
+        #[arg(long)]
+        pdf: bool,
     },
     /// Ingest one source by hand: a kind, a format and files.
     #[command(after_help = "Examples:\n  govmedia ingest registry canonical 台账.xlsx\n  \
@@ -88,6 +91,9 @@ Charts need a font with Chinese characters (Debian: apt-get install fonts-noto-c
         /// Folder for the report (a subfolder per quarter).
         #[arg(long, default_value = "reports")]
         out: PathBuf,
+        /// Also convert the notice and rectification notices (DOCX) to PDF (needs LibreOffice's soffice).
+        #[arg(long)]
+        pdf: bool,
     },
     /// Run the data tests: the models' declared tests and the ingest checks, without writing.
     #[command(after_help = "Tests live beside the models (sql/**/MODEL.toml). Exit status 1 when an error-severity test fails.")]
@@ -200,13 +206,19 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("warehouse {} ready (manifest version {})", wh.display, m.version);
             Ok(0)
         }
-        Command::Run { pipeline, stages, quarter } => {
+        Command::Run { pipeline, stages, quarter, pdf } => {
             let p = Pipeline::load(&pipeline)?;
             let quarter = quarter.as_deref().map(crate::time::Quarter::parse).transpose()?;
-            let plan = StagePlan { pipeline: &p, quarter, report_dir: None, ingest: ingest_options() };
+            let plan = StagePlan { pipeline: &p, quarter, report_dir: None, ingest: ingest_options(), pdf };
             let stages: Vec<stages::Stage> = stages.into_iter().map(Stage::into).collect();
             let outcome = run_stages_with_signal(&wh, &plan, &stages).await?;
-            Ok(if outcome.failed_files > 0 { 2 } else { 0 })
+            Ok(if outcome.failed_files > 0 {
+                2
+            } else if outcome.pdf_failed {
+                1
+            } else {
+                0
+            })
         }
         Command::Ingest { kind, format, paths, account, platform, as_of } => {
             let base = std::env::current_dir()?;
@@ -232,7 +244,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("generated {} demo files in {}", g.files, out.display());
             let p = Pipeline::load(&g.pipeline)?;
             // The quarter is the generated pipeline file's.
-            let plan = StagePlan { pipeline: &p, quarter: None, report_dir: Some(out.join("reports")), ingest: ingest_options() };
+            let plan = StagePlan { pipeline: &p, quarter: None, report_dir: Some(out.join("reports")), ingest: ingest_options(), pdf: false };
             let all = [stages::Stage::Ingest, stages::Stage::Build, stages::Stage::Report];
             let outcome = run_stages_with_signal(&wh, &plan, &all).await?;
             println!("try: govmedia --warehouse {} sql \"SELECT unit_name, score, rank FROM unit_quarter_scores ORDER BY rank\"", wh.display);
@@ -280,10 +292,11 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("next: govmedia run {}", g.pipeline.display());
             Ok(0)
         }
-        Command::Report { quarter, out } => {
+        Command::Report { quarter, out, pdf } => {
             let quarter = crate::time::Quarter::parse(&quarter)?;
-            stages::report(&wh, quarter, &out, &mut print_event).await?;
-            Ok(0)
+            let opts = crate::report::ReportOptions { pdf, ..Default::default() };
+            let r = stages::report(&wh, quarter, &out, &opts, &mut print_event).await?;
+            Ok(if r.pdf_error.is_some() { 1 } else { 0 })
         }
         Command::Build(a) => {
             let quarter = crate::time::Quarter::parse(&a.quarter)?;
@@ -391,6 +404,9 @@ fn print_event(event: stages::Event<'_>) {
                 println!("criticised ({}): {}", r.criticised.len(), r.criticised.join("、"));
             }
             println!("open {}", r.index.display());
+            if let Some(e) = &r.pdf_error {
+                eprintln!("error: {e}");
+            }
         }
         Event::Finished(stage, elapsed) => eprintln!("== {stage:?} stage done in {:.1} s", elapsed.as_secs_f64()),
     }

@@ -132,6 +132,17 @@ pub struct Repost {
     pub verdict: String,
 }
 
+/// One account's row of the weekly heat map.
+#[derive(Debug, Clone)]
+pub struct WeeklyRow {
+    pub unit_name: Option<String>,
+    pub platform: String,
+    pub account_id: String,
+    pub account_name: String,
+    /// Posts in week 1, 2, …
+    pub posts: Vec<i64>,
+}
+
 /// Everything one quarter's report shows.
 #[derive(Debug, Clone)]
 pub struct ReportData {
@@ -141,8 +152,11 @@ pub struct ReportData {
     pub platforms: Vec<Platform>,
     pub criticism: Vec<Criticism>,
     pub reposts: Vec<Repost>,
-    /// (account label, posts per week).
-    pub weekly: Vec<(String, Vec<i64>)>,
+    /// Posts per week of each in-scope account, in unit, platform, account order.
+    pub weekly: Vec<WeeklyRow>,
+    /// The quarter's weeks (Monday to Sunday): their Monday and how many of their days fall in the
+    /// quarter (fewer than 7 for a partial first or last week).
+    pub weeks: Vec<(chrono::NaiveDate, u32)>,
     /// (quarter, overall pass rate) for this quarter and the earlier ones built.
     pub trend: Vec<(String, f64)>,
     pub previous_quarter: Option<String>,
@@ -256,31 +270,48 @@ pub async fn load(ctx: &SessionContext, quarter: &str) -> anyhow::Result<ReportD
             .collect()
     };
     let w = Rows::query(ctx, &format!(
-        "SELECT platform, account_id, account_name, week, posts FROM account_weekly_posts WHERE quarter = '{qq}' ORDER BY unit_name NULLS LAST, platform, account_id, week"
+        "SELECT unit_name, platform, account_id, account_name, week, week_start, posts FROM account_weekly_posts WHERE quarter = '{qq}' ORDER BY unit_name NULLS LAST, platform, account_id, week"
     )).await?;
-    let mut weekly: Vec<(String, Vec<i64>)> = Vec::new();
-    let mut last_key = String::new();
-    for ((platform, id), ((name, week), posts)) in w.text("platform")?.into_iter().zip(w.text("account_id")?)
+    let mut weekly: Vec<WeeklyRow> = Vec::new();
+    let mut week_starts: std::collections::BTreeMap<i64, chrono::NaiveDate> = Default::default();
+    let (units_w, starts) = (w.strings("unit_name")?, w.strings("week_start")?);
+    for (i, ((platform, id), ((name, week), posts))) in w.text("platform")?.into_iter().zip(w.text("account_id")?)
         .zip(w.text("account_name")?.into_iter().zip(w.ints("week")?).zip(w.ints("posts")?))
+        .enumerate()
     {
-        let key = format!("{platform}/{id}");
-        if key != last_key {
-            weekly.push((name, Vec::new()));
-            last_key = key;
+        if let Some(d) = starts[i].as_deref().and_then(|s| chrono::NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d").ok()) {
+            week_starts.insert(week, d);
         }
-        if let Some((_, v)) = weekly.last_mut() {
+        let same = weekly.last().is_some_and(|r| r.platform == platform && r.account_id == id);
+        if !same {
+            weekly.push(WeeklyRow { unit_name: units_w[i].clone(), platform, account_id: id, account_name: name, posts: Vec::new() });
+        }
+        if let Some(r) = weekly.last_mut() {
             let idx = (week.max(1) - 1) as usize;
-            if v.len() <= idx {
-                v.resize(idx + 1, 0);
+            if r.posts.len() <= idx {
+                r.posts.resize(idx + 1, 0);
             }
-            v[idx] = posts;
+            r.posts[idx] = posts;
         }
     }
+    let weeks = match crate::time::Quarter::parse(quarter) {
+        Ok(q) => week_starts
+            .values()
+            .map(|&monday| {
+                let days = (0..7).filter(|k| {
+                    let day = monday + chrono::Duration::days(*k);
+                    day >= q.start() && day < q.end()
+                });
+                (monday, days.count() as u32)
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
     let t = Rows::query(ctx, &format!(
         "SELECT quarter, pass_rate FROM platform_quarter_summary WHERE platform = 'all' AND quarter <= '{qq}' ORDER BY quarter"
     )).await?;
     let trend = t.text("quarter")?.into_iter().zip(t.floats("pass_rate")?).filter_map(|(q, r)| r.map(|r| (q, r))).collect();
-    Ok(ReportData { quarter: quarter.to_string(), accounts, units, platforms, criticism, reposts, weekly, trend, previous_quarter })
+    Ok(ReportData { quarter: quarter.to_string(), accounts, units, platforms, criticism, reposts, weekly, weeks, trend, previous_quarter })
 }
 
 /// Chinese names of the platform codes.

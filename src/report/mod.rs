@@ -1,8 +1,10 @@
-//! Reports (SPEC §8): charts, league tables (XLSX, CSV, HTML), the draft notice (Markdown, HTML)
+//! Reports (SPEC §8): charts, league tables (XLSX, CSV, HTML), the draft notice (Markdown, HTML,
+//! DOCX), one rectification notice per criticised unit (DOCX), PDFs of the DOCX files on request,
 //! and one self-contained `index.html` per quarter, all from the marts.
 
 pub mod charts;
 pub mod data;
+pub mod docx;
 pub mod notice;
 pub mod tables;
 
@@ -20,10 +22,22 @@ pub struct ReportOutput {
     pub checked: i64,
     pub failed: i64,
     pub pass_rate: Option<f64>,
+    /// Why the PDFs asked for were not written (the other outputs were).
+    pub pdf_error: Option<String>,
+}
+
+/// What the office says in its documents, and whether to make PDFs of them.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    pub notice: crate::pipeline::NoticeSpec,
+    /// Convert the DOCX files to PDF with LibreOffice.
+    pub pdf: bool,
 }
 
 /// Writes `out/QUARTER/…`.
-pub async fn report(wh: &Warehouse, quarter: &str, out: &Path) -> anyhow::Result<ReportOutput> {
+pub async fn report(wh: &Warehouse, quarter: &str, out: &Path, opts: &ReportOptions) -> anyhow::Result<ReportOutput> {
+    let today = chrono::Local::now().date_naive();
+    let n = notice::Notice::new(quarter, &opts.notice, today).map_err(anyhow::Error::msg)?;
     let font = charts::cjk_font().map_err(anyhow::Error::msg)?;
     let ctx = crate::engine::warehouse_session(wh).await?;
     let d = data::load(&ctx, quarter).await?;
@@ -34,16 +48,26 @@ pub async fn report(wh: &Warehouse, quarter: &str, out: &Path) -> anyhow::Result
     let drawn = charts::draw_all(&d, &dir.join("charts"), &font).map_err(anyhow::Error::msg)?;
     files.extend(drawn.iter().flat_map(|(_, _, p)| p.clone()));
 
-    let written = tables_and_notice(&d, &dir)?;
+    let written = tables_and_notice_for(&d, &dir, &n)?;
     files.extend(written.files);
     let (league, md) = (written.league, written.notice);
+    let docx = written.docx;
 
     let index = dir.join("index.html");
     std::fs::write(&index, index_html(&d, &league, &drawn, &md)?)?;
     files.push(index.clone());
 
+    let mut pdf_error = None;
+    if opts.pdf {
+        match docx::to_pdf(&docx) {
+            Ok(pdfs) => files.extend(pdfs),
+            Err(e) => pdf_error = Some(e),
+        }
+    }
+
     let all = d.platforms.iter().find(|p| p.platform == "all");
     Ok(ReportOutput {
+        pdf_error,
         dir,
         index,
         files,
@@ -60,11 +84,21 @@ pub struct TablesAndNotice {
     pub league: [tables::LeagueTable; 3],
     /// The notice's Markdown.
     pub notice: String,
+    /// The DOCX files: the notice, then the rectification notices.
+    pub docx: Vec<PathBuf>,
 }
 
-/// Writes into `dir` the league tables (XLSX, a CSV per table, HTML) and the draft notice
-/// (Markdown, HTML): all of the report but the charts and the index.
+/// [`tables_and_notice_for`] with an empty `[notice]` table (placeholders) dated today.
 pub fn tables_and_notice(d: &data::ReportData, dir: &Path) -> anyhow::Result<TablesAndNotice> {
+    let today = chrono::Local::now().date_naive();
+    let n = notice::Notice::new(&d.quarter, &Default::default(), today).map_err(anyhow::Error::msg)?;
+    tables_and_notice_for(d, dir, &n)
+}
+
+/// Writes into `dir` the league tables (XLSX, a CSV per table, HTML), the draft notice (Markdown,
+/// HTML, DOCX) and the rectification notices (`整改通知/`): all of the report but the charts and
+/// the index.
+pub fn tables_and_notice_for(d: &data::ReportData, dir: &Path, n: &notice::Notice) -> anyhow::Result<TablesAndNotice> {
     let quarter = &d.quarter;
     let mut files = Vec::new();
     let league = tables::league_tables(d);
@@ -80,13 +114,18 @@ pub fn tables_and_notice(d: &data::ReportData, dir: &Path) -> anyhow::Result<Tab
     std::fs::write(&league_html, page(&format!("{quarter} 政务新媒体排名"), &league_body(d, &league)))?;
     files.push(league_html);
 
-    let md = notice::markdown(d);
+    let md = notice::markdown(d, n);
     let notice_md = dir.join(format!("{quarter}_通报.md"));
     std::fs::write(&notice_md, &md)?;
     let notice_html = dir.join(format!("{quarter}_通报.html"));
-    std::fs::write(&notice_html, page(&format!("{quarter} 通报（草稿）"), &format!("<section class=\"notice\">{}</section>", notice::html(&md))))?;
+    std::fs::write(&notice_html, page(&format!("{} 通报（草稿）", n.quarter_zh), &format!("<section class=\"notice\">{}</section>", notice::html(&md))))?;
     files.extend([notice_md, notice_html]);
-    Ok(TablesAndNotice { files, league, notice: md })
+    let notice_docx = dir.join(format!("{quarter}_通报.docx"));
+    docx::write_notice(d, n, &notice_docx).map_err(anyhow::Error::msg)?;
+    let mut docx_files = vec![notice_docx];
+    docx_files.extend(docx::write_rectifications(d, n, &dir.join("整改通知")).map_err(anyhow::Error::msg)?);
+    files.extend(docx_files.iter().cloned());
+    Ok(TablesAndNotice { files, league, notice: md, docx: docx_files })
 }
 
 const STYLE: &str = r#"

@@ -92,22 +92,152 @@ pub fn criticised_units(d: &ReportData) -> Vec<String> {
     d.units.iter().filter(|u| u.criticized).map(|u| u.unit_name.clone()).collect()
 }
 
-pub fn markdown(d: &ReportData) -> String {
+/// A quarter as people write it: `2019Q3` → 2019年第三季度 (file names keep `2019Q3`).
+pub fn quarter_zh(quarter: &str) -> String {
+    match crate::time::Quarter::parse(quarter) {
+        Ok(q) => format!("{}年第{}季度", q.year, ["一", "二", "三", "四"][(q.q as usize).clamp(1, 4) - 1]),
+        Err(_) => quarter.to_string(),
+    }
+}
+
+/// A date as a 公文 writes it: 2019年10月8日.
+pub fn date_zh(d: chrono::NaiveDate) -> String {
+    use chrono::Datelike;
+    format!("{}年{}月{}日", d.year(), d.month(), d.day())
+}
+
+/// What the office has not said and must fill in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Blank {
+    Office,
+    Area,
+    Addressee,
+    Number,
+    Requirements,
+    Deadline,
+}
+
+impl Blank {
+    pub fn label(self) -> &'static str {
+        match self {
+            Blank::Office => "发文机关",
+            Blank::Area => "地区",
+            Blank::Addressee => "主送机关",
+            Blank::Number => "文号",
+            Blank::Requirements => "待填写：工作要求",
+            Blank::Deadline => "整改期限：____年__月__日",
+        }
+    }
+}
+
+/// A piece of a line: text, or a placeholder the office fills in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seg {
+    Text(String),
+    Blank(Blank),
+}
+
+/// The `[notice]` table resolved for one report: the values given, the date defaulted.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub quarter_zh: String,
+    pub office: Option<String>,
+    pub area: Option<String>,
+    pub addressee: Option<String>,
+    pub number: Option<String>,
+    pub requirements: Option<String>,
+    pub date: chrono::NaiveDate,
+    pub deadline: Option<chrono::NaiveDate>,
+}
+
+impl Notice {
+    /// `today` is the report's date, the notice's date unless the table gives one.
+    pub fn new(quarter: &str, spec: &crate::pipeline::NoticeSpec, today: chrono::NaiveDate) -> Result<Notice, String> {
+        spec.check()?;
+        let date = |v: &Option<String>| v.as_deref().map(crate::time::parse_date).transpose().map_err(|e| e.to_string());
+        let given = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        Ok(Notice {
+            quarter_zh: quarter_zh(quarter),
+            office: given(&spec.office),
+            area: given(&spec.area),
+            addressee: given(&spec.addressee).map(|a| a.trim_end_matches(['：', ':']).to_string()),
+            number: given(&spec.number),
+            requirements: given(&spec.requirements),
+            date: date(&spec.date)?.unwrap_or(today),
+            deadline: date(&spec.deadline)?,
+        })
+    }
+
+    fn or_blank(v: &Option<String>, b: Blank) -> Seg {
+        v.clone().map(Seg::Text).unwrap_or(Seg::Blank(b))
+    }
+
+    pub fn title(&self) -> Vec<Seg> {
+        vec![
+            Seg::Text("关于".into()),
+            Self::or_blank(&self.area, Blank::Area),
+            Seg::Text(format!("{}政务新媒体检查情况的通报", self.quarter_zh)),
+        ]
+    }
+
+    pub fn office_segs(&self) -> Vec<Seg> {
+        vec![Self::or_blank(&self.office, Blank::Office)]
+    }
+
+    pub fn addressee_segs(&self) -> Vec<Seg> {
+        vec![Self::or_blank(&self.addressee, Blank::Addressee)]
+    }
+
+    pub fn date_zh(&self) -> String {
+        date_zh(self.date)
+    }
+
+    /// The work requirements, a paragraph a line, or the placeholder.
+    pub fn requirements_paragraphs(&self) -> Vec<Vec<Seg>> {
+        match &self.requirements {
+            Some(r) => r.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| vec![Seg::Text(l.to_string())]).collect(),
+            None => vec![vec![Seg::Blank(Blank::Requirements)]],
+        }
+    }
+
+    /// 请被通报单位于（期限）前完成整改，并将整改情况报送（发文机关）。
+    pub fn deadline_sentence(&self) -> Vec<Seg> {
+        vec![
+            Seg::Text("请被通报单位于".into()),
+            self.deadline.map(|d| Seg::Text(date_zh(d))).unwrap_or(Seg::Blank(Blank::Deadline)),
+            Seg::Text("前完成整改，并将整改情况报送".into()),
+            Self::or_blank(&self.office, Blank::Office),
+            Seg::Text("。".into()),
+        ]
+    }
+}
+
+/// Segments as Markdown: text escaped, placeholders as 【…】 (the HTML marks them).
+fn md_segs(parts: &[Seg]) -> String {
+    parts
+        .iter()
+        .map(|p| match p {
+            Seg::Text(t) => md_text(t),
+            Seg::Blank(b) => format!("【{}】", b.label()),
+        })
+        .collect()
+}
+
+pub fn numeral(i: usize) -> &'static str {
+    NUMERALS.get(i).copied().unwrap_or("…")
+}
+
+/// The opening sentence.
+pub fn opening(d: &ReportData, n: &Notice) -> String {
+    let _ = d;
+    format!("根据政务新媒体管理有关规定，现将{}政务新媒体检查情况通报如下。", n.quarter_zh)
+}
+
+/// 总体情况: accounts checked and failed, overall and per platform, and the units' grades.
+pub fn overview(d: &ReportData) -> String {
     let mut s = String::new();
-    let all = d.platforms.iter().find(|p| p.platform == "all");
-    s.push_str(&format!("# 关于{}政务新媒体检查情况的通报（草稿）\n\n", d.quarter));
-    s.push_str("各单位：\n\n");
-    s.push_str(&format!(
-        "根据政务新媒体管理有关规定，现将{}政务新媒体检查情况通报如下。\n\n## 一、总体情况\n\n",
-        d.quarter
-    ));
-    if let Some(a) = all {
-        s.push_str(&format!(
-            "本季度共检查政务新媒体账号{}个，不合格{}个，总体合格率{:.2}%。",
-            a.checked,
-            a.failed,
-            a.pass_rate.unwrap_or(0.0)
-        ));
+    if let Some(a) = d.platforms.iter().find(|p| p.platform == "all") {
+        s.push_str(&format!("本季度共检查政务新媒体账号{}个，不合格{}个，总体合格率{:.2}%。", a.checked, a.failed, a.pass_rate.unwrap_or(0.0)));
     }
     let per: Vec<String> = d
         .platforms
@@ -123,27 +253,113 @@ pub fn markdown(d: &ReportData) -> String {
         .map(|g| format!("{g}{}个", d.units.iter().filter(|u| u.grade == *g).count()))
         .collect::<Vec<_>>()
         .join("、");
-    s.push_str(&format!("参评单位{}个，综合评分{}。\n\n", d.units.len(), grades));
-    let tops: Vec<String> = d.units.iter().filter(|u| u.rank <= 3).map(|u| md_text(&u.unit_name)).collect();
+    s.push_str(&format!("参评单位{}个，综合评分{}。", d.units.len(), grades));
+    s
+}
+
+/// The units ranked in the top three.
+pub fn top_units(d: &ReportData) -> Vec<String> {
+    d.units.iter().filter(|u| u.rank <= 3).map(|u| u.unit_name.clone()).collect()
+}
+
+/// The problems by category, in the notice's order, categories without problems left out.
+pub fn problems_by_category(d: &ReportData) -> Vec<(&'static str, Vec<&super::data::Criticism>)> {
+    CATEGORIES
+        .iter()
+        .map(|cat| (*cat, d.criticism.iter().filter(|c| c.category == *cat).collect::<Vec<_>>()))
+        .filter(|(_, items)| !items.is_empty())
+        .collect()
+}
+
+/// Who a criticism is about, as plain text.
+pub fn who_plain(c: &super::data::Criticism) -> String {
+    let unit = c.unit_name.clone().unwrap_or_else(|| "未纳入台账账号".into());
+    match (&c.account_name, &c.account_id, &c.platform) {
+        (Some(name), _, Some(p)) => format!("{unit}（{}“{name}”）", platform_zh(p)),
+        (None, Some(id), Some(p)) => format!("{unit}（{}账号{id}）", platform_zh(p)),
+        _ => unit,
+    }
+}
+
+/// An attachment table: its title, header, relative column widths and rows (plain text).
+pub struct Annex {
+    pub title: String,
+    pub header: &'static [&'static str],
+    pub widths: &'static [usize],
+    pub rows: Vec<Vec<String>>,
+}
+
+/// The notice's attachments: single-veto problems, deduction problems, the units' ranking.
+pub fn annexes(d: &ReportData) -> Vec<Annex> {
+    let veto = d
+        .criticism
+        .iter()
+        .filter(|c| VETO.contains(&c.category.as_str()))
+        .map(|c| {
+            vec![
+                c.unit_name.clone().unwrap_or_else(|| "未纳入台账".into()),
+                c.platform.as_deref().map(platform_zh).unwrap_or("").to_string(),
+                c.account_name.clone().or_else(|| c.account_id.clone()).unwrap_or_default(),
+                c.category.clone(),
+                c.problem.clone(),
+                c.evidence.clone(),
+            ]
+        })
+        .collect();
+    let deductions = d
+        .units
+        .iter()
+        .filter(|u| u.unit_deductions > 0.0)
+        .map(|u| {
+            let other: Vec<String> = d
+                .criticism
+                .iter()
+                .filter(|c| !VETO.contains(&c.category.as_str()) && c.unit_name.as_deref() == Some(u.unit_name.as_str()))
+                .map(|c| c.problem.clone())
+                .collect();
+            vec![
+                u.unit_name.clone(),
+                u.directives_missed.to_string(),
+                u.directives_late.to_string(),
+                u.self_inspections_missing.to_string(),
+                ((u.unit_deductions * 100.0).round() / 100.0).to_string(),
+                other.join("；"),
+            ]
+        })
+        .collect();
+    let ranking = d.units.iter().map(|u| vec![u.rank.to_string(), u.unit_name.clone(), format!("{:.2}", u.score), u.grade.clone()]).collect();
+    vec![
+        Annex { title: "单项否决问题清单".into(), header: &["单位", "平台", "账号", "问题类别", "问题", "依据"], widths: &[17, 13, 15, 12, 18, 25], rows: veto },
+        Annex { title: "扣分问题清单".into(), header: &["单位", "未转载", "迟转载", "自查缺失", "单位扣分", "其他问题"], widths: &[20, 9, 9, 10, 10, 42], rows: deductions },
+        Annex { title: "单位综合得分排名".into(), header: &["排名", "单位", "综合得分", "等级"], widths: &[10, 50, 20, 20], rows: ranking },
+    ]
+}
+
+pub fn markdown(d: &ReportData, n: &Notice) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("# {}（草稿）\n\n", md_segs(&n.title())));
+    if let Some(number) = &n.number {
+        s.push_str(&format!("{}\n\n", md_text(number)));
+    }
+    s.push_str(&format!("{}：\n\n", md_segs(&n.addressee_segs())));
+    s.push_str(&format!("{}\n\n## 一、总体情况\n\n", opening(d, n)));
+    s.push_str(&md_text(&overview(d)));
+    s.push_str("\n\n");
+    let tops: Vec<String> = top_units(d).iter().map(|u| md_text(u)).collect();
     if !tops.is_empty() {
         s.push_str(&format!("{}等单位政务新媒体运维管理规范，综合得分位居前列。\n\n", tops.join("、")));
     }
 
     s.push_str("## 二、存在问题\n\n");
-    let mut n = 0;
-    for cat in CATEGORIES {
-        let items: Vec<_> = d.criticism.iter().filter(|c| c.category == *cat).collect();
-        if items.is_empty() {
-            continue;
-        }
-        s.push_str(&format!("### （{}）{}\n\n", NUMERALS[n], cat));
-        n += 1;
+    let groups = problems_by_category(d);
+    for (i, (cat, items)) in groups.iter().enumerate() {
+        s.push_str(&format!("### （{}）{}\n\n", numeral(i), cat));
         for c in items {
             s.push_str(&format!("- {}：{}（{}）。\n", who(c), md_text(&c.problem), md_text(&c.evidence)));
         }
         s.push('\n');
     }
-    if n == 0 {
+    if groups.is_empty() {
         s.push_str("本季度检查未发现需通报的问题。\n\n");
     }
     let criticised: Vec<String> = criticised_units(d).iter().map(|u| md_text(u)).collect();
@@ -152,42 +368,20 @@ pub fn markdown(d: &ReportData) -> String {
     }
 
     s.push_str("## 三、工作要求\n\n");
-    s.push_str("【待填写：工作要求】\n\n");
-    s.push_str("请被通报单位于【整改期限：____年__月__日】前完成整改，并将整改情况报送区政府办公室。\n\n");
+    for p in n.requirements_paragraphs() {
+        s.push_str(&format!("{}\n\n", md_segs(&p)));
+    }
+    s.push_str(&format!("{}\n\n", md_segs(&n.deadline_sentence())));
+    s.push_str(&format!("{}\n\n{}\n\n", md_segs(&n.office_segs()), md_text(&n.date_zh())));
 
-    s.push_str("## 附件\n\n### 附件1：单项否决问题清单\n\n| 单位 | 平台 | 账号 | 问题类别 | 问题 | 依据 |\n|---|---|---|---|---|---|\n");
-    for c in d.criticism.iter().filter(|c| VETO.contains(&c.category.as_str())) {
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            c.unit_name.as_deref().map(md_text).unwrap_or_else(|| "未纳入台账".into()),
-            md_text(c.platform.as_deref().map(platform_zh).unwrap_or("")),
-            md_text(c.account_name.as_deref().or(c.account_id.as_deref()).unwrap_or_default()),
-            md_text(&c.category),
-            md_text(&c.problem),
-            md_text(&c.evidence)
-        ));
-    }
-    s.push_str("\n### 附件2：扣分问题清单\n\n| 单位 | 未转载 | 迟转载 | 自查缺失 | 单位扣分 | 其他问题 |\n|---|---|---|---|---|---|\n");
-    for u in d.units.iter().filter(|u| u.unit_deductions > 0.0) {
-        let other: Vec<String> = d
-            .criticism
-            .iter()
-            .filter(|c| !VETO.contains(&c.category.as_str()) && c.unit_name.as_deref() == Some(u.unit_name.as_str()))
-            .map(|c| md_text(&c.problem))
-            .collect();
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            md_text(&u.unit_name),
-            u.directives_missed,
-            u.directives_late,
-            u.self_inspections_missing,
-            (u.unit_deductions * 100.0).round() / 100.0,
-            other.join("；")
-        ));
-    }
-    s.push_str("\n### 附件3：单位综合得分排名\n\n| 排名 | 单位 | 综合得分 | 等级 |\n|---|---|---|---|\n");
-    for u in &d.units {
-        s.push_str(&format!("| {} | {} | {:.2} | {} |\n", u.rank, md_text(&u.unit_name), u.score, md_text(&u.grade)));
+    s.push_str("## 附件\n");
+    for (i, a) in annexes(d).iter().enumerate() {
+        s.push_str(&format!("\n### 附件{}：{}\n\n", i + 1, a.title));
+        s.push_str(&format!("| {} |\n|{}\n", a.header.join(" | "), "---|".repeat(a.header.len())));
+        for r in &a.rows {
+            let cells: Vec<String> = r.iter().map(|c| md_text(c)).collect();
+            s.push_str(&format!("| {} |\n", cells.join(" | ")));
+        }
     }
     s
 }

@@ -7,6 +7,7 @@ mod checks;
 mod common;
 mod conformance;
 mod demo;
+mod documents;
 mod hostile_inputs;
 mod integrity;
 mod interrupt;

@@ -64,9 +64,9 @@ fn the_fixture_report_has_the_league_table_notice_and_charts() {
     assert!(!md.contains("### （五）转载不及时"), "no unit missed two directives");
 
     // Every chart, as a real PNG of its size and an SVG with its Chinese labels.
-    for (name, w, label) in [("score_distribution", 1000, "账号得分分布"), ("league_table", 1000, "单位综合得分排名"),
-        ("pass_rate_by_platform", 1000, "各平台合格率"), ("accounts_by_status", 1000, "账号运行状态"),
-        ("response_time", 1000, "留言回复时长分布"), ("weekly_heatmap", 1200, "每周发布热力图"), ("directive_delays", 1000, "重要信息转载时长")] {
+    for (name, w, label) in [("score_distribution", 2000, "账号得分分布"), ("league_table", 2000, "单位综合得分排名"),
+        ("pass_rate_by_platform", 2000, "各平台合格率"), ("accounts_by_status", 2000, "账号运行状态"),
+        ("response_time", 2000, "留言回复时长分布"), ("weekly_heatmap", 2400, "每周发布热力图"), ("directive_delays", 2000, "重要信息转载时长")] {
         let png = q.join(format!("charts/{name}.png"));
         let (pw, ph) = png_size(&png);
         assert_eq!(pw, w, "{name}");
@@ -104,8 +104,8 @@ fn two_quarters_show_a_trend_and_rank_changes() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let q = reports.join("2019Q4");
     let svg = std::fs::read_to_string(q.join("charts/pass_rate_trend.svg")).unwrap();
-    assert!(svg.contains("2019Q3") && svg.contains("2019Q4") && svg.contains("合格率季度走势"));
-    assert!(png_size(&q.join("charts/pass_rate_trend.png")).0 == 1000);
+    assert!(svg.contains("2019年第三季度") && svg.contains("2019年第四季度") && svg.contains("合格率季度走势"));
+    assert!(png_size(&q.join("charts/pass_rate_trend.png")).0 == 2000);
     let csv = String::from_utf8(std::fs::read(q.join("2019Q4_单位排名.csv")).unwrap()).unwrap();
     let changes: Vec<&str> = csv.lines().skip(1).map(|l| l.rsplit(',').next().unwrap()).collect();
     assert_eq!(changes.len(), 40);
