@@ -7,7 +7,7 @@ with params as (
     select * from params
 ),
 
-filings as (
+dated_filings as (
     select f.platform, f.account_id, f.action, f.action_date, to_unixtime(f.action_date) - 28800 < p.c_s as by_c
     from params p
     cross join stg_filings f
@@ -19,7 +19,7 @@ latest_open as (
         account_id,
         max(action_date) as opened_on,
         max(case when by_c then action_date end) as opened_on_by_c
-    from filings
+    from dated_filings
     where action = 'open'
     group by platform, account_id
 ),
@@ -32,7 +32,7 @@ closures as (
             as closure_date,
         -- The same rule over every filing, whatever its date: whether the account has a closure at all.
         min(case when o.opened_on is null or f.action_date > o.opened_on then f.action_date end) as closure_ever
-    from filings f
+    from dated_filings f
     left join latest_open o on o.platform = f.platform and o.account_id = f.account_id
     where f.action in ('suspend', 'deregister')
     group by f.platform, f.account_id

@@ -5,7 +5,7 @@ with params as (
     select * from params
 ),
 
-filings as (
+dated_filings as (
     select
         f.platform,
         f.account_id,
@@ -24,14 +24,14 @@ windows as (
 
 filed_open as (
     select distinct platform, account_id
-    from filings
+    from dated_filings
     where action = 'open' and filed_on is not null
 ),
 
 in_quarter as (
     select f.*
     from params p
-    cross join filings f
+    cross join dated_filings f
     where f.action_date >= p.q_start_date and f.action_date < p.q_end_date
 ),
 

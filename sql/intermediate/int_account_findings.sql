@@ -8,9 +8,9 @@ with params as (
 found as (
     select f.*
     from params p
-    cross join findings f
+    cross join stg_findings f
     where f.found_on >= p.q_start_date and f.found_on < p.q_end_date
-      and to_unixtime(f.found_on) - 28800 < p.c_s
+      and f.found_s < p.c_s
 ),
 
 limits as (

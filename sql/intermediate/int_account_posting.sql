@@ -1,15 +1,12 @@
 -- Update frequency (SPEC §5.1): posts in the window, silent Monday–Sunday weeks, the longest gap,
 -- days since the last post (history before Q counts), the two-week veto and the status.
 --
--- Two passes over the posts, each joined once to the accounts' windows (the small side, on the
--- left): the posts in the window, ordered by time per account, give the counts, the gaps and the
--- weeks with a post; all posts up to C give the last post and the recent ones. The posts carry
--- the window's account number (account_no), not the (platform, account_id) strings, from the
--- join on: the sort per account and the aggregates are on one integer, and the results are joined
--- back to the windows by it.
---
--- Weeks are numbered by arithmetic: Monday 00:00 Beijing time is 316800 + k * 604800 Unix
--- seconds (1970-01-05 was a Monday), so a post's week is floor((t - 316800) / 604800).
+-- Two passes over the posts: the posts in the window (int_posts_in_window), ordered by time per
+-- account, give the counts, the gaps and the weeks with a post; all posts up to C, joined once to
+-- the accounts' windows (the small side, on the left), give the last post and the recent ones.
+-- The posts carry the window's account number (account_no), not the (platform, account_id)
+-- strings: the sort per account and the aggregates are on one integer, and the results are joined
+-- back to the windows by it. Weeks are numbered as int_posts_in_window numbers them (week_k).
 with windows as (
     select
         w.platform,
@@ -20,9 +17,8 @@ with windows as (
         w.window_end_s,
         prm.c_s,
         prm.c_s - rb.veto_no_update_days * 86400 as recent_from_s,
-        -- The weeks wholly inside the window: first_week ..= last_week (none if last < first).
-        cast(ceil(cast(w.window_start_s - 316800 as double) / 604800) as bigint) as first_week,
-        cast(floor(cast(w.window_end_s - 604800 - 316800 as double) / 604800) as bigint) as last_week
+        w.first_week,
+        w.last_week
     from params prm
     cross join rubric rb
     cross join int_account_windows w
@@ -30,15 +26,13 @@ with windows as (
 
 in_window as (
     select
-        w.account_no,
-        p.published_s as t,
-        p.kind = 'original' as original,
-        cast(floor(cast(p.published_s - 316800 as double) / 604800) as bigint) as week,
-        w.first_week,
-        w.last_week
-    from windows w
-    join stg_posts p on p.platform = w.platform and p.account_id = w.account_id
-    where p.published_s >= w.window_start_s and p.published_s < w.window_end_s
+        account_no,
+        published_s as t,
+        kind = 'original' as original,
+        week_k as week,
+        first_week,
+        last_week
+    from int_posts_in_window
 ),
 
 sequenced as (

@@ -10,10 +10,8 @@ windows as (
 
 -- The posts in the window with their account's number (not its two strings): summed per integer.
 in_window as (
-    select w.account_no, p.kind, p.position, p.reads, p.wows, p.likes, p.comments, p.shares
-    from windows w
-    join stg_posts p on p.platform = w.platform and p.account_id = w.account_id
-    where p.published_s >= w.window_start_s and p.published_s < w.window_end_s
+    select account_no, kind, position, reads, wows, likes, comments, shares
+    from int_posts_in_window
 ),
 
 sums as (
@@ -53,11 +51,11 @@ followers_ranked as (
         fo.platform,
         fo.account_id,
         fo.followers,
-        to_unixtime(fo.date) - 28800 < p.c_s as by_c,
-        to_unixtime(fo.date) - 28800 < p.q_start_s as before_q,
+        fo.day_start_s < p.c_s as by_c,
+        fo.day_start_s < p.q_start_s as before_q,
         fo.date
     from params p
-    cross join followers fo
+    cross join stg_followers fo
 ),
 
 followers_end as (

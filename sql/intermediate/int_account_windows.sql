@@ -76,6 +76,11 @@ select
     a.closure_date,
     a.window_start_s,
     a.window_end_s,
+    -- The Monday–Sunday weeks wholly inside the window: first_week ..= last_week (none if last <
+    -- first), numbered as int_posts_in_window numbers a post's week (Monday 00:00 Beijing time is
+    -- 316800 + k * 604800 Unix seconds).
+    cast(ceil(cast(a.window_start_s - 316800 as double) / 604800) as bigint) as first_week,
+    cast(floor(cast(a.window_end_s - 604800 - 316800 as double) / 604800) as bigint) as last_week,
     -- Closed at C: the closure date is before C. Only the others are graded.
     coalesce(a.closure_s < p.c_s, false) as closed_at_c,
     not coalesce(a.closure_s < p.c_s, false) as graded,

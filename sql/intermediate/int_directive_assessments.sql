@@ -5,18 +5,18 @@ with params as (
     select * from params
 ),
 
-directives as (
+quarter_directives as (
     select
         d.directive_id,
         d.title,
         d.source_platform,
         d.source_post_id,
-        to_unixtime(d.published_at) as published_s,
+        d.published_s,
         coalesce(d.deadline_hours, 12) as deadline_hours,
         d.units
     from params p
-    cross join directives d
-    where to_unixtime(d.published_at) >= p.q_start_s and to_unixtime(d.published_at) < p.q_end_s
+    cross join stg_directives d
+    where d.published_s >= p.q_start_s and d.published_s < p.q_end_s
 ),
 
 units as (
@@ -25,12 +25,12 @@ units as (
 
 named as (
     select directive_id, trim(u) as unit_name
-    from (select directive_id, unnest(string_to_array(units, '、')) as u from directives where units is not null)
+    from (select directive_id, unnest(string_to_array(units, '、')) as u from quarter_directives where units is not null)
 ),
 
 targeted as (
     select d.directive_id, u.unit_name
-    from directives d cross join units u
+    from quarter_directives d cross join units u
     where d.units is null
     union all
     select directive_id, unit_name from named
@@ -39,7 +39,7 @@ targeted as (
 -- The unit whose account published the source post (none when that post is not in the warehouse).
 source_unit as (
     select distinct d.directive_id, r.unit_name
-    from directives d
+    from quarter_directives d
     join stg_posts s on s.post_id = d.source_post_id and (d.source_platform is null or s.platform = d.source_platform)
     join stg_registry r on r.platform = s.platform and r.account_id = s.account_id
 ),
@@ -47,7 +47,7 @@ source_unit as (
 -- Units with at least one account whose window contains the directive's publication.
 open_units as (
     select distinct d.directive_id, w.unit_name
-    from directives d
+    from quarter_directives d
     join int_account_windows w
       on w.registered and w.window_start_s <= d.published_s and d.published_s < w.window_end_s
 ),
@@ -64,11 +64,11 @@ applicable as (
 -- hash join on the small directives table), in [published_at, C], other than the source post.
 matches as (
     select d.directive_id, p.platform, p.account_id, p.post_id, p.published_s
-    from directives d
+    from quarter_directives d
     join stg_posts p on p.repost_of = d.source_post_id
     union all
     select d.directive_id, p.platform, p.account_id, p.post_id, p.published_s
-    from directives d
+    from quarter_directives d
     join stg_posts p on p.title = d.title
 ),
 
@@ -77,7 +77,7 @@ matches as (
 in_time as (
     select m.directive_id, m.platform, m.account_id, m.published_s
     from params prm
-    cross join directives d
+    cross join quarter_directives d
     join matches m on m.directive_id = d.directive_id
     where m.published_s >= d.published_s and m.published_s <= prm.c_s
       and not (m.post_id = d.source_post_id and (d.source_platform is null or m.platform = d.source_platform))
@@ -105,5 +105,5 @@ select
     end as verdict
 from params prm
 cross join applicable a
-join directives d on d.directive_id = a.directive_id
+join quarter_directives d on d.directive_id = a.directive_id
 left join reposts r on r.directive_id = a.directive_id and r.unit_name = a.unit_name

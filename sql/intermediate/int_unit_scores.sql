@@ -25,7 +25,7 @@ duplicates as (
     group by unit_name
 ),
 
-directives as (
+directive_counts as (
     select
         unit_name,
         sum(case when verdict <> 'not_yet_due' then 1 else 0 end) as directives_due,
@@ -67,7 +67,7 @@ joined as (
         u.active_after_closure
     from per_unit u
     left join duplicates d on d.unit_name = u.unit_name
-    left join directives di on di.unit_name = u.unit_name
+    left join directive_counts di on di.unit_name = u.unit_name
     left join inspections i on i.unit_name = u.unit_name
 ),
 

@@ -37,4 +37,4 @@ select
 from params p
 cross join due_months m
 cross join units u
-left join self_inspections s on s.unit_name = u.unit_name and s.month = m.month
+left join stg_self_inspections s on s.unit_name = u.unit_name and s.month = m.month

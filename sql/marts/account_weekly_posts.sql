@@ -19,16 +19,9 @@ weeks as (
 
 -- Each post's week by arithmetic (an equi-join key, no range or cross join over the posts), with
 -- its account's number from the windows (counted per integer, not per pair of strings).
-post_weeks as (
-    select w.account_no, cast(floor(cast(s.published_s - 316800 as double) / 604800) as bigint) as week_k
-    from int_account_windows w
-    join stg_posts s on s.platform = w.platform and s.account_id = w.account_id
-    where s.published_s >= w.window_start_s and s.published_s < w.window_end_s
-),
-
 per_week as (
     select account_no, week_k, count(*) as posts
-    from post_weeks
+    from int_posts_in_window
     group by account_no, week_k
 ),
 

@@ -35,6 +35,15 @@ pub struct TestSpec {
     /// A query returning the failing rows.
     #[serde(rename = "assert")]
     pub assertion: Option<String>,
+    /// `false`: only `govmedia test` runs it, not every build. For a check that ingest already
+    /// guarantees and that would cost a large share of a national build (the uniqueness of every
+    /// post or message).
+    #[serde(default = "in_every_build")]
+    pub in_build: bool,
+}
+
+fn in_every_build() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -220,6 +229,7 @@ pub async fn ingest_checks(ctx: &SessionContext) -> Vec<CheckResult> {
         unique: None,
         accepted_values: None,
         relationships: None,
+        in_build: true,
         assertion: Some(
             "SELECT source_file, error FROM ingest_files WHERE status = 'error' AND run_id = (SELECT max(run_id) FROM ingest_files)".into(),
         ),

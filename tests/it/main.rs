@@ -14,5 +14,6 @@ mod interrupt;
 mod models;
 mod outputs;
 mod report;
+mod sql_layer;
 mod tiers;
 mod warehouse;
