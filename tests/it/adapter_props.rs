@@ -15,7 +15,7 @@
 
 use crate::common::rt;
 use govmedia::ingest::run::{ingest, IngestOptions, IngestReport};
-use govmedia::pipeline::{resolve_source, SourceSpec};
+use govmedia::ingest::source::{resolve_source, SourceSpec};
 use govmedia::table::{self, Value};
 use govmedia::warehouse::Warehouse;
 use proptest::prelude::*;
@@ -965,7 +965,7 @@ fn run_case(rt: &tokio::runtime::Runtime, seeds: &Seeds, adapter: &Adapter, case
         platform: None,
         as_of: adapter.as_of.map(str::to_string),
     };
-    let source = resolve_source(dir.path(), 1, &spec).map_err(TestCaseError::fail)?;
+    let source = resolve_source(dir.path(), 1, &spec).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let wh = Warehouse::open(wh_dir.to_str().unwrap()).unwrap();
     let before = rt.block_on(wh.manifest()).unwrap();
     let report = rt
@@ -978,7 +978,7 @@ fn run_case(rt: &tokio::runtime::Runtime, seeds: &Seeds, adapter: &Adapter, case
     // Posts and messages are merged with the staged rows as columns: the same file again
     // reconciles too, and changes no row count.
     if matches!(adapter.kind, "posts" | "interactions") && report.files[0].loaded > 0 {
-        let source = resolve_source(dir.path(), 1, &spec).map_err(TestCaseError::fail)?;
+        let source = resolve_source(dir.path(), 1, &spec).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let again = rt
             .block_on(ingest(&wh, &[source], &IngestOptions::default()))
             .map_err(|e| TestCaseError::fail(format!("the second run failed: {e}")))?;
