@@ -221,77 +221,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             })
         }
         Command::Ingest { kind, format, paths, account, platform, as_of } => {
-            let base = std::env::current_dir()?;
-            let mut sources = Vec::new();
-            for (i, path) in paths.iter().enumerate() {
-                let spec = SourceSpec {
-                    kind: kind.clone(),
-                    format: format.clone(),
-                    path: path.clone(),
-                    account: account.clone(),
-                    platform: platform.clone(),
-                    as_of: as_of.clone(),
-                };
-                sources.push(resolve_source(&base, i + 1, &spec)?);
-            }
-            let report = ingest_with_signal(&wh, &sources).await?;
-            print_summary(&report);
-            Ok(if report.failed_files() > 0 { 2 } else { 0 })
+            // Every path shares the rest of the spec.
+            let spec = SourceSpec { kind, format, path: String::new(), account, platform, as_of };
+            ingest_files(&wh, &spec, &paths).await
         }
-        Command::Demo { out, seed } => {
-            let quarter = crate::generate::DEMO_QUARTER;
-            let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.clone(), quarter, seed })?;
-            println!("generated {} demo files in {}", g.files, out.display());
-            let p = Pipeline::load(&g.pipeline)?;
-            // The quarter is the generated pipeline file's.
-            let plan = StagePlan { pipeline: &p, quarter: None, report_dir: Some(out.join("reports")), ingest: ingest_options(), pdf: false };
-            let all = [stages::Stage::Ingest, stages::Stage::Build, stages::Stage::Report];
-            let outcome = run_stages_with_signal(&wh, &plan, &all).await?;
-            println!("try: govmedia --warehouse {} sql \"SELECT unit_name, score, rank FROM unit_quarter_scores ORDER BY rank\"", wh.display);
-            if let Some(r) = &outcome.report {
-                println!("report: {}", r.index.display());
-            }
-            Ok(if outcome.failed_files > 0 { 2 } else { 0 })
-        }
-        Command::Generate { out, quarter, seed, tier: Some(tier), exports, force } => {
-            let _ = out;
-            let quarter = crate::time::Quarter::parse(&quarter)?;
-            let started = std::time::Instant::now();
-            let s = crate::generate::tiers::generate_tier(&wh, tier, quarter, seed, force).await?;
-            println!(
-                "generated the {} tier for {quarter} into {}: {} units, {} accounts, {} posts, {} messages in {} files ({:.1} s)",
-                tier.name(), wh.display, s.units, s.accounts, s.posts, s.messages, s.files, started.elapsed().as_secs_f64()
-            );
-            if let Some(dir) = exports {
-                let started = std::time::Instant::now();
-                let written = crate::generate::tier_exports::write_exports(&wh, &dir).await?;
-                let bytes: u64 = written.iter().map(|w| w.3).sum();
-                println!(
-                    "wrote {} export files ({:.1} MB of CSV) to {} ({:.1} s)",
-                    written.len(),
-                    bytes as f64 / 1e6,
-                    dir.display(),
-                    started.elapsed().as_secs_f64()
-                );
-            }
-            Ok(0)
-        }
-        Command::Generate { out, quarter, seed, tier: None, .. } => {
-            let quarter = crate::time::Quarter::parse(&quarter)?;
-            let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.clone(), quarter, seed })?;
-            println!(
-                "wrote {} files for {} units and {} accounts ({} posts, {} messages; {} planted problems) to {}",
-                g.files,
-                g.plan.units.len(),
-                g.plan.accounts.len(),
-                g.plan.posts.len(),
-                g.plan.messages.len(),
-                g.plan.planted.len(),
-                out.display()
-            );
-            println!("next: govmedia run {}", g.pipeline.display());
-            Ok(0)
-        }
+        Command::Demo { out, seed } => demo(&wh, &out, seed).await,
+        Command::Generate { out: _, quarter, seed, tier: Some(tier), exports, force } => generate_tier(&wh, tier, &quarter, seed, force, exports.as_deref()).await,
+        Command::Generate { out, quarter, seed, tier: None, .. } => generate_exports(&out, &quarter, seed),
         Command::Report { quarter, out, pdf } => {
             let quarter = crate::time::Quarter::parse(&quarter)?;
             let opts = crate::report::ReportOptions { pdf, ..Default::default() };
@@ -319,40 +255,115 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             print_checks(&report);
             Ok(if report.failures().is_empty() { 0 } else { 1 })
         }
-        Command::Sql { query: sql, format, output, max_rows } => {
-            if let Some(path) = &output {
-                refuse_inside_warehouse(&wh, path)?;
-            }
-            let ctx = crate::engine::warehouse_session(&wh).await?;
-            let Some(sql) = sql else {
-                query::shell::run(&ctx, format, max_rows).await?;
-                return Ok(0);
-            };
-            let written = match output {
-                Some(path) => {
-                    let file = std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
-                    let mut file = std::io::BufWriter::new(file);
-                    let sink = query::Sink { format, out: &mut file, bom: true, max_rows };
-                    let written = query::stream_query(&ctx, &sql, sink).await?;
-                    std::io::Write::flush(&mut file).with_context(|| format!("cannot write {}", path.display()))?;
-                    written
-                }
-                None if format == OutputFormat::Parquet => bail!("--format parquet writes a file: give --output FILE"),
-                None => {
-                    let stdout = std::io::stdout();
-                    let mut lock = stdout.lock();
-                    query::stream_query(&ctx, &sql, query::Sink { format, out: &mut lock, bom: false, max_rows }).await?
-                }
-            };
-            if written.truncated {
-                eprintln!(
-                    "first {} rows shown; more rows not shown: add a LIMIT, raise --max-rows, or write them all with --format csv --output FILE",
-                    written.rows
-                );
-            }
-            Ok(0)
-        }
+        Command::Sql { query, format, output, max_rows } => sql(&wh, query, format, output, max_rows).await,
     }
+}
+
+/// `ingest`: every path (a file or a glob) is one source of the same kind and format.
+async fn ingest_files(wh: &Warehouse, spec: &SourceSpec, paths: &[String]) -> anyhow::Result<i32> {
+    let base = std::env::current_dir()?;
+    let mut sources = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let spec = SourceSpec { path: path.clone(), ..spec.clone() };
+        sources.push(resolve_source(&base, i + 1, &spec)?);
+    }
+    let report = ingest_with_signal(wh, &sources).await?;
+    print_summary(&report);
+    Ok(if report.failed_files() > 0 { 2 } else { 0 })
+}
+
+/// `demo`: generates the demo district's exports, then runs every stage on them.
+async fn demo(wh: &Warehouse, out: &std::path::Path, seed: u64) -> anyhow::Result<i32> {
+    let quarter = crate::generate::DEMO_QUARTER;
+    let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.to_path_buf(), quarter, seed })?;
+    println!("generated {} demo files in {}", g.files, out.display());
+    let p = Pipeline::load(&g.pipeline)?;
+    // The quarter is the generated pipeline file's.
+    let plan = StagePlan { pipeline: &p, quarter: None, report_dir: Some(out.join("reports")), ingest: ingest_options(), pdf: false };
+    let all = [stages::Stage::Ingest, stages::Stage::Build, stages::Stage::Report];
+    let outcome = run_stages_with_signal(wh, &plan, &all).await?;
+    println!("try: govmedia --warehouse {} sql \"SELECT unit_name, score, rank FROM unit_quarter_scores ORDER BY rank\"", wh.display);
+    if let Some(r) = &outcome.report {
+        println!("report: {}", r.index.display());
+    }
+    Ok(if outcome.failed_files > 0 { 2 } else { 0 })
+}
+
+/// `generate --tier`: a synthetic quarter straight into the warehouse, and optionally its exports.
+async fn generate_tier(wh: &Warehouse, tier: crate::generate::tiers::Tier, quarter: &str, seed: u64, force: bool, exports: Option<&std::path::Path>) -> anyhow::Result<i32> {
+    let quarter = crate::time::Quarter::parse(quarter)?;
+    let started = std::time::Instant::now();
+    let s = crate::generate::tiers::generate_tier(wh, tier, quarter, seed, force).await?;
+    println!(
+        "generated the {} tier for {quarter} into {}: {} units, {} accounts, {} posts, {} messages in {} files ({:.1} s)",
+        tier.name(), wh.display, s.units, s.accounts, s.posts, s.messages, s.files, started.elapsed().as_secs_f64()
+    );
+    if let Some(dir) = exports {
+        let started = std::time::Instant::now();
+        let written = crate::generate::tier_exports::write_exports(wh, dir).await?;
+        let bytes: u64 = written.iter().map(|w| w.3).sum();
+        println!(
+            "wrote {} export files ({:.1} MB of CSV) to {} ({:.1} s)",
+            written.len(),
+            bytes as f64 / 1e6,
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(0)
+}
+
+/// `generate`: the demo district's export files and their pipeline file.
+fn generate_exports(out: &std::path::Path, quarter: &str, seed: u64) -> anyhow::Result<i32> {
+    let quarter = crate::time::Quarter::parse(quarter)?;
+    let g = crate::generate::generate(&crate::generate::GenerateOptions { out: out.to_path_buf(), quarter, seed })?;
+    println!(
+        "wrote {} files for {} units and {} accounts ({} posts, {} messages; {} planted problems) to {}",
+        g.files,
+        g.plan.units.len(),
+        g.plan.accounts.len(),
+        g.plan.posts.len(),
+        g.plan.messages.len(),
+        g.plan.planted.len(),
+        out.display()
+    );
+    println!("next: govmedia run {}", g.pipeline.display());
+    Ok(0)
+}
+
+/// `sql`: one query printed or written to a file, or the shell when no query is given.
+async fn sql(wh: &Warehouse, sql: Option<String>, format: OutputFormat, output: Option<PathBuf>, max_rows: usize) -> anyhow::Result<i32> {
+    if let Some(path) = &output {
+        refuse_inside_warehouse(wh, path)?;
+    }
+    let ctx = crate::engine::warehouse_session(wh).await?;
+    let Some(sql) = sql else {
+        query::shell::run(&ctx, format, max_rows).await?;
+        return Ok(0);
+    };
+    let written = match output {
+        Some(path) => {
+            let file = std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+            let mut file = std::io::BufWriter::new(file);
+            let sink = query::Sink { format, out: &mut file, bom: true, max_rows };
+            let written = query::stream_query(&ctx, &sql, sink).await?;
+            std::io::Write::flush(&mut file).with_context(|| format!("cannot write {}", path.display()))?;
+            written
+        }
+        None if format == OutputFormat::Parquet => bail!("--format parquet writes a file: give --output FILE"),
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            query::stream_query(&ctx, &sql, query::Sink { format, out: &mut lock, bom: false, max_rows }).await?
+        }
+    };
+    if written.truncated {
+        eprintln!(
+            "first {} rows shown; more rows not shown: add a LIMIT, raise --max-rows, or write them all with --format csv --output FILE",
+            written.rows
+        );
+    }
+    Ok(0)
 }
 
 /// `sql --output` must never overwrite a warehouse file: an output path inside a local warehouse

@@ -1,6 +1,6 @@
 //! Writes a plan as the files an office collects, in the real formats and a mix of them.
 
-use super::plan::{Account, Plan, DISTRICT};
+use super::plan::{Account, Message, Plan, Post, DISTRICT};
 use super::{encode, GenerateError};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use std::path::Path;
@@ -99,10 +99,20 @@ fn folder_name(a: &Account) -> String {
 /// Writes every export and returns how many files were written.
 pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
     let mut n = 0;
-    let q = plan.quarter;
-    let (q_start, q_end) = (q.start(), q.end());
+    n += write_register(plan, out)?;
+    n += write_filings(plan, out)?;
+    n += write_posts(plan, out)?;
+    n += write_mediacrawler_videos(plan, out)?;
+    n += write_canonical_posts(plan, out)?;
+    n += write_messages(plan, out)?;
+    n += write_followers(plan, out)?;
+    n += write_oversight(plan, out)?;
+    Ok(n)
+}
 
-    // Register: Excel, with a title row above the header as offices keep it.
+/// The register: Excel, with a title row above the header as offices keep it.
+fn write_register(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
+    let q = plan.quarter;
     let header = ["单位名称", "单位类别", "平台", "账号名称", "账号ID", "开设日期", "状态", "互动功能", "运维责任人"];
     let rows: Vec<Vec<Cell>> = plan
         .accounts
@@ -125,9 +135,11 @@ pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
         .collect();
     let title = format!("{DISTRICT}政务新媒体开设管理情况表（{q}）");
     write(&out.join("registry/台账.xlsx"), &xlsx_bytes("政务新媒体开设管理情况表", Some(&title), &header, &rows)?)?;
-    n += 1;
+    Ok(1)
+}
 
-    // Filings: GBK CSV with mixed date styles.
+/// Filings: GBK CSV with mixed date styles.
+fn write_filings(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
     let rows: Vec<Vec<String>> = plan
         .filings
         .iter()
@@ -153,154 +165,174 @@ pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
         .collect();
     let header = ["单位名称", "平台", "账号ID", "账号名称", "事项", "事项日期", "备案日期", "公告日期"];
     write(&out.join("filings/备案记录.csv"), &csv_bytes(&header, &rows, true)?)?;
-    n += 1;
+    Ok(1)
+}
 
-    // Posts, per platform in its own export format.
+/// Posts, one file per account in its platform's export format (weibo alternates between the two
+/// crawlers).
+fn write_posts(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
+    let mut n = 0;
     for (i, a) in plan.accounts.iter().enumerate() {
-        let posts: Vec<_> = plan.posts.iter().filter(|p| p.account == i).collect();
+        let posts: Vec<&Post> = plan.posts.iter().filter(|p| p.account == i).collect();
         if posts.is_empty() {
             continue;
         }
         match a.platform {
-            "weibo" if i % 4 != 1 => {
-                let header = [
-                    "id", "bid", "正文", "头条文章url", "原始图片url", "视频url", "Live Photo视频url", "位置", "日期", "工具", "点赞数",
-                    "评论数", "转发数", "话题", "@用户", "完整日期", "是否编辑过", "编辑次数", "是否原创", "源用户id", "源用户昵称", "源微博id",
-                ];
-                let rows: Vec<Vec<String>> = posts
-                    .iter()
-                    .map(|p| {
-                        let mut r = vec![
-                            format!("{}\t", p.id),
-                            format!("Q{}", &p.id[p.id.len() - 8..]),
-                            format!("{}。详情请关注{}。", p.title, a.name),
-                            String::new(),
-                            String::new(),
-                            String::new(),
-                            String::new(),
-                            String::new(),
-                            p.at.format("%Y-%m-%dT%H:%M:%S").to_string(),
-                            "微博 weibo.com".into(),
-                            p.likes.to_string(),
-                            p.comments.to_string(),
-                            p.shares.to_string(),
-                            String::new(),
-                            String::new(),
-                            p.at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                            "False".into(),
-                            "0".into(),
-                        ];
-                        match &p.repost_of {
-                            Some(src) => r.extend(["False".into(), "7100000000".into(), "青禾发布".into(), format!("{src}\t")]),
-                            // Original posts end early: the file's rows are ragged.
-                            None => r.push("True".into()),
-                        }
-                        r
-                    })
-                    .collect();
-                let mut w = csv::WriterBuilder::new().flexible(true).from_writer(b"\xEF\xBB\xBF".to_vec());
-                w.write_record(header)?;
-                for r in rows {
-                    w.write_record(&r)?;
-                }
-                let path = out.join(format!("posts/weibo-crawler/{}/{}.csv", folder_name(a), a.id));
-                let bytes = w.into_inner().map_err(|e| encode(path.display())(&e))?;
-                write(&path, &bytes)?;
-            }
-            "weibo" => {
-                let header = ["微博id", "微博正文", "头条文章url", "原始图片url", "是否为原创微博", "微博视频url", "发布位置", "发布时间", "发布工具", "点赞数", "转发数", "评论数"];
-                let mut rows: Vec<Vec<String>> = Vec::new();
-                for (k, p) in posts.iter().enumerate() {
-                    if k == posts.len() / 2 {
-                        // weiboSpider repeats its header when it appends a later crawl.
-                        rows.push(header.iter().map(|s| s.to_string()).collect());
-                    }
-                    rows.push(vec![
-                        p.id.clone(),
-                        p.title.clone(),
-                        String::new(),
-                        "无".into(),
-                        if p.repost_of.is_some() { "False" } else { "True" }.into(),
-                        "无".into(),
-                        "无".into(),
-                        hm(p.at),
-                        "微博 weibo.com".into(),
-                        p.likes.to_string(),
-                        p.shares.to_string(),
-                        p.comments.to_string(),
-                    ]);
-                }
-                write(&out.join(format!("posts/weibospider/{}/{}.csv", folder_name(a), a.id)), &csv_bytes(&header, &rows, false)?)?;
-            }
-            "wechat" => {
-                let header = [
-                    "内容标题", "发表时间", "总阅读人数", "总阅读次数", "总分享人数", "分享次数", "阅读后关注人数", "送达人数",
-                    "公众号消息阅读次数", "送达阅读率", "首次分享次数", "分享产生阅读次数", "首次分享率", "首次分享带来阅读次数", "阅读完成率", "内容url",
-                ];
-                let rows: Vec<Vec<Cell>> = posts
-                    .iter()
-                    .enumerate()
-                    .map(|(k, p)| {
-                        vec![
-                            Cell::Text(p.title.clone()),
-                            // Some rows carry the time as text, others as an Excel date cell.
-                            if k % 2 == 0 { Cell::Text(hm(p.at)) } else { Cell::When(p.at) },
-                            Cell::Num((p.reads * 4 / 5) as f64),
-                            Cell::Num(p.reads as f64),
-                            Cell::Num((p.shares * 4 / 5) as f64),
-                            Cell::Num(p.shares as f64),
-                            Cell::Num((p.reads / 200) as f64),
-                            Cell::Num(12000.0),
-                            Cell::Num((p.reads * 3 / 5) as f64),
-                            Cell::Text("4.1%".into()),
-                            Cell::Num((p.shares / 2) as f64),
-                            Cell::Num((p.reads / 5) as f64),
-                            Cell::Text("2.0%".into()),
-                            Cell::Num((p.reads / 8) as f64),
-                            Cell::Text("63%".into()),
-                            Cell::Text(p.id.clone()),
-                        ]
-                    })
-                    .collect();
-                let name = format!("posts/wechat-mp/{}/已通知内容_{}_{}.xlsx", a.id, q.prev().start().format("%Y%m%d"), (q_end - Duration::days(1)).format("%Y%m%d"));
-                write(&out.join(name), &xlsx_bytes("Sheet1", None, &header, &rows)?)?;
-            }
-            "douyin" => {
-                let header = ["作品名称", "发布时间", "体裁", "审核状态", "播放量", "完播率", "5s完播率", "封面点击率", "2s跳出率", "平均播放时长", "点赞量", "分享量", "评论量", "收藏量", "主页访问量", "粉丝增量"];
-                let rows: Vec<Vec<Cell>> = posts
-                    .iter()
-                    .enumerate()
-                    .map(|(k, p)| {
-                        let missing = k % 9 == 8;
-                        let num = |v: i64| if missing { Cell::Text("-".into()) } else { Cell::Num(v as f64) };
-                        vec![
-                            Cell::Text(p.title.clone()),
-                            Cell::Text(hm(p.at)),
-                            Cell::Text("视频".into()),
-                            Cell::Text("已发布".into()),
-                            num(p.reads),
-                            Cell::Text("0.3".into()),
-                            Cell::Text("0.5".into()),
-                            Cell::Text("-".into()),
-                            Cell::Text("0.4".into()),
-                            Cell::Text("9.2".into()),
-                            num(p.likes),
-                            num(p.shares),
-                            num(p.comments),
-                            num(p.likes / 10),
-                            num(p.reads / 100),
-                            num(1),
-                        ]
-                    })
-                    .collect();
-                write(&out.join(format!("posts/douyin-creator/{}/作品数据.xlsx", a.id)), &xlsx_bytes("Sheet1", None, &header, &rows)?)?;
-            }
+            "weibo" if i % 4 != 1 => write_weibo_crawler_posts(a, &posts, out)?,
+            "weibo" => write_weibospider_posts(a, &posts, out)?,
+            "wechat" => write_wechat_posts(plan, a, &posts, out)?,
+            "douyin" => write_douyin_creator_posts(a, &posts, out)?,
             _ => {}
         }
         n += 1;
     }
+    Ok(n)
+}
 
-    // Douyin videos as MediaCrawler saw them (the same videos again: merged at ingest).
+/// weibo-crawler's CSV: ids carry a trailing tab as the crawler writes them, and original posts' rows are short.
+fn write_weibo_crawler_posts(a: &Account, posts: &[&Post], out: &Path) -> Result<(), GenerateError> {
+    let header = [
+        "id", "bid", "正文", "头条文章url", "原始图片url", "视频url", "Live Photo视频url", "位置", "日期", "工具", "点赞数",
+        "评论数", "转发数", "话题", "@用户", "完整日期", "是否编辑过", "编辑次数", "是否原创", "源用户id", "源用户昵称", "源微博id",
+    ];
+    let rows: Vec<Vec<String>> = posts
+        .iter()
+        .map(|p| {
+            let mut r = vec![
+                format!("{}\t", p.id),
+                format!("Q{}", &p.id[p.id.len() - 8..]),
+                format!("{}。详情请关注{}。", p.title, a.name),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                p.at.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                "微博 weibo.com".into(),
+                p.likes.to_string(),
+                p.comments.to_string(),
+                p.shares.to_string(),
+                String::new(),
+                String::new(),
+                p.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                "False".into(),
+                "0".into(),
+            ];
+            match &p.repost_of {
+                Some(src) => r.extend(["False".into(), "7100000000".into(), "青禾发布".into(), format!("{src}\t")]),
+                // Original posts end early: the file's rows are ragged.
+                None => r.push("True".into()),
+            }
+            r
+        })
+        .collect();
+    let mut w = csv::WriterBuilder::new().flexible(true).from_writer(b"\xEF\xBB\xBF".to_vec());
+    w.write_record(header)?;
+    for r in rows {
+        w.write_record(&r)?;
+    }
+    let path = out.join(format!("posts/weibo-crawler/{}/{}.csv", folder_name(a), a.id));
+    let bytes = w.into_inner().map_err(|e| encode(path.display())(&e))?;
+    write(&path, &bytes)
+}
+
+/// weiboSpider's CSV, with the header repeated halfway as an appended crawl leaves it.
+fn write_weibospider_posts(a: &Account, posts: &[&Post], out: &Path) -> Result<(), GenerateError> {
+    let header = ["微博id", "微博正文", "头条文章url", "原始图片url", "是否为原创微博", "微博视频url", "发布位置", "发布时间", "发布工具", "点赞数", "转发数", "评论数"];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for (k, p) in posts.iter().enumerate() {
+        if k == posts.len() / 2 {
+            // weiboSpider repeats its header when it appends a later crawl.
+            rows.push(header.iter().map(|s| s.to_string()).collect());
+        }
+        rows.push(vec![
+            p.id.clone(),
+            p.title.clone(),
+            String::new(),
+            "无".into(),
+            if p.repost_of.is_some() { "False" } else { "True" }.into(),
+            "无".into(),
+            "无".into(),
+            hm(p.at),
+            "微博 weibo.com".into(),
+            p.likes.to_string(),
+            p.shares.to_string(),
+            p.comments.to_string(),
+        ]);
+    }
+    write(&out.join(format!("posts/weibospider/{}/{}.csv", folder_name(a), a.id)), &csv_bytes(&header, &rows, false)?)
+}
+
+/// The WeChat back office's 已通知内容 workbook, named by the period it covers.
+fn write_wechat_posts(plan: &Plan, a: &Account, posts: &[&Post], out: &Path) -> Result<(), GenerateError> {
+    let q = plan.quarter;
+    let header = [
+        "内容标题", "发表时间", "总阅读人数", "总阅读次数", "总分享人数", "分享次数", "阅读后关注人数", "送达人数",
+        "公众号消息阅读次数", "送达阅读率", "首次分享次数", "分享产生阅读次数", "首次分享率", "首次分享带来阅读次数", "阅读完成率", "内容url",
+    ];
+    let rows: Vec<Vec<Cell>> = posts
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            vec![
+                Cell::Text(p.title.clone()),
+                // Some rows carry the time as text, others as an Excel date cell.
+                if k % 2 == 0 { Cell::Text(hm(p.at)) } else { Cell::When(p.at) },
+                Cell::Num((p.reads * 4 / 5) as f64),
+                Cell::Num(p.reads as f64),
+                Cell::Num((p.shares * 4 / 5) as f64),
+                Cell::Num(p.shares as f64),
+                Cell::Num((p.reads / 200) as f64),
+                Cell::Num(12000.0),
+                Cell::Num((p.reads * 3 / 5) as f64),
+                Cell::Text("4.1%".into()),
+                Cell::Num((p.shares / 2) as f64),
+                Cell::Num((p.reads / 5) as f64),
+                Cell::Text("2.0%".into()),
+                Cell::Num((p.reads / 8) as f64),
+                Cell::Text("63%".into()),
+                Cell::Text(p.id.clone()),
+            ]
+        })
+        .collect();
+    let name = format!("posts/wechat-mp/{}/已通知内容_{}_{}.xlsx", a.id, q.prev().start().format("%Y%m%d"), (q.end() - Duration::days(1)).format("%Y%m%d"));
+    write(&out.join(name), &xlsx_bytes("Sheet1", None, &header, &rows)?)
+}
+
+/// The Douyin creator centre's 作品数据 workbook; every ninth row shows "-" for its counts.
+fn write_douyin_creator_posts(a: &Account, posts: &[&Post], out: &Path) -> Result<(), GenerateError> {
+    let header = ["作品名称", "发布时间", "体裁", "审核状态", "播放量", "完播率", "5s完播率", "封面点击率", "2s跳出率", "平均播放时长", "点赞量", "分享量", "评论量", "收藏量", "主页访问量", "粉丝增量"];
+    let rows: Vec<Vec<Cell>> = posts
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let missing = k % 9 == 8;
+            let num = |v: i64| if missing { Cell::Text("-".into()) } else { Cell::Num(v as f64) };
+            vec![
+                Cell::Text(p.title.clone()),
+                Cell::Text(hm(p.at)),
+                Cell::Text("视频".into()),
+                Cell::Text("已发布".into()),
+                num(p.reads),
+                Cell::Text("0.3".into()),
+                Cell::Text("0.5".into()),
+                Cell::Text("-".into()),
+                Cell::Text("0.4".into()),
+                Cell::Text("9.2".into()),
+                num(p.likes),
+                num(p.shares),
+                num(p.comments),
+                num(p.likes / 10),
+                num(p.reads / 100),
+                num(1),
+            ]
+        })
+        .collect();
+    write(&out.join(format!("posts/douyin-creator/{}/作品数据.xlsx", a.id)), &xlsx_bytes("Sheet1", None, &header, &rows)?)
+}
+
+/// Douyin videos as MediaCrawler saw them (the same videos again: merged at ingest).
+fn write_mediacrawler_videos(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
     let mut lines = String::new();
     for p in plan.posts.iter().filter(|p| plan.accounts[p.account].platform == "douyin") {
         let a = &plan.accounts[p.account];
@@ -314,10 +346,12 @@ pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
         lines.push_str(&v.to_string());
         lines.push('\n');
     }
-    write(&out.join(format!("posts/mediacrawler/douyin/search_contents_{}.jsonl", ymd(q_end - Duration::days(1)))), lines.as_bytes())?;
-    n += 1;
+    write(&out.join(format!("posts/mediacrawler/douyin/search_contents_{}.jsonl", ymd(plan.quarter.end() - Duration::days(1)))), lines.as_bytes())?;
+    Ok(1)
+}
 
-    // Toutiao (and anything else) in the canonical template.
+/// Toutiao (and anything else) in the canonical template, the time as text or as a Unix stamp.
+fn write_canonical_posts(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
     let header = ["平台", "账号ID", "发布ID", "发布时间", "标题", "类型", "转发源ID", "位置", "阅读数", "在看数", "点赞数", "评论数", "转发数", "链接"];
     let rows: Vec<Vec<String>> = plan
         .posts
@@ -332,9 +366,13 @@ pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
         })
         .collect();
     write(&out.join("posts/canonical/头条号发布记录.csv"), &csv_bytes(&header, &rows, true)?)?;
-    n += 1;
+    Ok(1)
+}
 
-    // Messages: the office's 留言办理 register (canonical), wechat comment lists, douyin comments.
+/// Messages: the office's 留言办理 register (canonical), wechat comment lists, douyin comments.
+fn write_messages(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
+    let mut n = 0;
+    let q_end = plan.quarter.end();
     let header = ["平台", "账号ID", "留言ID", "渠道", "留言时间", "留言人", "回复时间", "留言内容"];
     let mut canonical = Vec::new();
     let mut wechat: std::collections::BTreeMap<(String, String), Vec<serde_json::Value>> = Default::default();
@@ -353,18 +391,7 @@ pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
                 }
                 wechat.entry((a.id.clone(), post.clone())).or_default().push(c);
             }
-            (Some(post), "douyin") => {
-                let author_hash = crate::ingest::creator_hash(&m.author);
-                douyin.push_str(&serde_json::json!({"comment_id": m.id, "create_time": unix(m.at), "aweme_id": post,
-                    "content": "请问在哪里办理？", "creator_hash": author_hash, "nickname": "用***户", "parent_comment_id": "0"}).to_string());
-                douyin.push('\n');
-                if let Some(r) = m.replied {
-                    douyin.push_str(&serde_json::json!({"comment_id": format!("{}r", m.id), "create_time": unix(r), "aweme_id": post,
-                        "content": "您好，可到政务服务中心办理。", "creator_hash": crate::ingest::creator_hash(&a.id),
-                        "nickname": a.name, "parent_comment_id": m.id}).to_string());
-                    douyin.push('\n');
-                }
-            }
+            (Some(post), "douyin") => douyin_comment_lines(&mut douyin, a, m, post),
             _ => canonical.push(vec![
                 platform_zh(a.platform).into(),
                 a.id.clone(),
@@ -389,8 +416,27 @@ pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
     }
     write(&out.join(format!("interactions/mediacrawler/douyin/search_comments_{}.jsonl", ymd(q_end - Duration::days(1)))), douyin.as_bytes())?;
     n += 1;
+    Ok(n)
+}
 
-    // Followers: weibo users.csv at both ends of the quarter, wechat daily analysis, the rest canonical.
+/// A Douyin comment as MediaCrawler's JSON lines, followed by the account's reply when it answered.
+fn douyin_comment_lines(lines: &mut String, a: &Account, m: &Message, post: &str) {
+    let author_hash = crate::ingest::creator_hash(&m.author);
+    lines.push_str(&serde_json::json!({"comment_id": m.id, "create_time": unix(m.at), "aweme_id": post,
+        "content": "请问在哪里办理？", "creator_hash": author_hash, "nickname": "用***户", "parent_comment_id": "0"}).to_string());
+    lines.push('\n');
+    if let Some(r) = m.replied {
+        lines.push_str(&serde_json::json!({"comment_id": format!("{}r", m.id), "create_time": unix(r), "aweme_id": post,
+            "content": "您好，可到政务服务中心办理。", "creator_hash": crate::ingest::creator_hash(&a.id),
+            "nickname": a.name, "parent_comment_id": m.id}).to_string());
+        lines.push('\n');
+    }
+}
+
+/// Followers: weibo users.csv at both ends of the quarter, wechat daily analysis, the rest canonical.
+fn write_followers(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
+    let mut n = 0;
+    let (q_start, q_end) = (plan.quarter.start(), plan.quarter.end());
     let growth = |a: &Account, days: i64| a.followers_start + days * (a.followers_start / 400 + 1);
     let quarter_days = (q_end - q_start).num_days();
     for (label, days) in [(ymd(q_start - Duration::days(1)), 0), (ymd(q_end - Duration::days(1)), quarter_days)] {
@@ -427,8 +473,11 @@ pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
         .collect();
     write(&out.join("followers/canonical/粉丝数.csv"), &csv_bytes(&["平台", "账号ID", "日期", "粉丝数"], &rows, false)?)?;
     n += 1;
+    Ok(n)
+}
 
-    // Directives, self-inspections, findings.
+/// The office's own records: directives, self-inspections, findings.
+fn write_oversight(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
     let rows: Vec<Vec<String>> = plan
         .directives
         .iter()
@@ -458,8 +507,7 @@ pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
         })
         .collect();
     write(&out.join("findings/检查发现.csv"), &csv_bytes(&["平台", "账号ID", "发布ID", "发现日期", "问题类型", "整改日期", "说明"], &rows, false)?)?;
-    n += 3;
-    Ok(n)
+    Ok(3)
 }
 
 /// The pipeline file for the generated folder.

@@ -148,13 +148,26 @@ fn short_name(unit: &str) -> String {
     unit.trim_start_matches(DISTRICT).trim_end_matches("人民政府办公室").trim_end_matches('局').to_string()
 }
 
+/// The demo district's plan for a quarter and the one before it; the same seed gives the same plan.
 pub fn district(quarter: Quarter, seed: u64) -> Plan {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let q_start = quarter.start();
-    let q_end = quarter.end();
-    let history = quarter.prev().start();
-    let notice = NaiveDate::from_ymd_opt(2019, 8, 16).expect("notice date");
+    let units = units();
+    let mut planted: Vec<Planted> = Vec::new();
+    // The random draws happen in this order; every seed's plan depends on it.
+    let (mut accounts, next_id) = accounts(&units, &mut rng);
+    plant_behaviour(&mut accounts, &units, &mut planted);
+    add_irregular_accounts(&mut accounts, &units, next_id, quarter, &mut planted);
+    let mut posts = posts(&accounts, &units, quarter, &mut rng, &mut planted);
+    let directives = directives(&accounts, &units, quarter, &mut rng, &mut posts, &mut planted);
+    let messages = messages(&accounts, &posts, quarter, &mut rng);
+    let filings = filings(&accounts, &units, quarter, &mut rng, &mut planted);
+    let self_inspections = self_inspections(&units, quarter, &mut rng, &mut planted);
+    let findings = findings(&accounts, &units, &posts, quarter, &mut planted);
+    posts.sort_by_key(|a| (a.account, a.at));
+    Plan { quarter, units, accounts, posts, messages, directives, filings, self_inspections, findings, planted }
+}
 
+fn units() -> Vec<Unit> {
     let mut units = Vec::new();
     for d in DEPARTMENTS {
         units.push(Unit { name: format!("{DISTRICT}{d}"), unit_type: "区直部门" });
@@ -165,8 +178,12 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
     for t in TOWNS {
         units.push(Unit { name: format!("{DISTRICT}{t}"), unit_type: "乡镇" });
     }
+    units
+}
 
-    // Accounts: every unit has a wechat account; most a weibo; some douyin and toutiao.
+/// Every unit has a wechat account; most a weibo; some douyin and toutiao. Returns the accounts and
+/// the next free account number.
+fn accounts(units: &[Unit], rng: &mut SmallRng) -> (Vec<Account>, u64) {
     let mut accounts: Vec<Account> = Vec::new();
     let mut next_id = 1u64;
     for (u, unit) in units.iter().enumerate() {
@@ -209,50 +226,61 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
             });
         }
     }
-    let mut planted: Vec<Planted> = Vec::new();
-    let unit_of = |accounts: &[Account], a: usize| units[accounts[a].unit].name.clone();
-    let plant = |planted: &mut Vec<Planted>, unit: Option<String>, account: Option<&Account>, category: &str, problem: &str| {
-        planted.push(Planted {
-            unit_name: unit,
-            account_id: account.map(|a| a.id.clone()),
-            category: category.into(),
-            problem: problem.into(),
-        });
-    };
+    (accounts, next_id)
+}
 
-    // Planted behaviour, on fixed positions so that every seed plants the same problems.
-    let pick = |accounts: &[Account], platform: &str, nth: usize| -> usize {
-        accounts.iter().enumerate().filter(|(_, a)| a.platform == platform).nth(nth).map(|(i, _)| i).expect("account")
-    };
+fn plant(planted: &mut Vec<Planted>, unit: Option<String>, account: Option<&Account>, category: &str, problem: &str) {
+    planted.push(Planted {
+        unit_name: unit,
+        account_id: account.map(|a| a.id.clone()),
+        category: category.into(),
+        problem: problem.into(),
+    });
+}
+
+/// The `nth` account of a platform (planted problems sit on fixed positions so that every seed
+/// plants the same problems).
+fn pick(accounts: &[Account], platform: &str, nth: usize) -> usize {
+    accounts.iter().enumerate().filter(|(_, a)| a.platform == platform).nth(nth).map(|(i, _)| i).expect("account")
+}
+
+/// Sleeping, zombie and irregular accounts, interaction switched off, messages never answered.
+fn plant_behaviour(accounts: &mut [Account], units: &[Unit], planted: &mut Vec<Planted>) {
+    let unit_of = |accounts: &[Account], a: usize| units[accounts[a].unit].name.clone();
     for (platform, nth) in [("weibo", 3), ("wechat", 7), ("wechat", 20), ("douyin", 2), ("toutiao", 1), ("weibo", 15)] {
-        let a = pick(&accounts, platform, nth);
+        let a = pick(accounts, platform, nth);
         accounts[a].behaviour = Behaviour::Sleeping;
-        let unit = unit_of(&accounts, a);
-        plant(&mut planted, Some(unit), Some(&accounts[a]), "逾期不更新", "监测时间点前2周内无更新 (sleeping)");
+        let unit = unit_of(accounts, a);
+        plant(planted, Some(unit), Some(&accounts[a]), "逾期不更新", "监测时间点前2周内无更新 (sleeping)");
     }
     for (platform, nth) in [("weibo", 9), ("wechat", 33)] {
-        let a = pick(&accounts, platform, nth);
+        let a = pick(accounts, platform, nth);
         accounts[a].behaviour = Behaviour::Zombie;
-        let unit = unit_of(&accounts, a);
-        plant(&mut planted, Some(unit), Some(&accounts[a]), "逾期不更新", "监测时间点前2周内无更新 (zombie)");
+        let unit = unit_of(accounts, a);
+        plant(planted, Some(unit), Some(&accounts[a]), "逾期不更新", "监测时间点前2周内无更新 (zombie)");
     }
     for (platform, nth) in [("wechat", 4), ("weibo", 20)] {
-        let a = pick(&accounts, platform, nth);
+        let a = pick(accounts, platform, nth);
         accounts[a].behaviour = Behaviour::Irregular;
     }
     for (platform, nth) in [("wechat", 12), ("weibo", 6)] {
-        let a = pick(&accounts, platform, nth);
+        let a = pick(accounts, platform, nth);
         accounts[a].interaction_enabled = false;
-        let unit = unit_of(&accounts, a);
-        plant(&mut planted, Some(unit), Some(&accounts[a]), "互动回应不及时", "互动功能未开通");
+        let unit = unit_of(accounts, a);
+        plant(planted, Some(unit), Some(&accounts[a]), "互动回应不及时", "互动功能未开通");
     }
     for (platform, nth) in [("wechat", 15), ("douyin", 4)] {
-        let a = pick(&accounts, platform, nth);
+        let a = pick(accounts, platform, nth);
         accounts[a].ignores_messages = true;
-        let unit = unit_of(&accounts, a);
-        plant(&mut planted, Some(unit), Some(&accounts[a]), "互动回应不及时", "留言无一回复");
+        let unit = unit_of(accounts, a);
+        plant(planted, Some(unit), Some(&accounts[a]), "互动回应不及时", "留言无一回复");
     }
+}
 
+/// The accounts the register gets wrong: second accounts on a platform, one opened and never
+/// filed, one in no register, one deregistered mid-quarter.
+fn add_irregular_accounts(accounts: &mut Vec<Account>, units: &[Unit], mut next_id: u64, quarter: Quarter, planted: &mut Vec<Planted>) {
+    let q_start = quarter.start();
     // Two units run a second wechat account (one per platform is the rule).
     for u in [10usize, 28] {
         let id = account_id("wechat", next_id);
@@ -274,7 +302,7 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
             followers_start: 800,
             weight: 0.5,
         });
-        plant(&mut planted, Some(unit_name), None, "运维管理不规范", "同一平台开设多个账号");
+        plant(planted, Some(unit_name), None, "运维管理不规范", "同一平台开设多个账号");
     }
     // A new account opened after the notice and never filed.
     {
@@ -299,7 +327,7 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
         });
         let unit = units[u].name.clone();
         let last = accounts.len() - 1;
-        plant(&mut planted, Some(unit), Some(&accounts[last]), "运维管理不规范", "新开设账号未备案");
+        plant(planted, Some(unit), Some(&accounts[last]), "运维管理不规范", "新开设账号未备案");
     }
     // An account posting that is in no register.
     {
@@ -320,15 +348,18 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
             followers_start: 1500,
             weight: 0.8,
         });
-        let _ = next_id;
         let last = accounts.len() - 1;
-        plant(&mut planted, None, Some(&accounts[last]), "运维管理不规范", "未纳入台账 (unregistered)");
+        plant(planted, None, Some(&accounts[last]), "运维管理不规范", "未纳入台账 (unregistered)");
     }
     // An account deregistered mid-quarter, filed late, never announced, still posting after.
-    let closed = pick(&accounts, "weibo", 24);
+    let closed = pick(accounts, "weibo", 24);
     accounts[closed].closed_on = Some(q_start + Duration::days(40));
+}
 
-    // Posts over two quarters (history counts for days since the last post).
+/// Posts over two quarters (history counts for days since the last post).
+fn posts(accounts: &[Account], units: &[Unit], quarter: Quarter, rng: &mut SmallRng, planted: &mut Vec<Planted>) -> Vec<Post> {
+    let q_end = quarter.end();
+    let history = quarter.prev().start();
     let mut posts = Vec::new();
     for (a, acct) in accounts.iter().enumerate() {
         let start = history.max(acct.opened_on);
@@ -357,17 +388,22 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
                 n += 1;
                 let at = day.and_time(NaiveTime::from_hms_opt(rng.random_range(7..22), rng.random_range(0..60), 0).expect("time"));
                 let serial = posts.len();
-                posts.push(new_post(&mut rng, serial, a, acct, n, at, None, format!("{} {} 第{}期", acct.name, TOPICS[n % TOPICS.len()], n)));
+                posts.push(new_post(rng, serial, a, acct, n, at, None, format!("{} {} 第{}期", acct.name, TOPICS[n % TOPICS.len()], n)));
             }
             day += Duration::days(1);
         }
         if acct.closed_on.is_some() {
             let unit = units[acct.unit].name.clone();
-            plant(&mut planted, Some(unit), Some(acct), "deduction", "注销后仍发布、备案逾期、未公告");
+            plant(planted, Some(unit), Some(acct), "deduction", "注销后仍发布、备案逾期、未公告");
         }
     }
+    posts
+}
 
-    // Directives: the district office's weibo publishes, every unit reposts within 12 hours.
+/// Directives: the district office's weibo publishes, every unit reposts within 12 hours (the
+/// reposts are added to `posts`).
+fn directives(accounts: &[Account], units: &[Unit], quarter: Quarter, rng: &mut SmallRng, posts: &mut Vec<Post>, planted: &mut Vec<Planted>) -> Vec<Directive> {
+    let q_start = quarter.start();
     let office_weibo = accounts.iter().position(|a| a.unit == 0 && a.platform == "weibo").expect("office weibo");
     let mut directives = Vec::new();
     let directive_days = [9i64, 24, 38, 52, 71];
@@ -376,8 +412,7 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
         let at = (q_start + Duration::days(*d)).and_time(NaiveTime::from_hms_opt(9 + k as u32, 0, 0).expect("time"));
         let title = format!("【重要】{DISTRICT}关于{}的通知", ["做好防汛防台工作", "开展安全生产大检查", "做好开学季校园安全", "加强政务新媒体管理", "做好国庆节假日值班"][k]);
         let id = format!("D{}-{:03}", quarter.year, k + 1);
-        let n = posts.len();
-        let source = new_post(&mut rng, posts.len(), office_weibo, &accounts[office_weibo], 900 + k, at, None, title.clone());
+        let source = new_post(rng, posts.len(), office_weibo, &accounts[office_weibo], 900 + k, at, None, title.clone());
         let source_id = source.id.clone();
         posts.push(source);
         let named: Vec<usize> = if k == 2 { (0..units.len()).filter(|u| units[*u].unit_type != "区直部门").collect() } else { Vec::new() };
@@ -386,7 +421,7 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
             if u == 0 {
                 continue;
             }
-            let Some(acct) = repost_account(&accounts, u, at.date()) else { continue };
+            let Some(acct) = repost_account(accounts, u, at.date()) else { continue };
             let roll = rng.random::<f64>();
             let delay_h = if careless_units.contains(&u) && k < 3 {
                 continue; // planted: misses directives
@@ -404,16 +439,19 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
             // WeChat) are matched by title.
             let title = title.clone();
             let serial = posts.len();
-            posts.push(new_post(&mut rng, serial, acct, a, 1000 + k, when, repost_of, title));
+            posts.push(new_post(rng, serial, acct, a, 1000 + k, when, repost_of, title));
         }
         directives.push(Directive { id, title, source_post: source_id, at, units: named });
-        let _ = n;
     }
     for u in careless_units {
-        plant(&mut planted, Some(units[u].name.clone()), None, "转载不及时", "2条以上重要信息未转载");
+        plant(planted, Some(units[u].name.clone()), None, "转载不及时", "2条以上重要信息未转载");
     }
+    directives
+}
 
-    // Messages and answers.
+/// Messages and answers.
+fn messages(accounts: &[Account], posts: &[Post], quarter: Quarter, rng: &mut SmallRng) -> Vec<Message> {
+    let (q_start, q_end) = (quarter.start(), quarter.end());
     let mut messages = Vec::new();
     for (a, acct) in accounts.iter().enumerate() {
         if !acct.registered || acct.closed_on.is_some() {
@@ -451,9 +489,13 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
             });
         }
     }
+    messages
+}
 
-    // Filings: every registered account's opening (the unfiled one excepted), a few changes,
-    // and the closure (filed late, never announced).
+/// Filings: every registered account's opening (the unfiled one excepted), a few changes, and the
+/// closure (filed late, never announced).
+fn filings(accounts: &[Account], units: &[Unit], quarter: Quarter, rng: &mut SmallRng, planted: &mut Vec<Planted>) -> Vec<Filing> {
+    let q_start = quarter.start();
     let mut filings = Vec::new();
     for (a, acct) in accounts.iter().enumerate() {
         if !acct.registered || !acct.filed_open {
@@ -467,15 +509,18 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
             let filed = d + Duration::days(if late { 16 } else { 2 });
             filings.push(Filing { account: a, action: "变更", action_date: d, filed_on: Some(filed), announced_on: Some(filed) });
             if late {
-                plant(&mut planted, Some(units[acct.unit].name.clone()), Some(acct), "deduction", "变更备案逾期");
+                plant(planted, Some(units[acct.unit].name.clone()), Some(acct), "deduction", "变更备案逾期");
             }
         }
         if let Some(c) = acct.closed_on {
             filings.push(Filing { account: a, action: "注销", action_date: c, filed_on: Some(c + Duration::days(21)), announced_on: None });
         }
     }
+    filings
+}
 
-    // Monthly self-inspections, due by the 25th.
+/// Monthly self-inspections, due by the 25th.
+fn self_inspections(units: &[Unit], quarter: Quarter, rng: &mut SmallRng, planted: &mut Vec<Planted>) -> Vec<SelfInspection> {
     let mut self_inspections = Vec::new();
     let lax_units = [7usize, 22, 36];
     for u in 0..units.len() {
@@ -502,10 +547,14 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
         }
     }
     for u in lax_units {
-        plant(&mut planted, Some(units[u].name.clone()), None, "deduction", "自查情况未按月公开");
+        plant(planted, Some(units[u].name.clone()), None, "deduction", "自查情况未按月公开");
     }
+    self_inspections
+}
 
-    // Inspectors' findings: typos (mostly corrected), and serious errors left uncorrected.
+/// Inspectors' findings: typos (mostly corrected), and serious errors left uncorrected.
+fn findings(accounts: &[Account], units: &[Unit], posts: &[Post], quarter: Quarter, planted: &mut Vec<Planted>) -> Vec<Finding> {
+    let (q_start, q_end) = (quarter.start(), quarter.end());
     let mut findings = Vec::new();
     let in_q: Vec<usize> = (0..posts.len()).filter(|&i| posts[i].at.date() >= q_start && posts[i].at.date() < q_end).collect();
     for k in 0..10 {
@@ -523,17 +572,14 @@ pub fn district(quarter: Quarter, seed: u64) -> Plan {
         });
     }
     for (platform, nth) in [("wechat", 25), ("weibo", 11)] {
-        let a = pick(&accounts, platform, nth);
+        let a = pick(accounts, platform, nth);
         if let Some(p) = posts.iter().find(|p| p.account == a && p.at.date() >= q_start + Duration::days(20)) {
             findings.push(Finding { account: a, post: p.id.clone(), found_on: p.at.date() + Duration::days(2), kind: "严重表述错误", corrected_on: None });
             let unit = units[accounts[a].unit].name.clone();
-            plant(&mut planted, Some(unit), Some(&accounts[a]), "信息发布不准确", "严重表述错误未整改");
+            plant(planted, Some(unit), Some(&accounts[a]), "信息发布不准确", "严重表述错误未整改");
         }
     }
-
-    posts.sort_by_key(|a| (a.account, a.at));
-    let _ = notice;
-    Plan { quarter, units, accounts, posts, messages, directives, filings, self_inspections, findings, planted }
+    findings
 }
 
 /// The account a unit reposts directives with: its weibo if it has one, else its wechat.

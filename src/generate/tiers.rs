@@ -234,15 +234,39 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
 
 async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u64, base_version: u64) -> Result<TierSummary, GenerateError> {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x9e37_79b9);
-    let start = quarter.start();
-    let days = (quarter.end() - start).num_days();
+    let clock = Clock { quarter, start: quarter.start(), days: (quarter.end() - quarter.start()).num_days(), now: Value::Instant(chrono::Utc::now().timestamp_micros()) };
     let n_accounts = tier.accounts();
     let n_units = n_accounts.div_ceil(3).max(1);
-    let at = |day: i64, secs: i64| beijing_micros(start.and_time(NaiveTime::MIN) + Duration::days(day) + Duration::seconds(secs));
-    let generated = s("generated");
-    let now = Value::Instant(chrono::Utc::now().timestamp_micros());
+    // The random draws happen in this order; every seed's quarter depends on it.
+    let accounts = accounts(n_accounts, clock.days, &mut rng);
+    let mut w = Writer { wh, run: format!("gen-{}-{seed}", tier.name()), files: BTreeMap::new(), n: 0 };
+    write_registers(&mut w, &accounts, n_units, &clock, &mut rng).await?;
+    let directives = Directives::new(&accounts, clock.days);
+    w.rows(&table::DIRECTIVES, &directives.rows(&clock)).await?;
+    w.rows(&table::CALENDAR, &calendar_rows(&clock)).await?;
+    let (mut n_posts, n_messages) = write_activity(&mut w, &accounts, &directives, &clock, &mut rng).await?;
+    n_posts += write_directive_sources(&mut w, &accounts, &directives, &clock).await?;
+    let files = commit_tables(wh, &mut w, base_version, tier).await?;
+    Ok(TierSummary { accounts: n_accounts, units: n_units, posts: n_posts, messages: n_messages, files })
+}
 
-    // Accounts: activity is heavy-tailed; some sleep, a few are zombies.
+/// The quarter's days and the time every row is stamped as ingested.
+struct Clock {
+    quarter: Quarter,
+    start: NaiveDate,
+    days: i64,
+    now: Value,
+}
+
+impl Clock {
+    /// The instant `secs` seconds into day `day` of the quarter (Beijing time).
+    fn at(&self, day: i64, secs: i64) -> i64 {
+        beijing_micros(self.start.and_time(NaiveTime::MIN) + Duration::days(day) + Duration::seconds(secs))
+    }
+}
+
+/// Accounts: activity is heavy-tailed; some sleep, a few are zombies.
+fn accounts(n_accounts: usize, days: i64, rng: &mut SmallRng) -> Vec<Account> {
     let mut accounts = Vec::with_capacity(n_accounts);
     for k in 0..n_accounts {
         // Three accounts a unit, on three platforms; one unit in 30 runs a second account on a
@@ -264,9 +288,12 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
         };
         accounts.push(Account { platform, id: format!("{platform}{k:07}"), unit, rate, stops, zombie });
     }
-    let mut w = Writer { wh, run: format!("gen-{}-{seed}", tier.name()), files: BTreeMap::new(), n: 0 };
+    accounts
+}
 
-    // Register, filings, followers, self-inspections.
+/// Register, filings, followers, self-inspections.
+async fn write_registers(w: &mut Writer<'_>, accounts: &[Account], n_units: usize, clock: &Clock, rng: &mut SmallRng) -> Result<(), GenerateError> {
+    let (generated, now) = (s("generated"), &clock.now);
     let unit_name = |u: usize| format!("单位{u:06}");
     let reg: Vec<Row> = accounts
         .iter()
@@ -293,10 +320,11 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
         })
         .collect();
     w.rows(&table::FILINGS, &filings).await?;
+    let (start, end) = (clock.start, clock.quarter.end());
     let mut followers = Vec::new();
-    for a in &accounts {
+    for a in accounts {
         let base: i64 = rng.random_range(100..200_000);
-        for (d, f) in [(start - Duration::days(1), base), (quarter.end() - Duration::days(1), base + rng.random_range(0..5_000))] {
+        for (d, f) in [(start - Duration::days(1), base), (end - Duration::days(1), base + rng.random_range(0..5_000))] {
             let mut b = table::RowBuilder::new(&table::FOLLOWERS);
             b.set("platform", s(a.platform)).set("account_id", s(&a.id)).set("date", Value::Date(date_to_days(d)));
             b.set("followers", Value::Int(f)).set("source_file", generated.clone()).set("ingested_at", now.clone());
@@ -318,44 +346,90 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
             inspections.push(b.finish());
         }
     }
-    w.rows(&table::SELF_INSPECTIONS, &inspections).await?;
+    w.rows(&table::SELF_INSPECTIONS, &inspections).await
+}
 
-    // Directives: published by unit 0's first weibo account; the others repost within hours, some late.
-    let source = accounts.iter().position(|a| a.platform == "weibo").unwrap_or(0);
-    let source_platform = accounts[source].platform;
-    let directive_days: Vec<i64> = (0..10).map(|k| 3 + k * (days - 10) / 10).collect();
-    let mut directives = Vec::new();
-    for (k, d) in directive_days.iter().enumerate() {
-        let mut b = table::RowBuilder::new(&table::DIRECTIVES);
-        b.set("directive_id", s(&format!("D{k:03}"))).set("title", s(&format!("重要通知{k:03}")));
-        b.set("source_platform", s(source_platform)).set("source_post_id", s(&format!("dir-{k:03}")));
-        b.set("published_at", Value::Instant(at(*d, 9 * 3600))).set("deadline_hours", Value::Int(table::DEFAULT_DEADLINE_HOURS));
-        b.set("source_file", generated.clone()).set("ingested_at", now.clone());
-        directives.push(b.finish());
+/// Directives: published by the first weibo account; the others repost within hours, some late.
+struct Directives {
+    /// The publishing account.
+    source: usize,
+    source_platform: &'static str,
+    /// The days of the quarter they are published on, at 9:00.
+    days: Vec<i64>,
+}
+
+impl Directives {
+    fn new(accounts: &[Account], days: i64) -> Directives {
+        let source = accounts.iter().position(|a| a.platform == "weibo").unwrap_or(0);
+        Directives { source, source_platform: accounts[source].platform, days: (0..10).map(|k| 3 + k * (days - 10) / 10).collect() }
     }
-    w.rows(&table::DIRECTIVES, &directives).await?;
-    let cal: Vec<Row> = crate::calendar::shipped_days()
+
+    fn rows(&self, clock: &Clock) -> Vec<Row> {
+        let mut directives = Vec::new();
+        for (k, d) in self.days.iter().enumerate() {
+            let mut b = table::RowBuilder::new(&table::DIRECTIVES);
+            b.set("directive_id", s(&format!("D{k:03}"))).set("title", s(&format!("重要通知{k:03}")));
+            b.set("source_platform", s(self.source_platform)).set("source_post_id", s(&format!("dir-{k:03}")));
+            b.set("published_at", Value::Instant(clock.at(*d, 9 * 3600))).set("deadline_hours", Value::Int(table::DEFAULT_DEADLINE_HOURS));
+            b.set("source_file", s("generated")).set("ingested_at", clock.now.clone());
+            directives.push(b.finish());
+        }
+        directives
+    }
+}
+
+fn calendar_rows(clock: &Clock) -> Vec<Row> {
+    crate::calendar::shipped_days()
         .map(|(d, kind, name)| {
             let mut b = table::RowBuilder::new(&table::CALENDAR);
             b.set("date", Value::Date(date_to_days(d))).set("kind", s(kind.code())).set("name", s(name));
-            b.set("source_file", generated.clone()).set("ingested_at", now.clone());
+            b.set("source_file", s("generated")).set("ingested_at", clock.now.clone());
             b.finish()
         })
-        .collect();
-    w.rows(&table::CALENDAR, &cal).await?;
+        .collect()
+}
 
-    // Posts and messages, month by month and platform by platform (the staging partitions).
-    let p = &table::POSTS;
+/// Column positions of `interactions`, looked up once.
+struct MessageColumns {
+    platform: usize,
+    account: usize,
+    id: usize,
+    channel: usize,
+    received: usize,
+    author: usize,
+    replied: usize,
+    source: usize,
+    ingested: usize,
+}
+
+impl MessageColumns {
+    fn new() -> MessageColumns {
+        let m = &table::INTERACTIONS;
+        MessageColumns {
+            platform: m.index("platform"),
+            account: m.index("account_id"),
+            id: m.index("message_id"),
+            channel: m.index("channel"),
+            received: m.index("received_at"),
+            author: m.index("author"),
+            replied: m.index("replied_at"),
+            source: m.index("source_file"),
+            ingested: m.index("ingested_at"),
+        }
+    }
+}
+
+/// Posts and messages, month by month and platform by platform (the staging partitions).
+/// Returns how many posts and messages were written.
+async fn write_activity(w: &mut Writer<'_>, accounts: &[Account], directives: &Directives, clock: &Clock, rng: &mut SmallRng) -> Result<(u64, u64), GenerateError> {
+    let (start, p) = (clock.start, &table::POSTS);
     let pc = PostColumns::new();
-    let m = &table::INTERACTIONS;
-    let (mp, ma, mid, mch, mrec, mauth, mrep, msrc, ming) =
-        (m.index("platform"), m.index("account_id"), m.index("message_id"), m.index("channel"), m.index("received_at"), m.index("author"), m.index("replied_at"), m.index("source_file"), m.index("ingested_at"));
-    let now_us = now.as_instant().unwrap_or(0);
+    let now_us = clock.now.as_instant().unwrap_or(0);
     let (mut n_posts, mut n_messages) = (0u64, 0u64);
     let months: Vec<(i64, i64, String)> = (0..3)
         .map(|k| {
             let first = NaiveDate::from_ymd_opt(start.year(), start.month0() + 1 + k, 1).expect("month");
-            let next = if k == 2 { quarter.end() } else { NaiveDate::from_ymd_opt(start.year(), start.month0() + 2 + k, 1).expect("month") };
+            let next = if k == 2 { clock.quarter.end() } else { NaiveDate::from_ymd_opt(start.year(), start.month0() + 2 + k, 1).expect("month") };
             ((first - start).num_days(), (next - start).num_days(), first.format("%Y-%m").to_string())
         })
         .collect();
@@ -365,98 +439,131 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
         let mut posts = Columns::new(p);
         for a in accounts.iter().filter(|a| a.platform == platform && a.zombie) {
             n_posts += 1;
-            let post = PostRow {
-                platform,
-                account: &a.id,
-                id: format!("{}-h", a.id),
-                at: at(-150, 36_000),
-                title: "旧文".into(),
-                repost_of: None,
-                position: 1,
-                counts: [1; 5],
-            };
+            let post = PostRow { platform, account: &a.id, id: format!("{}-h", a.id), at: clock.at(-150, 36_000), title: "旧文".into(), repost_of: None, position: 1, counts: [1; 5] };
             pc.push(&mut posts, post, now_us);
         }
         w.flush(&mut posts, &[("platform", platform.to_string()), ("month", history_month.clone())]).await?;
         for (from, to, month) in &months {
             let part = [("platform", platform.to_string()), ("month", month.clone())];
-            let mut posts = Columns::new(p);
-            let mut msgs = Columns::new(m);
+            let mut out = Activity::new(now_us);
             for (k, a) in accounts.iter().enumerate().filter(|(_, a)| a.platform == platform && !a.zombie) {
+                let reposts = k != directives.source;
                 for day in *from..(*to).min(a.stops + 1) {
-                    let mut n = 0;
-                    let mut x = rng.random::<f64>();
-                    while x < a.rate.min(20.0) / (n as f64 + 1.0) {
-                        n += 1;
-                        x = rng.random::<f64>();
-                    }
-                    let directive = directive_days.iter().position(|d| *d == day);
-                    for j in 0..n + usize::from(directive.is_some() && k != source && rng.random::<f64>() < 0.9) {
-                        let is_repost = directive.is_some() && j == n;
-                        let late = rng.random::<f64>() >= 0.85;
-                        let secs = if is_repost { 9 * 3600 + rng.random_range(600..if late { 40 * 3600 } else { 11 * 3600 }) } else { rng.random_range(25_200..79_200) };
-                        let t = at(day, secs);
-                        let reads = (rng.random::<f64>().powi(3) * 50_000.0) as i64;
-                        n_posts += 1;
-                        let (title, repost_of) = match directive.filter(|_| is_repost) {
-                            Some(d) => (format!("重要通知{d:03}"), Some(format!("dir-{d:03}"))),
-                            None => (format!("t{day}-{j}"), None),
-                        };
-                        let post = PostRow {
-                            platform,
-                            account: &a.id,
-                            id: format!("{}-{day}-{j}", a.id),
-                            at: t,
-                            title,
-                            repost_of,
-                            position: 1 + j as i64 % 3,
-                            counts: [reads, reads / 60, reads / 25, reads / 120, reads / 80],
-                        };
-                        pc.push(&mut posts, post, now_us);
-                        // Two messages a post on average; replies minutes to weeks late, some never.
-                        let messages = rng.random_range(0..5);
-                        for q in 0..messages {
-                            let rec = t + rng.random_range(60..3 * 86_400) * 1_000_000;
-                            let r: f64 = rng.random();
-                            let delay_h = if r < 0.6 { rng.random_range(0.1..48.0) } else if r < 0.85 { rng.random_range(48.0..240.0) } else if r < 0.95 { rng.random_range(240.0..720.0) } else { -1.0 };
-                            n_messages += 1;
-                            msgs.rows += 1;
-                            msgs.s(mp).append_value(platform);
-                            msgs.s(ma).append_value(&a.id);
-                            msgs.s(mid).append_value(format!("{}-{day}-{j}-{q}", a.id));
-                            msgs.s(mch).append_value("comment");
-                            msgs.t(mrec).append_value(rec);
-                            msgs.s(mauth).append_value(format!("{:016x}", rng.random::<u64>()));
-                            if delay_h < 0.0 {
-                                msgs.t(mrep).append_null();
-                            } else {
-                                // Exports carry whole seconds.
-                                msgs.t(mrep).append_value(rec + (delay_h * 3600.0) as i64 * 1_000_000);
-                            }
-                            msgs.s(msrc).append_value("generated");
-                            msgs.t(ming).append_value(now_us);
-                        }
-                    }
+                    account_day(&mut out, a, day, reposts, directives, clock, rng);
                 }
-                if posts.rows >= CHUNK {
-                    w.flush(&mut posts, &part).await?;
+                if out.posts.rows >= CHUNK {
+                    w.flush(&mut out.posts, &part).await?;
                 }
-                if msgs.rows >= CHUNK {
-                    w.flush(&mut msgs, &part).await?;
+                if out.msgs.rows >= CHUNK {
+                    w.flush(&mut out.msgs, &part).await?;
                 }
             }
-            w.flush(&mut posts, &part).await?;
-            w.flush(&mut msgs, &part).await?;
+            w.flush(&mut out.posts, &part).await?;
+            w.flush(&mut out.msgs, &part).await?;
+            n_posts += out.n_posts;
+            n_messages += out.n_messages;
         }
     }
-    // The directives' source posts.
-    let mut src_posts = Columns::new(p);
-    for (k, d) in directive_days.iter().enumerate() {
+    Ok((n_posts, n_messages))
+}
+
+/// A partition's posts and messages being built, and how many of each.
+struct Activity {
+    posts: Columns,
+    msgs: Columns,
+    post_columns: PostColumns,
+    message_columns: MessageColumns,
+    /// When the rows count as ingested.
+    now_us: i64,
+    n_posts: u64,
+    n_messages: u64,
+}
+
+impl Activity {
+    fn new(now_us: i64) -> Activity {
+        Activity {
+            posts: Columns::new(&table::POSTS),
+            msgs: Columns::new(&table::INTERACTIONS),
+            post_columns: PostColumns::new(),
+            message_columns: MessageColumns::new(),
+            now_us,
+            n_posts: 0,
+            n_messages: 0,
+        }
+    }
+}
+
+/// One account's posts on one day (a repost when a directive is published that day and the
+/// account `reposts`), each with its messages.
+fn account_day(out: &mut Activity, a: &Account, day: i64, reposts: bool, directives: &Directives, clock: &Clock, rng: &mut SmallRng) {
+    let (platform, now_us, mc) = (a.platform, out.now_us, &out.message_columns);
+    let mut n = 0;
+    let mut x = rng.random::<f64>();
+    while x < a.rate.min(20.0) / (n as f64 + 1.0) {
+        n += 1;
+        x = rng.random::<f64>();
+    }
+    let directive = directives.days.iter().position(|d| *d == day);
+    for j in 0..n + usize::from(directive.is_some() && reposts && rng.random::<f64>() < 0.9) {
+        let is_repost = directive.is_some() && j == n;
+        let late = rng.random::<f64>() >= 0.85;
+        let secs = if is_repost { 9 * 3600 + rng.random_range(600..if late { 40 * 3600 } else { 11 * 3600 }) } else { rng.random_range(25_200..79_200) };
+        let t = clock.at(day, secs);
+        let reads = (rng.random::<f64>().powi(3) * 50_000.0) as i64;
+        out.n_posts += 1;
+        let (title, repost_of) = match directive.filter(|_| is_repost) {
+            Some(d) => (format!("重要通知{d:03}"), Some(format!("dir-{d:03}"))),
+            None => (format!("t{day}-{j}"), None),
+        };
         let post = PostRow {
-            platform: source_platform,
-            account: &accounts[source].id,
+            platform,
+            account: &a.id,
+            id: format!("{}-{day}-{j}", a.id),
+            at: t,
+            title,
+            repost_of,
+            position: 1 + j as i64 % 3,
+            counts: [reads, reads / 60, reads / 25, reads / 120, reads / 80],
+        };
+        out.post_columns.push(&mut out.posts, post, now_us);
+        // Two messages a post on average; replies minutes to weeks late, some never.
+        let messages = rng.random_range(0..5);
+        for q in 0..messages {
+            let rec = t + rng.random_range(60..3 * 86_400) * 1_000_000;
+            let r: f64 = rng.random();
+            let delay_h = if r < 0.6 { rng.random_range(0.1..48.0) } else if r < 0.85 { rng.random_range(48.0..240.0) } else if r < 0.95 { rng.random_range(240.0..720.0) } else { -1.0 };
+            out.n_messages += 1;
+            let msgs = &mut out.msgs;
+            msgs.rows += 1;
+            msgs.s(mc.platform).append_value(platform);
+            msgs.s(mc.account).append_value(&a.id);
+            msgs.s(mc.id).append_value(format!("{}-{day}-{j}-{q}", a.id));
+            msgs.s(mc.channel).append_value("comment");
+            msgs.t(mc.received).append_value(rec);
+            msgs.s(mc.author).append_value(format!("{:016x}", rng.random::<u64>()));
+            if delay_h < 0.0 {
+                msgs.t(mc.replied).append_null();
+            } else {
+                // Exports carry whole seconds.
+                msgs.t(mc.replied).append_value(rec + (delay_h * 3600.0) as i64 * 1_000_000);
+            }
+            msgs.s(mc.source).append_value("generated");
+            msgs.t(mc.ingested).append_value(now_us);
+        }
+    }
+}
+
+/// The directives' source posts; returns how many.
+async fn write_directive_sources(w: &mut Writer<'_>, accounts: &[Account], directives: &Directives, clock: &Clock) -> Result<u64, GenerateError> {
+    let pc = PostColumns::new();
+    let now_us = clock.now.as_instant().unwrap_or(0);
+    let mut src_posts = Columns::new(&table::POSTS);
+    for (k, d) in directives.days.iter().enumerate() {
+        let post = PostRow {
+            platform: directives.source_platform,
+            account: &accounts[directives.source].id,
             id: format!("dir-{k:03}"),
-            at: at(*d, 9 * 3600),
+            at: clock.at(*d, 9 * 3600),
             title: format!("重要通知{k:03}"),
             repost_of: None,
             position: 100,
@@ -464,10 +571,14 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
         };
         pc.push(&mut src_posts, post, now_us);
     }
-    n_posts += directive_days.len() as u64;
-    w.flush(&mut src_posts, &[("platform", source_platform.into()), ("month", start.format("%Y-%m").to_string())]).await?;
+    let partition = [("platform", directives.source_platform.into()), ("month", clock.start.format("%Y-%m").to_string())];
+    w.flush(&mut src_posts, &partition).await?;
+    Ok(directives.days.len() as u64)
+}
 
-    // Every table is replaced; the version is the one read under the lock.
+/// Every table is replaced (the tier writes no aliases or findings: they are left empty); the
+/// version is the one read under the lock. Returns how many data files the tables hold.
+async fn commit_tables(wh: &Warehouse, w: &mut Writer<'_>, base_version: u64, tier: Tier) -> Result<usize, GenerateError> {
     let mut next = Manifest { version: base_version, ..Manifest::default() };
     let mut files = 0;
     for (name, entries) in std::mem::take(&mut w.files) {
@@ -479,5 +590,5 @@ async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed
         next.set(def.name, vec![entry]);
     }
     wh.commit(next, &format!("generate --tier {}", tier.name())).await?;
-    Ok(TierSummary { accounts: n_accounts, units: n_units, posts: n_posts, messages: n_messages, files })
+    Ok(files)
 }

@@ -47,37 +47,24 @@ pub async fn ingest(wh: &Warehouse, sources: &[Source], opts: &IngestOptions) ->
 async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     crate::engine::keep_freed_memory();
     let started = chrono::Utc::now();
-    let run_id = format!("{}-{:04x}", started.format("%Y%m%dT%H%M%S%3fZ"), std::process::id() & 0xffff);
-    let ingested_at = Value::Instant(started.timestamp_micros());
     let manifest = wh.manifest().await?;
     let secret = wh.secret().await?;
+    let run = RunIds {
+        run_id: format!("{}-{:04x}", started.format("%Y%m%dT%H%M%S%3fZ"), std::process::id() & 0xffff),
+        version: manifest.version + 1,
+        ingested_at: Value::Instant(started.timestamp_micros()),
+        ingested_micros: started.timestamp_micros(),
+        writes: std::sync::atomic::AtomicUsize::new(0),
+        opts,
+    };
 
-    // What earlier runs left: the register is looked up by later kinds. The small tables are
-    // read as rows; posts and messages are read as columns, and only where a run changes them.
+    // What earlier runs left: the register is looked up by later kinds.
     let mut lookup = Lookup { run_at: Some(started.timestamp_micros()), ..Default::default() };
-    let ingests = |t: &TableDef| sources.iter().any(|s| s.kind.table().name == t.name);
-    let mut staged: HashMap<&'static str, Vec<Row>> = HashMap::new();
-    for def in table::STAGING.iter().filter(|d| !is_partitioned(d)) {
-        let needed = [&table::CALENDAR, &table::REGISTRY].iter().any(|t| t.name == def.name)
-            || (def.name == table::POST_ALIASES.name && (ingests(&table::POSTS) || ingests(&table::INTERACTIONS)))
-            || ingests(def);
-        if needed {
-            staged.insert(def.name, wh.read_rows(&manifest, def).await?);
-        }
-    }
-    refresh_accounts(&mut lookup, &staged[table::REGISTRY.name]);
+    let mut gathered = Gathered { staged: read_small_tables(wh, &manifest, sources).await?, ..Default::default() };
+    refresh_accounts(&mut lookup, &gathered.staged[table::REGISTRY.name]);
 
-    let mut files: Vec<FileReport> = Vec::new();
-    let mut rejects: Vec<Reject> = Vec::new();
-    let mut changed: Vec<&'static TableDef> = Vec::new();
-    // Tables stored by partition that the run rewrote, with all their files.
-    let mut rewritten: Vec<(&'static TableDef, Vec<FileEntry>)> = Vec::new();
-    let version = manifest.version + 1;
-    let writes = std::sync::atomic::AtomicUsize::new(0);
     let total_files: usize = sources.iter().map(|s| s.files.len()).sum();
     let bar = progress_bar(opts.progress, total_files as u64);
-    let ingested_micros = started.timestamp_micros();
-
     for kind in Kind::ALL {
         let of_kind: Vec<&Source> = sources.iter().filter(|s| s.kind == kind).collect();
         if of_kind.is_empty() && kind != Kind::Calendar {
@@ -85,111 +72,176 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
         }
         let def = kind.table();
         if kind == Kind::Interactions && of_kind.iter().any(|s| s.format.needs_post_owners()) {
-            let posts = match rewritten.iter().find(|(d, _)| d.name == table::POSTS.name) {
+            let posts = match gathered.rewritten.iter().find(|(d, _)| d.name == table::POSTS.name) {
                 Some((_, entries)) => entries.clone(),
                 None => manifest.files(table::POSTS.name).to_vec(),
             };
-            lookup.post_owners = post_owners(wh, &posts, &staged[table::POST_ALIASES.name]).await?;
+            lookup.post_owners = post_owners(wh, &posts, &gathered.staged[table::POST_ALIASES.name]).await?;
         }
         let jobs: Vec<Job> = of_kind
             .iter()
             .flat_map(|s| s.files.iter().map(move |(path, shown)| Job { source: s, path, shown }))
             .collect();
         let reads = read_files(&jobs, kind, &lookup, &secret, &bar);
-
         if is_partitioned(def) {
-            let mut new = Vec::new();
-            for read in reads {
-                let file = files.len();
-                files.push(read.report);
-                rejects.extend(read.rejects);
-                if let Some(batch) = read.batch {
-                    new.push(NewRows { file, batch });
-                }
-            }
             bar.set_message(format!("{}: merging with the staged rows, writing the changed partitions", def.name));
-            // Only the staged files of the platforms the run brings rows for are read back.
-            let (groups, untouched) = partitioned::groups(def, manifest.files(def.name), new)?;
-            let name = format!("v{version:06}-{run_id}");
-            let merged = merge_and_write(wh, def, groups, ingested_micros, &mut files, &name, &writes, opts)?;
-            if kind == Kind::Posts {
-                merge_aliases(&mut staged, merged.aliases, &mut changed);
-            }
-            if merged.changed || manifest.files(def.name).is_empty() {
-                let mut entries = merged.entries;
-                entries.extend(untouched);
-                if entries.is_empty() {
-                    // An empty table still gets a file, so that readers find its columns.
-                    let rel = format!("{}/{name}.parquet", crate::warehouse::table_dir(def.name));
-                    entries.push(wh.write_batches(&rel, def.schema(), [RecordBatch::new_empty(def.schema())]).await?);
-                    count_write(&writes, opts)?;
-                }
-                entries.sort_by(|a, b| (&a.partition, &a.path).cmp(&(&b.partition, &b.path)));
-                rewritten.push((def, entries));
-            }
-            continue;
+            stage_partitioned(wh, &manifest, &run, kind, reads, &mut gathered).await?;
+        } else {
+            stage_rows(&manifest, &run, kind, reads, &mut gathered, &mut lookup);
         }
-
-        let mut candidates: Vec<Candidate> = Vec::new();
-        for read in reads {
-            let file = files.len();
-            files.push(read.report);
-            rejects.extend(read.rejects);
-            for mut row in read.rows {
-                row[def.index("source_file")] = Value::Str(files[file].source_file.clone());
-                row[def.index("ingested_at")] = ingested_at.clone();
-                let seq = candidates.len() as u64 + 1;
-                candidates.push(Candidate { row, file, seq });
-            }
-        }
-        // Newer wins within the run: the later candidate of a key; the others are duplicates.
-        let winners = keep_newest(def, candidates, &mut files);
-        let existing = staged.remove(def.name).unwrap_or_default();
-        let next = match kind {
-            // The register is a snapshot: a run with registry sources replaces it. When one of
-            // them could not be read the snapshot is incomplete, so its rows are merged into the
-            // register instead (nothing is lost to a bad file).
-            Kind::Registry => {
-                let complete = files.iter().filter(|f| f.kind == "registry").all(|f| f.error.is_none());
-                keep_unchanged(def, &existing, winners, &mut files, complete)
-            }
-            Kind::Calendar => calendar_rows(def, existing.clone(), winners, &ingested_at, &mut files),
-            _ => keep_unchanged(def, &existing, winners, &mut files, false),
-        };
-        // Loaded = every surviving row this run produced.
-        let mut next = next;
-        sort_by_key(def, &mut next);
-        if kind == Kind::Registry {
-            refresh_accounts(&mut lookup, &next);
-        }
-        let mut before = existing;
-        sort_by_key(def, &mut before);
-        if next != before || manifest.files(def.name).is_empty() {
-            changed.push(def);
-        }
-        staged.insert(def.name, next);
     }
     bar.finish_and_clear();
+    commit_run(wh, manifest, &run, gathered).await
+}
 
-    // Write what changed, then swap the manifest.
-    let mut next_manifest: Manifest = manifest.clone();
+/// What names and stamps everything one run writes, and counts its writes (for the test hook).
+struct RunIds<'a> {
+    run_id: String,
+    /// The manifest version the run commits.
+    version: u64,
+    ingested_at: Value,
+    ingested_micros: i64,
+    writes: std::sync::atomic::AtomicUsize,
+    opts: &'a IngestOptions,
+}
+
+/// What a run has gathered so far: every file's report and rejects, the small tables as they now
+/// stand, and the tables it changed.
+#[derive(Default)]
+struct Gathered {
+    files: Vec<FileReport>,
+    rejects: Vec<Reject>,
+    staged: HashMap<&'static str, Vec<Row>>,
+    /// Small tables (one file each) to write.
+    changed: Vec<&'static TableDef>,
+    /// Tables stored by partition that the run rewrote, with all their files.
+    rewritten: Vec<(&'static TableDef, Vec<FileEntry>)>,
+}
+
+impl Gathered {
+    /// Records a file's report and rejects; returns the file's position.
+    fn add_report(&mut self, report: FileReport, rejects: Vec<Reject>) -> usize {
+        self.files.push(report);
+        self.rejects.extend(rejects);
+        self.files.len() - 1
+    }
+}
+
+/// The small tables the run needs, read as rows: the calendar and register always, aliases when
+/// posts or messages come in, and every table the run ingests. Posts and messages are read as
+/// columns later, and only where a run changes them.
+async fn read_small_tables(wh: &Warehouse, manifest: &Manifest, sources: &[Source]) -> Result<HashMap<&'static str, Vec<Row>>, IngestError> {
+    let ingests = |t: &TableDef| sources.iter().any(|s| s.kind.table().name == t.name);
+    let mut staged: HashMap<&'static str, Vec<Row>> = HashMap::new();
+    for def in table::STAGING.iter().filter(|d| !is_partitioned(d)) {
+        let needed = [&table::CALENDAR, &table::REGISTRY].iter().any(|t| t.name == def.name)
+            || (def.name == table::POST_ALIASES.name && (ingests(&table::POSTS) || ingests(&table::INTERACTIONS)))
+            || ingests(def);
+        if needed {
+            staged.insert(def.name, wh.read_rows(manifest, def).await?);
+        }
+    }
+    Ok(staged)
+}
+
+/// Posts or messages: the new rows are merged with the staged partitions of the platforms they
+/// touch, and the partitions that changed are written.
+async fn stage_partitioned(wh: &Warehouse, manifest: &Manifest, run: &RunIds<'_>, kind: Kind, reads: Vec<FileRead>, g: &mut Gathered) -> Result<(), IngestError> {
+    let def = kind.table();
+    let mut new = Vec::new();
+    for read in reads {
+        let file = g.add_report(read.report, read.rejects);
+        if let Some(batch) = read.batch {
+            new.push(NewRows { file, batch });
+        }
+    }
+    // Only the staged files of the platforms the run brings rows for are read back.
+    let (groups, untouched) = partitioned::groups(def, manifest.files(def.name), new)?;
+    let (version, run_id) = (run.version, &run.run_id);
+    let name = format!("v{version:06}-{run_id}");
+    let merged = merge_and_write(wh, def, groups, run.ingested_micros, &mut g.files, &name, &run.writes, run.opts)?;
+    if kind == Kind::Posts {
+        merge_aliases(&mut g.staged, merged.aliases, &mut g.changed);
+    }
+    if merged.changed || manifest.files(def.name).is_empty() {
+        let mut entries = merged.entries;
+        entries.extend(untouched);
+        if entries.is_empty() {
+            // An empty table still gets a file, so that readers find its columns.
+            let rel = format!("{}/{name}.parquet", crate::warehouse::table_dir(def.name));
+            entries.push(wh.write_batches(&rel, def.schema(), [RecordBatch::new_empty(def.schema())]).await?);
+            count_write(&run.writes, run.opts)?;
+        }
+        entries.sort_by(|a, b| (&a.partition, &a.path).cmp(&(&b.partition, &b.path)));
+        g.rewritten.push((def, entries));
+    }
+    Ok(())
+}
+
+/// A small table: the run's rows are keyed (newer wins), then merged with the staged rows; the
+/// register refreshes the accounts later kinds look up.
+fn stage_rows(manifest: &Manifest, run: &RunIds<'_>, kind: Kind, reads: Vec<FileRead>, g: &mut Gathered, lookup: &mut Lookup) {
+    let def = kind.table();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for read in reads {
+        let file = g.add_report(read.report, read.rejects);
+        for mut row in read.rows {
+            row[def.index("source_file")] = Value::Str(g.files[file].source_file.clone());
+            row[def.index("ingested_at")] = run.ingested_at.clone();
+            let seq = candidates.len() as u64 + 1;
+            candidates.push(Candidate { row, file, seq });
+        }
+    }
+    let files = &mut g.files;
+    // Newer wins within the run: the later candidate of a key; the others are duplicates.
+    let winners = keep_newest(def, candidates, files);
+    let existing = g.staged.remove(def.name).unwrap_or_default();
+    let next = match kind {
+        // The register is a snapshot: a run with registry sources replaces it. When one of
+        // them could not be read the snapshot is incomplete, so its rows are merged into the
+        // register instead (nothing is lost to a bad file).
+        Kind::Registry => {
+            let complete = files.iter().filter(|f| f.kind == "registry").all(|f| f.error.is_none());
+            keep_unchanged(def, &existing, winners, files, complete)
+        }
+        Kind::Calendar => calendar_rows(def, existing.clone(), winners, &run.ingested_at, files),
+        _ => keep_unchanged(def, &existing, winners, files, false),
+    };
+    // Loaded = every surviving row this run produced.
+    let mut next = next;
+    sort_by_key(def, &mut next);
+    if kind == Kind::Registry {
+        refresh_accounts(lookup, &next);
+    }
+    let mut before = existing;
+    sort_by_key(def, &mut before);
+    if next != before || manifest.files(def.name).is_empty() {
+        g.changed.push(def);
+    }
+    g.staged.insert(def.name, next);
+}
+
+/// Writes what changed, the rejects and the per-file summary, then swaps the manifest.
+async fn commit_run(wh: &Warehouse, manifest: Manifest, run: &RunIds<'_>, g: Gathered) -> Result<IngestReport, IngestError> {
+    let (version, run_id) = (run.version, run.run_id.clone());
+    let mut next_manifest: Manifest = manifest;
     // The small tables are one file each.
-    for def in &changed {
+    for def in &g.changed {
         let rel = format!("{}/v{version:06}-{run_id}.parquet", crate::warehouse::table_dir(def.name));
-        let entry = wh.write_rows(def, &rel, &staged[def.name]).await?;
-        count_write(&writes, opts)?;
+        let entry = wh.write_rows(def, &rel, &g.staged[def.name]).await?;
+        count_write(&run.writes, run.opts)?;
         next_manifest.set(def.name, vec![entry]);
     }
-    for (def, entries) in rewritten {
+    for (def, entries) in g.rewritten {
         next_manifest.set(def.name, entries);
     }
-    let reject_rows = reject_rows(&run_id, &rejects, &ingested_at);
+    let reject_rows = reject_rows(&run_id, &g.rejects, &run.ingested_at);
     if !reject_rows.is_empty() {
         let rel = format!("raw/rejects/v{version:06}-{run_id}.parquet");
         let entry = wh.write_rows(&table::REJECTS, &rel, &reject_rows).await?;
         next_manifest.append("rejects", vec![entry]);
     }
-    let file_rows = file_rows(&run_id, &files, &ingested_at);
+    let file_rows = file_rows(&run_id, &g.files, &run.ingested_at);
     if !file_rows.is_empty() {
         let rel = format!("raw/ingest_files/v{version:06}-{run_id}.parquet");
         let entry = wh.write_rows(&table::INGEST_FILES, &rel, &file_rows).await?;
@@ -197,7 +249,7 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
     }
     let committed = wh.commit(next_manifest, &format!("ingest run {run_id}")).await?;
     let tables = table::STAGING.iter().map(|d| (d.name.to_string(), committed.rows(d.name))).collect();
-    Ok(IngestReport { run_id, files, rejects, tables, manifest_version: committed.version })
+    Ok(IngestReport { run_id, files: g.files, rejects: g.rejects, tables, manifest_version: committed.version })
 }
 
 fn progress_bar(show: bool, total: u64) -> indicatif::ProgressBar {
