@@ -24,7 +24,8 @@ fn main() {
     println!("cargo:rerun-if-changed=sql");
     let mut files = Vec::new();
     collect(&sql, &sql, &mut files);
-    let mut code = String::from("/// (path under sql/, contents) of every shipped model file.\npub static EMBEDDED: &[(&str, &str)] = &[\n");
+    let mut code =
+        String::from("/// (path under sql/, contents) of every shipped model file.\npub static EMBEDDED: &[(&str, &str)] = &[\n");
     for f in &files {
         code.push_str(&format!("    ({f:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/sql/{f}\"))),\n"));
     }

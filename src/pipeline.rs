@@ -86,12 +86,7 @@ impl Pipeline {
 
     /// The sources with their files expanded, in pipeline order.
     pub fn sources(&self) -> Result<Vec<Source>, PipelineError> {
-        self.spec
-            .sources
-            .iter()
-            .enumerate()
-            .map(|(i, s)| resolve_source(&self.dir, i + 1, s).map_err(PipelineError::from))
-            .collect()
+        self.spec.sources.iter().enumerate().map(|(i, s)| resolve_source(&self.dir, i + 1, s).map_err(PipelineError::from)).collect()
     }
 }
 

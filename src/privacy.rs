@@ -61,7 +61,6 @@ mod tests {
         assert_eq!(a.author_hash("x").len(), 64);
         // RFC 4231 test case 2.
         let k = Secret(b"Jefe".to_vec());
-        assert_eq!(k.author_hash("what do ya want for nothing?"),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(k.author_hash("what do ya want for nothing?"), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 }

@@ -5,9 +5,8 @@
 //! `RecordBatch`es and back, so no per-table conversion code exists.
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, BooleanBuilder, Date32Array, Date32Builder, Float64Array, Float64Builder,
-    Int64Array, Int64Builder, RecordBatch, StringArray, StringBuilder, StringViewArray, TimestampMicrosecondArray,
-    TimestampMicrosecondBuilder, LargeStringArray,
+    Array, ArrayRef, BooleanArray, BooleanBuilder, Date32Array, Date32Builder, Float64Array, Float64Builder, Int64Array, Int64Builder,
+    LargeStringArray, RecordBatch, StringArray, StringBuilder, StringViewArray, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::sync::Arc;
@@ -131,16 +130,11 @@ pub struct TableDef {
 
 impl TableDef {
     pub fn index(&self, name: &str) -> usize {
-        self.columns
-            .iter()
-            .position(|c| c.name == name)
-            .unwrap_or_else(|| panic!("table {} has no column {name}", self.name))
+        self.columns.iter().position(|c| c.name == name).unwrap_or_else(|| panic!("table {} has no column {name}", self.name))
     }
 
     pub fn schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(
-            self.columns.iter().map(|c| Field::new(c.name, c.ty.arrow(), true)).collect::<Vec<_>>(),
-        ))
+        Arc::new(Schema::new(self.columns.iter().map(|c| Field::new(c.name, c.ty.arrow(), true)).collect::<Vec<_>>()))
     }
 
     pub fn key_of(&self, row: &Row) -> String {
@@ -279,11 +273,8 @@ const FILINGS_COLS: &[Column] = &[
     col("source_file", Utf8),
     col("ingested_at", Instant),
 ];
-pub static FILINGS: TableDef = TableDef {
-    name: "filings",
-    columns: FILINGS_COLS,
-    key: &["platform", "account_id", "action", "action_date"],
-};
+pub static FILINGS: TableDef =
+    TableDef { name: "filings", columns: FILINGS_COLS, key: &["platform", "account_id", "action", "action_date"] };
 
 const POSTS_COLS: &[Column] = &[
     col("platform", Utf8),
@@ -314,8 +305,7 @@ const POST_ALIASES_COLS: &[Column] = &[
     col("source_file", Utf8),
     col("ingested_at", Instant),
 ];
-pub static POST_ALIASES: TableDef =
-    TableDef { name: "post_aliases", columns: POST_ALIASES_COLS, key: &["platform", "post_id"] };
+pub static POST_ALIASES: TableDef = TableDef { name: "post_aliases", columns: POST_ALIASES_COLS, key: &["platform", "post_id"] };
 
 const INTERACTIONS_COLS: &[Column] = &[
     col("platform", Utf8),
@@ -329,11 +319,8 @@ const INTERACTIONS_COLS: &[Column] = &[
     col("source_file", Utf8),
     col("ingested_at", Instant),
 ];
-pub static INTERACTIONS: TableDef = TableDef {
-    name: "interactions",
-    columns: INTERACTIONS_COLS,
-    key: &["platform", "account_id", "message_id"],
-};
+pub static INTERACTIONS: TableDef =
+    TableDef { name: "interactions", columns: INTERACTIONS_COLS, key: &["platform", "account_id", "message_id"] };
 
 const FOLLOWERS_COLS: &[Column] = &[
     col("platform", Utf8),
@@ -343,8 +330,7 @@ const FOLLOWERS_COLS: &[Column] = &[
     col("source_file", Utf8),
     col("ingested_at", Instant),
 ];
-pub static FOLLOWERS: TableDef =
-    TableDef { name: "followers", columns: FOLLOWERS_COLS, key: &["platform", "account_id", "date"] };
+pub static FOLLOWERS: TableDef = TableDef { name: "followers", columns: FOLLOWERS_COLS, key: &["platform", "account_id", "date"] };
 
 /// A directive's `deadline_hours` when its file gives none: the 12-hour reposting rule (SPEC §5.4).
 /// (The models' `int_directive_assessments.sql` and the report's chart repeat it for rows without one.)
@@ -372,8 +358,7 @@ const SELF_INSPECTIONS_COLS: &[Column] = &[
     col("source_file", Utf8),
     col("ingested_at", Instant),
 ];
-pub static SELF_INSPECTIONS: TableDef =
-    TableDef { name: "self_inspections", columns: SELF_INSPECTIONS_COLS, key: &["unit_name", "month"] };
+pub static SELF_INSPECTIONS: TableDef = TableDef { name: "self_inspections", columns: SELF_INSPECTIONS_COLS, key: &["unit_name", "month"] };
 
 const FINDINGS_COLS: &[Column] = &[
     col("platform", Utf8),
@@ -386,19 +371,11 @@ const FINDINGS_COLS: &[Column] = &[
     col("source_file", Utf8),
     col("ingested_at", Instant),
 ];
-pub static FINDINGS: TableDef = TableDef {
-    name: "findings",
-    columns: FINDINGS_COLS,
-    key: &["platform", "account_id", "post_id", "found_on", "kind"],
-};
+pub static FINDINGS: TableDef =
+    TableDef { name: "findings", columns: FINDINGS_COLS, key: &["platform", "account_id", "post_id", "found_on", "kind"] };
 
-const CALENDAR_COLS: &[Column] = &[
-    col("date", Date),
-    col("kind", Utf8),
-    col("name", Utf8),
-    col("source_file", Utf8),
-    col("ingested_at", Instant),
-];
+const CALENDAR_COLS: &[Column] =
+    &[col("date", Date), col("kind", Utf8), col("name", Utf8), col("source_file", Utf8), col("ingested_at", Instant)];
 pub static CALENDAR: TableDef = TableDef { name: "calendar", columns: CALENDAR_COLS, key: &["date"] };
 
 const REJECTS_COLS: &[Column] = &[
@@ -446,26 +423,24 @@ mod tests {
 
     #[test]
     fn rows_survive_a_round_trip_through_arrow() {
-        let rows = vec![
-            vec![
-                Value::Str("weibo".into()),
-                Value::Str("5000000001".into()),
-                Value::Str("p1".into()),
-                Value::Instant(1_561_910_400_000_000),
-                Value::Str("标题".into()),
-                Value::Str("original".into()),
-                Value::Null,
-                Value::Int(1),
-                Value::Int(10),
-                Value::Null,
-                Value::Int(3),
-                Value::Null,
-                Value::Int(0),
-                Value::Null,
-                Value::Str("f.csv".into()),
-                Value::Instant(1),
-            ],
-        ];
+        let rows = vec![vec![
+            Value::Str("weibo".into()),
+            Value::Str("5000000001".into()),
+            Value::Str("p1".into()),
+            Value::Instant(1_561_910_400_000_000),
+            Value::Str("标题".into()),
+            Value::Str("original".into()),
+            Value::Null,
+            Value::Int(1),
+            Value::Int(10),
+            Value::Null,
+            Value::Int(3),
+            Value::Null,
+            Value::Int(0),
+            Value::Null,
+            Value::Str("f.csv".into()),
+            Value::Instant(1),
+        ]];
         let batch = POSTS.to_batch(&rows).unwrap();
         assert_eq!(POSTS.rows_from_batch(&batch), rows);
         assert_eq!(batch.schema().field(3).data_type(), &ColType::Instant.arrow());

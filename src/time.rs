@@ -215,10 +215,18 @@ impl Quarter {
         NaiveDate::from_ymd_opt(self.year, 3 * (self.q - 1) + 1, 1).expect("quarter start")
     }
     pub fn next(&self) -> Quarter {
-        if self.q == 4 { Quarter { year: self.year + 1, q: 1 } } else { Quarter { year: self.year, q: self.q + 1 } }
+        if self.q == 4 {
+            Quarter { year: self.year + 1, q: 1 }
+        } else {
+            Quarter { year: self.year, q: self.q + 1 }
+        }
     }
     pub fn prev(&self) -> Quarter {
-        if self.q == 1 { Quarter { year: self.year - 1, q: 4 } } else { Quarter { year: self.year, q: self.q - 1 } }
+        if self.q == 1 {
+            Quarter { year: self.year - 1, q: 4 }
+        } else {
+            Quarter { year: self.year, q: self.q - 1 }
+        }
     }
     pub fn end(&self) -> NaiveDate {
         self.next().start()

@@ -4,14 +4,14 @@
 pub mod print;
 
 use crate::ingest::run::{ingest, IngestOptions, IngestReport};
-use print::{print_build, print_checks, print_summary};
 use crate::ingest::source::{resolve_source, Source, SourceSpec};
 use crate::pipeline::Pipeline;
-use crate::stages::{self, StagePlan};
 use crate::query::{self, OutputFormat};
+use crate::stages::{self, StagePlan};
 use crate::warehouse::Warehouse;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use print::{print_build, print_checks, print_summary};
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -226,7 +226,9 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             ingest_files(&wh, &spec, &paths).await
         }
         Command::Demo { out, seed } => demo(&wh, &out, seed).await,
-        Command::Generate { out: _, quarter, seed, tier: Some(tier), exports, force } => generate_tier(&wh, tier, &quarter, seed, force, exports.as_deref()).await,
+        Command::Generate { out: _, quarter, seed, tier: Some(tier), exports, force } => {
+            generate_tier(&wh, tier, &quarter, seed, force, exports.as_deref()).await
+        }
         Command::Generate { out, quarter, seed, tier: None, .. } => generate_exports(&out, &quarter, seed),
         Command::Report { quarter, out, pdf } => {
             let quarter = crate::time::Quarter::parse(&quarter)?;
@@ -290,13 +292,27 @@ async fn demo(wh: &Warehouse, out: &std::path::Path, seed: u64) -> anyhow::Resul
 }
 
 /// `generate --tier`: a synthetic quarter straight into the warehouse, and optionally its exports.
-async fn generate_tier(wh: &Warehouse, tier: crate::generate::tiers::Tier, quarter: &str, seed: u64, force: bool, exports: Option<&std::path::Path>) -> anyhow::Result<i32> {
+async fn generate_tier(
+    wh: &Warehouse,
+    tier: crate::generate::tiers::Tier,
+    quarter: &str,
+    seed: u64,
+    force: bool,
+    exports: Option<&std::path::Path>,
+) -> anyhow::Result<i32> {
     let quarter = crate::time::Quarter::parse(quarter)?;
     let started = std::time::Instant::now();
     let s = crate::generate::tiers::generate_tier(wh, tier, quarter, seed, force).await?;
     println!(
         "generated the {} tier for {quarter} into {}: {} units, {} accounts, {} posts, {} messages in {} files ({:.1} s)",
-        tier.name(), wh.display, s.units, s.accounts, s.posts, s.messages, s.files, started.elapsed().as_secs_f64()
+        tier.name(),
+        wh.display,
+        s.units,
+        s.accounts,
+        s.posts,
+        s.messages,
+        s.files,
+        started.elapsed().as_secs_f64()
     );
     if let Some(dir) = exports {
         let started = std::time::Instant::now();
@@ -375,16 +391,13 @@ fn refuse_inside_warehouse(wh: &Warehouse, path: &std::path::Path) -> anyhow::Re
         Ok(p) => p,
         Err(_) => {
             let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            let parent = std::fs::canonicalize(parent).with_context(|| format!("cannot write {}: its folder does not exist", path.display()))?;
+            let parent =
+                std::fs::canonicalize(parent).with_context(|| format!("cannot write {}: its folder does not exist", path.display()))?;
             parent.join(path.file_name().unwrap_or_default())
         }
     };
     if resolved.starts_with(&root) {
-        bail!(
-            "refused: --output {} is inside the warehouse {}; write query results elsewhere",
-            path.display(),
-            wh.display
-        );
+        bail!("refused: --output {} is inside the warehouse {}; write query results elsewhere", path.display(), wh.display);
     }
     Ok(())
 }

@@ -117,8 +117,12 @@ pub fn print_checks(report: &crate::models::BuildReport) {
     for (model, why) in &report.skipped {
         eprintln!("skipped {model}: {why}");
     }
-    println!("data tests: {} passed, {} warned, {} failed", passed,
-        report.checks.iter().filter(|c| c.status() == "warn").count(), report.failures().len());
+    println!(
+        "data tests: {} passed, {} warned, {} failed",
+        passed,
+        report.checks.iter().filter(|c| c.status() == "warn").count(),
+        report.failures().len()
+    );
 }
 
 /// The per-model build report: rows, time and what each model read.
@@ -129,7 +133,12 @@ pub fn print_build(report: &crate::models::BuildReport) {
     let batch = arrow::array::RecordBatch::try_from_iter(vec![
         ("model", Arc::new(StringArray::from(runs.iter().map(|r| r.name.clone()).collect::<Vec<_>>())) as ArrayRef),
         ("layer", Arc::new(StringArray::from(runs.iter().map(|r| r.layer.name()).collect::<Vec<_>>())) as ArrayRef),
-        ("rows", Arc::new(StringArray::from(runs.iter().map(|r| if r.view { "view".to_string() } else { r.rows.to_string() }).collect::<Vec<_>>())) as ArrayRef),
+        (
+            "rows",
+            Arc::new(StringArray::from(
+                runs.iter().map(|r| if r.view { "view".to_string() } else { r.rows.to_string() }).collect::<Vec<_>>(),
+            )) as ArrayRef,
+        ),
         ("ms", Arc::new(UInt64Array::from(runs.iter().map(|r| r.millis as u64).collect::<Vec<_>>())) as ArrayRef),
         ("reads", Arc::new(StringArray::from(runs.iter().map(|r| r.reads.join(", ")).collect::<Vec<_>>())) as ArrayRef),
     ]);
@@ -139,5 +148,12 @@ pub fn print_build(report: &crate::models::BuildReport) {
         }
     }
     let total: u128 = runs.iter().map(|r| r.millis).sum();
-    println!("build {}: {} models from {} in {} ms; manifest version {}", report.quarter, runs.len(), report.models_from, total, report.manifest_version);
+    println!(
+        "build {}: {} models from {} in {} ms; manifest version {}",
+        report.quarter,
+        runs.len(),
+        report.models_from,
+        total,
+        report.manifest_version
+    );
 }

@@ -192,8 +192,28 @@ fn write_posts(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
 /// weibo-crawler's CSV: ids carry a trailing tab as the crawler writes them, and original posts' rows are short.
 fn write_weibo_crawler_posts(a: &Account, posts: &[&Post], out: &Path) -> Result<(), GenerateError> {
     let header = [
-        "id", "bid", "正文", "头条文章url", "原始图片url", "视频url", "Live Photo视频url", "位置", "日期", "工具", "点赞数",
-        "评论数", "转发数", "话题", "@用户", "完整日期", "是否编辑过", "编辑次数", "是否原创", "源用户id", "源用户昵称", "源微博id",
+        "id",
+        "bid",
+        "正文",
+        "头条文章url",
+        "原始图片url",
+        "视频url",
+        "Live Photo视频url",
+        "位置",
+        "日期",
+        "工具",
+        "点赞数",
+        "评论数",
+        "转发数",
+        "话题",
+        "@用户",
+        "完整日期",
+        "是否编辑过",
+        "编辑次数",
+        "是否原创",
+        "源用户id",
+        "源用户昵称",
+        "源微博id",
     ];
     let rows: Vec<Vec<String>> = posts
         .iter()
@@ -238,7 +258,20 @@ fn write_weibo_crawler_posts(a: &Account, posts: &[&Post], out: &Path) -> Result
 
 /// weiboSpider's CSV, with the header repeated halfway as an appended crawl leaves it.
 fn write_weibospider_posts(a: &Account, posts: &[&Post], out: &Path) -> Result<(), GenerateError> {
-    let header = ["微博id", "微博正文", "头条文章url", "原始图片url", "是否为原创微博", "微博视频url", "发布位置", "发布时间", "发布工具", "点赞数", "转发数", "评论数"];
+    let header = [
+        "微博id",
+        "微博正文",
+        "头条文章url",
+        "原始图片url",
+        "是否为原创微博",
+        "微博视频url",
+        "发布位置",
+        "发布时间",
+        "发布工具",
+        "点赞数",
+        "转发数",
+        "评论数",
+    ];
     let mut rows: Vec<Vec<String>> = Vec::new();
     for (k, p) in posts.iter().enumerate() {
         if k == posts.len() / 2 {
@@ -267,8 +300,22 @@ fn write_weibospider_posts(a: &Account, posts: &[&Post], out: &Path) -> Result<(
 fn write_wechat_posts(plan: &Plan, a: &Account, posts: &[&Post], out: &Path) -> Result<(), GenerateError> {
     let q = plan.quarter;
     let header = [
-        "内容标题", "发表时间", "总阅读人数", "总阅读次数", "总分享人数", "分享次数", "阅读后关注人数", "送达人数",
-        "公众号消息阅读次数", "送达阅读率", "首次分享次数", "分享产生阅读次数", "首次分享率", "首次分享带来阅读次数", "阅读完成率", "内容url",
+        "内容标题",
+        "发表时间",
+        "总阅读人数",
+        "总阅读次数",
+        "总分享人数",
+        "分享次数",
+        "阅读后关注人数",
+        "送达人数",
+        "公众号消息阅读次数",
+        "送达阅读率",
+        "首次分享次数",
+        "分享产生阅读次数",
+        "首次分享率",
+        "首次分享带来阅读次数",
+        "阅读完成率",
+        "内容url",
     ];
     let rows: Vec<Vec<Cell>> = posts
         .iter()
@@ -295,13 +342,35 @@ fn write_wechat_posts(plan: &Plan, a: &Account, posts: &[&Post], out: &Path) -> 
             ]
         })
         .collect();
-    let name = format!("posts/wechat-mp/{}/已通知内容_{}_{}.xlsx", a.id, q.prev().start().format("%Y%m%d"), (q.end() - Duration::days(1)).format("%Y%m%d"));
+    let name = format!(
+        "posts/wechat-mp/{}/已通知内容_{}_{}.xlsx",
+        a.id,
+        q.prev().start().format("%Y%m%d"),
+        (q.end() - Duration::days(1)).format("%Y%m%d")
+    );
     write(&out.join(name), &xlsx_bytes("Sheet1", None, &header, &rows)?)
 }
 
 /// The Douyin creator centre's 作品数据 workbook; every ninth row shows "-" for its counts.
 fn write_douyin_creator_posts(a: &Account, posts: &[&Post], out: &Path) -> Result<(), GenerateError> {
-    let header = ["作品名称", "发布时间", "体裁", "审核状态", "播放量", "完播率", "5s完播率", "封面点击率", "2s跳出率", "平均播放时长", "点赞量", "分享量", "评论量", "收藏量", "主页访问量", "粉丝增量"];
+    let header = [
+        "作品名称",
+        "发布时间",
+        "体裁",
+        "审核状态",
+        "播放量",
+        "完播率",
+        "5s完播率",
+        "封面点击率",
+        "2s跳出率",
+        "平均播放时长",
+        "点赞量",
+        "分享量",
+        "评论量",
+        "收藏量",
+        "主页访问量",
+        "粉丝增量",
+    ];
     let rows: Vec<Vec<Cell>> = posts
         .iter()
         .enumerate()
@@ -346,13 +415,31 @@ fn write_mediacrawler_videos(plan: &Plan, out: &Path) -> Result<usize, GenerateE
         lines.push_str(&v.to_string());
         lines.push('\n');
     }
-    write(&out.join(format!("posts/mediacrawler/douyin/search_contents_{}.jsonl", ymd(plan.quarter.end() - Duration::days(1)))), lines.as_bytes())?;
+    write(
+        &out.join(format!("posts/mediacrawler/douyin/search_contents_{}.jsonl", ymd(plan.quarter.end() - Duration::days(1)))),
+        lines.as_bytes(),
+    )?;
     Ok(1)
 }
 
 /// Toutiao (and anything else) in the canonical template, the time as text or as a Unix stamp.
 fn write_canonical_posts(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
-    let header = ["平台", "账号ID", "发布ID", "发布时间", "标题", "类型", "转发源ID", "位置", "阅读数", "在看数", "点赞数", "评论数", "转发数", "链接"];
+    let header = [
+        "平台",
+        "账号ID",
+        "发布ID",
+        "发布时间",
+        "标题",
+        "类型",
+        "转发源ID",
+        "位置",
+        "阅读数",
+        "在看数",
+        "点赞数",
+        "评论数",
+        "转发数",
+        "链接",
+    ];
     let rows: Vec<Vec<String>> = plan
         .posts
         .iter()
@@ -361,8 +448,22 @@ fn write_canonical_posts(plan: &Plan, out: &Path) -> Result<usize, GenerateError
         .map(|(k, p)| {
             let a = &plan.accounts[p.account];
             let when = if k % 2 == 0 { hm(p.at) } else { unix(p.at).to_string() };
-            vec![platform_zh(a.platform).into(), a.id.clone(), p.id.clone(), when, p.title.clone(), "原创".into(), String::new(),
-                String::new(), p.reads.to_string(), String::new(), p.likes.to_string(), p.comments.to_string(), p.shares.to_string(), String::new()]
+            vec![
+                platform_zh(a.platform).into(),
+                a.id.clone(),
+                p.id.clone(),
+                when,
+                p.title.clone(),
+                "原创".into(),
+                String::new(),
+                String::new(),
+                p.reads.to_string(),
+                String::new(),
+                p.likes.to_string(),
+                p.comments.to_string(),
+                p.shares.to_string(),
+                String::new(),
+            ]
         })
         .collect();
     write(&out.join("posts/canonical/头条号发布记录.csv"), &csv_bytes(&header, &rows, true)?)?;
@@ -414,7 +515,10 @@ fn write_messages(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
         write(&path, body.as_bytes())?;
         n += 1;
     }
-    write(&out.join(format!("interactions/mediacrawler/douyin/search_comments_{}.jsonl", ymd(q_end - Duration::days(1)))), douyin.as_bytes())?;
+    write(
+        &out.join(format!("interactions/mediacrawler/douyin/search_comments_{}.jsonl", ymd(q_end - Duration::days(1)))),
+        douyin.as_bytes(),
+    )?;
     n += 1;
     Ok(n)
 }
@@ -422,13 +526,19 @@ fn write_messages(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
 /// A Douyin comment as MediaCrawler's JSON lines, followed by the account's reply when it answered.
 fn douyin_comment_lines(lines: &mut String, a: &Account, m: &Message, post: &str) {
     let author_hash = crate::ingest::creator_hash(&m.author);
-    lines.push_str(&serde_json::json!({"comment_id": m.id, "create_time": unix(m.at), "aweme_id": post,
-        "content": "请问在哪里办理？", "creator_hash": author_hash, "nickname": "用***户", "parent_comment_id": "0"}).to_string());
+    lines.push_str(
+        &serde_json::json!({"comment_id": m.id, "create_time": unix(m.at), "aweme_id": post,
+        "content": "请问在哪里办理？", "creator_hash": author_hash, "nickname": "用***户", "parent_comment_id": "0"})
+        .to_string(),
+    );
     lines.push('\n');
     if let Some(r) = m.replied {
-        lines.push_str(&serde_json::json!({"comment_id": format!("{}r", m.id), "create_time": unix(r), "aweme_id": post,
+        lines.push_str(
+            &serde_json::json!({"comment_id": format!("{}r", m.id), "create_time": unix(r), "aweme_id": post,
             "content": "您好，可到政务服务中心办理。", "creator_hash": crate::ingest::creator_hash(&a.id),
-            "nickname": a.name, "parent_comment_id": m.id}).to_string());
+            "nickname": a.name, "parent_comment_id": m.id})
+            .to_string(),
+        );
         lines.push('\n');
     }
 }
@@ -440,13 +550,44 @@ fn write_followers(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
     let growth = |a: &Account, days: i64| a.followers_start + days * (a.followers_start / 400 + 1);
     let quarter_days = (q_end - q_start).num_days();
     for (label, days) in [(ymd(q_start - Duration::days(1)), 0), (ymd(q_end - Duration::days(1)), quarter_days)] {
-        let header = ["用户id", "昵称", "性别", "生日", "所在地", "IP属地", "学习经历", "公司", "注册时间", "阳光信用", "微博数", "粉丝数", "关注数", "简介"];
+        let header = [
+            "用户id",
+            "昵称",
+            "性别",
+            "生日",
+            "所在地",
+            "IP属地",
+            "学习经历",
+            "公司",
+            "注册时间",
+            "阳光信用",
+            "微博数",
+            "粉丝数",
+            "关注数",
+            "简介",
+        ];
         let rows: Vec<Vec<String>> = plan
             .accounts
             .iter()
             .filter(|a| a.platform == "weibo")
-            .map(|a| vec![a.id.clone(), a.name.clone(), "m".into(), String::new(), "青禾".into(), String::new(), String::new(), String::new(),
-                ymd(a.opened_on), "信用较好".into(), "100".into(), growth(a, days).to_string(), "50".into(), format!("{}官方微博", plan.units[a.unit].name)])
+            .map(|a| {
+                vec![
+                    a.id.clone(),
+                    a.name.clone(),
+                    "m".into(),
+                    String::new(),
+                    "青禾".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    ymd(a.opened_on),
+                    "信用较好".into(),
+                    "100".into(),
+                    growth(a, days).to_string(),
+                    "50".into(),
+                    format!("{}官方微博", plan.units[a.unit].name),
+                ]
+            })
             .collect();
         write(&out.join(format!("followers/weibo-users/{label}/users.csv")), &csv_bytes(&header, &rows, false)?)?;
         n += 1;
@@ -456,7 +597,13 @@ fn write_followers(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
         for d in 0..=quarter_days {
             let day = q_start - Duration::days(1) + Duration::days(d);
             let net = growth(a, d) - growth(a, (d - 1).max(0));
-            html.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{net}</td><td>{}</td></tr>\n", ymd(day), net + 2, 2, growth(a, d)));
+            html.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{net}</td><td>{}</td></tr>\n",
+                ymd(day),
+                net + 2,
+                2,
+                growth(a, d)
+            ));
         }
         html.push_str("</table></body></html>\n");
         write(&out.join(format!("followers/wechat-mp-users/{}/user_analysis.xls", a.id)), html.as_bytes())?;
@@ -483,17 +630,33 @@ fn write_oversight(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
         .iter()
         .map(|d| {
             let units: Vec<String> = d.units.iter().map(|u| plan.units[*u].name.clone()).collect();
-            vec![d.id.clone(), d.title.clone(), "微博".into(), d.source_post.clone(), hm(d.at), crate::table::DEFAULT_DEADLINE_HOURS.to_string(), units.join("、")]
+            vec![
+                d.id.clone(),
+                d.title.clone(),
+                "微博".into(),
+                d.source_post.clone(),
+                hm(d.at),
+                crate::table::DEFAULT_DEADLINE_HOURS.to_string(),
+                units.join("、"),
+            ]
         })
         .collect();
-    write(&out.join("directives/转载要求.csv"), &csv_bytes(&["指令ID", "标题", "源平台", "源发布ID", "发布时间", "时限小时", "适用单位"], &rows, false)?)?;
+    write(
+        &out.join("directives/转载要求.csv"),
+        &csv_bytes(&["指令ID", "标题", "源平台", "源发布ID", "发布时间", "时限小时", "适用单位"], &rows, false)?,
+    )?;
     let rows: Vec<Vec<String>> = plan
         .self_inspections
         .iter()
         .enumerate()
         .map(|(i, s)| {
             let month = if i % 2 == 0 { format!("{}-{:02}", s.month.0, s.month.1) } else { format!("{}年{}月", s.month.0, s.month.1) };
-            vec![plan.units[s.unit].name.clone(), month, ymd(s.published_on), format!("http://qinghe.example.gov.cn/zc/{}{:02}/{}", s.month.0, s.month.1, s.unit)]
+            vec![
+                plan.units[s.unit].name.clone(),
+                month,
+                ymd(s.published_on),
+                format!("http://qinghe.example.gov.cn/zc/{}{:02}/{}", s.month.0, s.month.1, s.unit),
+            ]
         })
         .collect();
     write(&out.join("self_inspections/自查公开.csv"), &csv_bytes(&["单位名称", "月份", "公开日期", "链接"], &rows, false)?)?;
@@ -502,11 +665,21 @@ fn write_oversight(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
         .iter()
         .map(|f| {
             let a = &plan.accounts[f.account];
-            vec![platform_zh(a.platform).into(), a.id.clone(), f.post.clone(), ymd(f.found_on), f.kind.into(),
-                f.corrected_on.map(ymd).unwrap_or_default(), format!("{}（检查发现）", f.kind)]
+            vec![
+                platform_zh(a.platform).into(),
+                a.id.clone(),
+                f.post.clone(),
+                ymd(f.found_on),
+                f.kind.into(),
+                f.corrected_on.map(ymd).unwrap_or_default(),
+                format!("{}（检查发现）", f.kind),
+            ]
         })
         .collect();
-    write(&out.join("findings/检查发现.csv"), &csv_bytes(&["平台", "账号ID", "发布ID", "发现日期", "问题类型", "整改日期", "说明"], &rows, false)?)?;
+    write(
+        &out.join("findings/检查发现.csv"),
+        &csv_bytes(&["平台", "账号ID", "发布ID", "发现日期", "问题类型", "整改日期", "说明"], &rows, false)?,
+    )?;
     Ok(3)
 }
 
@@ -543,8 +716,18 @@ pub fn pipeline_toml(plan: &Plan) -> String {
         ("interactions", "canonical", "interactions/canonical/*.csv", None),
         ("interactions", "wechat-comments", "interactions/wechat-comments/*/*.json", None),
         ("interactions", "mediacrawler", "interactions/mediacrawler/**/*.jsonl", None),
-        ("followers", "weibo-crawler-users", &format!("followers/weibo-users/{}/users.csv", q.start().pred_opt().map(ymd).unwrap_or_default()), Some(q.start().pred_opt().map(ymd).unwrap_or_default())),
-        ("followers", "weibo-crawler-users", &format!("followers/weibo-users/{}/users.csv", q.end().pred_opt().map(ymd).unwrap_or_default()), Some(q.end().pred_opt().map(ymd).unwrap_or_default())),
+        (
+            "followers",
+            "weibo-crawler-users",
+            &format!("followers/weibo-users/{}/users.csv", q.start().pred_opt().map(ymd).unwrap_or_default()),
+            Some(q.start().pred_opt().map(ymd).unwrap_or_default()),
+        ),
+        (
+            "followers",
+            "weibo-crawler-users",
+            &format!("followers/weibo-users/{}/users.csv", q.end().pred_opt().map(ymd).unwrap_or_default()),
+            Some(q.end().pred_opt().map(ymd).unwrap_or_default()),
+        ),
         ("followers", "wechat-mp-users", "followers/wechat-mp-users/*/*.xls", None),
         ("followers", "canonical", "followers/canonical/*.csv", None),
         ("directives", "canonical", "directives/*.csv", None),

@@ -133,16 +133,37 @@ pub struct Plan {
 }
 
 const DEPARTMENTS: &[&str] = &[
-    "人民政府办公室", "发展和改革局", "教育局", "科学技术局", "公安分局", "民政局", "司法局", "财政局",
-    "人力资源和社会保障局", "自然资源局", "生态环境局", "住房和城乡建设局", "交通运输局", "农业农村局",
-    "商务局", "文化体育和旅游局", "卫生健康局", "退役军人事务局", "应急管理局", "审计局",
-    "市场监督管理局", "统计局", "医疗保障局", "城市管理局", "行政审批局", "信访局",
+    "人民政府办公室",
+    "发展和改革局",
+    "教育局",
+    "科学技术局",
+    "公安分局",
+    "民政局",
+    "司法局",
+    "财政局",
+    "人力资源和社会保障局",
+    "自然资源局",
+    "生态环境局",
+    "住房和城乡建设局",
+    "交通运输局",
+    "农业农村局",
+    "商务局",
+    "文化体育和旅游局",
+    "卫生健康局",
+    "退役军人事务局",
+    "应急管理局",
+    "审计局",
+    "市场监督管理局",
+    "统计局",
+    "医疗保障局",
+    "城市管理局",
+    "行政审批局",
+    "信访局",
 ];
 const STREETS: &[&str] = &["临江街道", "望山街道", "柳岸街道", "新桥街道", "北苑街道", "南塘街道", "西坊街道", "青禾街道"];
 const TOWNS: &[&str] = &["石门镇", "白沙镇", "云溪镇", "松林镇", "枫港镇", "梅岭乡"];
-const TOPICS: &[&str] = &[
-    "政策解读", "办事指南", "便民提醒", "工作动态", "通知公告", "民生实事", "安全提示", "志愿服务", "招聘信息", "活动预告",
-];
+const TOPICS: &[&str] =
+    &["政策解读", "办事指南", "便民提醒", "工作动态", "通知公告", "民生实事", "安全提示", "志愿服务", "招聘信息", "活动预告"];
 
 fn short_name(unit: &str) -> String {
     unit.trim_start_matches(DISTRICT).trim_end_matches("人民政府办公室").trim_end_matches('局').to_string()
@@ -206,8 +227,8 @@ fn accounts(units: &[Unit], rng: &mut SmallRng) -> (Vec<Account>, u64) {
                 "douyin" => "抖音",
                 _ => "头条",
             };
-            let opened = NaiveDate::from_ymd_opt(2013 + rng.random_range(0..6), rng.random_range(1..=12), rng.random_range(1..=28))
-                .expect("date");
+            let opened =
+                NaiveDate::from_ymd_opt(2013 + rng.random_range(0..6), rng.random_range(1..=12), rng.random_range(1..=28)).expect("date");
             accounts.push(Account {
                 unit: u,
                 platform: p,
@@ -374,7 +395,11 @@ fn posts(accounts: &[Account], units: &[Unit], quarter: Quarter, rng: &mut Small
         while day <= last_day {
             let p = match acct.behaviour {
                 Behaviour::Irregular => {
-                    if (day - start).num_days() / 7 % 3 == 0 { 0.35 } else { 0.0 }
+                    if (day - start).num_days() / 7 % 3 == 0 {
+                        0.35
+                    } else {
+                        0.0
+                    }
                 }
                 _ => (0.1 + 0.3 * acct.weight).min(0.9),
             };
@@ -382,7 +407,15 @@ fn posts(accounts: &[Account], units: &[Unit], quarter: Quarter, rng: &mut Small
             let p = if weekend { p * 0.4 } else { p };
             // The closed account posts once more after its closure.
             let after_closure = acct.closed_on.is_some_and(|c| day >= c);
-            let p = if after_closure { if day == acct.closed_on.unwrap_or(day) + Duration::days(9) { 1.0 } else { 0.0 } } else { p };
+            let p = if after_closure {
+                if day == acct.closed_on.unwrap_or(day) + Duration::days(9) {
+                    1.0
+                } else {
+                    0.0
+                }
+            } else {
+                p
+            };
             let per_day = if rng.random::<f64>() < p { 1 + usize::from(rng.random::<f64>() < acct.weight * 0.3) } else { 0 };
             for _ in 0..per_day {
                 n += 1;
@@ -402,7 +435,14 @@ fn posts(accounts: &[Account], units: &[Unit], quarter: Quarter, rng: &mut Small
 
 /// Directives: the district office's weibo publishes, every unit reposts within 12 hours (the
 /// reposts are added to `posts`).
-fn directives(accounts: &[Account], units: &[Unit], quarter: Quarter, rng: &mut SmallRng, posts: &mut Vec<Post>, planted: &mut Vec<Planted>) -> Vec<Directive> {
+fn directives(
+    accounts: &[Account],
+    units: &[Unit],
+    quarter: Quarter,
+    rng: &mut SmallRng,
+    posts: &mut Vec<Post>,
+    planted: &mut Vec<Planted>,
+) -> Vec<Directive> {
     let q_start = quarter.start();
     let office_weibo = accounts.iter().position(|a| a.unit == 0 && a.platform == "weibo").expect("office weibo");
     let mut directives = Vec::new();
@@ -410,12 +450,16 @@ fn directives(accounts: &[Account], units: &[Unit], quarter: Quarter, rng: &mut 
     let careless_units = [13usize, 34];
     for (k, d) in directive_days.iter().enumerate() {
         let at = (q_start + Duration::days(*d)).and_time(NaiveTime::from_hms_opt(9 + k as u32, 0, 0).expect("time"));
-        let title = format!("【重要】{DISTRICT}关于{}的通知", ["做好防汛防台工作", "开展安全生产大检查", "做好开学季校园安全", "加强政务新媒体管理", "做好国庆节假日值班"][k]);
+        let title = format!(
+            "【重要】{DISTRICT}关于{}的通知",
+            ["做好防汛防台工作", "开展安全生产大检查", "做好开学季校园安全", "加强政务新媒体管理", "做好国庆节假日值班"][k]
+        );
         let id = format!("D{}-{:03}", quarter.year, k + 1);
         let source = new_post(rng, posts.len(), office_weibo, &accounts[office_weibo], 900 + k, at, None, title.clone());
         let source_id = source.id.clone();
         posts.push(source);
-        let named: Vec<usize> = if k == 2 { (0..units.len()).filter(|u| units[*u].unit_type != "区直部门").collect() } else { Vec::new() };
+        let named: Vec<usize> =
+            if k == 2 { (0..units.len()).filter(|u| units[*u].unit_type != "区直部门").collect() } else { Vec::new() };
         let applies: Vec<usize> = if named.is_empty() { (0..units.len()).collect() } else { named.clone() };
         for u in applies {
             if u == 0 {
@@ -502,7 +546,8 @@ fn filings(accounts: &[Account], units: &[Unit], quarter: Quarter, rng: &mut Sma
             continue;
         }
         let filed = acct.opened_on + Duration::days(rng.random_range(1..4));
-        filings.push(Filing { account: a, action: "开设", action_date: acct.opened_on, filed_on: Some(filed), announced_on: Some(filed) });
+        filings
+            .push(Filing { account: a, action: "开设", action_date: acct.opened_on, filed_on: Some(filed), announced_on: Some(filed) });
         if a % 17 == 3 {
             let d = q_start + Duration::days(rng.random_range(5..70));
             let late = a % 34 == 3;
@@ -513,7 +558,8 @@ fn filings(accounts: &[Account], units: &[Unit], quarter: Quarter, rng: &mut Sma
             }
         }
         if let Some(c) = acct.closed_on {
-            filings.push(Filing { account: a, action: "注销", action_date: c, filed_on: Some(c + Duration::days(21)), announced_on: None });
+            filings
+                .push(Filing { account: a, action: "注销", action_date: c, filed_on: Some(c + Duration::days(21)), announced_on: None });
         }
     }
     filings
@@ -529,7 +575,11 @@ fn self_inspections(units: &[Unit], quarter: Quarter, rng: &mut SmallRng, plante
             let month_start = NaiveDate::from_ymd_opt(first.year(), first.month() + m, 1).expect("month");
             let roll = rng.random::<f64>();
             let day = if lax_units.contains(&u) {
-                if m == 0 { Some(28) } else { None }
+                if m == 0 {
+                    Some(28)
+                } else {
+                    None
+                }
             } else if roll < 0.85 {
                 Some(rng.random_range(10..=25))
             } else if roll < 0.95 {
@@ -574,7 +624,13 @@ fn findings(accounts: &[Account], units: &[Unit], posts: &[Post], quarter: Quart
     for (platform, nth) in [("wechat", 25), ("weibo", 11)] {
         let a = pick(accounts, platform, nth);
         if let Some(p) = posts.iter().find(|p| p.account == a && p.at.date() >= q_start + Duration::days(20)) {
-            findings.push(Finding { account: a, post: p.id.clone(), found_on: p.at.date() + Duration::days(2), kind: "严重表述错误", corrected_on: None });
+            findings.push(Finding {
+                account: a,
+                post: p.id.clone(),
+                found_on: p.at.date() + Duration::days(2),
+                kind: "严重表述错误",
+                corrected_on: None,
+            });
             let unit = units[accounts[a].unit].name.clone();
             plant(planted, Some(unit), Some(&accounts[a]), "信息发布不准确", "严重表述错误未整改");
         }
@@ -603,7 +659,16 @@ fn account_id(platform: &str, n: u64) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn new_post(rng: &mut SmallRng, serial: usize, account: usize, acct: &Account, n: usize, at: NaiveDateTime, repost_of: Option<String>, title: String) -> Post {
+fn new_post(
+    rng: &mut SmallRng,
+    serial: usize,
+    account: usize,
+    acct: &Account,
+    n: usize,
+    at: NaiveDateTime,
+    repost_of: Option<String>,
+    title: String,
+) -> Post {
     let scale = acct.followers_start.max(100) as f64;
     let heat = (rng.random::<f64>() * 3.0).exp();
     let reads = (scale * 0.05 * heat) as i64 + rng.random_range(0..50);

@@ -105,12 +105,11 @@ fn write_batch<W: std::io::Write>(w: &mut csv::Writer<W>, batch: &RecordBatch, r
         .columns()
         .iter()
         .map(|a| match a.data_type() {
-            DataType::Timestamp(TimeUnit::Microsecond, _) => {
-                a.as_any()
+            DataType::Timestamp(TimeUnit::Microsecond, _) => a
+                .as_any()
                 .downcast_ref::<TimestampMicrosecondArray>()
                 .map(Column::Instant)
-                .ok_or_else(|| GenerateError::Encode { what: "a timestamp column".into(), reason: "not microseconds".into() })
-            }
+                .ok_or_else(|| GenerateError::Encode { what: "a timestamp column".into(), reason: "not microseconds".into() }),
             _ => ArrayFormatter::try_new(a.as_ref(), &options).map(Column::Other).map_err(GenerateError::from),
         })
         .collect::<Result<_, _>>()?;

@@ -223,7 +223,11 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
     let result = async {
         let current = wh.manifest().await?;
         if !current.tables.is_empty() && !force {
-            return Err(GenerateError::NotEmpty { warehouse: wh.display.clone(), version: current.version, by: current.updated_by.clone() });
+            return Err(GenerateError::NotEmpty {
+                warehouse: wh.display.clone(),
+                version: current.version,
+                by: current.updated_by.clone(),
+            });
         }
         generate_tier_locked(wh, tier, quarter, seed, current.version).await
     }
@@ -232,9 +236,20 @@ pub async fn generate_tier(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u
     result
 }
 
-async fn generate_tier_locked(wh: &Warehouse, tier: Tier, quarter: Quarter, seed: u64, base_version: u64) -> Result<TierSummary, GenerateError> {
+async fn generate_tier_locked(
+    wh: &Warehouse,
+    tier: Tier,
+    quarter: Quarter,
+    seed: u64,
+    base_version: u64,
+) -> Result<TierSummary, GenerateError> {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x9e37_79b9);
-    let clock = Clock { quarter, start: quarter.start(), days: (quarter.end() - quarter.start()).num_days(), now: Value::Instant(chrono::Utc::now().timestamp_micros()) };
+    let clock = Clock {
+        quarter,
+        start: quarter.start(),
+        days: (quarter.end() - quarter.start()).num_days(),
+        now: Value::Instant(chrono::Utc::now().timestamp_micros()),
+    };
     let n_accounts = tier.accounts();
     let n_units = n_accounts.div_ceil(3).max(1);
     // The random draws happen in this order; every seed's quarter depends on it.
@@ -292,7 +307,13 @@ fn accounts(n_accounts: usize, days: i64, rng: &mut SmallRng) -> Vec<Account> {
 }
 
 /// Register, filings, followers, self-inspections.
-async fn write_registers(w: &mut Writer<'_>, accounts: &[Account], n_units: usize, clock: &Clock, rng: &mut SmallRng) -> Result<(), GenerateError> {
+async fn write_registers(
+    w: &mut Writer<'_>,
+    accounts: &[Account],
+    n_units: usize,
+    clock: &Clock,
+    rng: &mut SmallRng,
+) -> Result<(), GenerateError> {
     let (generated, now) = (s("generated"), &clock.now);
     let unit_name = |u: usize| format!("单位{u:06}");
     let reg: Vec<Row> = accounts
@@ -421,7 +442,13 @@ impl MessageColumns {
 
 /// Posts and messages, month by month and platform by platform (the staging partitions).
 /// Returns how many posts and messages were written.
-async fn write_activity(w: &mut Writer<'_>, accounts: &[Account], directives: &Directives, clock: &Clock, rng: &mut SmallRng) -> Result<(u64, u64), GenerateError> {
+async fn write_activity(
+    w: &mut Writer<'_>,
+    accounts: &[Account],
+    directives: &Directives,
+    clock: &Clock,
+    rng: &mut SmallRng,
+) -> Result<(u64, u64), GenerateError> {
     let (start, p) = (clock.start, &table::POSTS);
     let pc = PostColumns::new();
     let now_us = clock.now.as_instant().unwrap_or(0);
@@ -429,7 +456,8 @@ async fn write_activity(w: &mut Writer<'_>, accounts: &[Account], directives: &D
     let months: Vec<(i64, i64, String)> = (0..3)
         .map(|k| {
             let first = NaiveDate::from_ymd_opt(start.year(), start.month0() + 1 + k, 1).expect("month");
-            let next = if k == 2 { clock.quarter.end() } else { NaiveDate::from_ymd_opt(start.year(), start.month0() + 2 + k, 1).expect("month") };
+            let next =
+                if k == 2 { clock.quarter.end() } else { NaiveDate::from_ymd_opt(start.year(), start.month0() + 2 + k, 1).expect("month") };
             ((first - start).num_days(), (next - start).num_days(), first.format("%Y-%m").to_string())
         })
         .collect();
@@ -439,7 +467,16 @@ async fn write_activity(w: &mut Writer<'_>, accounts: &[Account], directives: &D
         let mut posts = Columns::new(p);
         for a in accounts.iter().filter(|a| a.platform == platform && a.zombie) {
             n_posts += 1;
-            let post = PostRow { platform, account: &a.id, id: format!("{}-h", a.id), at: clock.at(-150, 36_000), title: "旧文".into(), repost_of: None, position: 1, counts: [1; 5] };
+            let post = PostRow {
+                platform,
+                account: &a.id,
+                id: format!("{}-h", a.id),
+                at: clock.at(-150, 36_000),
+                title: "旧文".into(),
+                repost_of: None,
+                position: 1,
+                counts: [1; 5],
+            };
             pc.push(&mut posts, post, now_us);
         }
         w.flush(&mut posts, &[("platform", platform.to_string()), ("month", history_month.clone())]).await?;
@@ -507,7 +544,11 @@ fn account_day(out: &mut Activity, a: &Account, day: i64, reposts: bool, directi
     for j in 0..n + usize::from(directive.is_some() && reposts && rng.random::<f64>() < 0.9) {
         let is_repost = directive.is_some() && j == n;
         let late = rng.random::<f64>() >= 0.85;
-        let secs = if is_repost { 9 * 3600 + rng.random_range(600..if late { 40 * 3600 } else { 11 * 3600 }) } else { rng.random_range(25_200..79_200) };
+        let secs = if is_repost {
+            9 * 3600 + rng.random_range(600..if late { 40 * 3600 } else { 11 * 3600 })
+        } else {
+            rng.random_range(25_200..79_200)
+        };
         let t = clock.at(day, secs);
         let reads = (rng.random::<f64>().powi(3) * 50_000.0) as i64;
         out.n_posts += 1;
@@ -531,7 +572,15 @@ fn account_day(out: &mut Activity, a: &Account, day: i64, reposts: bool, directi
         for q in 0..messages {
             let rec = t + rng.random_range(60..3 * 86_400) * 1_000_000;
             let r: f64 = rng.random();
-            let delay_h = if r < 0.6 { rng.random_range(0.1..48.0) } else if r < 0.85 { rng.random_range(48.0..240.0) } else if r < 0.95 { rng.random_range(240.0..720.0) } else { -1.0 };
+            let delay_h = if r < 0.6 {
+                rng.random_range(0.1..48.0)
+            } else if r < 0.85 {
+                rng.random_range(48.0..240.0)
+            } else if r < 0.95 {
+                rng.random_range(240.0..720.0)
+            } else {
+                -1.0
+            };
             out.n_messages += 1;
             let msgs = &mut out.msgs;
             msgs.rows += 1;
@@ -554,7 +603,12 @@ fn account_day(out: &mut Activity, a: &Account, day: i64, reposts: bool, directi
 }
 
 /// The directives' source posts; returns how many.
-async fn write_directive_sources(w: &mut Writer<'_>, accounts: &[Account], directives: &Directives, clock: &Clock) -> Result<u64, GenerateError> {
+async fn write_directive_sources(
+    w: &mut Writer<'_>,
+    accounts: &[Account],
+    directives: &Directives,
+    clock: &Clock,
+) -> Result<u64, GenerateError> {
     let pc = PostColumns::new();
     let now_us = clock.now.as_instant().unwrap_or(0);
     let mut src_posts = Columns::new(&table::POSTS);

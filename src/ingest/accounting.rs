@@ -46,7 +46,6 @@ impl IngestReport {
     }
 }
 
-
 /// A row of this run, with where it came from and its precedence (higher = newer).
 pub(super) struct Candidate {
     pub(super) row: Row,

@@ -3,8 +3,8 @@
 
 use crate::table::{ColType, TableDef, Value};
 use arrow::array::{
-    new_null_array, Array, ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, RecordBatch,
-    StringBuilder, TimestampMicrosecondBuilder,
+    new_null_array, Array, ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use std::sync::Arc;
 
@@ -118,9 +118,7 @@ impl TableBuilder {
                 ColType::Float64 => Builder::Float(Float64Builder::with_capacity(rows)),
                 ColType::Boolean => Builder::Bool(BooleanBuilder::with_capacity(rows)),
                 ColType::Date => Builder::Date(Date32Builder::with_capacity(rows)),
-                ColType::Instant => {
-                    Builder::Instant(TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"))
-                }
+                ColType::Instant => Builder::Instant(TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC")),
             })
             .collect();
         TableBuilder { def, columns, leading_nulls: vec![Some(0); def.columns.len()], rows: 0 }

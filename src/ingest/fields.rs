@@ -34,29 +34,18 @@ pub fn code_str(s: &str, table: &[(&str, &'static str)], what: &str) -> Result<O
     if t.is_empty() {
         return Ok(None);
     }
-    table
-        .iter()
-        .find(|(term, code)| *term == t || code.eq_ignore_ascii_case(t))
-        .map(|(_, code)| Some(*code))
-        .ok_or_else(|| {
-            let allowed: Vec<&str> = table.iter().map(|(t, _)| *t).collect();
-            format!("{what} '{t}' is not one of {}", allowed.join(" / "))
-        })
+    table.iter().find(|(term, code)| *term == t || code.eq_ignore_ascii_case(t)).map(|(_, code)| Some(*code)).ok_or_else(|| {
+        let allowed: Vec<&str> = table.iter().map(|(t, _)| *t).collect();
+        format!("{what} '{t}' is not one of {}", allowed.join(" / "))
+    })
 }
 
 pub const STATES: &[(&str, &str)] = &[("正常", "normal"), ("关停", "suspended"), ("注销", "deregistered")];
-pub const ACTIONS: &[(&str, &str)] =
-    &[("开设", "open"), ("变更", "change"), ("关停", "suspend"), ("注销", "deregister")];
+pub const ACTIONS: &[(&str, &str)] = &[("开设", "open"), ("变更", "change"), ("关停", "suspend"), ("注销", "deregister")];
 pub const POST_KINDS: &[(&str, &str)] = &[("原创", "original"), ("转发", "repost"), ("转载", "repost")];
-pub const CHANNELS: &[(&str, &str)] =
-    &[("留言", "message"), ("私信", "private_message"), ("评论", "comment")];
-pub const FINDING_KINDS: &[(&str, &str)] = &[
-    ("严重表述错误", "serious_error"),
-    ("泄密", "leak"),
-    ("错别字", "typo"),
-    ("链接失效", "broken_link"),
-    ("其他", "other"),
-];
+pub const CHANNELS: &[(&str, &str)] = &[("留言", "message"), ("私信", "private_message"), ("评论", "comment")];
+pub const FINDING_KINDS: &[(&str, &str)] =
+    &[("严重表述错误", "serious_error"), ("泄密", "leak"), ("错别字", "typo"), ("链接失效", "broken_link"), ("其他", "other")];
 
 pub fn yes_no(s: &str, what: &str) -> FieldResult {
     match s.trim().to_ascii_lowercase().as_str() {
@@ -162,8 +151,7 @@ pub fn month(s: &str, what: &str) -> FieldResult {
 
 /// `适用单位`: names separated by `、`, `,`, `，`, `;` or `；`, normalised to `、`; empty = all units.
 pub fn unit_list(s: &str) -> FieldResult {
-    let names: Vec<&str> =
-        s.split(['、', ',', '，', ';', '；']).map(str::trim).filter(|n| !n.is_empty()).collect();
+    let names: Vec<&str> = s.split(['、', ',', '，', ';', '；']).map(str::trim).filter(|n| !n.is_empty()).collect();
     Ok(if names.is_empty() { Value::Null } else { Value::Str(names.join("、")) })
 }
 
@@ -173,9 +161,21 @@ mod tests {
 
     #[test]
     fn platforms_map_to_codes() {
-        for (name, code) in [("新浪微博", "weibo"), ("微信公众号", "wechat"), ("公众号", "wechat"), ("抖音", "douyin"),
-            ("今日头条", "toutiao"), ("头条号", "toutiao"), ("快手", "kuaishou"), ("视频号", "channels"),
-            ("B站", "bilibili"), ("哔哩哔哩", "bilibili"), ("APP", "app"), ("客户端", "app"), ("Weibo", "weibo")] {
+        for (name, code) in [
+            ("新浪微博", "weibo"),
+            ("微信公众号", "wechat"),
+            ("公众号", "wechat"),
+            ("抖音", "douyin"),
+            ("今日头条", "toutiao"),
+            ("头条号", "toutiao"),
+            ("快手", "kuaishou"),
+            ("视频号", "channels"),
+            ("B站", "bilibili"),
+            ("哔哩哔哩", "bilibili"),
+            ("APP", "app"),
+            ("客户端", "app"),
+            ("Weibo", "weibo"),
+        ] {
             assert_eq!(platform_code(name), Some(code), "{name}");
         }
         assert!(platform("火星平台").unwrap_err().contains("火星平台"));

@@ -35,7 +35,13 @@ pub(super) fn same_content(def: &TableDef, a: &Row, b: &Row) -> bool {
 /// The table after this run's rows: a row equal to the staged one of its key keeps the staged row
 /// (so re-ingesting changes nothing), any other replaces it. `replace_all` drops staged rows the
 /// run does not have (the register is a snapshot).
-pub(super) fn keep_unchanged(def: &TableDef, existing: &[Row], new: Vec<Candidate>, files: &mut [FileReport], replace_all: bool) -> Vec<Row> {
+pub(super) fn keep_unchanged(
+    def: &TableDef,
+    existing: &[Row],
+    new: Vec<Candidate>,
+    files: &mut [FileReport],
+    replace_all: bool,
+) -> Vec<Row> {
     let index: HashMap<String, usize> = existing.iter().enumerate().map(|(i, r)| (def.key_of(r), i)).collect();
     let mut taken = vec![false; existing.len()];
     let mut out: Vec<Row> = Vec::with_capacity(existing.len() + new.len());
@@ -62,15 +68,17 @@ pub(super) fn keep_unchanged(def: &TableDef, existing: &[Row], new: Vec<Candidat
 /// Posts of one account with the same title published in the same minute are one post (SPEC §5):
 /// the newest row survives, each count taken from the newest row where it is not NULL.
 /// Returns the survivors; merged-away rows are counted for their files and become aliases.
-pub(super) fn merge_cross_source(
-    rows: Vec<Candidate>,
-    files: &mut [FileReport],
-    aliases: &mut Vec<Row>,
-) -> (Vec<Candidate>, usize) {
-    fold_same_posts(rows, |c| &c.row, |c| &mut c.row, |c| c.seq as i64, |loser, winner| {
-        files[loser.file].merged += 1;
-        aliases.push(alias_row(&loser.row, winner));
-    })
+pub(super) fn merge_cross_source(rows: Vec<Candidate>, files: &mut [FileReport], aliases: &mut Vec<Row>) -> (Vec<Candidate>, usize) {
+    fold_same_posts(
+        rows,
+        |c| &c.row,
+        |c| &mut c.row,
+        |c| c.seq as i64,
+        |loser, winner| {
+            files[loser.file].merged += 1;
+            aliases.push(alias_row(&loser.row, winner));
+        },
+    )
 }
 
 /// The fold both merges share: items whose rows are the same post ([`same_post_key`]) are one
@@ -149,7 +157,13 @@ pub(super) fn alias_row(loser: &Row, winner: &Row) -> Row {
 }
 
 /// The calendar: the shipped days, then days from earlier calendar sources, then this run's.
-pub(super) fn calendar_rows(def: &'static TableDef, existing: Vec<Row>, new: Vec<Candidate>, ingested_at: &Value, files: &mut [FileReport]) -> Vec<Row> {
+pub(super) fn calendar_rows(
+    def: &'static TableDef,
+    existing: Vec<Row>,
+    new: Vec<Candidate>,
+    ingested_at: &Value,
+    files: &mut [FileReport],
+) -> Vec<Row> {
     let src = def.index("source_file");
     let mut shipped: Vec<Candidate> = Vec::new();
     for (d, kind, name) in crate::calendar::shipped_days() {
@@ -181,4 +195,3 @@ pub(super) fn calendar_rows(def: &'static TableDef, existing: Vec<Row>, new: Vec
         })
         .collect()
 }
-

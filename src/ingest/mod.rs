@@ -173,7 +173,9 @@ impl FileContext<'_> {
     /// The account for a format whose files name none; it must be an account of the register.
     pub fn folder_account(&self) -> Result<String, FileError> {
         let account = self.account.clone().ok_or_else(|| {
-            FileError::Account("the file names no account: put it in a folder named after the account_id, or set `account` for the source".into())
+            FileError::Account(
+                "the file names no account: put it in a folder named after the account_id, or set `account` for the source".into(),
+            )
         })?;
         if !self.lookup.has_account_id(&account) {
             return Err(FileError::Account(format!(
@@ -209,4 +211,3 @@ pub struct ColumnarFile {
     pub read: u64,
     pub rejects: Vec<(Loc, String, String)>,
 }
-

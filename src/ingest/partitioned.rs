@@ -7,8 +7,8 @@
 //! for are read, and only the partitions whose rows change are written again; the others keep
 //! their files.
 
-use super::merge::{alias_row, fold_same_posts, merge_cross_source, same_content};
 use super::accounting::{Candidate, FileReport};
+use super::merge::{alias_row, fold_same_posts, merge_cross_source, same_content};
 use crate::table::{self, Row, TableDef, Value};
 use crate::warehouse::FileEntry;
 use arrow::array::{Array, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray};
@@ -555,9 +555,7 @@ fn partition(u: Universe, patched: Patched, staged: &[Staged], order: &[u32], al
     let mut write: Vec<(BTreeMap<String, String>, Vec<u32>)> = parts
         .into_iter()
         .filter(|((p, m), _, _)| dirty.contains(&(p.to_string(), *m)))
-        .map(|((p, m), idx, _)| {
-            (BTreeMap::from([("platform".to_string(), p.to_string()), ("month".to_string(), month_label(m))]), idx)
-        })
+        .map(|((p, m), idx, _)| (BTreeMap::from([("platform".to_string(), p.to_string()), ("month".to_string(), month_label(m))]), idx))
         .collect();
     write.sort_by(|a, b| a.0.cmp(&b.0));
     drop((platform, time));
@@ -578,9 +576,8 @@ fn partition_rows<'u>(u: &'u Universe, patched: &Patched, idx: &[u32]) -> Result
         .filter(|c| **c != "platform")
         .map(|c| sources.iter().map(|b| b.column(u.def.index(c)).as_string::<i32>()).collect())
         .collect();
-    let value = |k: usize, (b, r): (usize, usize)| -> Option<&str> {
-        keys.get(k).and_then(|col| col[b].is_valid(r).then(|| col[b].value(r)))
-    };
+    let value =
+        |k: usize, (b, r): (usize, usize)| -> Option<&str> { keys.get(k).and_then(|col| col[b].is_valid(r).then(|| col[b].value(r))) };
     let mut next_changed = 0;
     let at: Vec<(usize, usize)> = idx
         .iter()
@@ -651,7 +648,8 @@ fn stamp(u: &Universe, batch: RecordBatch, picks: &[(usize, usize)]) -> Result<R
         return Ok(batch);
     }
     let (sf, ia) = (u.def.index("source_file"), u.def.index("ingested_at"));
-    let (names, times) = (batch.column(sf).as_string::<i32>(), batch.column(ia).as_primitive::<arrow::datatypes::TimestampMicrosecondType>());
+    let (names, times) =
+        (batch.column(sf).as_string::<i32>(), batch.column(ia).as_primitive::<arrow::datatypes::TimestampMicrosecondType>());
     let mut name = arrow::array::StringBuilder::with_capacity(picks.len(), 0);
     let mut time = arrow::array::TimestampMicrosecondBuilder::with_capacity(picks.len());
     for (k, &(b, r)) in picks.iter().enumerate() {

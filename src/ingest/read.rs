@@ -90,9 +90,7 @@ pub fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, ReadError>
     let body = text_body(bytes)?;
     let text = match std::str::from_utf8(body) {
         Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => encoding_rs::GB18030
-            .decode_without_bom_handling_and_without_replacement(body)
-            .ok_or(ReadError::Undecodable)?,
+        Err(_) => encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(body).ok_or(ReadError::Undecodable)?,
     };
     if has_control(&text) {
         return Err(ReadError::Undecodable);
@@ -121,9 +119,9 @@ pub fn has_control(text: &str) -> bool {
     };
     // A block of 64 bytes none of which can begin a control is passed in one (vectorised) test.
     let suspect = |c: u8| (c < 0x20 && !matches!(c, b'\t' | b'\r' | b'\n' | 0x0c)) | (c == 0x7f) | (c == 0xc2);
-    b.chunks(64).enumerate().any(|(k, block)| {
-        block.iter().fold(false, |any, &c| any | suspect(c)) && (k * 64..k * 64 + block.len()).any(control_at)
-    })
+    b.chunks(64)
+        .enumerate()
+        .any(|(k, block)| block.iter().fold(false, |any, &c| any | suspect(c)) && (k * 64..k * 64 + block.len()).any(control_at))
 }
 
 /// Trims a cell as SPEC §3 says: white space around it and the tab weibo-crawler writes after ids.
@@ -262,7 +260,11 @@ fn is_control(c: char) -> bool {
 /// the field, never the value.
 pub fn json_problem<'a>(fields: impl IntoIterator<Item = (&'a String, &'a serde_json::Value)>) -> Option<String> {
     fn name(key: &str) -> &str {
-        if key.len() > 40 || has_control(key) { "(a field name)" } else { key }
+        if key.len() > 40 || has_control(key) {
+            "(a field name)"
+        } else {
+            key
+        }
     }
     fn walk(v: &serde_json::Value, path: &str) -> Option<String> {
         match v {
@@ -282,17 +284,10 @@ fn split_header(rows: Vec<RawRow>, is_header: &dyn Fn(&[String]) -> bool, wanted
     if rows.is_empty() {
         return Err(ReadError::Empty);
     }
-    let pos = rows
-        .iter()
-        .take(HEADER_ROWS)
-        .position(|r| is_header(&r.cells))
-        .ok_or_else(|| ReadError::NoHeader(wanted.to_string()))?;
+    let pos = rows.iter().take(HEADER_ROWS).position(|r| is_header(&r.cells)).ok_or_else(|| ReadError::NoHeader(wanted.to_string()))?;
     let mut it = rows.into_iter().skip(pos);
     let headers = it.next().map(|r| r.cells).unwrap_or_default();
-    let rows = it
-        .filter(|r| r.cells.iter().any(|c| !c.is_empty()))
-        .filter(|r| r.cells != headers)
-        .collect();
+    let rows = it.filter(|r| r.cells.iter().any(|c| !c.is_empty())).filter(|r| r.cells != headers).collect();
     Ok(Sheet { headers, rows })
 }
 
@@ -364,10 +359,42 @@ fn html_depth(text: &str) -> usize {
             let name: &str = &name;
             let uncounted = matches!(
                 name,
-                "area" | "base" | "br" | "col" | "embed" | "hr" | "img" | "input" | "link" | "meta" | "param"
-                    | "source" | "track" | "wbr" | "keygen" | "p" | "li" | "dt" | "dd" | "option" | "optgroup"
-                    | "tr" | "td" | "th" | "thead" | "tbody" | "tfoot" | "colgroup" | "caption" | "rb" | "rt"
-                    | "rp" | "rtc" | "html" | "head" | "body"
+                "area"
+                    | "base"
+                    | "br"
+                    | "col"
+                    | "embed"
+                    | "hr"
+                    | "img"
+                    | "input"
+                    | "link"
+                    | "meta"
+                    | "param"
+                    | "source"
+                    | "track"
+                    | "wbr"
+                    | "keygen"
+                    | "p"
+                    | "li"
+                    | "dt"
+                    | "dd"
+                    | "option"
+                    | "optgroup"
+                    | "tr"
+                    | "td"
+                    | "th"
+                    | "thead"
+                    | "tbody"
+                    | "tfoot"
+                    | "colgroup"
+                    | "caption"
+                    | "rb"
+                    | "rt"
+                    | "rp"
+                    | "rtc"
+                    | "html"
+                    | "head"
+                    | "body"
             );
             if uncounted {
                 return TokenSinkResult::Continue;
@@ -413,11 +440,8 @@ fn workbook_rows(bytes: &[u8], is_header: &dyn Fn(&[String]) -> bool) -> Result<
     // The workbook reader panics on some malformed files (a cell reference such as `ZZZZZZZZZZ1`
     // overflows its integers): such a file is unreadable, and the run goes on with the others.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_workbook(bytes, is_header))).unwrap_or_else(|panic| {
-        let why = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let why =
+            panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
         Err(ReadError::Workbook(format!("the workbook reader failed ({why})")))
     })
 }
@@ -443,10 +467,7 @@ fn read_workbook(bytes: &[u8], is_header: &dyn Fn(&[String]) -> bool) -> Result<
         let rows: Vec<RawRow> = range
             .rows()
             .enumerate()
-            .map(|(i, r)| RawRow {
-                loc: Loc::SheetRow(name.clone(), row0 as u64 + i as u64 + 1),
-                cells: r.iter().map(cell_text).collect(),
-            })
+            .map(|(i, r)| RawRow { loc: Loc::SheetRow(name.clone(), row0 as u64 + i as u64 + 1), cells: r.iter().map(cell_text).collect() })
             .collect();
         if rows.iter().take(HEADER_ROWS).any(|r| is_header(&r.cells)) {
             return Ok(rows);
@@ -571,7 +592,13 @@ fn cell_text(c: &Data) -> String {
                 f.to_string()
             }
         }
-        Data::Bool(b) => if *b { "True".into() } else { "False".into() },
+        Data::Bool(b) => {
+            if *b {
+                "True".into()
+            } else {
+                "False".into()
+            }
+        }
         Data::DateTime(dt) => match crate::time::excel_serial_to_naive(dt.as_f64()) {
             Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
             None => dt.as_f64().to_string(),
@@ -602,8 +629,7 @@ pub fn read_json(bytes: &[u8]) -> Result<Vec<JsonRecord>, ReadError> {
         if line.trim().is_empty() {
             continue;
         }
-        let value = serde_json::from_str::<serde_json::Value>(line)
-            .map_err(|e| format!("not valid JSON ({e}); the line may be truncated"));
+        let value = serde_json::from_str::<serde_json::Value>(line).map_err(|e| format!("not valid JSON ({e}); the line may be truncated"));
         out.push(JsonRecord { loc: Loc::Line(i as u64 + 1), value, raw: line.to_string() });
     }
     if out.is_empty() {
@@ -623,7 +649,8 @@ mod tests {
         assert_eq!(decode_text("\u{feff}单位名称".as_bytes()).unwrap(), "单位名称");
         assert_eq!(decode_text(b"\xff\xfe\x00\x00\x810\x810garbage\xc3(\xa0\xa1\n\x80\x80\x80"), Err(ReadError::Undecodable));
         assert_eq!(decode_text(b""), Err(ReadError::Empty));
-        for (text, control) in [("a\tb\r\n\u{0c}", false), ("a\u{1}b", true), ("a\u{7f}", true), ("a\u{85}b", true), ("é中文\u{a0}", false)] {
+        for (text, control) in [("a\tb\r\n\u{0c}", false), ("a\u{1}b", true), ("a\u{7f}", true), ("a\u{85}b", true), ("é中文\u{a0}", false)]
+        {
             assert_eq!(has_control(text), text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n' | '\u{0c}')), "{text:?}");
             assert_eq!(has_control(text), control, "{text:?}");
         }

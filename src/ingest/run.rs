@@ -7,8 +7,8 @@ use super::columns;
 use super::merge::{calendar_rows, keep_newest, keep_unchanged, same_content};
 use super::partitioned::{self, NewRows, Staged};
 use super::read::Loc;
-use super::{FileContext, FileError, Kind, Lookup, Outcome};
 use super::source::Source;
+use super::{FileContext, FileError, Kind, Lookup, Outcome};
 use crate::privacy::Secret;
 use crate::table::{self, Row, TableDef, Value};
 use crate::warehouse::{FileEntry, Manifest, Warehouse, WarehouseError};
@@ -34,7 +34,6 @@ pub enum IngestError {
 }
 
 const WITHHELD: &str = "(withheld: a public message's row may identify its author)";
-
 
 pub async fn ingest(wh: &Warehouse, sources: &[Source], opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     let lock = wh.lock("govmedia ingest").await?;
@@ -78,10 +77,7 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
             };
             lookup.post_owners = post_owners(wh, &posts, &gathered.staged[table::POST_ALIASES.name]).await?;
         }
-        let jobs: Vec<Job> = of_kind
-            .iter()
-            .flat_map(|s| s.files.iter().map(move |(path, shown)| Job { source: s, path, shown }))
-            .collect();
+        let jobs: Vec<Job> = of_kind.iter().flat_map(|s| s.files.iter().map(move |(path, shown)| Job { source: s, path, shown })).collect();
         let reads = read_files(&jobs, kind, &lookup, &secret, &bar);
         if is_partitioned(def) {
             bar.set_message(format!("{}: merging with the staged rows, writing the changed partitions", def.name));
@@ -130,7 +126,11 @@ impl Gathered {
 /// The small tables the run needs, read as rows: the calendar and register always, aliases when
 /// posts or messages come in, and every table the run ingests. Posts and messages are read as
 /// columns later, and only where a run changes them.
-async fn read_small_tables(wh: &Warehouse, manifest: &Manifest, sources: &[Source]) -> Result<HashMap<&'static str, Vec<Row>>, IngestError> {
+async fn read_small_tables(
+    wh: &Warehouse,
+    manifest: &Manifest,
+    sources: &[Source],
+) -> Result<HashMap<&'static str, Vec<Row>>, IngestError> {
     let ingests = |t: &TableDef| sources.iter().any(|s| s.kind.table().name == t.name);
     let mut staged: HashMap<&'static str, Vec<Row>> = HashMap::new();
     for def in table::STAGING.iter().filter(|d| !is_partitioned(d)) {
@@ -146,7 +146,14 @@ async fn read_small_tables(wh: &Warehouse, manifest: &Manifest, sources: &[Sourc
 
 /// Posts or messages: the new rows are merged with the staged partitions of the platforms they
 /// touch, and the partitions that changed are written.
-async fn stage_partitioned(wh: &Warehouse, manifest: &Manifest, run: &RunIds<'_>, kind: Kind, reads: Vec<FileRead>, g: &mut Gathered) -> Result<(), IngestError> {
+async fn stage_partitioned(
+    wh: &Warehouse,
+    manifest: &Manifest,
+    run: &RunIds<'_>,
+    kind: Kind,
+    reads: Vec<FileRead>,
+    g: &mut Gathered,
+) -> Result<(), IngestError> {
     let def = kind.table();
     let mut new = Vec::new();
     for read in reads {
@@ -270,11 +277,7 @@ fn parent_folder(path: &std::path::Path) -> Option<String> {
 /// A platform named by a folder of the path (`…/douyin/…`), for MediaCrawler dumps.
 fn platform_in_path(shown: &str) -> Option<String> {
     let parts: Vec<&str> = shown.split(['/', '\\']).collect();
-    parts[..parts.len().saturating_sub(1)]
-        .iter()
-        .rev()
-        .find_map(|p| crate::ingest::fields::platform_code(p))
-        .map(str::to_string)
+    parts[..parts.len().saturating_sub(1)].iter().rev().find_map(|p| crate::ingest::fields::platform_code(p)).map(str::to_string)
 }
 
 fn refresh_accounts(lookup: &mut Lookup, registry: &[Row]) {
@@ -615,17 +618,15 @@ fn merge_and_write(
 
 /// (platform, post_id) → account_id of every post, merged-away ids included (MediaCrawler's
 /// comments name their post, not their account).
-async fn post_owners(
-    wh: &Warehouse,
-    entries: &[FileEntry],
-    aliases: &[Row],
-) -> Result<HashMap<(String, String), String>, WarehouseError> {
+async fn post_owners(wh: &Warehouse, entries: &[FileEntry], aliases: &[Row]) -> Result<HashMap<(String, String), String>, WarehouseError> {
     let def = &table::POSTS;
     let mut owners = HashMap::new();
     let mut add = |b: &RecordBatch| {
         for r in 0..b.num_rows() {
             let row = def.row_at(b, r);
-            if let (Some(p), Some(id), Some(a)) = (row[def.index("platform")].as_str(), row[def.index("post_id")].as_str(), row[def.index("account_id")].as_str()) {
+            if let (Some(p), Some(id), Some(a)) =
+                (row[def.index("platform")].as_str(), row[def.index("post_id")].as_str(), row[def.index("account_id")].as_str())
+            {
                 owners.insert((p.to_string(), id.to_string()), a.to_string());
             }
         }
@@ -694,7 +695,9 @@ fn file_rows(run_id: &str, files: &[FileReport], at: &Value) -> Vec<Row> {
             b.str("run_id", run_id).str("kind", f.kind.clone()).str("format", f.format.clone());
             b.str("source_file", f.source_file.clone());
             b.str("status", if f.error.is_some() { "error" } else { "ok" });
-            for (c, v) in [("read", f.read), ("loaded", f.loaded), ("rejected", f.rejected), ("duplicates", f.duplicates), ("merged", f.merged)] {
+            for (c, v) in
+                [("read", f.read), ("loaded", f.loaded), ("rejected", f.rejected), ("duplicates", f.duplicates), ("merged", f.merged)]
+            {
                 b.set(c, Value::Int(v as i64));
             }
             if let Some(e) = &f.error {

@@ -58,9 +58,9 @@ pub fn resolve_source(base: &Path, number: usize, s: &SourceSpec) -> Result<Sour
         return Err(invalid(format!("format {} reads {}, not {}", format.name(), kinds.join(" or "), kind.name())));
     }
     let platform = match &s.platform {
-        Some(p) => Some(
-            super::fields::platform_code(p).ok_or_else(|| invalid(format!("platform '{p}' is not a known platform")))?.to_string(),
-        ),
+        Some(p) => {
+            Some(super::fields::platform_code(p).ok_or_else(|| invalid(format!("platform '{p}' is not a known platform")))?.to_string())
+        }
         None => None,
     };
     let as_of = match &s.as_of {
@@ -210,8 +210,14 @@ mod tests {
         }
         let got: Vec<String> = expand(d, "**/*.csv").unwrap().into_iter().map(|(_, s)| s).collect();
         assert_eq!(got, vec!["a/b/z.csv", "a/y.csv", "x.csv"]);
-        let spec = SourceSpec { kind: "posts".into(), format: "canonical".into(), path: "none/*.csv".into(),
-            account: None, platform: None, as_of: None };
+        let spec = SourceSpec {
+            kind: "posts".into(),
+            format: "canonical".into(),
+            path: "none/*.csv".into(),
+            account: None,
+            platform: None,
+            as_of: None,
+        };
         let err = resolve_source(d, 3, &spec).unwrap_err().to_string();
         assert!(err.contains("source #3") && err.contains("matches no file"), "{err}");
         let spec = SourceSpec { format: "wechat-mp-users".into(), ..spec };

@@ -3,9 +3,9 @@
 //! the ingested data (schema drift, failed files). Each has a severity: `error` stops the models
 //! that depend on the tested one; `warn` is reported and the build goes on.
 
+use super::ModelError;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::prelude::SessionContext;
-use super::ModelError;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -107,10 +107,7 @@ impl TestSpec {
             (format!("not_null({})", cols.join(", ")), format!("SELECT * FROM {t} WHERE {cond}"))
         } else if let Some(cols) = &self.unique {
             let list = cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
-            (
-                format!("unique({})", cols.join(", ")),
-                format!("SELECT {list}, count(*) AS n FROM {t} GROUP BY {list} HAVING count(*) > 1"),
-            )
+            (format!("unique({})", cols.join(", ")), format!("SELECT {list}, count(*) AS n FROM {t} GROUP BY {list} HAVING count(*) > 1"))
         } else if let Some(a) = &self.accepted_values {
             let values = a.values.iter().map(|v| literal(v)).collect::<Vec<_>>().join(", ");
             (
@@ -210,7 +207,9 @@ pub async fn ingest_checks(ctx: &SessionContext) -> Vec<CheckResult> {
             .iter()
             .filter_map(|f| match actual.field_with_name(f.name()) {
                 Ok(a) if same_type(a.data_type(), f.data_type()) => None,
-                Ok(a) => Some(format!("{{\"column\":\"{}\",\"expected\":\"{}\",\"found\":\"{}\"}}", f.name(), f.data_type(), a.data_type())),
+                Ok(a) => {
+                    Some(format!("{{\"column\":\"{}\",\"expected\":\"{}\",\"found\":\"{}\"}}", f.name(), f.data_type(), a.data_type()))
+                }
                 Err(_) => Some(format!("{{\"column\":\"{}\",\"expected\":\"{}\",\"found\":null}}", f.name(), f.data_type())),
             })
             .collect();

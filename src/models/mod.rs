@@ -109,8 +109,7 @@ pub fn model_files(dir: Option<&Path>) -> Result<(String, Vec<(String, String)>)
         paths.sort();
         for p in paths {
             if matches!(p.extension().and_then(|e| e.to_str()), Some("sql") | Some("toml")) {
-                let text = std::fs::read_to_string(&p)
-                    .map_err(|e| ModelError::Invalid(format!("cannot read {}: {e}", p.display())))?;
+                let text = std::fs::read_to_string(&p).map_err(|e| ModelError::Invalid(format!("cannot read {}: {e}", p.display())))?;
                 let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
                 files.push((format!("{layer}/{name}"), text));
             }
@@ -128,7 +127,10 @@ fn identifiers(sql: &str) -> BTreeSet<String> {
     let words = words(sql);
     let mut out = BTreeSet::new();
     for (i, w) in words.iter().enumerate() {
-        if i > 0 && matches!(words[i - 1].as_str(), "from" | "join") && w.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') {
+        if i > 0
+            && matches!(words[i - 1].as_str(), "from" | "join")
+            && w.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        {
             out.insert(w.clone());
         }
     }
@@ -179,10 +181,7 @@ fn words(sql: &str) -> Vec<String> {
 /// so that every model comes after what it reads.
 pub fn plan(files: &[(String, String)], tables: &BTreeSet<String>) -> Result<Vec<Model>, ModelError> {
     let mut models: Vec<Model> = Vec::new();
-    let specs: HashMap<&str, &str> = files
-        .iter()
-        .filter_map(|(p, s)| p.strip_suffix(".toml").map(|stem| (stem, s.as_str())))
-        .collect();
+    let specs: HashMap<&str, &str> = files.iter().filter_map(|(p, s)| p.strip_suffix(".toml").map(|stem| (stem, s.as_str()))).collect();
     for (path, sql) in files.iter().filter(|(p, _)| p.ends_with(".sql")) {
         let (folder, file) = path.split_once('/').unwrap_or(("", path));
         let layer = Layer::of_folder(folder)
@@ -216,11 +215,8 @@ pub fn plan(files: &[(String, String)], tables: &BTreeSet<String>) -> Result<Vec
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut left: BTreeMap<String, Model> = models.into_iter().map(|m| (m.name.clone(), m)).collect();
     while !left.is_empty() {
-        let ready: Vec<String> = left
-            .values()
-            .filter(|m| m.reads.iter().all(|r| done.contains(r) || !names.contains(r)))
-            .map(|m| m.name.clone())
-            .collect();
+        let ready: Vec<String> =
+            left.values().filter(|m| m.reads.iter().all(|r| done.contains(r) || !names.contains(r))).map(|m| m.name.clone()).collect();
         if ready.is_empty() {
             let stuck: Vec<_> = left.keys().cloned().collect();
             return Err(ModelError::Invalid(format!("models read each other in a cycle: {}", stuck.join(", "))));
@@ -487,7 +483,9 @@ async fn build_locked(
             next.replace_partition(&name, "quarter", &quarter, entries);
         }
     }
-    for (name, batch) in [("data_quality", checks::data_quality_batch(&results)?), ("data_quality_failures", checks::failures_batch(&results)?)] {
+    for (name, batch) in
+        [("data_quality", checks::data_quality_batch(&results)?), ("data_quality_failures", checks::failures_batch(&results)?)]
+    {
         let rel = format!("marts/{name}/quarter={quarter}/v{version:06}.parquet");
         let mut entry = wh.write_batches(&rel, batch.schema(), [batch]).await?;
         entry.partition.insert("quarter".into(), quarter.clone());

@@ -1,8 +1,8 @@
 //! The scoring rubric (SPEC §7) from a TOML file an analyst edits; the built-in one is
 //! `pipelines/rubric.toml`. Its numbers become the one-row `rubric` table the models join.
 
-use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch};
 use super::ModelError;
+use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -79,7 +79,8 @@ impl Rubric {
         if r.filing_required_from().is_none() {
             return Err(invalid("rules.filing_required_from is not a date".into()));
         }
-        for (name, v) in [("rules.sla_working_days", r.rules.sla_working_days), ("rules.veto_no_update_days", r.rules.veto_no_update_days)] {
+        for (name, v) in [("rules.sla_working_days", r.rules.sla_working_days), ("rules.veto_no_update_days", r.rules.veto_no_update_days)]
+        {
             if v < 0 {
                 return Err(invalid(format!("{name} must not be negative")));
             }

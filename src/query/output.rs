@@ -2,9 +2,9 @@
 //! sits whole in memory (the engine's own operators stay within the session's memory pool). An
 //! aligned table needs its rows at hand to size the columns, so it shows at most `max_rows`.
 
+use super::QueryError;
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use super::QueryError;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use std::io::Write;
@@ -168,9 +168,10 @@ pub fn escape_controls(batch: &RecordBatch) -> Result<RecordBatch, arrow::error:
             continue;
         }
         let text = arrow::compute::cast(column, &DataType::Utf8)?;
-        let text = text.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
-            arrow::error::ArrowError::CastError(format!("column {} is not text", field.name()))
-        })?;
+        let text = text
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| arrow::error::ArrowError::CastError(format!("column {} is not text", field.name())))?;
         let escaped: StringArray = text.iter().map(|v| v.map(escape_text)).collect();
         fields.push(Field::new(field.name(), DataType::Utf8, field.is_nullable()));
         columns.push(Arc::new(escaped) as ArrayRef);

@@ -29,10 +29,18 @@ const GREY: RGBColor = RGBColor(150, 150, 150);
 pub fn cjk_font() -> Result<String, String> {
     let candidates: Vec<String> = match std::env::var("GOVMEDIA_CJK_FONT") {
         Ok(f) if !f.trim().is_empty() => vec![f],
-        _ => ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        _ => [
+            "Noto Sans CJK SC",
+            "Noto Sans SC",
+            "Source Han Sans SC",
+            "WenQuanYi Zen Hei",
+            "WenQuanYi Micro Hei",
+            "Microsoft YaHei",
+            "PingFang SC",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
     };
     for family in &candidates {
         if font_has_cjk(family) {
@@ -117,17 +125,49 @@ pub fn draw_all(d: &ReportData, dir: &Path, font: &str) -> Result<Vec<(String, S
     let mut out = Vec::new();
     let q = quarter_zh(&d.quarter);
     let title = |t: &str| format!("{q} {t}");
-    out.push(("score_distribution".into(), title("账号得分分布"), chart!(dir, "score_distribution", (1000, 600), font, |r, k| score_distribution(r, d, k))?));
+    out.push((
+        "score_distribution".into(),
+        title("账号得分分布"),
+        chart!(dir, "score_distribution", (1000, 600), font, |r, k| score_distribution(r, d, k))?,
+    ));
     let league_h = (140 + 24 * d.units.len() as u32).max(500);
-    out.push(("league_table".into(), title("单位综合得分排名"), chart!(dir, "league_table", (1000, league_h), font, |r, k| league_table(r, d, k))?));
-    out.push(("pass_rate_by_platform".into(), title("各平台合格率"), chart!(dir, "pass_rate_by_platform", (1000, 600), font, |r, k| pass_rate_by_platform(r, d, k))?));
-    out.push(("accounts_by_status".into(), title("账号运行状态"), chart!(dir, "accounts_by_status", (1000, 600), font, |r, k| accounts_by_status(r, d, k))?));
-    out.push(("response_time".into(), title("留言回复时长分布"), chart!(dir, "response_time", (1000, 600), font, |r, k| response_time(r, d, k))?));
+    out.push((
+        "league_table".into(),
+        title("单位综合得分排名"),
+        chart!(dir, "league_table", (1000, league_h), font, |r, k| league_table(r, d, k))?,
+    ));
+    out.push((
+        "pass_rate_by_platform".into(),
+        title("各平台合格率"),
+        chart!(dir, "pass_rate_by_platform", (1000, 600), font, |r, k| pass_rate_by_platform(r, d, k))?,
+    ));
+    out.push((
+        "accounts_by_status".into(),
+        title("账号运行状态"),
+        chart!(dir, "accounts_by_status", (1000, 600), font, |r, k| accounts_by_status(r, d, k))?,
+    ));
+    out.push((
+        "response_time".into(),
+        title("留言回复时长分布"),
+        chart!(dir, "response_time", (1000, 600), font, |r, k| response_time(r, d, k))?,
+    ));
     let heat_h = heatmap_height(d).max(500);
-    out.push(("weekly_heatmap".into(), title("每周发布热力图"), chart!(dir, "weekly_heatmap", (1200, heat_h), font, |r, k| weekly_heatmap(r, d, k))?));
-    out.push(("directive_delays".into(), title("重要信息转载时长"), chart!(dir, "directive_delays", (1000, 600), font, |r, k| directive_delays(r, d, k))?));
+    out.push((
+        "weekly_heatmap".into(),
+        title("每周发布热力图"),
+        chart!(dir, "weekly_heatmap", (1200, heat_h), font, |r, k| weekly_heatmap(r, d, k))?,
+    ));
+    out.push((
+        "directive_delays".into(),
+        title("重要信息转载时长"),
+        chart!(dir, "directive_delays", (1000, 600), font, |r, k| directive_delays(r, d, k))?,
+    ));
     if d.trend.len() >= 2 {
-        out.push(("pass_rate_trend".into(), "合格率季度走势".into(), chart!(dir, "pass_rate_trend", (1000, 600), font, |r, k| pass_rate_trend(r, d, k))?));
+        out.push((
+            "pass_rate_trend".into(),
+            "合格率季度走势".into(),
+            chart!(dir, "pass_rate_trend", (1000, 600), font, |r, k| pass_rate_trend(r, d, k))?,
+        ));
     }
     Ok(out)
 }
@@ -253,7 +293,17 @@ fn score_distribution<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &Repo
     let bands = [("0–59", "不合格"), ("60–69", "合格"), ("70–79", "合格"), ("80–89", "良好"), ("90–100", "优秀")];
     let mut counts = [0f64; 5];
     for s in d.accounts.iter().filter_map(|a| a.score) {
-        let i = if s < 60.0 { 0 } else if s < 70.0 { 1 } else if s < 80.0 { 2 } else if s < 90.0 { 3 } else { 4 };
+        let i = if s < 60.0 {
+            0
+        } else if s < 70.0 {
+            1
+        } else if s < 80.0 {
+            2
+        } else if s < 90.0 {
+            3
+        } else {
+            4
+        };
         counts[i] += 1.0;
     }
     let bars: Vec<_> = bands.iter().zip(counts).map(|((r, g), c)| (format!("{r}分"), c, grade_color(g))).collect();
@@ -292,11 +342,14 @@ fn league_table<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportData
         .map_err(err)?;
     for (j, u) in d.units.iter().enumerate() {
         let i = n.saturating_sub(1 + j);
-        let mut bar = Rectangle::new([(0.0, SegmentValue::Exact(i)), (u.score, SegmentValue::Exact(i + 1))], grade_color(&u.grade).filled());
+        let mut bar =
+            Rectangle::new([(0.0, SegmentValue::Exact(i)), (u.score, SegmentValue::Exact(i + 1))], grade_color(&u.grade).filled());
         bar.set_margin(k.px(3), k.px(3), 0, 0);
         chart.draw_series(std::iter::once(bar)).map_err(err)?;
         let style = k.text(12).pos(Pos::new(HPos::Left, VPos::Center));
-        chart.draw_series(std::iter::once(Text::new(format!(" {:.2}", u.score), (u.score, SegmentValue::CenterOf(i)), style))).map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(format!(" {:.2}", u.score), (u.score, SegmentValue::CenterOf(i)), style)))
+            .map_err(err)?;
     }
     let key: Vec<(&str, RGBColor)> = GRADES.to_vec();
     // The lowest scores are at the bottom: the key sits beside their short bars.
@@ -307,7 +360,13 @@ fn pass_rate_by_platform<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &R
     let bars: Vec<_> = d
         .platforms
         .iter()
-        .map(|p| (format!("{}（{}个）", platform_zh(&p.platform), p.checked), p.pass_rate.unwrap_or(0.0), if p.platform == "all" { GREY } else { BLUE }))
+        .map(|p| {
+            (
+                format!("{}（{}个）", platform_zh(&p.platform), p.checked),
+                p.pass_rate.unwrap_or(0.0),
+                if p.platform == "all" { GREY } else { BLUE },
+            )
+        })
         .collect();
     category_bars(root, k, (&format!("{} 各平台合格率", quarter_zh(&d.quarter)), "合格率（%）"), &bars, 110.0, "%", &[])
 }
@@ -330,18 +389,37 @@ fn accounts_by_status<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &Repo
 }
 
 fn response_time<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportData, k: Ink) -> DrawResult {
-    let edges = [(0.0, 6.0, "6小时内"), (6.0, 24.0, "6–24小时"), (24.0, 72.0, "1–3天"), (72.0, 168.0, "3–7天"), (168.0, f64::MAX, "7天以上")];
+    let edges =
+        [(0.0, 6.0, "6小时内"), (6.0, 24.0, "6–24小时"), (24.0, 72.0, "1–3天"), (72.0, 168.0, "3–7天"), (168.0, f64::MAX, "7天以上")];
     let bars: Vec<_> = edges
         .iter()
         .enumerate()
         .map(|(i, (lo, hi, name))| {
             let n = d.accounts.iter().filter_map(|a| a.median_response_hours).filter(|h| h >= lo && h < hi).count() as f64;
-            (name.to_string(), n, if i < 2 { GREEN } else if i < 3 { ORANGE } else { RED })
+            (
+                name.to_string(),
+                n,
+                if i < 2 {
+                    GREEN
+                } else if i < 3 {
+                    ORANGE
+                } else {
+                    RED
+                },
+            )
         })
         .collect();
     let max = bars.iter().map(|b| b.1).fold(0.0, f64::max);
     let key = [("24小时内", GREEN), ("1–3天", ORANGE), ("3天以上", RED)];
-    category_bars(root, k, (&format!("{} 留言回复时长分布（按账号中位数）", quarter_zh(&d.quarter)), "账号数"), &bars, headroom(max, true), "", &key)
+    category_bars(
+        root,
+        k,
+        (&format!("{} 留言回复时长分布（按账号中位数）", quarter_zh(&d.quarter)), "账号数"),
+        &bars,
+        headroom(max, true),
+        "",
+        &key,
+    )
 }
 
 /// Posts-per-week classes of the heat map: (lowest count, label, colour). 0 is silence.
@@ -364,11 +442,7 @@ fn heat_color(posts: i64) -> RGBColor {
 /// (then in league-table order), accounts within a unit by status (僵尸, 睡眠, 正常更新, 已关停).
 fn heat_rows(d: &ReportData) -> Vec<(Option<&str>, &super::data::WeeklyRow, &str)> {
     let status_of = |r: &super::data::WeeklyRow| {
-        d.accounts
-            .iter()
-            .find(|a| a.platform == r.platform && a.account_id == r.account_id)
-            .map(|a| a.status.as_str())
-            .unwrap_or("active")
+        d.accounts.iter().find(|a| a.platform == r.platform && a.account_id == r.account_id).map(|a| a.status.as_str()).unwrap_or("active")
     };
     let severity = |s: &str| STATUSES.iter().position(|x| x.0 == s).unwrap_or(STATUSES.len());
     let rank = |u: Option<&str>| u.and_then(|u| d.units.iter().find(|x| x.unit_name == u)).map(|x| x.rank).unwrap_or(i64::MAX);
@@ -378,8 +452,13 @@ fn heat_rows(d: &ReportData) -> Vec<(Option<&str>, &super::data::WeeklyRow, &str
     let keys: Vec<(bool, usize, i64)> = rows.iter().map(|r| (r.0.is_none(), worst(r.0), rank(r.0))).collect();
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| {
-        (keys[a], rows[a].0, severity(rows[a].2), &rows[a].1.platform, &rows[a].1.account_id)
-            .cmp(&(keys[b], rows[b].0, severity(rows[b].2), &rows[b].1.platform, &rows[b].1.account_id))
+        (keys[a], rows[a].0, severity(rows[a].2), &rows[a].1.platform, &rows[a].1.account_id).cmp(&(
+            keys[b],
+            rows[b].0,
+            severity(rows[b].2),
+            &rows[b].1.platform,
+            &rows[b].1.account_id,
+        ))
     });
     let sorted = order.iter().map(|&i| rows[i]).collect();
     rows.clear();
@@ -438,7 +517,13 @@ fn weekly_heatmap<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportDa
     for (i, (monday, days)) in weeks.iter().enumerate() {
         let cx = x0 + cell_w * i as i32 + cell_w / 2;
         draw(root.draw(&Text::new(format!("{}", i + 1), (cx, y0 - k.i(40)), k.text(13).pos(Pos::new(HPos::Center, VPos::Top)))))?;
-        let sub = if *days < 7 { format!("{days}天") } else if *monday != chrono::NaiveDate::MIN { monday.format("%-m/%-d").to_string() } else { String::new() };
+        let sub = if *days < 7 {
+            format!("{days}天")
+        } else if *monday != chrono::NaiveDate::MIN {
+            monday.format("%-m/%-d").to_string()
+        } else {
+            String::new()
+        };
         draw(root.draw(&Text::new(sub, (cx, y0 - k.i(22)), k.text(11).pos(Pos::new(HPos::Center, VPos::Top)))))?;
     }
     draw(root.draw(&Text::new("周次（周一）", (x0 - k.i(6), y0 - k.i(40)), k.text(13).pos(Pos::new(HPos::Right, VPos::Top)))))?;
@@ -493,7 +578,11 @@ fn weekly_heatmap<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportDa
     draw(root.draw(&Text::new("账号状态：", (x - k.i(6), y + sw / 2), k.text(13).pos(Pos::new(HPos::Right, VPos::Center)))))?;
     for (code, color) in STATUSES {
         draw(root.draw(&Rectangle::new([(x, y + k.i(4)), (x + k.i(12), y + sw - k.i(4))], color.filled())))?;
-        draw(root.draw(&Text::new(status_zh(code).to_string(), (x + k.i(18), y + sw / 2), k.text(12).pos(Pos::new(HPos::Left, VPos::Center)))))?;
+        draw(root.draw(&Text::new(
+            status_zh(code).to_string(),
+            (x + k.i(18), y + sw / 2),
+            k.text(12).pos(Pos::new(HPos::Left, VPos::Center)),
+        )))?;
         x += k.i(110);
     }
     Ok(())
@@ -529,7 +618,9 @@ fn directive_delays<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &Report
         .draw_series(LineSeries::new(vec![(SegmentValue::Exact(0), deadline), (SegmentValue::Last, deadline)], RED.stroke_width(k.px(2))))
         .map_err(err)?;
     let style = k.text(13).pos(Pos::new(HPos::Left, VPos::Bottom));
-    chart.draw_series(std::iter::once(Text::new(format!(" {deadline}小时时限"), (SegmentValue::Exact(0), deadline), style))).map_err(err)?;
+    chart
+        .draw_series(std::iter::once(Text::new(format!(" {deadline}小时时限"), (SegmentValue::Exact(0), deadline), style)))
+        .map_err(err)?;
     let unreposted = k.text(13).pos(Pos::new(HPos::Left, VPos::Bottom));
     chart.draw_series(std::iter::once(Text::new(" 未转载", (SegmentValue::Exact(0), top), unreposted))).map_err(err)?;
     for (i, id) in ids.iter().enumerate() {
@@ -555,7 +646,12 @@ fn pass_rate_trend<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportD
     chart.draw_series(d.trend.iter().enumerate().map(|(i, t)| Circle::new(at(i, t), k.i(6), BLUE.filled()))).map_err(err)?;
     let style = k.text(15).pos(Pos::new(HPos::Center, VPos::Bottom));
     chart
-        .draw_series(d.trend.iter().enumerate().map(|(i, t)| Text::new(format!("{:.2}%", t.1), (SegmentValue::CenterOf(i), t.1 + 3.0), style.clone())))
+        .draw_series(
+            d.trend
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Text::new(format!("{:.2}%", t.1), (SegmentValue::CenterOf(i), t.1 + 3.0), style.clone())),
+        )
         .map_err(err)?;
     Ok(())
 }
@@ -615,7 +711,13 @@ mod tests {
         ];
         let weekly = accounts
             .iter()
-            .map(|a| WeeklyRow { unit_name: a.unit_name.clone(), platform: a.platform.clone(), account_id: a.account_id.clone(), account_name: a.account_name.clone(), posts: vec![1] })
+            .map(|a| WeeklyRow {
+                unit_name: a.unit_name.clone(),
+                platform: a.platform.clone(),
+                account_id: a.account_id.clone(),
+                account_name: a.account_name.clone(),
+                posts: vec![1],
+            })
             .collect();
         let d = ReportData {
             quarter: "2019Q3".into(),

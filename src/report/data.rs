@@ -172,11 +172,16 @@ pub async fn load(ctx: &SessionContext, quarter: &str) -> anyhow::Result<ReportD
     if built.map(|r| r.ints("n").map(|v| v.first().copied().unwrap_or(0)).unwrap_or(0)).unwrap_or(0) == 0 {
         anyhow::bail!("{quarter} has not been built in this warehouse: run `govmedia build --quarter {quarter}` first");
     }
-    let a = Rows::query(ctx, &format!("SELECT * FROM account_quarter_indicators WHERE quarter = '{qq}' ORDER BY unit_name NULLS LAST, platform, account_id")).await?;
+    let a = Rows::query(
+        ctx,
+        &format!("SELECT * FROM account_quarter_indicators WHERE quarter = '{qq}' ORDER BY unit_name NULLS LAST, platform, account_id"),
+    )
+    .await?;
     let accounts = {
         let (unit, platform, id, name) = (a.strings("unit_name")?, a.text("platform")?, a.text("account_id")?, a.strings("account_name")?);
         let (reg, status, posts, silent) = (a.bools("registered")?, a.text("status")?, a.ints("posts")?, a.ints("silent_weeks")?);
-        let (dslp, messages, overdue, median) = (a.floats("days_since_last_post")?, a.ints("messages")?, a.ints("overdue")?, a.floats("median_response_hours")?);
+        let (dslp, messages, overdue, median) =
+            (a.floats("days_since_last_post")?, a.ints("messages")?, a.ints("overdue")?, a.floats("median_response_hours")?);
         let (reach, score, grade, veto) = (a.floats("reach_index")?, a.floats("score")?, a.strings("grade")?, a.strings("veto_reasons")?);
         (0..id.len())
             .map(|i| Account {
@@ -212,7 +217,8 @@ pub async fn load(ctx: &SessionContext, quarter: &str) -> anyhow::Result<ReportD
     let units = {
         let (name, ty, accounts, vetoed) = (u.text("unit_name")?, u.text("unit_type")?, u.ints("accounts")?, u.ints("accounts_vetoed")?);
         let (missed, late, missing) = (u.ints("directives_missed")?, u.ints("directives_late")?, u.ints("self_inspections_missing")?);
-        let (ded, score, rank, grade, crit) = (u.floats("unit_deductions")?, u.floats("score")?, u.ints("rank")?, u.text("grade")?, u.bools("criticized")?);
+        let (ded, score, rank, grade, crit) =
+            (u.floats("unit_deductions")?, u.floats("score")?, u.ints("rank")?, u.text("grade")?, u.bools("criticized")?);
         (0..name.len())
             .map(|i| Unit {
                 previous_rank: previous_ranks.get(&name[i]).copied(),
@@ -231,18 +237,28 @@ pub async fn load(ctx: &SessionContext, quarter: &str) -> anyhow::Result<ReportD
             })
             .collect()
     };
-    let p = Rows::query(ctx, &format!(
-        "SELECT * FROM platform_quarter_summary WHERE quarter = '{qq}' ORDER BY CASE WHEN platform = 'all' THEN 1 ELSE 0 END, platform"
-    )).await?;
+    let p = Rows::query(
+        ctx,
+        &format!(
+            "SELECT * FROM platform_quarter_summary WHERE quarter = '{qq}' ORDER BY CASE WHEN platform = 'all' THEN 1 ELSE 0 END, platform"
+        ),
+    )
+    .await?;
     let platforms = {
-        let (name, checked, failed, rate) = (p.text("platform")?, p.ints("accounts_checked")?, p.ints("accounts_failed")?, p.floats("pass_rate")?);
-        (0..name.len()).map(|i| Platform { platform: name[i].clone(), checked: checked[i], failed: failed[i], pass_rate: rate[i] }).collect()
+        let (name, checked, failed, rate) =
+            (p.text("platform")?, p.ints("accounts_checked")?, p.ints("accounts_failed")?, p.floats("pass_rate")?);
+        (0..name.len())
+            .map(|i| Platform { platform: name[i].clone(), checked: checked[i], failed: failed[i], pass_rate: rate[i] })
+            .collect()
     };
-    let c = Rows::query(ctx, &format!(
-        "SELECT * FROM criticism_items WHERE quarter = '{qq}' ORDER BY category, unit_name NULLS LAST, platform, account_id"
-    )).await?;
+    let c = Rows::query(
+        ctx,
+        &format!("SELECT * FROM criticism_items WHERE quarter = '{qq}' ORDER BY category, unit_name NULLS LAST, platform, account_id"),
+    )
+    .await?;
     let criticism = {
-        let (unit, platform, id, name) = (c.strings("unit_name")?, c.strings("platform")?, c.strings("account_id")?, c.strings("account_name")?);
+        let (unit, platform, id, name) =
+            (c.strings("unit_name")?, c.strings("platform")?, c.strings("account_id")?, c.strings("account_name")?);
         let (cat, problem, evidence) = (c.text("category")?, c.text("problem")?, c.text("evidence")?);
         (0..cat.len())
             .map(|i| Criticism {
@@ -258,7 +274,8 @@ pub async fn load(ctx: &SessionContext, quarter: &str) -> anyhow::Result<ReportD
     };
     let r = Rows::query(ctx, &format!("SELECT * FROM directive_reposts WHERE quarter = '{qq}' ORDER BY directive_id, unit_name")).await?;
     let reposts = {
-        let (id, unit, deadline, delay, verdict) = (r.text("directive_id")?, r.text("unit_name")?, r.floats("deadline_hours")?, r.floats("delay_hours")?, r.text("verdict")?);
+        let (id, unit, deadline, delay, verdict) =
+            (r.text("directive_id")?, r.text("unit_name")?, r.floats("deadline_hours")?, r.floats("delay_hours")?, r.text("verdict")?);
         (0..id.len())
             .map(|i| Repost {
                 directive_id: id[i].clone(),
@@ -275,7 +292,10 @@ pub async fn load(ctx: &SessionContext, quarter: &str) -> anyhow::Result<ReportD
     let mut weekly: Vec<WeeklyRow> = Vec::new();
     let mut week_starts: std::collections::BTreeMap<i64, chrono::NaiveDate> = Default::default();
     let (units_w, starts) = (w.strings("unit_name")?, w.strings("week_start")?);
-    for (i, ((platform, id), ((name, week), posts))) in w.text("platform")?.into_iter().zip(w.text("account_id")?)
+    for (i, ((platform, id), ((name, week), posts))) in w
+        .text("platform")?
+        .into_iter()
+        .zip(w.text("account_id")?)
         .zip(w.text("account_name")?.into_iter().zip(w.ints("week")?).zip(w.ints("posts")?))
         .enumerate()
     {
@@ -307,9 +327,11 @@ pub async fn load(ctx: &SessionContext, quarter: &str) -> anyhow::Result<ReportD
             .collect(),
         Err(_) => Vec::new(),
     };
-    let t = Rows::query(ctx, &format!(
-        "SELECT quarter, pass_rate FROM platform_quarter_summary WHERE platform = 'all' AND quarter <= '{qq}' ORDER BY quarter"
-    )).await?;
+    let t = Rows::query(
+        ctx,
+        &format!("SELECT quarter, pass_rate FROM platform_quarter_summary WHERE platform = 'all' AND quarter <= '{qq}' ORDER BY quarter"),
+    )
+    .await?;
     let trend = t.text("quarter")?.into_iter().zip(t.floats("pass_rate")?).filter_map(|(q, r)| r.map(|r| (q, r))).collect();
     Ok(ReportData { quarter: quarter.to_string(), accounts, units, platforms, criticism, reposts, weekly, weeks, trend, previous_quarter })
 }

@@ -8,9 +8,8 @@
 use super::data::{platform_zh, Criticism, ReportData};
 use super::notice::{self, Blank, Notice, Seg};
 use docx_rs::{
-    AlignmentType, DocGrid, DocGridType, Docx, FieldCharType, Footer, InstrPAGE, InstrText, LineSpacing,
-    LineSpacingType, PageMargin, Paragraph, Run, RunFonts, Shading, SpecialIndentType, Table, TableCell, TableLayoutType,
-    TableRow, HeightRule, VAlignType, WidthType,
+    AlignmentType, DocGrid, DocGridType, Docx, FieldCharType, Footer, HeightRule, InstrPAGE, InstrText, LineSpacing, LineSpacingType,
+    PageMargin, Paragraph, Run, RunFonts, Shading, SpecialIndentType, Table, TableCell, TableLayoutType, TableRow, VAlignType, WidthType,
 };
 use std::path::{Path, PathBuf};
 
@@ -99,7 +98,13 @@ fn exact(p: Paragraph) -> Paragraph {
 
 /// A body paragraph: 仿宋 3号, indented two characters.
 fn body(parts: &[Seg]) -> Paragraph {
-    segs(exact(Paragraph::new()).indent(None, Some(SpecialIndentType::FirstLine(2 * CHAR)), None, None).align(AlignmentType::Both), &FANGSONG, BODY, false, parts)
+    segs(
+        exact(Paragraph::new()).indent(None, Some(SpecialIndentType::FirstLine(2 * CHAR)), None, None).align(AlignmentType::Both),
+        &FANGSONG,
+        BODY,
+        false,
+        parts,
+    )
 }
 
 fn text(s: impl Into<String>) -> Vec<Seg> {
@@ -107,11 +112,17 @@ fn text(s: impl Into<String>) -> Vec<Seg> {
 }
 
 fn heading1(s: &str) -> Paragraph {
-    exact(Paragraph::new()).indent(None, Some(SpecialIndentType::FirstLine(2 * CHAR)), None, None).keep_next(true).add_run(run(&HEITI, BODY, s))
+    exact(Paragraph::new())
+        .indent(None, Some(SpecialIndentType::FirstLine(2 * CHAR)), None, None)
+        .keep_next(true)
+        .add_run(run(&HEITI, BODY, s))
 }
 
 fn heading2(s: &str) -> Paragraph {
-    exact(Paragraph::new()).indent(None, Some(SpecialIndentType::FirstLine(2 * CHAR)), None, None).keep_next(true).add_run(run(&KAITI, BODY, s))
+    exact(Paragraph::new())
+        .indent(None, Some(SpecialIndentType::FirstLine(2 * CHAR)), None, None)
+        .keep_next(true)
+        .add_run(run(&KAITI, BODY, s))
 }
 
 /// A numbered item: its number (and lead) in bold 仿宋, as a third-level heading, then its text.
@@ -158,12 +169,11 @@ fn page_number(odd: bool) -> Footer {
         .add_text("1")
         .add_field_char(FieldCharType::End, false);
     let (align, left, right) = if odd { (AlignmentType::Right, None, Some(CHAR)) } else { (AlignmentType::Left, Some(CHAR), None) };
-    let p = Paragraph::new()
-        .align(align)
-        .indent(left, None, right, None)
-        .add_run(run(face, PAGE_NUMBER, "— "))
-        .add_run(num)
-        .add_run(run(face, PAGE_NUMBER, " —"));
+    let p = Paragraph::new().align(align).indent(left, None, right, None).add_run(run(face, PAGE_NUMBER, "— ")).add_run(num).add_run(run(
+        face,
+        PAGE_NUMBER,
+        " —",
+    ));
     Footer::new().add_paragraph(p)
 }
 
@@ -340,7 +350,9 @@ pub fn rule(c: &Criticism) -> &'static str {
     match c.category.as_str() {
         "逾期不更新" => "《政府网站与政务新媒体检查指标》单项否决指标：监测时间点前2周内无更新；政务新媒体每周至少发布1次内容",
         "信息发布不准确" => "《政府网站与政务新媒体检查指标》单项否决指标：出现严重表述错误；确保发布内容准确无误",
-        "互动回应不及时" => "《政府网站与政务新媒体检查指标》单项否决指标：未提供有效互动功能或互动回应差；回应群众关切，互动回应及时",
+        "互动回应不及时" => {
+            "《政府网站与政务新媒体检查指标》单项否决指标：未提供有效互动功能或互动回应差；回应群众关切，互动回应及时"
+        }
         "运维管理不规范" if c.account_id.is_none() => "每个单位在同类平台只允许开设一个政务新媒体账号",
         "运维管理不规范" => "政务新媒体开设、变更、关停、注销应备案，并向社会发布公告",
         "转载不及时" => "对上级政务新媒体发布的重要政务信息，要在12小时内转载转发",
@@ -398,7 +410,8 @@ fn unit_pages(mut doc: Docx, d: &ReportData, n: &Notice, unit: &str, first: bool
         .enumerate()
         .map(|(i, c)| vec![(i + 1).to_string(), format!("{}：{}", place(c), c.problem), String::new(), String::new(), String::new()])
         .collect();
-    doc = doc.add_table(table_rows(&["序号", "问题", "整改措施", "完成时间", "责任人"], &[7, 30, 35, 15, 13], &rows, Some(mm(25.0) as f32)));
+    doc =
+        doc.add_table(table_rows(&["序号", "问题", "整改措施", "完成时间", "责任人"], &[7, 30, 35, 15, 13], &rows, Some(mm(25.0) as f32)));
     doc = doc.add_paragraph(empty_line());
     doc.add_paragraph(addressee(&text("单位负责人（签字）：　　　　　　　　　　　年　　月　　日")))
 }
@@ -444,9 +457,8 @@ pub fn write_rectifications(d: &ReportData, n: &Notice, dir: &Path) -> Result<Ve
 /// Converts DOCX files to PDF beside them with LibreOffice. `Err` names the package when
 /// `soffice` is not installed.
 pub fn to_pdf(files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let soffice = which("soffice").ok_or_else(|| {
-        "--pdf needs LibreOffice's soffice on PATH: install it (Debian: apt-get install libreoffice-writer)".to_string()
-    })?;
+    let soffice = which("soffice")
+        .ok_or_else(|| "--pdf needs LibreOffice's soffice on PATH: install it (Debian: apt-get install libreoffice-writer)".to_string())?;
     let mut out = Vec::new();
     // One profile per run: a user's open LibreOffice (or another run) does not block the conversion.
     let profile = std::env::temp_dir().join(format!("govmedia-soffice-{}", std::process::id()));

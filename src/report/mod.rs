@@ -118,7 +118,10 @@ pub fn tables_and_notice_for(d: &data::ReportData, dir: &Path, n: &notice::Notic
     let notice_md = dir.join(format!("{quarter}_通报.md"));
     std::fs::write(&notice_md, &md)?;
     let notice_html = dir.join(format!("{quarter}_通报.html"));
-    std::fs::write(&notice_html, page(&format!("{} 通报（草稿）", n.quarter_zh), &format!("<section class=\"notice\">{}</section>", notice::html(&md))))?;
+    std::fs::write(
+        &notice_html,
+        page(&format!("{} 通报（草稿）", n.quarter_zh), &format!("<section class=\"notice\">{}</section>", notice::html(&md))),
+    )?;
     files.extend([notice_md, notice_html]);
     let notice_docx = dir.join(format!("{quarter}_通报.docx"));
     docx::write_notice(d, n, &notice_docx).map_err(anyhow::Error::msg)?;
@@ -166,7 +169,12 @@ fn league_body(d: &data::ReportData, league: &[tables::LeagueTable; 3]) -> Strin
 
 /// One page with everything: the charts are embedded as data URIs, nothing is loaded from
 /// elsewhere, and it prints with each section on its own page.
-fn index_html(d: &data::ReportData, league: &[tables::LeagueTable; 3], charts: &[(String, String, Vec<PathBuf>)], md: &str) -> anyhow::Result<String> {
+fn index_html(
+    d: &data::ReportData,
+    league: &[tables::LeagueTable; 3],
+    charts: &[(String, String, Vec<PathBuf>)],
+    md: &str,
+) -> anyhow::Result<String> {
     let [units, accounts, issues] = league;
     let all = d.platforms.iter().find(|p| p.platform == "all");
     let criticised = notice::criticised_units(d);
@@ -187,7 +195,11 @@ fn index_html(d: &data::ReportData, league: &[tables::LeagueTable; 3], charts: &
     if let Some(pq) = &d.previous_quarter {
         let prev = d.trend.iter().rev().nth(1).map(|t| t.1);
         if let (Some(p), Some(now)) = (prev, all.and_then(|a| a.pass_rate)) {
-            body.push_str(&format!("<p>与{pq}相比，合格率{}{:.2}个百分点。</p>\n", if now >= p { "上升" } else { "下降" }, (now - p).abs()));
+            body.push_str(&format!(
+                "<p>与{pq}相比，合格率{}{:.2}个百分点。</p>\n",
+                if now >= p { "上升" } else { "下降" },
+                (now - p).abs()
+            ));
         }
     }
     body.push_str("</section>\n<h2 id=\"charts\">图表</h2>\n");

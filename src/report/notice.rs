@@ -237,7 +237,12 @@ pub fn opening(d: &ReportData, n: &Notice) -> String {
 pub fn overview(d: &ReportData) -> String {
     let mut s = String::new();
     if let Some(a) = d.platforms.iter().find(|p| p.platform == "all") {
-        s.push_str(&format!("本季度共检查政务新媒体账号{}个，不合格{}个，总体合格率{:.2}%。", a.checked, a.failed, a.pass_rate.unwrap_or(0.0)));
+        s.push_str(&format!(
+            "本季度共检查政务新媒体账号{}个，不合格{}个，总体合格率{:.2}%。",
+            a.checked,
+            a.failed,
+            a.pass_rate.unwrap_or(0.0)
+        ));
     }
     let per: Vec<String> = d
         .platforms
@@ -327,11 +332,24 @@ pub fn annexes(d: &ReportData) -> Vec<Annex> {
             ]
         })
         .collect();
-    let ranking = d.units.iter().map(|u| vec![u.rank.to_string(), u.unit_name.clone(), format!("{:.2}", u.score), u.grade.clone()]).collect();
+    let ranking =
+        d.units.iter().map(|u| vec![u.rank.to_string(), u.unit_name.clone(), format!("{:.2}", u.score), u.grade.clone()]).collect();
     vec![
-        Annex { title: "单项否决问题清单".into(), header: &["单位", "平台", "账号", "问题类别", "问题", "依据"], widths: &[17, 13, 15, 12, 18, 25], rows: veto },
-        Annex { title: "扣分问题清单".into(), header: &["单位", "未转载", "迟转载", "自查缺失", "单位扣分", "其他问题"], widths: &[20, 9, 9, 10, 10, 42], rows: deductions },
-        Annex { title: "单位综合得分排名".into(), header: &["排名", "单位", "综合得分", "等级"], widths: &[10, 50, 20, 20], rows: ranking },
+        Annex {
+            title: "单项否决问题清单".into(),
+            header: &["单位", "平台", "账号", "问题类别", "问题", "依据"],
+            widths: &[17, 13, 15, 12, 18, 25],
+            rows: veto,
+        },
+        Annex {
+            title: "扣分问题清单".into(),
+            header: &["单位", "未转载", "迟转载", "自查缺失", "单位扣分", "其他问题"],
+            widths: &[20, 9, 9, 10, 10, 42],
+            rows: deductions,
+        },
+        Annex {
+            title: "单位综合得分排名".into(), header: &["排名", "单位", "综合得分", "等级"], widths: &[10, 50, 20, 20], rows: ranking
+        },
     ]
 }
 

@@ -6,8 +6,38 @@ use rust_xlsxwriter::{Color, Format, FormatAlign, Workbook};
 use std::borrow::Cow;
 use std::path::Path;
 
-const UNIT_HEADER: &[&str] = &["排名", "单位名称", "单位类别", "账号数", "否决账号数", "未转载", "迟转载", "自查缺失", "单位扣分", "综合得分", "等级", "通报批评", "排名变化"];
-const ACCOUNT_HEADER: &[&str] = &["单位名称", "平台", "账号名称", "账号ID", "运行状态", "发布数", "无更新周数", "距上次发布天数", "留言数", "超期未回复", "回复时长中位数(小时)", "传播力指数", "得分", "等级", "单项否决"];
+const UNIT_HEADER: &[&str] = &[
+    "排名",
+    "单位名称",
+    "单位类别",
+    "账号数",
+    "否决账号数",
+    "未转载",
+    "迟转载",
+    "自查缺失",
+    "单位扣分",
+    "综合得分",
+    "等级",
+    "通报批评",
+    "排名变化",
+];
+const ACCOUNT_HEADER: &[&str] = &[
+    "单位名称",
+    "平台",
+    "账号名称",
+    "账号ID",
+    "运行状态",
+    "发布数",
+    "无更新周数",
+    "距上次发布天数",
+    "留言数",
+    "超期未回复",
+    "回复时长中位数(小时)",
+    "传播力指数",
+    "得分",
+    "等级",
+    "单项否决",
+];
 const ISSUE_HEADER: &[&str] = &["问题类别", "单位名称", "平台", "账号名称", "账号ID", "问题", "依据"];
 
 fn num(v: Option<f64>) -> String {
@@ -136,7 +166,11 @@ impl LeagueTable {
         let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(b"\xEF\xBB\xBF".to_vec());
         w.write_record(self.header).map_err(|e| e.to_string())?;
         for row in &self.rows {
-            let cells: Vec<Cow<str>> = row.iter().enumerate().map(|(c, v)| if self.is_number(c, v) { Cow::Borrowed(v.as_str()) } else { csv_text_cell(v) }).collect();
+            let cells: Vec<Cow<str>> = row
+                .iter()
+                .enumerate()
+                .map(|(c, v)| if self.is_number(c, v) { Cow::Borrowed(v.as_str()) } else { csv_text_cell(v) })
+                .collect();
             w.write_record(cells.iter().map(|c| c.as_bytes())).map_err(|e| e.to_string())?;
         }
         let bytes = w.into_inner().map_err(|e| e.to_string())?;
@@ -193,7 +227,12 @@ pub fn write_xlsx(path: &Path, tables: &[LeagueTable]) -> Result<(), String> {
 fn write_sheet(wb: &mut Workbook, t: &LeagueTable) -> Result<(), String> {
     let ws = wb.add_worksheet();
     ws.set_name(t.name).map_err(|e| e.to_string())?;
-    let head = Format::new().set_bold().set_background_color(Color::RGB(0x1F4E78)).set_font_color(Color::White).set_align(FormatAlign::Center).set_text_wrap();
+    let head = Format::new()
+        .set_bold()
+        .set_background_color(Color::RGB(0x1F4E78))
+        .set_font_color(Color::White)
+        .set_align(FormatAlign::Center)
+        .set_text_wrap();
     for (c, h) in t.header.iter().enumerate() {
         ws.write_string_with_format(0, c as u16, *h, &head).map_err(|e| e.to_string())?;
         ws.set_column_width(c as u16, t.widths.get(c).copied().unwrap_or(12.0)).map_err(|e| e.to_string())?;

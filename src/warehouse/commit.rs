@@ -99,10 +99,7 @@ impl Warehouse {
     /// The highest version number in `_manifests/`, if any.
     async fn newest_archived_version(&self) -> Result<Option<u64>> {
         let listed: Vec<_> = self.store.list(Some(&self.path(ARCHIVE))).try_collect().await?;
-        Ok(listed
-            .iter()
-            .filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse::<u64>().ok())
-            .max())
+        Ok(listed.iter().filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse::<u64>().ok()).max())
     }
 
     /// Makes a new manifest visible (one atomic swap), keeping a copy of every version.

@@ -126,7 +126,12 @@ impl Warehouse {
                 Some(h) => {
                     return Err(WarehouseError::Locked(format!(
                         "warehouse {} is in use by `{}` (pid {} on {}, since {}); wait for it to finish, or if no run is active remove {}",
-                        self.display, h.command, h.pid, h.host, h.since, self.display_path("_lock")
+                        self.display,
+                        h.command,
+                        h.pid,
+                        h.host,
+                        h.since,
+                        self.display_path("_lock")
                     )))
                 }
                 None => {

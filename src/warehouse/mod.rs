@@ -136,12 +136,10 @@ impl Warehouse {
                     "no warehouse at {location}: the folder does not exist; check --warehouse or GOVMEDIA_WAREHOUSE"
                 )));
             }
-            std::fs::create_dir_all(dir)
-                .map_err(|e| WarehouseError::Other(format!("cannot create warehouse folder {location}: {e}")))?;
-            let abs = std::fs::canonicalize(dir)
-                .map_err(|e| WarehouseError::Other(format!("cannot open warehouse folder {location}: {e}")))?;
-            Url::from_directory_path(&abs)
-                .map_err(|_| WarehouseError::Other(format!("cannot use {} as a warehouse", abs.display())))?
+            std::fs::create_dir_all(dir).map_err(|e| WarehouseError::Other(format!("cannot create warehouse folder {location}: {e}")))?;
+            let abs =
+                std::fs::canonicalize(dir).map_err(|e| WarehouseError::Other(format!("cannot open warehouse folder {location}: {e}")))?;
+            Url::from_directory_path(&abs).map_err(|_| WarehouseError::Other(format!("cannot use {} as a warehouse", abs.display())))?
         };
         Warehouse::open_url(&url, location.to_string(), create)
     }
@@ -150,16 +148,13 @@ impl Warehouse {
         let scheme = url.scheme();
         match scheme {
             "file" => {
-                let path = url
-                    .to_file_path()
-                    .map_err(|_| WarehouseError::Other(format!("'{url}' is not a local path")))?;
+                let path = url.to_file_path().map_err(|_| WarehouseError::Other(format!("'{url}' is not a local path")))?;
                 if !create && !path.is_dir() {
                     return Err(WarehouseError::NotAWarehouse(format!(
                         "no warehouse at {display}: the folder does not exist; check --warehouse or GOVMEDIA_WAREHOUSE"
                     )));
                 }
-                std::fs::create_dir_all(&path)
-                    .map_err(|e| WarehouseError::Other(format!("cannot create {}: {e}", path.display())))?;
+                std::fs::create_dir_all(&path).map_err(|e| WarehouseError::Other(format!("cannot create {}: {e}", path.display())))?;
                 let prefix = StorePath::from_absolute_path(&path)
                     .map_err(|e| WarehouseError::Other(format!("bad warehouse path {}: {e}", path.display())))?;
                 Ok(Warehouse {
@@ -185,20 +180,11 @@ impl Warehouse {
             _ => {
                 let (store, prefix) = object_store::parse_url_opts(url, std::env::vars().map(|(k, v)| (k.to_ascii_lowercase(), v)))
                     .map_err(|e| {
-                        WarehouseError::Other(format!(
-                            "cannot open warehouse {url}: {e} (s3:// needs a build with `--features s3`)"
-                        ))
+                        WarehouseError::Other(format!("cannot open warehouse {url}: {e} (s3:// needs a build with `--features s3`)"))
                     })?;
                 let mut root = url.clone();
                 root.set_path("/");
-                Ok(Warehouse {
-                    store: Arc::from(store),
-                    store_url: root,
-                    prefix,
-                    display,
-                    local_root: None,
-                    held_lock: Mutex::new(None),
-                })
+                Ok(Warehouse { store: Arc::from(store), store_url: root, prefix, display, local_root: None, held_lock: Mutex::new(None) })
             }
         }
     }
@@ -305,11 +291,8 @@ impl Warehouse {
                 continue;
             }
             self.verify_files(&t.files).await?;
-            let urls = t
-                .files
-                .iter()
-                .map(|f| ListingTableUrl::parse(self.file_url(&f.path)))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let urls =
+                t.files.iter().map(|f| ListingTableUrl::parse(self.file_url(&f.path))).collect::<std::result::Result<Vec<_>, _>>()?;
             let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
             let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
             let config = config.infer_schema(&ctx.state()).await?;

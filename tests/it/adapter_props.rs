@@ -81,11 +81,8 @@ fn seeds() -> &'static Seeds {
 fn build_seeds() -> Seeds {
     let tmp = tempfile::tempdir().unwrap();
     let demo = tmp.path().join("demo");
-    let opts = govmedia::generate::GenerateOptions {
-        out: demo.clone(),
-        quarter: govmedia::time::Quarter::parse("2019Q3").unwrap(),
-        seed: 7,
-    };
+    let opts =
+        govmedia::generate::GenerateOptions { out: demo.clone(), quarter: govmedia::time::Quarter::parse("2019Q3").unwrap(), seed: 7 };
     govmedia::generate::generate(&opts).unwrap();
     let first = |pattern: &str| -> PathBuf {
         let mut found: Vec<PathBuf> = glob::glob(demo.join(pattern).to_str().unwrap()).unwrap().map(Result::unwrap).collect();
@@ -370,8 +367,22 @@ struct Case {
 /// Keys the JSON adapters read; a field is set or renamed to one of them. Renames never produce
 /// an id that is stored as it is (a comment id moved onto a text would be stored, by design).
 const JSON_KEYS: &[&str] = &[
-    "create_time", "create_date_time", "creator_hash", "parent_comment_id", "content", "nickname", "title", "desc",
-    "liked_count", "comment_count", "share_count", "aweme_url", "openid", "reply", "comment", "aweme_id",
+    "create_time",
+    "create_date_time",
+    "creator_hash",
+    "parent_comment_id",
+    "content",
+    "nickname",
+    "title",
+    "desc",
+    "liked_count",
+    "comment_count",
+    "share_count",
+    "aweme_url",
+    "openid",
+    "reply",
+    "comment",
+    "aweme_id",
 ];
 const ID_KEYS: &[&str] = &["comment_id", "user_comment_id", "msg_data_id", "index", "note_id"];
 
@@ -379,12 +390,58 @@ const ID_KEYS: &[&str] = &["comment_id", "user_comment_id", "msg_data_id", "inde
 /// range, quotes and line breaks, control and invisible characters, and random text.
 fn nasty() -> impl Strategy<Value = String> {
     let fixed: Vec<&'static str> = vec![
-        "", " ", "-", "--", "0", "-1", "1e308", "-1e308", "NaN", "inf", "99999999999999999999", "18446744073709551616",
-        "9223372036854775807", "1.2万", "9e300万", "3亿", "1,234", ",,,", "9999-12-31 23:59:59", "0000-01-01 00:00:00",
-        "+262143-12-31T23:59:59Z", "-262144-01-01", "2019-02-30 10:00", "99999999999999", "100000000000", "1e13",
-        "2958465.9999", "0.5", "Sat Jun 01 12:34:56 +0800 262143", "2019年13月", "\"unclosed", "a\"b", "line\nbreak",
-        "\r", "\u{0}", "\u{7}", "\u{85}", "\u{feff}", "\u{202e}", "微博", "抖音", "是", "转发", "留言", "holiday",
-        "2019-07-01 10:00", "1566307800", "<td>", "</table>", "&amp;", "=1+1", "\t7120015838\t",
+        "",
+        " ",
+        "-",
+        "--",
+        "0",
+        "-1",
+        "1e308",
+        "-1e308",
+        "NaN",
+        "inf",
+        "99999999999999999999",
+        "18446744073709551616",
+        "9223372036854775807",
+        "1.2万",
+        "9e300万",
+        "3亿",
+        "1,234",
+        ",,,",
+        "9999-12-31 23:59:59",
+        "0000-01-01 00:00:00",
+        "+262143-12-31T23:59:59Z",
+        "-262144-01-01",
+        "2019-02-30 10:00",
+        "99999999999999",
+        "100000000000",
+        "1e13",
+        "2958465.9999",
+        "0.5",
+        "Sat Jun 01 12:34:56 +0800 262143",
+        "2019年13月",
+        "\"unclosed",
+        "a\"b",
+        "line\nbreak",
+        "\r",
+        "\u{0}",
+        "\u{7}",
+        "\u{85}",
+        "\u{feff}",
+        "\u{202e}",
+        "微博",
+        "抖音",
+        "是",
+        "转发",
+        "留言",
+        "holiday",
+        "2019-07-01 10:00",
+        "1566307800",
+        "<td>",
+        "</table>",
+        "&amp;",
+        "=1+1",
+        "\t7120015838\t",
     ];
     prop_oneof![
         4 => prop::sample::select(fixed).prop_map(str::to_string),
@@ -679,10 +736,9 @@ fn as_grid(content: &Content) -> (Vec<Vec<String>>, Vec<String>, Vec<Vec<String>
 fn as_json(content: &Content) -> Vec<Json> {
     match content {
         Content::Json(records) => records.clone(),
-        Content::Grid { header, rows, .. } => rows
-            .iter()
-            .map(|r| Json::Object(header.iter().zip(r).map(|(h, c)| (h.clone(), Json::String(c.clone()))).collect()))
-            .collect(),
+        Content::Grid { header, rows, .. } => {
+            rows.iter().map(|r| Json::Object(header.iter().zip(r).map(|(h, c)| (h.clone(), Json::String(c.clone()))).collect())).collect()
+        }
     }
 }
 
@@ -807,7 +863,11 @@ fn mutate_bytes(bytes: &mut Vec<u8>, muts: &[ByteMut]) {
             ByteMut::XlsxPart(part, muts) => {
                 let Some(names) = xlsx_parts(bytes) else { continue };
                 let name = &names[part.index(names.len())];
-                if let Some(b) = rezip(bytes, |n, data| if n == name { mutate_bytes(data, muts) }) {
+                if let Some(b) = rezip(bytes, |n, data| {
+                    if n == name {
+                        mutate_bytes(data, muts)
+                    }
+                }) {
                     *bytes = b;
                 }
             }
@@ -832,11 +892,8 @@ fn mutate_bytes(bytes: &mut Vec<u8>, muts: &[ByteMut]) {
 /// The XML parts of a workbook (`None` when the bytes are not a zip).
 fn xlsx_parts(bytes: &[u8]) -> Option<Vec<String>> {
     let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).ok()?;
-    let mut names: Vec<String> = zip
-        .file_names()
-        .filter_map(|n| n.ok().map(|n| n.into_owned()))
-        .filter(|n| n.ends_with(".xml") || n.ends_with(".rels"))
-        .collect();
+    let mut names: Vec<String> =
+        zip.file_names().filter_map(|n| n.ok().map(|n| n.into_owned())).filter(|n| n.ends_with(".xml") || n.ends_with(".rels")).collect();
     names.sort();
     (!names.is_empty()).then_some(names)
 }
@@ -889,13 +946,7 @@ struct Adapter {
 }
 
 fn tabular() -> Vec<Shape> {
-    vec![
-        Shape::Csv { crlf: true },
-        Shape::Csv { crlf: false },
-        Shape::Xlsx { typed: false },
-        Shape::Xlsx { typed: true },
-        Shape::Html,
-    ]
+    vec![Shape::Csv { crlf: true }, Shape::Csv { crlf: false }, Shape::Xlsx { typed: false }, Shape::Xlsx { typed: true }, Shape::Html]
 }
 
 fn json_shapes() -> Vec<Shape> {
@@ -997,8 +1048,21 @@ fn run_case(rt: &tokio::runtime::Runtime, seeds: &Seeds, adapter: &Adapter, case
         eprintln!(
             "{} {} seed={} {:?}/{:?} bytes={} read={} loaded={} rejected={} duplicates={} merged={} error={error:?} \
              (encode {:?}, ingest {:?}, counts {:?}, privacy {:?})",
-            adapter.kind, adapter.format, seed.name, case.shape, case.charset, bytes.len(), f.read, f.loaded, f.rejected,
-            f.duplicates, f.merged, t1, t2 - t1, t3 - t2, t0.elapsed() - t3
+            adapter.kind,
+            adapter.format,
+            seed.name,
+            case.shape,
+            case.charset,
+            bytes.len(),
+            f.read,
+            f.loaded,
+            f.rejected,
+            f.duplicates,
+            f.merged,
+            t1,
+            t2 - t1,
+            t3 - t2,
+            t0.elapsed() - t3
         );
     }
     Ok(())
@@ -1042,8 +1106,7 @@ fn counts_reconcile(
         prop_assert_eq!(counts[0], counts[1..].iter().sum::<u64>(), "stored counts do not reconcile: {}", what);
     }
     let rejects = rt.block_on(wh.read_rows(&manifest, &table::REJECTS)).unwrap();
-    let stored_rejects =
-        rejects.iter().filter(|r| r[table::REJECTS.index("run_id")].as_str() == Some(report.run_id.as_str())).count();
+    let stored_rejects = rejects.iter().filter(|r| r[table::REJECTS.index("run_id")].as_str() == Some(report.run_id.as_str())).count();
     prop_assert_eq!(stored_rejects, report.rejects.len(), "stored rejects: {}", what);
     // A table the base warehouse left empty holds exactly the rows the file loaded (the calendar
     // also holds the built-in days).
@@ -1111,11 +1174,8 @@ fn known_defect(_adapter: &Adapter, _seed: &Seed, _f: &Finding) -> Option<&'stat
 fn no_marker_stored(wh_dir: &Path, base: &[(PathBuf, Vec<u8>)], adapter: &Adapter, seed: &Seed, what: &str) -> Result<(), TestCaseError> {
     let found = findings(wh_dir, base);
     // A byte match inside a Parquet file is explained by a known defect's column of that file.
-    let explained: Vec<&str> = found
-        .iter()
-        .filter(|f| f.column.is_some() && known_defect(adapter, seed, f).is_some())
-        .map(|f| f.file.as_str())
-        .collect();
+    let explained: Vec<&str> =
+        found.iter().filter(|f| f.column.is_some() && known_defect(adapter, seed, f).is_some()).map(|f| f.file.as_str()).collect();
     let mut leaks = Vec::new();
     for f in &found {
         match known_defect(adapter, seed, f) {
@@ -1175,10 +1235,7 @@ fn the_privacy_scan_finds_a_stored_marker() {
     let posts = format!("平台,账号ID,发布ID,发布时间,标题\n微博,1001,a1,2019-07-01 09:00,{MARK}-title\n");
     std::fs::write(dir.path().join("p.csv"), posts).unwrap();
     let found = ingest_one(dir.path(), "posts", "canonical", "p.csv");
-    assert!(
-        found.iter().any(|f| f.file.starts_with("staging/posts/") && f.column.as_deref() == Some("title")),
-        "{found:?}"
-    );
+    assert!(found.iter().any(|f| f.file.starts_with("staging/posts/") && f.column.as_deref() == Some("title")), "{found:?}");
 }
 
 /// Ingests one file into a fresh warehouse under `dir` and returns where markers were found.
@@ -1198,8 +1255,9 @@ fn ingest_one(dir: &Path, kind: &str, format: &str, file: &str) -> Vec<Finding> 
 fn known_defect_a_message_reject_reason_quotes_no_cell() {
     let dir = tempfile::tempdir().unwrap();
     // The row lacks its 留言人 cell: the message text sits in 回复时间 and is not a time.
-    let messages =
-        format!("平台,账号ID,留言ID,渠道,留言时间,留言人,回复时间,留言内容\n微博,1001,m1,留言,2019-07-01 10:00,2019-07-02 09:00,{MARK}-text\n");
+    let messages = format!(
+        "平台,账号ID,留言ID,渠道,留言时间,留言人,回复时间,留言内容\n微博,1001,m1,留言,2019-07-01 10:00,2019-07-02 09:00,{MARK}-text\n"
+    );
     std::fs::write(dir.path().join("m.csv"), messages).unwrap();
     let found = ingest_one(dir.path(), "interactions", "canonical", "m.csv");
     assert!(found.is_empty(), "{found:?}");
@@ -1217,7 +1275,12 @@ fn known_defect_a_comments_dump_given_as_posts_stores_no_text() {
     );
     std::fs::write(dir.path().join("douyin/comments.jsonl"), comments).unwrap();
     let spec = |kind: &str, format: &str, path: &str| SourceSpec {
-        kind: kind.into(), format: format.into(), path: path.into(), account: None, platform: None, as_of: None,
+        kind: kind.into(),
+        format: format.into(),
+        path: path.into(),
+        account: None,
+        platform: None,
+        as_of: None,
     };
     let sources = [
         resolve_source(dir.path(), 1, &spec("registry", "canonical", "registry.csv")).unwrap(),
@@ -1252,7 +1315,8 @@ fn a_workbook_with_an_overflowing_cell_reference_is_refused() {
         std::fs::write(dir.path().join(format!("bad{i}.xlsx")), &bytes).unwrap();
     }
     std::fs::write(dir.path().join("good.xlsx"), &good).unwrap();
-    let spec = SourceSpec { kind: "posts".into(), format: "canonical".into(), path: "*.xlsx".into(), account: None, platform: None, as_of: None };
+    let spec =
+        SourceSpec { kind: "posts".into(), format: "canonical".into(), path: "*.xlsx".into(), account: None, platform: None, as_of: None };
     let source = resolve_source(dir.path(), 1, &spec).unwrap();
     let wh = Warehouse::open(dir.path().join("wh").to_str().unwrap()).unwrap();
     let report = rt().block_on(ingest(&wh, &[source], &IngestOptions::default())).unwrap();
@@ -1268,7 +1332,9 @@ fn a_workbook_with_an_overflowing_cell_reference_is_refused() {
 fn known_defect_a_wechat_comments_dump_given_to_mediacrawler_as_posts_stores_no_text() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("douyin")).unwrap();
-    let comments = format!("{{\"comment\":[{{\"content\":\"{MARK}-text\",\"create_time\":1567606620,\"openid\":\"{MARK}-openid\",\"user_comment_id\":1}}]}}\n");
+    let comments = format!(
+        "{{\"comment\":[{{\"content\":\"{MARK}-text\",\"create_time\":1567606620,\"openid\":\"{MARK}-openid\",\"user_comment_id\":1}}]}}\n"
+    );
     std::fs::write(dir.path().join("douyin/comment_list.jsonl"), comments).unwrap();
     let found = ingest_one(dir.path(), "posts", "mediacrawler", "douyin/comment_list.jsonl");
     assert!(found.is_empty(), "{found:?}");

@@ -149,8 +149,7 @@ impl World {
 
     /// One account's row of account_quarter_indicators, selected columns as CSV.
     fn account(&self, account_id: &str, columns: &str) -> String {
-        let rows =
-            self.q(&format!("SELECT {columns} FROM account_quarter_indicators WHERE account_id = '{account_id}'"));
+        let rows = self.q(&format!("SELECT {columns} FROM account_quarter_indicators WHERE account_id = '{account_id}'"));
         assert_eq!(rows.len(), 2, "{account_id}: {rows:?}");
         rows[1].clone()
     }
@@ -192,10 +191,7 @@ fn a_check_point_inside_the_quarter_sees_the_world_as_it_stood_then() {
     w.build(None);
     // gh_find: the typo of 09-17 and the serious error of 09-18, both past their limits; followers 300.
     assert_eq!(
-        w.account(
-            "gh_find",
-            "findings_typo, findings_serious, findings_uncorrected, veto_content, followers_end, follower_growth"
-        ),
+        w.account("gh_find", "findings_typo, findings_serious, findings_uncorrected, veto_content, followers_end, follower_growth"),
         "1,1,2,true,300,250"
     );
     // wb_close: closed 09-20, never filed or announced.
@@ -215,10 +211,7 @@ fn a_check_point_inside_the_quarter_sees_the_world_as_it_stood_then() {
     // wb_msg: n5 answered 09-20 (late).
     assert_eq!(w.account("wb_msg", "messages, replied, pending, veto_interaction"), "5,1,0,false");
     // July on time, August late, September on time.
-    assert_eq!(
-        w.unit("自查单位", "self_inspections_on_time, self_inspections_late, self_inspections_missing"),
-        "2,1,0"
-    );
+    assert_eq!(w.unit("自查单位", "self_inspections_on_time, self_inspections_late, self_inspections_missing"), "2,1,0");
     assert_eq!(w.q("SELECT count(*) AS n FROM directive_reposts WHERE directive_id = 'D1'")[1], "5");
 
     // At C = 09-17 09:00.
@@ -226,15 +219,15 @@ fn a_check_point_inside_the_quarter_sees_the_world_as_it_stood_then() {
     // The finding dated 09-17 (its 00:00 before C) counts, the one of 09-18 does not; neither
     // limit has ended. The count dated 09-17 is the latest.
     assert_eq!(
-        w.account("gh_find", "findings_typo, findings_serious, findings_uncorrected, veto_content, veto_reasons, followers_end, follower_growth"),
+        w.account(
+            "gh_find",
+            "findings_typo, findings_serious, findings_uncorrected, veto_content, veto_reasons, followers_end, follower_growth"
+        ),
         "1,0,0,false,,200,150"
     );
     // wb_close: its only closure is after C: the register (read after C) says 关停, but at C it
     // was open: in scope, graded, no closure to file or announce.
-    assert_eq!(
-        w.account("wb_close", "status, late_filings, unannounced_closures, active_after_closure"),
-        "zombie,0,0,false"
-    );
+    assert_eq!(w.account("wb_close", "status, late_filings, unannounced_closures, active_after_closure"), "zombie,0,0,false");
     assert_ne!(w.account("wb_close", "score"), "");
     // wb_after: its announcement of 09-25 reads as empty at C.
     assert_eq!(w.account("wb_after", "status, unannounced_closures, active_after_closure"), "closed,1,true");
@@ -248,23 +241,14 @@ fn a_check_point_inside_the_quarter_sees_the_world_as_it_stood_then() {
     // posted before C.
     assert!(!w.has_account("tt_ghost"));
     assert_eq!(w.account("tt_seen", "registered, posts"), "false,1");
-    assert_eq!(
-        w.q("SELECT accounts_checked FROM platform_quarter_summary WHERE platform = 'toutiao'"),
-        vec!["accounts_checked", "2"]
-    );
+    assert_eq!(w.q("SELECT accounts_checked FROM platform_quarter_summary WHERE platform = 'toutiao'"), vec!["accounts_checked", "2"]);
     // gh_msg: two messages due and unanswered, three received the day before C not yet due: no
     // veto (at least three must be due).
     assert_eq!(w.account("gh_msg", "messages, replied, pending, overdue, veto_interaction"), "5,0,3,2,false");
     // wb_msg: four due (n5's answer came after C), one pending, none answered: vetoed.
-    assert_eq!(
-        w.account("wb_msg", "messages, replied, pending, overdue, veto_interaction, veto_reasons"),
-        "5,0,1,4,true,互动回应差"
-    );
+    assert_eq!(w.account("wb_msg", "messages, replied, pending, overdue, veto_interaction, veto_reasons"), "5,0,1,4,true,互动回应差");
     // July and August are assessed (their 25th ended before C), September is not.
-    assert_eq!(
-        w.unit("自查单位", "self_inspections_on_time, self_inspections_late, self_inspections_missing"),
-        "1,1,0"
-    );
+    assert_eq!(w.unit("自查单位", "self_inspections_on_time, self_inspections_late, self_inspections_missing"), "1,1,0");
     // D1 was published after C.
     assert_eq!(w.q("SELECT count(*) AS n FROM directive_reposts"), vec!["n", "0"]);
 }

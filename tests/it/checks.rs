@@ -9,7 +9,11 @@ fn copy_dir(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).unwrap() {
         let p = e.unwrap().path();
         let target = to.join(p.file_name().unwrap());
-        if p.is_dir() { copy_dir(&p, &target) } else { std::fs::copy(&p, &target).map(|_| ()).unwrap() }
+        if p.is_dir() {
+            copy_dir(&p, &target)
+        } else {
+            std::fs::copy(&p, &target).map(|_| ()).unwrap()
+        }
     }
 }
 
@@ -116,7 +120,12 @@ fn the_interactive_shell_describes_tables_and_runs_multi_line_statements() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"\\d\n\\d unit_quarter_scores\nSELECT count(*) AS n\n  FROM registry;\nDELETE FROM posts;\n\\q\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\\d\n\\d unit_quarter_scores\nSELECT count(*) AS n\n  FROM registry;\nDELETE FROM posts;\n\\q\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -33,9 +33,7 @@ fn fixtures_stage_the_planted_rows() {
         ]
     );
     let posts = rows_of(&wh, "posts");
-    let at = |id: &str| {
-        posts.iter().find(|r| s(get(&POSTS, r, "post_id")) == id).map(|r| get(&POSTS, r, "published_at").clone())
-    };
+    let at = |id: &str| posts.iter().find(|r| s(get(&POSTS, r, "post_id")) == id).map(|r| get(&POSTS, r, "published_at").clone());
     // Each time style, as a UTC instant.
     assert_eq!(at("dh-0"), Some(Value::Instant(bj("2019-07-02 10:00:00"))), "YYYY/MM/DD HH:MM");
     assert_eq!(at("dh-dir"), Some(Value::Instant(bj("2019-08-20 21:30:00"))), "YYYY年M月D日 HH:MM");
@@ -69,7 +67,8 @@ fn fixtures_stage_the_planted_rows() {
     let msgs = rows_of(&wh, "interactions");
     assert_eq!(msgs.iter().filter(|r| s(get(&INTERACTIONS, r, "message_id")) == "m1").count(), 1);
     assert_eq!(msgs.len(), 13);
-    let reply = |id: &str| msgs.iter().find(|r| s(get(&INTERACTIONS, r, "message_id")) == id).map(|r| get(&INTERACTIONS, r, "replied_at").clone());
+    let reply =
+        |id: &str| msgs.iter().find(|r| s(get(&INTERACTIONS, r, "message_id")) == id).map(|r| get(&INTERACTIONS, r, "replied_at").clone());
     assert_eq!(reply("c1"), Some(Value::Instant(1_562_310_000_000_000)), "the account's own reply by creator_hash");
     assert_eq!(reply("c2"), Some(Value::Null));
     assert_eq!(reply("comment_list_2415000001:1"), Some(Value::Instant(1_562_635_800_000_000)));
@@ -95,8 +94,10 @@ fn fixtures_stage_the_planted_rows() {
     let donghu2 = reg.iter().find(|r| s(get(&REGISTRY, r, "account_id")) == "gh_donghu000002").unwrap();
     assert_eq!(get(&REGISTRY, donghu2, "interaction_enabled"), &Value::Bool(false));
     assert!(reg.iter().any(|r| s(get(&REGISTRY, r, "state")) == "deregistered"));
-    assert_eq!(sql(&wh, "SELECT month FROM self_inspections WHERE unit_name = '示例区教育局' ORDER BY 1"),
-        vec!["month", "2019-07", "2019-08", "2019-09"]);
+    assert_eq!(
+        sql(&wh, "SELECT month FROM self_inspections WHERE unit_name = '示例区教育局' ORDER BY 1"),
+        vec!["month", "2019-07", "2019-08", "2019-09"]
+    );
 
     // The unknown creator is rejected with its reason and line.
     let rejects = sql(&wh, "SELECT source_file, line, reason FROM rejects");
@@ -125,7 +126,12 @@ fn gbk_csv_and_xlsx_registers_stage_identically() {
     let Some(fx) = shared_fixtures() else { return };
     let dir = tempfile::tempdir().unwrap();
     let strip = |rows: Vec<Vec<Value>>| -> Vec<Vec<Value>> {
-        rows.into_iter().map(|mut r| { r.truncate(REGISTRY.index("source_file")); r }).collect()
+        rows.into_iter()
+            .map(|mut r| {
+                r.truncate(REGISTRY.index("source_file"));
+                r
+            })
+            .collect()
     };
     let mut registers = Vec::new();
     for file in ["registry/台账_2019Q3.xlsx", "registry/台账_2019Q3_gbk.csv"] {
@@ -159,8 +165,12 @@ fn bad_files_give_clear_errors_or_rejected_rows() {
 
     let r = govmedia(&wh, &["ingest", "posts", "canonical", &bad("posts_bad_values.csv")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    for reason in ["line 2: 发布时间 '2019-13-45 25:61' is not a time", "line 3: 阅读数 '-5' is negative",
-        "line 4: 平台 '火星平台' is not a known platform", "line 5: 账号ID is empty"] {
+    for reason in [
+        "line 2: 发布时间 '2019-13-45 25:61' is not a time",
+        "line 3: 阅读数 '-5' is negative",
+        "line 4: 平台 '火星平台' is not a known platform",
+        "line 5: 账号ID is empty",
+    ] {
         assert!(r.stderr.contains(reason), "{reason}\n{}", r.stderr);
     }
     assert_eq!(sql(&wh, "SELECT post_id FROM posts"), vec!["post_id", "x5"], "the good row loads");
@@ -190,8 +200,17 @@ fn bad_files_give_clear_errors_or_rejected_rows() {
 fn no_message_text_or_author_reaches_the_warehouse() {
     let Some((_dir, wh)) = ingested() else { return };
     let secrets = [
-        "请问社区卫生服务点开放时间", "小区路灯坏了", "居民甲", "居民乙", "居民丙", "oABC123", "oDEF456",
-        "1111aaaa2222bbbb", "3333cccc4444dddd", "社区医生能打疫苗吗", "用***户",
+        "请问社区卫生服务点开放时间",
+        "小区路灯坏了",
+        "居民甲",
+        "居民乙",
+        "居民丙",
+        "oABC123",
+        "oDEF456",
+        "1111aaaa2222bbbb",
+        "3333cccc4444dddd",
+        "社区医生能打疫苗吗",
+        "用***户",
     ];
     let mut scanned = 0;
     for entry in walk(&wh) {
@@ -214,7 +233,11 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
     }
     out
 }

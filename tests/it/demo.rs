@@ -49,7 +49,8 @@ fn the_generator_is_deterministic_for_a_seed() {
     let (_b, out_b, _) = generated("11");
     let (_c, out_c, _) = generated("12");
     let read = |d: &std::path::Path, f: &str| std::fs::read(d.join(f)).unwrap();
-    for f in ["filings/备案记录.csv", "interactions/canonical/留言办理.csv", "posts/canonical/头条号发布记录.csv", "planted.json"] {
+    for f in ["filings/备案记录.csv", "interactions/canonical/留言办理.csv", "posts/canonical/头条号发布记录.csv", "planted.json"]
+    {
         assert_eq!(read(&out_a, f), read(&out_b, f), "{f}");
     }
     assert_ne!(read(&out_a, "interactions/canonical/留言办理.csv"), read(&out_c, "interactions/canonical/留言办理.csv"));
@@ -69,13 +70,20 @@ fn bad_files_of_our_own_are_reported_not_fatal() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("empty.csv: the file is empty"), "{}", r.stderr);
     assert!(r.stderr.contains("binary.csv: the file is neither UTF-8 nor GB18030/GBK"), "{}", r.stderr);
-    assert!(r.stderr.contains("no_id.csv: missing required column(s) 账号ID (account_id), 发布ID (post_id), 发布时间 (published_at)"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no_id.csv: missing required column(s) 账号ID (account_id), 发布ID (post_id), 发布时间 (published_at)"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("posts_gbk.csv line 3: 发布时间 '2019-02-30 10:00' is not a time"), "{}", r.stderr);
     assert!(r.stderr.contains("posts_gbk.csv line 4: 阅读数 '-1' is negative"), "{}", r.stderr);
     assert_eq!(sql(&wh, "SELECT post_id, title FROM posts"), vec!["post_id,title", "a,好"]);
     let files = sql(&wh, "SELECT source_file, status, read, loaded, rejected FROM ingest_files ORDER BY 1");
     assert_eq!(files[1..].len(), 4);
-    assert!(files.contains(&"posts_gbk.csv,ok,3,1,2".to_string()) || files.iter().any(|l| l.ends_with("posts_gbk.csv,ok,3,1,2")), "{files:?}");
+    assert!(
+        files.contains(&"posts_gbk.csv,ok,3,1,2".to_string()) || files.iter().any(|l| l.ends_with("posts_gbk.csv,ok,3,1,2")),
+        "{files:?}"
+    );
     assert!(!r.stderr.contains("panicked"));
 }
 

@@ -102,15 +102,28 @@ fn the_notice_and_rectification_notices_open_in_libreoffice_as_laid_out() {
     let notice = q.join("2019Q3_通报.docx");
     let doc = part(&notice, "word/document.xml");
     let twips = |mm: f64| (mm * 1440.0 / 25.4).round() as i64;
-    for (tag, name, mm) in [("w:pgSz", "w:w", 210.0), ("w:pgSz", "w:h", 297.0), ("w:pgMar", "w:top", 37.0), ("w:pgMar", "w:bottom", 35.0),
-        ("w:pgMar", "w:left", 28.0), ("w:pgMar", "w:right", 26.0)] {
+    for (tag, name, mm) in [
+        ("w:pgSz", "w:w", 210.0),
+        ("w:pgSz", "w:h", 297.0),
+        ("w:pgMar", "w:top", 37.0),
+        ("w:pgMar", "w:bottom", 35.0),
+        ("w:pgMar", "w:left", 28.0),
+        ("w:pgMar", "w:right", 26.0),
+    ] {
         let v = attr(&doc, tag, name);
         assert!((v - twips(mm)).abs() <= 1, "{tag} {name} = {v}, want {mm} mm");
     }
     // 22 lines to the page, the 2号 title, the 3号 仿宋 body, 黑体 and 楷体 headings, page numbers
     // on both odd and even pages, and the faces' fallbacks in the font table.
     assert_eq!(attr(&doc, "w:docGrid", "w:linePitch"), (225.0 * 1440.0 / 25.4 / 22.0_f64).floor() as i64);
-    for needle in ["w:val=\"44\"", "w:eastAsia=\"方正小标宋简体\"", "w:eastAsia=\"仿宋_GB2312\"", "w:eastAsia=\"黑体\"", "w:eastAsia=\"楷体_GB2312\"", "w:highlight"] {
+    for needle in [
+        "w:val=\"44\"",
+        "w:eastAsia=\"方正小标宋简体\"",
+        "w:eastAsia=\"仿宋_GB2312\"",
+        "w:eastAsia=\"黑体\"",
+        "w:eastAsia=\"楷体_GB2312\"",
+        "w:highlight",
+    ] {
         // The demo's [notice] fills every value but the date: no placeholder is left…
         if needle == "w:highlight" {
             assert!(!doc.contains(needle), "a placeholder is left in the demo's notice");
@@ -127,15 +140,32 @@ fn the_notice_and_rectification_notices_open_in_libreoffice_as_laid_out() {
     // LibreOffice's PDF: A4, the title, the office, every criticised unit and the attachments,
     // the quarter as people write it.
     let criticised: Vec<String> =
-        sql(&wh, "SELECT unit_name FROM unit_quarter_scores WHERE quarter = '2019Q3' AND criticized ORDER BY rank, unit_name")[1..].to_vec();
+        sql(&wh, "SELECT unit_name FROM unit_quarter_scores WHERE quarter = '2019Q3' AND criticized ORDER BY rank, unit_name")[1..]
+            .to_vec();
     assert!(criticised.len() >= 3, "{criticised:?}");
     let info = std::process::Command::new("pdfinfo").arg(q.join("2019Q3_通报.pdf")).output().unwrap();
     let info = String::from_utf8_lossy(&info.stdout);
     assert!(info.contains("595.") && info.contains("841.") && info.contains("(A4)"), "{info}");
     let text = pdftotext(&q.join("2019Q3_通报.pdf"));
-    for want in ["关于青禾区2019年第三季度政务新媒体检查情况的通报", "青政办〔2019〕30号", "各街道办事处、镇人民政府，区直各单位：", "一、总体情况",
-        "二、存在问题", "三、工作要求", "2019年10月31日前完成整改", "青禾区人民政府办公室", "附件：1.单项否决问题清单", "附件1", "单项否决问题清单",
-        "附件2", "扣分问题清单", "附件3", "单位综合得分排名", "—1—", "—2—"] {
+    for want in [
+        "关于青禾区2019年第三季度政务新媒体检查情况的通报",
+        "青政办〔2019〕30号",
+        "各街道办事处、镇人民政府，区直各单位：",
+        "一、总体情况",
+        "二、存在问题",
+        "三、工作要求",
+        "2019年10月31日前完成整改",
+        "青禾区人民政府办公室",
+        "附件：1.单项否决问题清单",
+        "附件1",
+        "单项否决问题清单",
+        "附件2",
+        "扣分问题清单",
+        "附件3",
+        "单位综合得分排名",
+        "—1—",
+        "—2—",
+    ] {
         assert!(text.contains(want), "the notice's PDF lacks {want}:\n{text}");
     }
     assert!(!text.contains("2019Q3"), "human text names the quarter as 2019年第三季度");
@@ -144,7 +174,10 @@ fn the_notice_and_rectification_notices_open_in_libreoffice_as_laid_out() {
     }
 
     // One rectification notice per criticised unit, listing exactly its criticism_items rows.
-    let items = csv_rows(&sql(&wh, "SELECT unit_name, category, problem, evidence FROM criticism_items WHERE quarter = '2019Q3' AND unit_name IS NOT NULL"));
+    let items = csv_rows(&sql(
+        &wh,
+        "SELECT unit_name, category, problem, evidence FROM criticism_items WHERE quarter = '2019Q3' AND unit_name IS NOT NULL",
+    ));
     let folder = q.join("整改通知");
     for (i, unit) in criticised.iter().enumerate() {
         let file = folder.join(format!("{:02}_{unit}_整改通知单.docx", i + 1));
@@ -193,7 +226,8 @@ fn the_notice_and_rectification_notices_open_in_libreoffice_as_laid_out() {
     // no office.
     let doc = part(&out.join("2019Q3/2019Q3_通报.docx"), "word/document.xml");
     let words = texts(&doc);
-    for blank in ["【发文机关】", "【地区】", "【主送机关】", "【文号】", "【待填写：工作要求】", "【整改期限"] {
+    for blank in ["【发文机关】", "【地区】", "【主送机关】", "【文号】", "【待填写：工作要求】", "【整改期限"]
+    {
         assert!(words.contains(blank), "{blank} is missing");
     }
     assert!(doc.contains("w:highlight") && words.contains("报送【发文机关】。"), "{words}");

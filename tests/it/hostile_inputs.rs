@@ -132,14 +132,25 @@ fn a_cell_over_64_kib_is_rejected_with_its_column() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let title = "长".repeat(30_000); // 90,000 bytes
-    std::fs::write(d.join("posts.csv"), format!("平台,账号ID,发布ID,发布时间,标题\n微博,1001,p1,2019-07-01 10:00,{title}\n微博,1001,p2,2019-07-01 11:00,短\n")).unwrap();
-    std::fs::write(d.join("posts.xlsx"), posts_sheet(&[["微博", "1001", "p3", "2019-07-01 10:00", &title], ["微博", "1001", "p4", "2019-07-02 11:00", "也短"]])).unwrap();
+    std::fs::write(
+        d.join("posts.csv"),
+        format!("平台,账号ID,发布ID,发布时间,标题\n微博,1001,p1,2019-07-01 10:00,{title}\n微博,1001,p2,2019-07-01 11:00,短\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("posts.xlsx"),
+        posts_sheet(&[["微博", "1001", "p3", "2019-07-01 10:00", &title], ["微博", "1001", "p4", "2019-07-02 11:00", "也短"]]),
+    )
+    .unwrap();
     let author = "某".repeat(30_000);
-    std::fs::write(d.join("messages.csv"), format!("平台,账号ID,留言ID,留言时间,留言人,回复时间\n微博,1001,m1,2019-07-01 10:00,{author},\n微博,1001,m2,2019-07-01 10:00,某人,\n")).unwrap();
-    let report = run(d, &[
-        source(d, "posts", "canonical", "posts.*"),
-        source(d, "interactions", "canonical", "messages.csv"),
-    ]);
+    std::fs::write(
+        d.join("messages.csv"),
+        format!(
+            "平台,账号ID,留言ID,留言时间,留言人,回复时间\n微博,1001,m1,2019-07-01 10:00,{author},\n微博,1001,m2,2019-07-01 10:00,某人,\n"
+        ),
+    )
+    .unwrap();
+    let report = run(d, &[source(d, "posts", "canonical", "posts.*"), source(d, "interactions", "canonical", "messages.csv")]);
     assert_eq!(report.failed_files(), 0, "{:?}", report.files);
     let reasons = reasons(&report);
     assert_eq!(reasons.len(), 3, "{reasons:?}");
@@ -248,10 +259,13 @@ fn comments_given_as_posts_are_refused_and_posts_given_as_comments_too() {
         ),
     )
     .unwrap();
-    let report = run(d, &[
-        source(d, "posts", "mediacrawler", "douyin/contents.jsonl"),
-        source(d, "posts", "mediacrawler", "douyin/search_comments_2019.jsonl"),
-    ]);
+    let report = run(
+        d,
+        &[
+            source(d, "posts", "mediacrawler", "douyin/contents.jsonl"),
+            source(d, "posts", "mediacrawler", "douyin/search_comments_2019.jsonl"),
+        ],
+    );
     let posts = rows_of(&d.join("wh"), "posts");
     assert_eq!(posts.len(), 1);
     assert_eq!(s(get(&POSTS, &posts[0], "title")), "真标题", "a comment overwrote the post");
@@ -293,10 +307,7 @@ fn a_row_longer_than_its_header_and_times_far_from_now_are_rejected() {
         xlsx(&cells)
     };
     std::fs::write(d.join("posts.xlsx"), sheet).unwrap();
-    let report = run(d, &[
-        source(d, "interactions", "canonical", "messages.csv"),
-        source(d, "posts", "canonical", "posts.xlsx"),
-    ]);
+    let report = run(d, &[source(d, "interactions", "canonical", "messages.csv"), source(d, "posts", "canonical", "posts.xlsx")]);
     let mut by_line: Vec<(String, u64, String)> =
         report.rejects.iter().map(|r| (r.source_file.clone(), r.loc.as_ref().map_or(0, |l| l.number()), r.reason.clone())).collect();
     by_line.sort();
@@ -307,7 +318,8 @@ fn a_row_longer_than_its_header_and_times_far_from_now_are_rejected() {
     assert!(by_line[3].1 == 2 && by_line[3].2.contains("6 cells"), "{by_line:?}");
     assert!(by_line[4].1 == 3 && by_line[4].2.contains("发布时间"), "{by_line:?}");
     // A trailing empty cell is no extra value: m4 loads.
-    let ids: Vec<String> = rows_of(&d.join("wh"), "interactions").iter().map(|r| s(get(&INTERACTIONS, r, "message_id")).to_string()).collect();
+    let ids: Vec<String> =
+        rows_of(&d.join("wh"), "interactions").iter().map(|r| s(get(&INTERACTIONS, r, "message_id")).to_string()).collect();
     assert_eq!(ids, vec!["m4"]);
 }
 
@@ -319,7 +331,10 @@ fn control_characters_in_workbook_cells_are_rejected() {
     let d = dir.path();
     std::fs::write(
         d.join("posts.xlsx"),
-        posts_sheet(&[["微博", "1001", "p1", "2019-07-01 10:00", "\u{1b}]0;pwned\u{7}\u{1b}[2J"], ["微博", "1001", "p2", "2019-07-01 11:00", "好"]]),
+        posts_sheet(&[
+            ["微博", "1001", "p1", "2019-07-01 10:00", "\u{1b}]0;pwned\u{7}\u{1b}[2J"],
+            ["微博", "1001", "p2", "2019-07-01 11:00", "好"],
+        ]),
     )
     .unwrap();
     let report = run(d, &[source(d, "posts", "canonical", "posts.xlsx")]);
@@ -377,12 +392,15 @@ fn message_reject_reasons_name_the_column_not_the_value() {
     .unwrap();
     let mut gh = source(d, "interactions", "wechat-comments", "gh_x/a1.json");
     gh.account = Some("gh_x".into());
-    let report = run(d, &[
-        source(d, "posts", "mediacrawler", "douyin/contents.jsonl"),
-        source(d, "interactions", "canonical", "messages.csv"),
-        gh,
-        source(d, "interactions", "mediacrawler", "douyin/comments.jsonl"),
-    ]);
+    let report = run(
+        d,
+        &[
+            source(d, "posts", "mediacrawler", "douyin/contents.jsonl"),
+            source(d, "interactions", "canonical", "messages.csv"),
+            gh,
+            source(d, "interactions", "mediacrawler", "douyin/comments.jsonl"),
+        ],
+    );
     let rejects: Vec<_> = report.rejects.iter().filter(|r| r.kind == "interactions").collect();
     assert_eq!(rejects.len(), 9, "{:?}", rejects.iter().map(|r| &r.reason).collect::<Vec<_>>());
     for r in rejects {

@@ -5,15 +5,16 @@ use crate::common::*;
 use govmedia::ingest::run::{ingest, IngestOptions};
 use govmedia::ingest::source::{resolve_source, SourceSpec};
 use govmedia::warehouse::{Warehouse, WarehouseError};
-use std::path::{Path, PathBuf};
 use object_store::ObjectStoreExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const JULY: &str = "平台,账号ID,发布ID,发布时间,标题\n微博,1001,a1,2019-07-01 09:00,甲\n微博,1001,a2,2019-07-08 09:00,乙\n";
 const AUGUST: &str = "平台,账号ID,发布ID,发布时间,标题\n微博,1001,b1,2019-08-01 09:00,丙\n";
 
 fn source(dir: &Path, file: &str) -> govmedia::ingest::source::Source {
-    let spec = SourceSpec { kind: "posts".into(), format: "canonical".into(), path: file.into(), account: None, platform: None, as_of: None };
+    let spec =
+        SourceSpec { kind: "posts".into(), format: "canonical".into(), path: file.into(), account: None, platform: None, as_of: None };
     resolve_source(dir, 1, &spec).unwrap()
 }
 
@@ -359,7 +360,9 @@ fn peak_rss_kib(wh: &Path, args: &[&str]) -> u64 {
     let mut peak = 0;
     loop {
         if let Ok(status) = std::fs::read_to_string(&status_file) {
-            if let Some(kib) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()) {
+            if let Some(kib) =
+                status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            {
                 peak = kib;
             }
         }

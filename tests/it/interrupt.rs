@@ -45,7 +45,10 @@ fn reading(warehouse: &Path) -> (String, Vec<String>) {
 }
 
 fn marts(warehouse: &Path) -> Vec<String> {
-    sql(warehouse, "SELECT account_id, platform, posts, silent_weeks, reach_index FROM account_quarter_indicators ORDER BY account_id, platform")
+    sql(
+        warehouse,
+        "SELECT account_id, platform, posts, silent_weeks, reach_index FROM account_quarter_indicators ORDER BY account_id, platform",
+    )
 }
 
 #[test]

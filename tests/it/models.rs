@@ -64,13 +64,16 @@ fn silent_weeks_and_gaps_with_a_mid_quarter_opening() {
     let c = Case::new(&[("registry", &registry), ("posts", &posts)], None);
     // Weeks 08-26, 09-02, 09-09 (has p2), 09-16, 09-23 → 4 silent.
     // Gaps: 08-21 00:00→p1 1.375 d; p1→p2 19.04 d; p2→10-01 00:00 20.5833 d.
-    assert_eq!(c.account("gh_a", "posts, silent_weeks, longest_gap_days, days_since_last_post, veto_no_update, status"),
-        "2,4,20.58,20.58,true,sleeping");
+    assert_eq!(
+        c.account("gh_a", "posts, silent_weeks, longest_gap_days, days_since_last_post, veto_no_update, status"),
+        "2,4,20.58,20.58,true,sleeping"
+    );
 }
 
 #[test]
 fn reply_limits_across_weekends_national_day_and_a_make_up_working_day() {
-    let registry = format!("{REGISTRY_HEADER}甲单位,街道,微信,甲,gh_a,2015-01-01,正常,是,x\n甲单位,街道,微博,乙,wb_b,2015-01-01,正常,是,x\n");
+    let registry =
+        format!("{REGISTRY_HEADER}甲单位,街道,微信,甲,gh_a,2015-01-01,正常,是,x\n甲单位,街道,微博,乙,wb_b,2015-01-01,正常,是,x\n");
     let messages = format!(
         "{MESSAGES_HEADER}\
 微信,gh_a,m1,2019-07-05 16:00,某,2019-07-10 23:59\n\
@@ -87,10 +90,7 @@ fn reply_limits_across_weekends_national_day_and_a_make_up_working_day() {
     // m4 (Thu 09-26): 27, Sun 29 (make-up), 30 → limit ended 10-01 00:00: late at 08:00.
     // m5: limit 10-10 ends at 10-11 00:00, after C → pending.
     let c = Case::new(&[("registry", &registry), ("interactions", &messages)], Some("2019-10-10T12:00:00+08:00"));
-    assert_eq!(
-        c.account("gh_a", "messages, replied, replied_on_time, pending, overdue, response_rate, on_time_rate"),
-        "5,4,2,1,2,0.8,0.5"
-    );
+    assert_eq!(c.account("gh_a", "messages, replied, replied_on_time, pending, overdue, response_rate, on_time_rate"), "5,4,2,1,2,0.8,0.5");
     // Hours 118, 127.98, 128.5, 242: median (even) 128.24; p90 128.5 + 0.7 × 113.5 = 207.95.
     assert_eq!(c.account("gh_a", "median_response_hours, p90_response_hours"), "128.24,207.95");
     // Odd count: 1, 2, 10 → median 2; p90 2 + 0.8 × 8 = 8.4.
@@ -116,21 +116,45 @@ fn the_fixtures_build_to_their_planted_facts() {
     };
     // 示例教育: 12 posts, silent weeks of Aug 5, 12, 26; two comments answered, one overdue; a
     // corrected typo; D2019-031 on time; self-inspection July and September on time, August late.
-    assert_eq!(account("gh_edu000000001", "posts, silent_weeks, messages, replied, overdue, findings_typo, findings_uncorrected"), "12,3,3,2,1,1,0");
+    assert_eq!(
+        account("gh_edu000000001", "posts, silent_weeks, messages, replied, overdue, findings_typo, findings_uncorrected"),
+        "12,3,3,2,1,1,0"
+    );
     assert_eq!(unit("示例区教育局", "directives_on_time, directives_late, directives_missed, self_inspections_on_time, self_inspections_late, self_inspections_missing"), "1,0,0,2,1,0");
     // 东湖街道: two wechat accounts open at C; gh_donghu000001 posts every other week, m1 on
     // time, m2, m3, m5 overdue, m4 pending, the duplicate of m1 dropped; followers 5200 → 5350.
     assert_eq!(unit("东湖街道", "duplicate_platform_accounts, directives_on_time, directives_late, directives_missed, self_inspections_on_time, self_inspections_missing"), "1,1,0,1,1,2");
-    assert_eq!(account("gh_donghu000001", "silent_weeks, messages, replied_on_time, overdue, pending, followers_end, follower_growth, veto_no_update"), "5,5,1,3,1,5350,150,false");
+    assert_eq!(
+        account(
+            "gh_donghu000001",
+            "silent_weeks, messages, replied_on_time, overdue, pending, followers_end, follower_growth, veto_no_update"
+        ),
+        "5,5,1,3,1,5350,150,false"
+    );
     // gh_donghu000002: opened after the notice without a filing, no interaction, last post 08-22.
-    assert_eq!(account("gh_donghu000002", "unfiled, veto_interaction, veto_no_update, status, days_since_last_post, score"), "true,true,true,sleeping,39.63,59.0");
+    assert_eq!(
+        account("gh_donghu000002", "unfiled, veto_interaction, veto_no_update, status, days_since_last_post, score"),
+        "true,true,true,sleeping,39.63,59.0"
+    );
     // 西山镇: last post 08-25, D2019-031 late (26 h), D2019-032 missed, an uncorrected serious
     // error; its 变更 of 09-09 filed 09-17 is on time across the Mid-Autumn holiday.
-    assert_eq!(account("5000000003", "veto_no_update, status, veto_content, findings_serious, findings_uncorrected, late_filings, days_since_last_post"), "true,sleeping,true,1,1,0,36.26");
+    assert_eq!(
+        account(
+            "5000000003",
+            "veto_no_update, status, veto_content, findings_serious, findings_uncorrected, late_filings, days_since_last_post"
+        ),
+        "true,sleeping,true,1,1,0,36.26"
+    );
     assert_eq!(unit("西山镇", "directives_late, directives_missed, accounts_vetoed"), "1,1,1");
     // 示例文旅: deregistered 08-01, filed late, never announced, posted 08-15; closed, not graded.
-    assert_eq!(account("5000000004", "status, score, grade, late_filings, unannounced_closures, active_after_closure, veto_no_update"), "closed,,,1,1,true,false");
-    assert_eq!(unit("示例区文化体育和旅游局", "account_score_avg, unit_deductions, score, criticized, directives_due, self_inspections_missing"), ",16.0,84.0,false,0,3");
+    assert_eq!(
+        account("5000000004", "status, score, grade, late_filings, unannounced_closures, active_after_closure, veto_no_update"),
+        "closed,,,1,1,true,false"
+    );
+    assert_eq!(
+        unit("示例区文化体育和旅游局", "account_score_avg, unit_deductions, score, criticized, directives_due, self_inspections_missing"),
+        ",16.0,84.0,false,0,3"
+    );
     // 健康示例: four distinct posts across the two douyin sources.
     assert_eq!(account("71000000001", "posts"), "4");
     // The toutiao account in no register.
@@ -142,20 +166,23 @@ fn the_fixtures_build_to_their_planted_facts() {
 
     // The notice's units and their categories.
     let items = sql(&wh, "SELECT DISTINCT coalesce(unit_name, '-') AS unit, category FROM criticism_items ORDER BY 1, 2");
-    assert_eq!(items, vec![
-        "unit,category",
-        "-,运维管理不规范",
-        "-,逾期不更新",
-        "东湖街道,互动回应不及时",
-        "东湖街道,综合评分不合格",
-        "东湖街道,运维管理不规范",
-        "东湖街道,逾期不更新",
-        "示例区人民政府办公室,逾期不更新",
-        "示例区卫生健康局,综合评分不合格",
-        "西山镇,信息发布不准确",
-        "西山镇,综合评分不合格",
-        "西山镇,逾期不更新",
-    ]);
+    assert_eq!(
+        items,
+        vec![
+            "unit,category",
+            "-,运维管理不规范",
+            "-,逾期不更新",
+            "东湖街道,互动回应不及时",
+            "东湖街道,综合评分不合格",
+            "东湖街道,运维管理不规范",
+            "东湖街道,逾期不更新",
+            "示例区人民政府办公室,逾期不更新",
+            "示例区卫生健康局,综合评分不合格",
+            "西山镇,信息发布不准确",
+            "西山镇,综合评分不合格",
+            "西山镇,逾期不更新",
+        ]
+    );
     assert_eq!(
         sql(&wh, "SELECT evidence FROM criticism_items WHERE account_id = '5000000003' AND category = '逾期不更新'"),
         vec!["evidence", "监测时间点前36.26天无更新"]
@@ -166,8 +193,15 @@ fn the_fixtures_build_to_their_planted_facts() {
     );
     assert_eq!(
         sql(&wh, "SELECT unit_name, score, rank FROM unit_quarter_scores ORDER BY rank, unit_name"),
-        vec!["unit_name,score,rank", "示例区教育局,84.0,1", "示例区文化体育和旅游局,84.0,1", "示例区人民政府办公室,70.5,3",
-            "示例区卫生健康局,57.0,4", "东湖街道,51.0,5", "西山镇,47.0,6"]
+        vec![
+            "unit_name,score,rank",
+            "示例区教育局,84.0,1",
+            "示例区文化体育和旅游局,84.0,1",
+            "示例区人民政府办公室,70.5,3",
+            "示例区卫生健康局,57.0,4",
+            "东湖街道,51.0,5",
+            "西山镇,47.0,6"
+        ]
     );
 }
 
@@ -205,7 +239,8 @@ fn ranks_share_ties_and_vetoed_accounts_score_at_most_59() {
     }
     let mut posts = String::from(POSTS_HEADER);
     // Mondays of 2019Q3: 07-01 … 09-23 (13 weeks).
-    let mondays: Vec<chrono::NaiveDate> = (0..13).map(|w| chrono::NaiveDate::from_ymd_opt(2019, 7, 1).unwrap() + chrono::Duration::weeks(w)).collect();
+    let mondays: Vec<chrono::NaiveDate> =
+        (0..13).map(|w| chrono::NaiveDate::from_ymd_opt(2019, 7, 1).unwrap() + chrono::Duration::weeks(w)).collect();
     for (w, day) in mondays.iter().enumerate() {
         let d = day.format("%Y-%m-%d");
         posts.push_str(&format!("今日头条,tt_a,a{w},{d} 10:00,a{w},原创,,,900,,,,,\n"));
@@ -227,6 +262,8 @@ fn ranks_share_ties_and_vetoed_accounts_score_at_most_59() {
         c.q("SELECT unit_name, score, rank, grade FROM unit_quarter_scores ORDER BY rank, unit_name"),
         vec!["unit_name,score,rank,grade", "甲单位,100.0,1,优秀", "丙单位,90.0,2,优秀", "乙单位,90.0,2,优秀", "丁单位,59.0,4,不合格"]
     );
-    assert_eq!(c.q("SELECT accounts_checked, accounts_failed, pass_rate FROM platform_quarter_summary WHERE platform = 'all'"),
-        vec!["accounts_checked,accounts_failed,pass_rate", "4,1,75.0"]);
+    assert_eq!(
+        c.q("SELECT accounts_checked, accounts_failed, pass_rate FROM platform_quarter_summary WHERE platform = 'all'"),
+        vec!["accounts_checked,accounts_failed,pass_rate", "4,1,75.0"]
+    );
 }

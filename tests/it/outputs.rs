@@ -64,10 +64,7 @@ fn mondays() -> Vec<String> {
 /// account's reach index is 0 and none earns the reach bonus.
 fn posts_in_weeks(platform: &str, account: &str, weeks: impl IntoIterator<Item = usize>) -> String {
     let days = mondays();
-    weeks
-        .into_iter()
-        .map(|w| format!("{platform},{account},{account}_{w},{} 10:00,t{w},原创,,,0,0,0,0,0,\n", days[w]))
-        .collect()
+    weeks.into_iter().map(|w| format!("{platform},{account},{account}_{w},{} 10:00,t{w},原创,,,0,0,0,0,0,\n", days[w])).collect()
 }
 
 fn on_time_inspections(units: &[&str]) -> String {
@@ -114,7 +111,13 @@ fn hostile_case() -> Case {
     let units = [HEADING_UNIT, FORMULA_UNIT, AT_UNIT, MINUS_UNIT, PIPE_UNIT, NEWLINE_UNIT, "\t=1+1"];
     let mut registry = String::from(REGISTRY_HEADER);
     for (i, u) in units.iter().enumerate() {
-        let account = if i == 2 { PLUS_ACCOUNT.to_string() } else if i == 4 { MARKUP_ACCOUNT.to_string() } else { format!("账号{i}") };
+        let account = if i == 2 {
+            PLUS_ACCOUNT.to_string()
+        } else if i == 4 {
+            MARKUP_ACCOUNT.to_string()
+        } else {
+            format!("账号{i}")
+        };
         registry.push_str(&format!("{},街道,今日头条,{},tt_{i},2015-01-01,正常,是,x\n", csv_field(u), csv_field(&account)));
     }
     let posts = format!("{POSTS_HEADER}{}", posts_in_weeks("今日头条", "tt_0", 0..13));
@@ -169,7 +172,17 @@ fn league_table_csvs_do_not_start_text_cells_with_formula_characters() {
 #[test]
 fn every_formula_character_and_markdown_marker_is_neutralised() {
     use govmedia::report::{notice::md_text, tables::csv_text_cell};
-    for (cell, safe) in [("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@A1", "'@A1"), ("\t=1", "'\t=1"), ("\r=1", "'\r=1"), ("甲单位", "甲单位"), ("1+1", "1+1"), ("a=b", "a=b")] {
+    for (cell, safe) in [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@A1", "'@A1"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("甲单位", "甲单位"),
+        ("1+1", "1+1"),
+        ("a=b", "a=b"),
+    ] {
         assert_eq!(csv_text_cell(cell), safe);
     }
     for (name, md) in [
@@ -276,7 +289,12 @@ fn units_with_equal_scores_share_a_rank_whatever_the_float_sums() {
     let c = Case::new(&[("registry", &registry), ("posts", &posts), ("self_inspections", &inspections)], &[]);
     assert_eq!(
         c.q("SELECT unit_name, account_score_avg, unit_deductions FROM unit_quarter_scores ORDER BY unit_name"),
-        vec!["unit_name,account_score_avg,unit_deductions", "丙单位,100.0,0.0", "乙单位,67.66666666666667,5.0", "甲单位,62.666666666666664,0.0"]
+        vec![
+            "unit_name,account_score_avg,unit_deductions",
+            "丙单位,100.0,0.0",
+            "乙单位,67.66666666666667,5.0",
+            "甲单位,62.666666666666664,0.0"
+        ]
     );
     assert_eq!(
         c.q("SELECT unit_name, rank, grade FROM unit_quarter_scores ORDER BY rank, unit_name"),
@@ -365,7 +383,12 @@ fn the_ingest_summary_of_many_files_is_grouped_in_one_pass() {
         ],
         "{out}"
     );
-    assert!(out.contains("ingest run r1: 20000 files, 60000 rows read = 20000 loaded + 20000 rejected + 20000 duplicates + 0 merged; manifest version 2"), "{out}");
+    assert!(
+        out.contains(
+            "ingest run r1: 20000 files, 60000 rows read = 20000 loaded + 20000 rejected + 20000 duplicates + 0 merged; manifest version 2"
+        ),
+        "{out}"
+    );
     assert!(err.contains("error: posts/7.csv: not UTF-8"), "{err}");
     // One pass: milliseconds, where the quadratic grouping took tens of seconds.
     assert!(took < std::time::Duration::from_secs(2), "the summary of 20,000 files took {took:?}");

@@ -20,7 +20,12 @@ fn fixtures_report() -> Option<(tempfile::TempDir, PathBuf, PathBuf)> {
     let out = dir.path().join("reports");
     let r = govmedia(&wh, &["report", "--quarter", "2019Q3", "--out", out.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("criticised (4): 示例区卫生健康局、东湖街道、西山镇、示例区人民政府办公室") || r.stdout.contains("criticised (4)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("criticised (4): 示例区卫生健康局、东湖街道、西山镇、示例区人民政府办公室")
+            || r.stdout.contains("criticised (4)"),
+        "{}",
+        r.stdout
+    );
     Some((dir, wh, out.join("2019Q3")))
 }
 
@@ -31,11 +36,8 @@ fn the_fixture_report_has_the_league_table_notice_and_charts() {
     let mut wb: Xlsx<_> = calamine::open_workbook(q.join("2019Q3_排名.xlsx")).unwrap();
     assert_eq!(wb.sheet_names(), vec!["单位排名", "账号得分", "通报问题"]);
     let units = wb.worksheet_range("单位排名").unwrap();
-    let rows: Vec<(String, String, String)> = units
-        .rows()
-        .skip(1)
-        .map(|r| (r[0].to_string(), r[1].to_string(), r[10].to_string()))
-        .collect();
+    let rows: Vec<(String, String, String)> =
+        units.rows().skip(1).map(|r| (r[0].to_string(), r[1].to_string(), r[10].to_string())).collect();
     assert_eq!(
         rows,
         vec![
@@ -56,17 +58,34 @@ fn the_fixture_report_has_the_league_table_notice_and_charts() {
     let mut named: Vec<&str> = sentence.trim_start_matches('对').trim_end_matches("予以通报批评。").split('、').collect();
     named.sort();
     assert_eq!(named, vec!["东湖街道", "示例区人民政府办公室", "示例区卫生健康局", "西山镇"]);
-    for part in ["## 一、总体情况", "本季度共检查政务新媒体账号8个，不合格4个，总体合格率50.00%", "### （一）逾期不更新",
-        "西山镇（微博“西山发布”）：监测时间点前2周内无更新（监测时间点前36.26天无更新）", "### （二）信息发布不准确",
-        "互动回应不及时", "运维管理不规范", "综合评分不合格", "【待填写：工作要求】", "【整改期限", "### 附件1：单项否决问题清单", "### 附件2：扣分问题清单"] {
+    for part in [
+        "## 一、总体情况",
+        "本季度共检查政务新媒体账号8个，不合格4个，总体合格率50.00%",
+        "### （一）逾期不更新",
+        "西山镇（微博“西山发布”）：监测时间点前2周内无更新（监测时间点前36.26天无更新）",
+        "### （二）信息发布不准确",
+        "互动回应不及时",
+        "运维管理不规范",
+        "综合评分不合格",
+        "【待填写：工作要求】",
+        "【整改期限",
+        "### 附件1：单项否决问题清单",
+        "### 附件2：扣分问题清单",
+    ] {
         assert!(md.contains(part), "notice lacks {part}\n{md}");
     }
     assert!(!md.contains("### （五）转载不及时"), "no unit missed two directives");
 
     // Every chart, as a real PNG of its size and an SVG with its Chinese labels.
-    for (name, w, label) in [("score_distribution", 2000, "账号得分分布"), ("league_table", 2000, "单位综合得分排名"),
-        ("pass_rate_by_platform", 2000, "各平台合格率"), ("accounts_by_status", 2000, "账号运行状态"),
-        ("response_time", 2000, "留言回复时长分布"), ("weekly_heatmap", 2400, "每周发布热力图"), ("directive_delays", 2000, "重要信息转载时长")] {
+    for (name, w, label) in [
+        ("score_distribution", 2000, "账号得分分布"),
+        ("league_table", 2000, "单位综合得分排名"),
+        ("pass_rate_by_platform", 2000, "各平台合格率"),
+        ("accounts_by_status", 2000, "账号运行状态"),
+        ("response_time", 2000, "留言回复时长分布"),
+        ("weekly_heatmap", 2400, "每周发布热力图"),
+        ("directive_delays", 2000, "重要信息转载时长"),
+    ] {
         let png = q.join(format!("charts/{name}.png"));
         let (pw, ph) = png_size(&png);
         assert_eq!(pw, w, "{name}");
@@ -133,8 +152,19 @@ fn the_html_report_loads_in_headless_chromium_without_errors_or_network() {
     let netlog = dir.path().join("netlog.json");
     let shot = dir.path().join("screenshot.png");
     let output = std::process::Command::new(&chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--enable-logging=stderr", "--v=0", "--window-size=1280,2000"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1280,2000",
+        ])
         .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
         .arg(format!("--log-net-log={}", netlog.display()))
         .arg(format!("--screenshot={}", shot.display()))

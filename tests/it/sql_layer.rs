@@ -13,10 +13,7 @@ fn shipped_models() -> Vec<Model> {
 }
 
 fn warehouse_tables() -> BTreeSet<String> {
-    govmedia::table::STAGING
-        .iter()
-        .map(|t| t.name.to_string())
-        .collect()
+    govmedia::table::STAGING.iter().map(|t| t.name.to_string()).collect()
 }
 
 #[test]
@@ -25,22 +22,10 @@ fn every_model_declares_its_grain_and_tests_it_unique() {
     assert!(models.len() >= 30, "{} models", models.len());
     for m in &models {
         let grain = m.spec.grain.as_deref().unwrap_or_default();
-        assert!(
-            !grain.trim().is_empty(),
-            "{}: no grain in its .toml",
-            m.path
-        );
+        assert!(!grain.trim().is_empty(), "{}: no grain in its .toml", m.path);
         let description = m.spec.description.as_deref().unwrap_or_default();
-        assert!(
-            !description.trim().is_empty(),
-            "{}: no description in its .toml",
-            m.path
-        );
-        assert!(
-            m.spec.tests.iter().any(|t| t.unique.is_some()),
-            "{}: no uniqueness test on its grain",
-            m.path
-        );
+        assert!(!description.trim().is_empty(), "{}: no description in its .toml", m.path);
+        assert!(m.spec.tests.iter().any(|t| t.unique.is_some()), "{}: no uniqueness test on its grain", m.path);
     }
 }
 
@@ -50,23 +35,11 @@ fn only_staging_models_read_the_warehouse_tables() {
     let tables = warehouse_tables();
     for m in models.iter().filter(|m| m.layer != Layer::Staging) {
         let raw: Vec<_> = m.reads.iter().filter(|r| tables.contains(*r)).collect();
-        assert!(
-            raw.is_empty(),
-            "{} ({}) reads warehouse tables {raw:?}: read their staging models",
-            m.name,
-            m.path
-        );
+        assert!(raw.is_empty(), "{} ({}) reads warehouse tables {raw:?}: read their staging models", m.name, m.path);
     }
     // Each table an intermediate model used to read has its staging model.
     let names: BTreeSet<&str> = models.iter().map(|m| m.name.as_str()).collect();
-    for stg in [
-        "stg_followers",
-        "stg_findings",
-        "stg_directives",
-        "stg_self_inspections",
-        "stg_filings",
-        "stg_posts",
-    ] {
+    for stg in ["stg_followers", "stg_findings", "stg_directives", "stg_self_inspections", "stg_filings", "stg_posts"] {
         assert!(names.contains(stg), "{stg} missing");
     }
 }
@@ -78,35 +51,14 @@ fn the_posts_inside_an_account_window_are_joined_in_one_model() {
     // wrote it), whitespace-insensitive. A directive's instant meets the window as
     // `w.window_start_s <= d.published_s`, which this does not match.
     let condition = "published_s>=w.window_start_s";
-    let joining: Vec<&str> = models
-        .iter()
-        .filter(|m| {
-            m.sql
-                .split_whitespace()
-                .collect::<String>()
-                .contains(condition)
-        })
-        .map(|m| m.name.as_str())
-        .collect();
+    let joining: Vec<&str> =
+        models.iter().filter(|m| m.sql.split_whitespace().collect::<String>().contains(condition)).map(|m| m.name.as_str()).collect();
     assert_eq!(joining, vec!["int_posts_in_window"]);
-    let readers: BTreeSet<&str> = models
-        .iter()
-        .filter(|m| m.reads.iter().any(|r| r == "int_posts_in_window"))
-        .map(|m| m.name.as_str())
-        .collect();
-    assert_eq!(
-        readers,
-        BTreeSet::from([
-            "account_weekly_posts",
-            "int_account_posting",
-            "int_account_reach"
-        ])
-    );
+    let readers: BTreeSet<&str> =
+        models.iter().filter(|m| m.reads.iter().any(|r| r == "int_posts_in_window")).map(|m| m.name.as_str()).collect();
+    assert_eq!(readers, BTreeSet::from(["account_weekly_posts", "int_account_posting", "int_account_reach"]));
     // A view: 50 million rows nationally, recomputed where each reader's plan joins it.
-    let view = models
-        .iter()
-        .find(|m| m.name == "int_posts_in_window")
-        .unwrap();
+    let view = models.iter().find(|m| m.name == "int_posts_in_window").unwrap();
     assert_eq!(view.spec.materialized.as_deref(), Some("view"));
 }
 
@@ -122,24 +74,12 @@ fn a_test_kept_out_of_the_build_runs_in_govmedia_test() {
 乙单位,街道,微信,乙,gh_b,2015-01-01,正常,是,x\n",
     )
     .unwrap();
-    let r = govmedia(
-        &wh,
-        &[
-            "ingest",
-            "registry",
-            "canonical",
-            registry.to_str().unwrap(),
-        ],
-    );
+    let r = govmedia(&wh, &["ingest", "registry", "canonical", registry.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     // A staging model that is not unique on its declared grain: two accounts on one platform.
     let models = dir.path().join("models");
     std::fs::create_dir_all(models.join("staging")).unwrap();
-    std::fs::write(
-        models.join("staging/stg_platforms.sql"),
-        "select platform from registry\n",
-    )
-    .unwrap();
+    std::fs::write(models.join("staging/stg_platforms.sql"), "select platform from registry\n").unwrap();
     std::fs::write(
         models.join("staging/stg_platforms.toml"),
         "grain = \"one row per platform\"\n\n[[tests]]\nunique = [\"platform\"]\nin_build = false\n",
@@ -149,18 +89,8 @@ fn a_test_kept_out_of_the_build_runs_in_govmedia_test() {
     let r = govmedia(&wh, &["build", "--quarter", "2019Q3", "--models", models]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(!r.stderr.contains("unique(platform)"), "{}", r.stderr);
-    assert_eq!(
-        sql(
-            &wh,
-            "SELECT count(*) FROM data_quality WHERE \"table\" = 'stg_platforms'"
-        ),
-        vec!["count(*)", "0"]
-    );
+    assert_eq!(sql(&wh, "SELECT count(*) FROM data_quality WHERE \"table\" = 'stg_platforms'"), vec!["count(*)", "0"]);
     let r = govmedia(&wh, &["test", "--quarter", "2019Q3", "--models", models]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(
-        r.stderr.contains("FAIL stg_platforms.unique(platform)"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("FAIL stg_platforms.unique(platform)"), "{}", r.stderr);
 }

@@ -51,21 +51,26 @@ fn a_failed_ingest_leaves_the_previous_state() {
 fn a_run_rewrites_only_the_partitions_it_changes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("q3.csv"), "平台,账号ID,发布ID,发布时间,标题,阅读数\n\
-        微博,1001,p1,2019-07-05 09:00,甲,1\n微博,1001,p2,2019-08-05 09:00,乙,2\n抖音,d1,p3,2019-07-06 09:00,丙,3\n").unwrap();
+    std::fs::write(
+        d.join("q3.csv"),
+        "平台,账号ID,发布ID,发布时间,标题,阅读数\n\
+        微博,1001,p1,2019-07-05 09:00,甲,1\n微博,1001,p2,2019-08-05 09:00,乙,2\n抖音,d1,p3,2019-07-06 09:00,丙,3\n",
+    )
+    .unwrap();
     // p2 again, moved to September (a corrected time), and a new post.
-    std::fs::write(d.join("fix.csv"), "平台,账号ID,发布ID,发布时间,标题,阅读数\n\
-        微博,1001,p2,2019-09-01 09:00,乙,2\n微博,1001,p4,2019-09-02 09:00,丁,4\n").unwrap();
+    std::fs::write(
+        d.join("fix.csv"),
+        "平台,账号ID,发布ID,发布时间,标题,阅读数\n\
+        微博,1001,p2,2019-09-01 09:00,乙,2\n微博,1001,p4,2019-09-02 09:00,丁,4\n",
+    )
+    .unwrap();
     let wh_dir = d.join("wh");
     let wh = Warehouse::open(wh_dir.to_str().unwrap()).unwrap();
     let rt = rt();
     let files = |rt: &tokio::runtime::Runtime| -> Vec<(String, String)> {
         let m = rt.block_on(wh.manifest()).unwrap();
-        let mut f: Vec<(String, String)> = m
-            .files("posts")
-            .iter()
-            .map(|e| (format!("{}/{}", e.partition["platform"], e.partition["month"]), e.path.clone()))
-            .collect();
+        let mut f: Vec<(String, String)> =
+            m.files("posts").iter().map(|e| (format!("{}/{}", e.partition["platform"], e.partition["month"]), e.path.clone())).collect();
         f.sort();
         f
     };
@@ -81,7 +86,10 @@ fn a_run_rewrites_only_the_partitions_it_changes() {
     assert_eq!(parts, vec!["douyin/2019-07", "weibo/2019-07", "weibo/2019-09"]);
     assert_eq!(second[..2], first[..2], "the partitions the run did not change keep their files");
     let posts = sql(&wh_dir, "SELECT post_id, cast(published_at AS varchar) AS t FROM posts ORDER BY post_id");
-    assert_eq!(posts, vec!["post_id,t", "p1,2019-07-05T01:00:00Z", "p2,2019-09-01T01:00:00Z", "p3,2019-07-06T01:00:00Z", "p4,2019-09-02T01:00:00Z"]);
+    assert_eq!(
+        posts,
+        vec!["post_id,t", "p1,2019-07-05T01:00:00Z", "p2,2019-09-01T01:00:00Z", "p3,2019-07-06T01:00:00Z", "p4,2019-09-02T01:00:00Z"]
+    );
 
     // The same file again changes nothing: no partition is written.
     rt.block_on(ingest(&wh, &[source(d, "posts", "fix.csv")], &IngestOptions::default())).unwrap();

@@ -25,8 +25,7 @@ impl Format for DouyinCreator {
         let h = Headers::new(&sheet.headers);
         let title = h.require(&["作品名称"])?;
         let when = h.require(&["发布时间"])?;
-        let (plays, likes, shares, comments) =
-            (h.find(&["播放量"]), h.find(&["点赞量"]), h.find(&["分享量"]), h.find(&["评论量"]));
+        let (plays, likes, shares, comments) = (h.find(&["播放量"]), h.find(&["点赞量"]), h.find(&["分享量"]), h.find(&["评论量"]));
         Ok(map_rows(&sheet, |row| {
             let name = required_text(cell(row, Some(title)), "作品名称")?;
             let published = required_instant(cell(row, Some(when)), "发布时间")?;

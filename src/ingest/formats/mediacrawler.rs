@@ -26,9 +26,7 @@ impl Format for MediaCrawler {
     fn parse(&self, ctx: &FileContext, bytes: &[u8]) -> Result<Vec<ParsedRow>, FileError> {
         let platform = match ctx.platform.as_deref() {
             Some(p @ ("douyin" | "weibo")) => p,
-            Some(other) => {
-                return Err(FileError::Other(format!("mediacrawler reads douyin and weibo dumps, not '{other}'")))
-            }
+            Some(other) => return Err(FileError::Other(format!("mediacrawler reads douyin and weibo dumps, not '{other}'"))),
             None => {
                 return Err(FileError::Other(
                     "cannot tell the platform: put the file under a douyin/ or weibo/ folder, or set `platform` for the source".into(),
@@ -64,9 +62,7 @@ fn records(bytes: &[u8]) -> Result<Vec<Record>, FileError> {
             })
             .collect());
     }
-    let is_header = |cells: &[String]| {
-        cells.iter().any(|c| matches!(c.as_str(), "aweme_id" | "note_id" | "comment_id"))
-    };
+    let is_header = |cells: &[String]| cells.iter().any(|c| matches!(c.as_str(), "aweme_id" | "note_id" | "comment_id"));
     let sheet = read_sheet(bytes, &is_header, "aweme_id, note_id or comment_id")?;
     Ok(sheet
         .rows
@@ -77,12 +73,7 @@ fn records(bytes: &[u8]) -> Result<Vec<Record>, FileError> {
             // A row the reader could not take (unreadable, a cell too large) carries its reason.
             fields: match row.cells.first().and_then(|c| c.strip_prefix('\u{0}')) {
                 Some(reason) => Err(reason.to_string()),
-                None => Ok(sheet
-                    .headers
-                    .iter()
-                    .zip(row.cells.iter())
-                    .map(|(h, c)| (h.clone(), Json::String(c.clone())))
-                    .collect()),
+                None => Ok(sheet.headers.iter().zip(row.cells.iter()).map(|(h, c)| (h.clone(), Json::String(c.clone()))).collect()),
             },
         })
         .collect())
@@ -149,11 +140,8 @@ fn contents(ctx: &FileContext, platform: &str, records: Vec<Record>) -> Vec<Pars
 fn content_row(ctx: &FileContext, platform: &str, m: &Map<String, Json>) -> Result<Row, String> {
     let id = required_text(&get(m, &["aweme_id", "note_id"]), "aweme_id/note_id")?;
     let hash = get(m, &["creator_hash"]);
-    let (_, account) = ctx
-        .lookup
-        .creator_hashes
-        .get(&hash)
-        .ok_or_else(|| format!("creator_hash '{hash}' matches no account of the register"))?;
+    let (_, account) =
+        ctx.lookup.creator_hashes.get(&hash).ok_or_else(|| format!("creator_hash '{hash}' matches no account of the register"))?;
     let mut b = RowBuilder::new(&POSTS);
     b.str("platform", platform).str("account_id", account.clone()).set("post_id", id);
     let when = match get(m, &["create_time"]) {
@@ -193,8 +181,7 @@ fn comments(ctx: &FileContext, platform: &str, records: Vec<Record>) -> Vec<Pars
             (r.loc, r.raw, c)
         })
         .collect();
-    let by_id: HashMap<&str, &Comment> =
-        parsed.iter().filter_map(|(_, _, c)| c.as_ref().ok()).map(|c| (c.id.as_str(), c)).collect();
+    let by_id: HashMap<&str, &Comment> = parsed.iter().filter_map(|(_, _, c)| c.as_ref().ok()).map(|c| (c.id.as_str(), c)).collect();
     let top_of = |c: &Comment| -> Option<String> {
         let mut cur = c.parent.clone();
         for _ in 0..64 {
@@ -216,18 +203,14 @@ fn comments(ctx: &FileContext, platform: &str, records: Vec<Record>) -> Vec<Pars
                 Outcome::Rejected("the account's own top-level comment, not a message from the public".into())
             }
             Ok(c) if c.parent.is_none() => Outcome::Row(Vec::new()),
-            Ok(c) if !c.by_account => {
-                Outcome::Rejected("a reply by another user, not a message to the account".into())
-            }
+            Ok(c) if !c.by_account => Outcome::Rejected("a reply by another user, not a message to the account".into()),
             Ok(c) => match top_of(c).filter(|t| by_id.get(t.as_str()).is_some_and(|m| !m.by_account)) {
                 Some(top) => {
                     let e = replied.entry(top).or_insert(c.created);
                     *e = (*e).min(c.created);
                     Outcome::Merged
                 }
-                None => Outcome::Rejected(
-                    "the account's reply to a comment (parent_comment_id) that is not a message in this file".into(),
-                ),
+                None => Outcome::Rejected("the account's reply to a comment (parent_comment_id) that is not a message in this file".into()),
             },
         };
         outcomes.push(outcome);
@@ -260,7 +243,10 @@ fn read_comment(ctx: &FileContext, platform: &str, m: &Map<String, Json>) -> Res
     let id = get(m, &["comment_id"]);
     if id.is_empty() {
         if !is_comment(m) && !get(m, &["aweme_id", "note_id"]).is_empty() {
-            return Err("a post record (aweme_id/note_id and no comment_id), not a comment: MediaCrawler's contents dumps are ingested as posts".into());
+            return Err(
+                "a post record (aweme_id/note_id and no comment_id), not a comment: MediaCrawler's contents dumps are ingested as posts"
+                    .into(),
+            );
         }
         return Err("comment_id is empty".into());
     }

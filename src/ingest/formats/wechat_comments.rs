@@ -32,11 +32,7 @@ impl Format for WechatComments {
                 }
             };
             let Some(list) = obj.get("comment").and_then(Json::as_array) else {
-                out.push(ParsedRow {
-                    loc: rec.loc,
-                    raw: rec.raw,
-                    outcome: Outcome::Rejected("no \"comment\" list in this object".into()),
-                });
+                out.push(ParsedRow { loc: rec.loc, raw: rec.raw, outcome: Outcome::Rejected("no \"comment\" list in this object".into()) });
                 continue;
             };
             let article = article_of(&obj).unwrap_or_else(|| ctx.stem.clone());

@@ -60,4 +60,3 @@ impl Format for WeiboCrawler {
         }))
     }
 }
-
