@@ -198,6 +198,10 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> anyhow::Resul
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     // Commands that only read (or build from what is there) need a warehouse that exists: a
     // mistyped --warehouse is reported, never created and read as empty.
+    // Export files only: no warehouse is opened (or created).
+    if let Command::Generate { out, quarter, seed, tier: None, .. } = &cli.command {
+        return generate_exports(out, quarter, *seed);
+    }
     let reads_only = matches!(cli.command, Command::Sql { .. } | Command::Report { .. } | Command::Build(_) | Command::Test(_));
     let wh = if reads_only { Warehouse::open_existing(&cli.warehouse)? } else { Warehouse::open(&cli.warehouse)? };
     match cli.command {

@@ -388,3 +388,14 @@ fn a_missing_manifest_in_an_object_store_is_an_error() {
     let err = rt.block_on(ingest(&wh, &[source(dir.path(), "july.csv")], &IngestOptions::default())).unwrap_err();
     assert!(err.to_string().contains("_manifests/00000001.json"), "{err}");
 }
+
+// Writing export files touches no warehouse: none is created where --warehouse points.
+#[test]
+fn generating_export_files_creates_no_warehouse() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let r = govmedia(&wh, &["generate", "--out", dir.path().join("exports").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(dir.path().join("exports/pipeline.toml").exists());
+    assert!(!wh.exists(), "a warehouse folder was created");
+}
