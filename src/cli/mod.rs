@@ -363,12 +363,30 @@ async fn sql(wh: &Warehouse, sql: Option<String>, format: OutputFormat, output: 
     };
     let written = match output {
         Some(path) => {
-            let file = std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+            // Written beside the target and renamed over it once complete: a failed or refused
+            // query leaves an earlier result as it was, never a truncated one, and a link at the
+            // target is replaced, never followed.
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let partial = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&partial)
+                .with_context(|| format!("cannot write {}", partial.display()))?;
             let mut file = std::io::BufWriter::new(file);
             let sink = query::Sink { format, out: &mut file, bom: true, max_rows };
-            let written = query::stream_query(&ctx, &sql, sink).await?;
-            std::io::Write::flush(&mut file).with_context(|| format!("cannot write {}", path.display()))?;
-            written
+            let result = query::stream_query(&ctx, &sql, sink).await.and_then(|w| {
+                std::io::Write::flush(&mut file)?;
+                Ok(w)
+            });
+            drop(file);
+            match result.and_then(|w| std::fs::rename(&partial, &path).map(|_| w).map_err(Into::into)) {
+                Ok(w) => w,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(anyhow::Error::from(e).context(format!("nothing was written to {}", path.display())));
+                }
+            }
         }
         None if format == OutputFormat::Parquet => bail!("--format parquet writes a file: give --output FILE"),
         None => {

@@ -44,8 +44,9 @@ pub struct Written {
 /// Runs a read-only query and writes its rows as they arrive.
 pub async fn stream_query(ctx: &SessionContext, sql: &str, sink: Sink<'_>) -> Result<Written, QueryError> {
     let df = crate::engine::read_only_query(ctx, sql).await?;
-    let schema: Arc<Schema> = Arc::new(df.schema().as_arrow().clone());
     let mut stream = df.execute_stream().await?;
+    // The physical schema, which the batches carry (nullability may differ from the plan's).
+    let schema: Arc<Schema> = stream.schema();
     let mut rows = 0usize;
     match sink.format {
         OutputFormat::Table => {
@@ -179,15 +180,22 @@ pub fn escape_controls(batch: &RecordBatch) -> Result<RecordBatch, arrow::error:
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
-/// `text` with control characters as Rust-style escapes; other text unchanged.
+/// Characters a terminal table must not show raw: controls (escape sequences), and the
+/// bidirectional marks and overrides that can reorder what a row appears to say.
+fn is_unsafe(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with control characters and bidirectional overrides as Rust-style escapes; other
+/// text unchanged.
 pub fn escape_text(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(is_unsafe) {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
+        if is_unsafe(c) {
+            out.extend(c.escape_unicode());
         } else {
             out.push(c);
         }
@@ -201,7 +209,8 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped_in_tables() {
-        assert_eq!(escape_text("a\u{1b}[31mb\nc"), "a\\u{1b}[31mb\\nc");
+        assert_eq!(escape_text("a\u{1b}[31mb\nc"), "a\\u{1b}[31mb\\u{a}c");
+        assert_eq!(escape_text("x\u{202e}y"), "x\\u{202e}y");
         assert_eq!(escape_text("区政府"), "区政府");
         let batch = RecordBatch::try_from_iter(vec![("name", Arc::new(StringArray::from(vec!["x\u{7}"])) as ArrayRef)]).unwrap();
         let mut out = Vec::new();

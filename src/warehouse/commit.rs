@@ -129,18 +129,30 @@ impl Warehouse {
             Err(e) => return Err(e.into()),
         }
         if let Err(e) = self.swap(&self.path(MANIFEST), current.version, body).await {
+            // A put whose answer was lost may still have landed (a retried conditional put then
+            // reads as a conflict): what is current now decides.
+            let now = self.manifest().await;
+            if now.as_ref().is_ok_and(|m| *m == next) {
+                return Ok(next);
+            }
             // The archived copy of a version that never became current would block nothing (numbers
-            // only go up) but would mislead someone restoring: remove it.
-            let _ = self.store.delete(&archive).await;
-            return Err(match e {
-                WarehouseError::Conflict(_) => self.conflict(current.manifest.version, &self.manifest().await?),
-                e => e,
-            });
+            // only go up) but would mislead someone restoring: remove it, only when another
+            // manifest is provably current.
+            if let Ok(now) = &now {
+                let _ = self.store.delete(&archive).await;
+                if let WarehouseError::Conflict(_) = e {
+                    return Err(self.conflict(current.manifest.version, now));
+                }
+            }
+            return Err(e);
         }
         // A previous manifest with no tables (a new warehouse) names nothing to keep: cleaning up
         // against it would delete every data file.
         if !current.manifest.tables.is_empty() {
-            self.collect_garbage(&current.manifest, &next).await?;
+            // Committed already: a failed clean-up only leaves files for the next commit's.
+            if let Err(e) = self.collect_garbage(&current.manifest, &next).await {
+                eprintln!("govmedia: warning: version {} is committed, but removing unused files failed: {e}", next.version);
+            }
         }
         Ok(next)
     }

@@ -90,7 +90,7 @@ impl Warehouse {
         let taken = self.take(&path, &info, body).await;
         if taken.is_err() {
             held_here().remove(&info.token);
-            self.set_held(None);
+            self.clear_held(&info.token);
         }
         taken
     }
@@ -115,6 +115,8 @@ impl Warehouse {
                 Err(e) => return Err(e.into()),
             };
             match holder {
+                // A put that landed though its answer was lost (then retried): the lock is ours.
+                Some(h) if h.token == info.token => return Ok(self.hold(info.token.clone())),
                 Some(h) if h.host == info.host && is_stale(&h) => {
                     // Left behind by a run that died: take it over, only if it is still that lock.
                     match self.swap(&path, Some(version), body.clone()).await {
@@ -156,6 +158,15 @@ impl Warehouse {
         }
     }
 
+    /// Forgets `token`, and only it: a lock this warehouse holds under another token stays known.
+    fn clear_held(&self, token: &str) {
+        if let Ok(mut held) = self.held_lock.lock() {
+            if held.as_deref() == Some(token) {
+                *held = None;
+            }
+        }
+    }
+
     /// Releases a lock this process took.
     pub async fn release(&self, lock: WriteLock) -> Result<(), WarehouseError> {
         self.release_token(&lock.token).await
@@ -190,16 +201,13 @@ impl Warehouse {
     async fn release_token(&self, token: &str) -> Result<(), WarehouseError> {
         let path = self.path("_lock");
         let holder = self.lock_holder().await?;
-        held_here().remove(token);
-        if let Ok(mut held) = self.held_lock.lock() {
-            if held.as_deref() == Some(token) {
-                *held = None;
-            }
-        }
-        // While this process lives nobody takes its lock over, so the lock read is still ours.
+        // While this process lives and counts the token as held, nobody takes the lock over, so
+        // the lock read is still ours until it is deleted: the token is let go only after.
         if holder.is_some_and(|h| h.token == token) {
             self.store.delete(&path).await?;
         }
+        held_here().remove(token);
+        self.clear_held(token);
         Ok(())
     }
 }

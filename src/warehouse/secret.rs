@@ -17,7 +17,20 @@ impl Warehouse {
     /// in the warehouse (`_secret.key`, mode 0600 in a local folder).
     pub async fn secret(&self) -> Result<Secret> {
         if let Some(file) = std::env::var_os(SECRET_FILE_VAR).filter(|v| !v.is_empty()) {
-            return local_secret(Path::new(&file));
+            let file = Path::new(&file);
+            // A warehouse keyed in place must not be silently re-keyed by pointing elsewhere:
+            // its authors' hashes would no longer match. The key is moved, not made anew.
+            if !file.exists() && self.has_own_key().await? {
+                return Err(WarehouseError::Other(format!(
+                    "{SECRET_FILE_VAR} names {}, which does not exist, but this warehouse has its own key {}; \
+                     move that key there (mv {} {}) rather than start a new one",
+                    file.display(),
+                    self.display_path(SECRET),
+                    self.display_path(SECRET),
+                    file.display()
+                )));
+            }
+            return local_secret(file);
         }
         if let Some(root) = &self.local_root {
             return local_secret(&root.join(SECRET));
@@ -42,6 +55,16 @@ impl Warehouse {
     }
 }
 
+impl Warehouse {
+    async fn has_own_key(&self) -> Result<bool> {
+        match self.store.head(&self.path(SECRET)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// Reads a key file, or creates it (owner-only from its first byte; an existing key readable by
 /// others is narrowed to its owner).
 fn local_secret(file: &Path) -> Result<Secret> {
@@ -60,9 +83,12 @@ fn local_secret(file: &Path) -> Result<Secret> {
     let secret = Secret::generate().map_err(|e| WarehouseError::Other(e.to_string()))?;
     // Written whole under a temporary name, then linked into place (fails if the key exists), so
     // a run starting at the same moment never reads a half-written key.
-    let tmp = file.with_extension(format!("tmp-{}", std::process::id()));
+    // A fresh name (never an existing file or link someone else made): created here, owner-only.
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| WarehouseError::Other(format!("no randomness for the warehouse secret: {e}")))?;
+    let tmp = file.with_extension(format!("tmp-{}-{}", std::process::id(), hex::encode(nonce)));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let written = options

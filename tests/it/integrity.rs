@@ -399,3 +399,43 @@ fn generating_export_files_creates_no_warehouse() {
     assert!(dir.path().join("exports/pipeline.toml").exists());
     assert!(!wh.exists(), "a warehouse folder was created");
 }
+
+// `sql --output` writes beside the target and renames: a failed query keeps the earlier result,
+// and a link at the target (here, dangling into the warehouse) is replaced, never followed.
+#[test]
+fn sql_output_is_replaced_whole_and_links_are_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = two_versions(dir.path());
+    let out = dir.path().join("result.csv");
+    std::fs::write(&out, "earlier\n").unwrap();
+    let r = govmedia(&wh, &["sql", "SELECT no_such_column FROM posts", "--format", "csv", "--output", out.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "earlier\n");
+
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(wh.join("marts/planted.parquet"), &link).unwrap();
+    let r = govmedia(&wh, &["sql", "SELECT 1 AS x", "--format", "csv", "--output", link.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!wh.join("marts/planted.parquet").exists(), "the link was followed into the warehouse");
+    assert_eq!(std::fs::read_to_string(&link).unwrap(), "\u{feff}x\n1\n");
+}
+
+// A warehouse with its own key is not silently re-keyed by pointing GOVMEDIA_SECRET_FILE elsewhere.
+#[test]
+fn a_secret_file_elsewhere_never_replaces_the_warehouse_key_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    assert_eq!(govmedia(&wh, &["init"]).code, 0);
+    let elsewhere = dir.path().join("office.key");
+    let out = Command::new(env!("CARGO_BIN_EXE_govmedia"))
+        .env("GOVMEDIA_SECRET_FILE", &elsewhere)
+        .arg("--warehouse")
+        .arg(&wh)
+        .arg("init")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has its own key") && err.contains("mv "), "{err}");
+    assert!(!elsewhere.exists());
+}
