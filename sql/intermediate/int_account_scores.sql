@@ -102,7 +102,12 @@ select
         else '不合格'
     end as grade,
     nullif(concat_ws('；',
-        case when s.veto_no_update then '监测时间点前2周内无更新' end,
+        -- Said in the rubric's own terms: whole weeks as 周, else days.
+        case when s.veto_no_update then concat('监测时间点前',
+            case when rb.veto_no_update_days % 7 = 0
+                then concat(cast(cast(rb.veto_no_update_days / 7 as bigint) as varchar), '周')
+                else concat(cast(rb.veto_no_update_days as varchar), '天') end,
+            '内无更新') end,
         case when s.veto_interaction then '互动回应差' end,
         case when s.veto_content then '严重表述错误或泄密' end), '') as veto_reasons
 from rubric rb

@@ -12,6 +12,16 @@ units as (
     select * from int_unit_scores
 ),
 
+-- The no-update veto in the rubric's own terms (whole weeks as 周, else days).
+no_update_rule as (
+    select concat('监测时间点前',
+        case when veto_no_update_days % 7 = 0
+            then concat(cast(cast(veto_no_update_days / 7 as bigint) as varchar), '周')
+            else concat(cast(veto_no_update_days as varchar), '天') end,
+        '内无更新') as problem
+    from rubric
+),
+
 platform_names as (
     select * from (values
         ('weibo', '微博'), ('wechat', '微信公众号'), ('douyin', '抖音'), ('toutiao', '今日头条'),
@@ -22,7 +32,7 @@ platform_names as (
 no_update as (
     select unit_name, platform, account_id, account_name,
         '逾期不更新' as category,
-        '监测时间点前2周内无更新' as problem,
+        (select problem from no_update_rule) as problem,
         case
             when days_since_last_post is null then '截至监测时间点无任何发布记录'
             else concat('监测时间点前', cast(round(days_since_last_post + 1e-9, 2) as varchar), '天无更新')

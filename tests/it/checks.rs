@@ -93,6 +93,22 @@ fn a_rubric_with_a_wrong_key_or_type_is_a_clear_error_and_a_changed_number_flows
     assert_eq!(r.code, 0, "{}", r.stderr);
     let max = sql(&wh, "SELECT max(score) FROM account_quarter_indicators WHERE veto_no_update OR veto_interaction OR veto_content");
     assert!(max[1].parse::<f64>().unwrap() <= 40.0, "{max:?}");
+
+    // The no-update veto is worded from the rubric: 14 days read as 2周, 10 days as 10天.
+    let default = sql(&wh, "SELECT DISTINCT problem FROM criticism_items WHERE category = '逾期不更新'");
+    assert_eq!(default, vec!["problem", "监测时间点前2周内无更新"]);
+    let ten = dir.path().join("ten.toml");
+    let rule = "veto_no_update_days = 14";
+    assert!(text.contains(rule));
+    std::fs::write(&ten, text.replace(rule, "veto_no_update_days = 10")).unwrap();
+    let r = govmedia(&wh, &["build", "--quarter", "2019Q3", "--rubric", ten.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let problems = sql(&wh, "SELECT DISTINCT problem FROM criticism_items WHERE category = '逾期不更新'");
+    assert_eq!(problems, vec!["problem", "监测时间点前10天内无更新"]);
+    let reasons = sql(&wh, "SELECT count(*) AS n FROM account_quarter_indicators WHERE veto_no_update AND veto_reasons LIKE '%监测时间点前10天内无更新%'");
+    assert_ne!(reasons[1], "0", "{reasons:?}");
+    let stale = sql(&wh, "SELECT count(*) AS n FROM account_quarter_indicators WHERE veto_reasons LIKE '%2周%'");
+    assert_eq!(stale, vec!["n", "0"]);
 }
 
 #[test]
