@@ -105,7 +105,10 @@ fn a_rubric_with_a_wrong_key_or_type_is_a_clear_error_and_a_changed_number_flows
     assert_eq!(r.code, 0, "{}", r.stderr);
     let problems = sql(&wh, "SELECT DISTINCT problem FROM criticism_items WHERE category = '逾期不更新'");
     assert_eq!(problems, vec!["problem", "监测时间点前10天内无更新"]);
-    let reasons = sql(&wh, "SELECT count(*) AS n FROM account_quarter_indicators WHERE veto_no_update AND veto_reasons LIKE '%监测时间点前10天内无更新%'");
+    let reasons = sql(
+        &wh,
+        "SELECT count(*) AS n FROM account_quarter_indicators WHERE veto_no_update AND veto_reasons LIKE '%监测时间点前10天内无更新%'",
+    );
     assert_ne!(reasons[1], "0", "{reasons:?}");
     let stale = sql(&wh, "SELECT count(*) AS n FROM account_quarter_indicators WHERE veto_reasons LIKE '%2周%'");
     assert_eq!(stale, vec!["n", "0"]);
