@@ -4,7 +4,7 @@
 //! quarter's end.
 
 use crate::common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const C: &str = "2019-09-17T09:00:00+08:00";
 
@@ -63,7 +63,7 @@ const BEFORE: &[(&str, &str)] = &[
 /// What the exports add after C: later posts, messages, replies, findings, follower counts, a
 /// directive, a self-inspection, a closure, and filings re-exported with their filed_on and
 /// announced_on filled in. The register read after C (it marks wb_close 关停) comes with them:
-/// [`World::ingest_after`].
+/// [`ingest_after`].
 const AFTER: &[(&str, &str)] = &[
     (
         "filings",
@@ -101,73 +101,12 @@ const MARTS: &[&str] = &[
     "directive_reposts",
 ];
 
-struct World {
-    dir: tempfile::TempDir,
-    wh: PathBuf,
-    files: usize,
-}
-
-impl World {
-    fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let wh = dir.path().join("wh");
-        World { dir, wh, files: 0 }
-    }
-
-    fn ingest(&mut self, exports: &[(&str, &str)]) {
-        for (kind, csv) in exports {
-            self.files += 1;
-            let path = self.dir.path().join(format!("{}_{kind}.csv", self.files));
-            std::fs::write(&path, csv).unwrap();
-            let r = govmedia(&self.wh, &["ingest", kind, "canonical", path.to_str().unwrap()]);
-            assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
-            assert!(!r.stderr.contains("rejected"), "{kind}: {}", r.stderr);
-        }
-    }
-
-    /// The exports dated after C, and the register as read after C.
-    fn ingest_after(&mut self) {
-        self.ingest(AFTER);
-        let later = REGISTRY.replace("wb_close,2015-01-01,正常", "wb_close,2015-01-01,关停");
-        assert_ne!(later, REGISTRY);
-        self.ingest(&[("registry", &later)]);
-    }
-
-    /// Builds 2019Q3 with the check point `c` (the quarter's end when None).
-    fn build(&self, c: Option<&str>) {
-        let mut args = vec!["build", "--quarter", "2019Q3"];
-        if let Some(c) = c {
-            args.extend(["--check-point", c]);
-        }
-        let r = govmedia(&self.wh, &args);
-        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    }
-
-    fn q(&self, query: &str) -> Vec<String> {
-        sql(&self.wh, query)
-    }
-
-    /// One account's row of account_quarter_indicators, selected columns as CSV.
-    fn account(&self, account_id: &str, columns: &str) -> String {
-        let rows = self.q(&format!("SELECT {columns} FROM account_quarter_indicators WHERE account_id = '{account_id}'"));
-        assert_eq!(rows.len(), 2, "{account_id}: {rows:?}");
-        rows[1].clone()
-    }
-
-    fn unit(&self, unit_name: &str, columns: &str) -> String {
-        let rows = self.q(&format!("SELECT {columns} FROM unit_quarter_scores WHERE unit_name = '{unit_name}'"));
-        assert_eq!(rows.len(), 2, "{unit_name}: {rows:?}");
-        rows[1].clone()
-    }
-
-    fn has_account(&self, account_id: &str) -> bool {
-        let rows = self.q(&format!("SELECT 1 AS x FROM account_quarter_indicators WHERE account_id = '{account_id}'"));
-        rows.len() > 1
-    }
-
-    fn marts(&self) -> Vec<(String, Vec<String>)> {
-        marts(&self.wh)
-    }
+/// The exports dated after C, and the register as read after C.
+fn ingest_after(w: &mut CsvWarehouse) {
+    w.ingest(AFTER);
+    let later = REGISTRY.replace("wb_close,2015-01-01,正常", "wb_close,2015-01-01,关停");
+    assert_ne!(later, REGISTRY);
+    w.ingest(&[("registry", &later)]);
 }
 
 fn marts(wh: &Path) -> Vec<(String, Vec<String>)> {
@@ -183,12 +122,12 @@ fn marts(wh: &Path) -> Vec<(String, Vec<String>)> {
 
 #[test]
 fn a_check_point_inside_the_quarter_sees_the_world_as_it_stood_then() {
-    let mut w = World::new();
+    let mut w = CsvWarehouse::new();
     w.ingest(BEFORE);
-    w.ingest_after();
+    ingest_after(&mut w);
 
     // At the quarter's end everything in the exports has happened.
-    w.build(None);
+    w.build_at(None);
     // gh_find: the typo of 09-17 and the serious error of 09-18, both past their limits; followers 300.
     assert_eq!(
         w.account("gh_find", "findings_typo, findings_serious, findings_uncorrected, veto_content, followers_end, follower_growth"),
@@ -215,7 +154,7 @@ fn a_check_point_inside_the_quarter_sees_the_world_as_it_stood_then() {
     assert_eq!(w.q("SELECT count(*) AS n FROM directive_reposts WHERE directive_id = 'D1'")[1], "5");
 
     // At C = 09-17 09:00.
-    w.build(Some(C));
+    w.build_at(Some(C));
     // The finding dated 09-17 (its 00:00 before C) counts, the one of 09-18 does not; neither
     // limit has ended. The count dated 09-17 is the latest.
     assert_eq!(
@@ -255,20 +194,20 @@ fn a_check_point_inside_the_quarter_sees_the_world_as_it_stood_then() {
 
 #[test]
 fn exports_dated_after_the_check_point_leave_a_build_at_it_unchanged() {
-    let mut w = World::new();
+    let mut w = CsvWarehouse::new();
     w.ingest(BEFORE);
-    w.build(Some(C));
-    let at_c = w.marts();
+    w.build_at(Some(C));
+    let at_c = marts(&w.wh);
     assert_eq!(at_c[0].1.len(), 1 + 9 + 1, "nine register accounts and tt_seen: {:?}", at_c[0].1);
 
-    w.ingest_after();
+    ingest_after(&mut w);
     // The later exports are in the warehouse (the re-exported rows replaced the earlier ones) …
     assert_eq!(w.q("SELECT count(*) AS n FROM findings"), vec!["n", "2"]);
     assert_eq!(w.q("SELECT count(*) AS n FROM filings WHERE announced_on = DATE '2019-09-25'"), vec!["n", "1"]);
     assert_eq!(w.q("SELECT count(*) AS n FROM interactions WHERE replied_at IS NOT NULL"), vec!["n", "1"]);
     // … and the build at C is the same, mart by mart, row by row.
-    w.build(Some(C));
-    let again = w.marts();
+    w.build_at(Some(C));
+    let again = marts(&w.wh);
     for ((name, before), (_, after)) in at_c.iter().zip(&again) {
         assert_eq!(before, after, "{name} changed when exports dated after C were added");
     }
@@ -276,7 +215,7 @@ fn exports_dated_after_the_check_point_leave_a_build_at_it_unchanged() {
 
 #[test]
 fn self_inspection_months_and_follower_counts_end_at_midnight() {
-    let mut w = World::new();
+    let mut w = CsvWarehouse::new();
     w.ingest(&[
         ("registry", "单位名称,单位类别,平台,账号名称,账号ID,开设日期,状态,互动功能,运维责任人\n自查单位,街道,微信,自查,gh_self,2015-01-01,正常,是,x\n"),
         ("self_inspections", "单位名称,月份,公开日期\n自查单位,2019-07,2019-07-20\n自查单位,2019-08,2019-08-25\n"),
@@ -284,12 +223,12 @@ fn self_inspection_months_and_follower_counts_end_at_midnight() {
     ]);
     let months = "self_inspections_on_time, self_inspections_late, self_inspections_missing";
     // A second before August 26: August's 25th has not ended, only July is assessed.
-    w.build(Some("2019-08-25T23:59:59+08:00"));
+    w.build_at(Some("2019-08-25T23:59:59+08:00"));
     assert_eq!(w.unit("自查单位", months), "1,0,0");
     assert_eq!(w.account("gh_self", "followers_end"), "80");
     // At 08-26 00:00 it has ended: August is assessed (published on the 25th, on time). The count
     // dated 08-26 is dated on a day whose 00:00 is not before C: it does not count yet.
-    w.build(Some("2019-08-26T00:00:00+08:00"));
+    w.build_at(Some("2019-08-26T00:00:00+08:00"));
     assert_eq!(w.unit("自查单位", months), "2,0,0");
     assert_eq!(w.account("gh_self", "followers_end, follower_growth"), "80,30");
 }

@@ -2,45 +2,6 @@
 //! small cases computed by hand for each formula of SPEC §5–§7.
 
 use crate::common::*;
-use std::path::PathBuf;
-
-/// A warehouse built from canonical CSV files written by the test.
-struct Case {
-    _dir: tempfile::TempDir,
-    wh: PathBuf,
-}
-
-impl Case {
-    fn new(files: &[(&str, &str)], check_point: Option<&str>) -> Case {
-        let dir = tempfile::tempdir().unwrap();
-        let wh = dir.path().join("wh");
-        for (i, (kind, csv)) in files.iter().enumerate() {
-            let path = dir.path().join(format!("{i}_{kind}.csv"));
-            std::fs::write(&path, csv).unwrap();
-            let r = govmedia(&wh, &["ingest", kind, "canonical", path.to_str().unwrap()]);
-            assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
-            assert!(!r.stderr.contains("rejected"), "{kind}: {}", r.stderr);
-        }
-        let mut args = vec!["build", "--quarter", "2019Q3"];
-        if let Some(c) = check_point {
-            args.extend(["--check-point", c]);
-        }
-        let r = govmedia(&wh, &args);
-        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-        Case { _dir: dir, wh }
-    }
-
-    fn q(&self, query: &str) -> Vec<String> {
-        sql(&self.wh, query)
-    }
-
-    /// One row of account_quarter_indicators, selected columns as CSV.
-    fn account(&self, account_id: &str, columns: &str) -> String {
-        let rows = self.q(&format!("SELECT {columns} FROM account_quarter_indicators WHERE account_id = '{account_id}'"));
-        assert_eq!(rows.len(), 2, "{account_id}: {rows:?}");
-        rows[1].clone()
-    }
-}
 
 const REGISTRY_HEADER: &str = "单位名称,单位类别,平台,账号名称,账号ID,开设日期,状态,互动功能,运维责任人\n";
 const POSTS_HEADER: &str = "平台,账号ID,发布ID,发布时间,标题,类型,转发源ID,位置,阅读数,在看数,点赞数,评论数,转发数,链接\n";
@@ -61,7 +22,7 @@ fn silent_weeks_and_gaps_with_a_mid_quarter_opening() {
     // Opened Wednesday 2019-08-21: whole Monday–Sunday weeks inside the window start 08-26.
     let registry = format!("{REGISTRY_HEADER}甲单位,街道,微信,甲,gh_a,2019-08-21,正常,是,x\n");
     let posts = format!("{POSTS_HEADER}微信,gh_a,p1,2019-08-22 09:00,一,原创,,1,,,,,,\n微信,gh_a,p2,2019-09-10 10:00,二,原创,,1,,,,,,\n");
-    let c = Case::new(&[("registry", &registry), ("posts", &posts)], None);
+    let c = CsvWarehouse::built(&[("registry", &registry), ("posts", &posts)], &[]);
     // Weeks 08-26, 09-02, 09-09 (has p2), 09-16, 09-23 → 4 silent.
     // Gaps: 08-21 00:00→p1 1.375 d; p1→p2 19.04 d; p2→10-01 00:00 20.5833 d.
     assert_eq!(
@@ -89,7 +50,7 @@ fn reply_limits_across_weekends_national_day_and_a_make_up_working_day() {
     // m2 at 00:30 on 07-11 is late. m3: 10-01..07 are holidays → limit 10-10, answered at C.
     // m4 (Thu 09-26): 27, Sun 29 (make-up), 30 → limit ended 10-01 00:00: late at 08:00.
     // m5: limit 10-10 ends at 10-11 00:00, after C → pending.
-    let c = Case::new(&[("registry", &registry), ("interactions", &messages)], Some("2019-10-10T12:00:00+08:00"));
+    let c = CsvWarehouse::built(&[("registry", &registry), ("interactions", &messages)], &["--check-point", "2019-10-10T12:00:00+08:00"]);
     assert_eq!(c.account("gh_a", "messages, replied, replied_on_time, pending, overdue, response_rate, on_time_rate"), "5,4,2,1,2,0.8,0.5");
     // Hours 118, 127.98, 128.5, 242: median (even) 128.24; p90 128.5 + 0.7 × 113.5 = 207.95.
     assert_eq!(c.account("gh_a", "median_response_hours, p90_response_hours"), "128.24,207.95");
@@ -220,7 +181,7 @@ fn reach_indices_on_worked_examples() {
 今日头条,tt_c,t1,2019-07-10 10:00,一,原创,,,2300,,20,4,6,\n\
 今日头条,tt_d,t2,2019-07-10 10:00,一,原创,,,100,,1,0,0,\n"
     );
-    let c = Case::new(&[("registry", &registry), ("posts", &posts)], None);
+    let c = CsvWarehouse::built(&[("registry", &registry), ("posts", &posts)], &[]);
     // WCI: O, A, H (headline = position 1), P over 92 days and 2 posts → 130.148…
     assert_eq!(c.account("gh_a", "reach_index, reach_percentile, reads, wows"), "130.15,0.0,1500,10");
     // BCI: W1 = 0.3 ln 3 + 0.7 ln 2; W2 = 0.2 ln 7 + 0.2 ln 6 + 0.25 ln 7 + 0.25 ln 5 + 0.1 ln 13 → 268.36.
@@ -255,7 +216,7 @@ fn ranks_share_ties_and_vetoed_accounts_score_at_most_59() {
         }
     }
     let inspections = self_inspections(&["甲单位", "乙单位", "丙单位", "丁单位"]);
-    let c = Case::new(&[("registry", &registry), ("posts", &posts), ("self_inspections", &inspections)], None);
+    let c = CsvWarehouse::built(&[("registry", &registry), ("posts", &posts), ("self_inspections", &inspections)], &[]);
     assert_eq!(c.account("tt_d", "silent_weeks, veto_no_update, score, grade, veto_reasons"), "4,true,59.0,不合格,监测时间点前2周内无更新");
     assert_eq!(c.account("tt_b", "silent_weeks, score, grade"), "2,90.0,优秀");
     assert_eq!(

@@ -10,47 +10,18 @@ const REGISTRY_HEADER: &str = "单位名称,单位类别,平台,账号名称,账
 const POSTS_HEADER: &str = "平台,账号ID,发布ID,发布时间,标题,类型,转发源ID,位置,阅读数,在看数,点赞数,评论数,转发数,链接\n";
 const INSPECTIONS_HEADER: &str = "单位名称,月份,公开日期\n";
 
-/// A warehouse built for 2019Q3 from canonical CSV files written by the test.
-struct Case {
-    dir: tempfile::TempDir,
-    wh: PathBuf,
-}
-
-impl Case {
-    fn new(files: &[(&str, &str)], build_args: &[&str]) -> Case {
-        let dir = tempfile::tempdir().unwrap();
-        let wh = dir.path().join("wh");
-        for (i, (kind, csv)) in files.iter().enumerate() {
-            let path = dir.path().join(format!("{i}_{kind}.csv"));
-            std::fs::write(&path, csv).unwrap();
-            let r = govmedia(&wh, &["ingest", kind, "canonical", path.to_str().unwrap()]);
-            assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
-            assert!(!r.stderr.contains("rejected"), "{kind}: {}", r.stderr);
-        }
-        let mut args = vec!["build", "--quarter", "2019Q3"];
-        args.extend(build_args);
-        let r = govmedia(&wh, &args);
-        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-        Case { dir, wh }
-    }
-
-    fn q(&self, query: &str) -> Vec<String> {
-        sql(&self.wh, query)
-    }
-
-    /// Writes the 2019Q3 league tables and notice as `report` does (all of it but the charts,
-    /// which need a CJK font) and returns their folder.
-    fn tables_and_notice(&self) -> PathBuf {
-        let dir = self.dir.path().join("report");
-        std::fs::create_dir_all(&dir).unwrap();
-        let wh = govmedia::warehouse::Warehouse::open(self.wh.to_str().unwrap()).unwrap();
-        rt().block_on(async {
-            let ctx = govmedia::engine::warehouse_session(&wh).await.unwrap();
-            let d = govmedia::report::data::load(&ctx, "2019Q3").await.unwrap();
-            govmedia::report::tables_and_notice(&d, &dir).unwrap();
-        });
-        dir
-    }
+/// Writes the 2019Q3 league tables and notice as `report` does (all of it but the charts,
+/// which need a CJK font) and returns their folder.
+fn tables_and_notice(c: &CsvWarehouse) -> PathBuf {
+    let dir = c.dir.path().join("report");
+    std::fs::create_dir_all(&dir).unwrap();
+    let wh = govmedia::warehouse::Warehouse::open(c.wh.to_str().unwrap()).unwrap();
+    rt().block_on(async {
+        let ctx = govmedia::engine::warehouse_session(&wh).await.unwrap();
+        let d = govmedia::report::data::load(&ctx, "2019Q3").await.unwrap();
+        govmedia::report::tables_and_notice(&d, &dir).unwrap();
+    });
+    dir
 }
 
 /// The Mondays of 2019Q3's thirteen whole weeks (07-01 … 09-23).
@@ -107,7 +78,7 @@ const NEWLINE_UNIT: &str = "换行单位\n# 伪造小节\r\n| a | b |";
 /// Units and accounts named like formulas and like Markdown markup. `# 伪造标题` posts every week
 /// (rank 1, so it opens the notice's 前列 sentence); the others are vetoed (no posts), so the
 /// notice names them under 存在问题 and in its tables.
-fn hostile_case() -> Case {
+fn hostile_case() -> CsvWarehouse {
     let units = [HEADING_UNIT, FORMULA_UNIT, AT_UNIT, MINUS_UNIT, PIPE_UNIT, NEWLINE_UNIT, "\t=1+1"];
     let mut registry = String::from(REGISTRY_HEADER);
     for (i, u) in units.iter().enumerate() {
@@ -121,7 +92,7 @@ fn hostile_case() -> Case {
         registry.push_str(&format!("{},街道,今日头条,{},tt_{i},2015-01-01,正常,是,x\n", csv_field(u), csv_field(&account)));
     }
     let posts = format!("{POSTS_HEADER}{}", posts_in_weeks("今日头条", "tt_0", 0..13));
-    Case::new(&[("registry", &registry), ("posts", &posts), ("self_inspections", &on_time_inspections(&units))], &[])
+    CsvWarehouse::built(&[("registry", &registry), ("posts", &posts), ("self_inspections", &on_time_inspections(&units))], &[])
 }
 
 /// OWASP: a cell Excel would read as a formula starts with one of these.
@@ -132,7 +103,7 @@ fn formula_like(cell: &str) -> bool {
 #[test]
 fn league_table_csvs_do_not_start_text_cells_with_formula_characters() {
     let c = hostile_case();
-    let q = c.tables_and_notice();
+    let q = tables_and_notice(&c);
     let mut seen = Vec::new();
     for name in ["单位排名", "账号得分", "通报问题"] {
         let rows = read_csv(&q.join(format!("2019Q3_{name}.csv")));
@@ -224,7 +195,7 @@ fn md_cells(line: &str) -> Vec<String> {
 #[test]
 fn names_cannot_break_the_notice_tables_or_forge_its_headings() {
     let c = hostile_case();
-    let q = c.tables_and_notice();
+    let q = tables_and_notice(&c);
     let md = std::fs::read_to_string(q.join("2019Q3_通报.md")).unwrap();
 
     // Headings are the notice's own: the title, its sections, categories and annexes.
@@ -286,7 +257,7 @@ fn units_with_equal_scores_share_a_rank_whatever_the_float_sums() {
     }
     let mut inspections = on_time_inspections(&["甲单位", "丙单位"]);
     inspections.push_str("乙单位,2019-08,2019-08-28\n乙单位,2019-09,2019-09-27\n");
-    let c = Case::new(&[("registry", &registry), ("posts", &posts), ("self_inspections", &inspections)], &[]);
+    let c = CsvWarehouse::built(&[("registry", &registry), ("posts", &posts), ("self_inspections", &inspections)], &[]);
     assert_eq!(
         c.q("SELECT unit_name, account_score_avg, unit_deductions FROM unit_quarter_scores ORDER BY unit_name"),
         vec![
@@ -301,7 +272,7 @@ fn units_with_equal_scores_share_a_rank_whatever_the_float_sums() {
         vec!["unit_name,rank,grade", "丙单位,1,优秀", "乙单位,2,合格", "甲单位,2,合格"]
     );
     // The league table shows the shared rank.
-    let q = c.tables_and_notice();
+    let q = tables_and_notice(&c);
     let units = read_csv(&q.join("2019Q3_单位排名.csv"));
     let ranks: Vec<(&str, &str)> = units.iter().skip(1).map(|r| (r[0].as_str(), r[1].as_str())).collect();
     assert_eq!(ranks, vec![("1", "丙单位"), ("2", "乙单位"), ("2", "甲单位")]);
@@ -323,7 +294,7 @@ fn account_and_unit_grades_compare_scores_rounded_to_4_places() {
     let dir = tempfile::tempdir().unwrap();
     let rubric_path = dir.path().join("rubric.toml");
     std::fs::write(&rubric_path, rubric).unwrap();
-    let c = Case::new(
+    let c = CsvWarehouse::built(
         &[("registry", &registry), ("posts", &posts), ("self_inspections", &on_time_inspections(&["甲单位"]))],
         &["--rubric", rubric_path.to_str().unwrap()],
     );
