@@ -16,7 +16,6 @@ use crate::table::{Row, TableDef};
 use datafusion::prelude::SessionContext;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -256,8 +255,7 @@ impl Warehouse {
     /// Reads one file as one batch (empty, with `schema`, when the file has no rows).
     pub async fn read_batch(&self, entry: &FileEntry, schema: &arrow::datatypes::SchemaRef) -> Result<arrow::array::RecordBatch> {
         let bytes = self.store.get(&self.path(&entry.path)).await?.bytes().await?;
-        self.check_read(entry, &bytes)?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+        let reader = self.open_checked(entry, bytes)?.build()?;
         let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
         match batches.first() {
             Some(b) => Ok(arrow::compute::concat_batches(&b.schema(), &batches)?),
@@ -270,8 +268,7 @@ impl Warehouse {
         let mut rows = Vec::new();
         for f in manifest.files(table.name) {
             let bytes = self.store.get(&self.path(&f.path)).await?.bytes().await?;
-            self.check_read(f, &bytes)?;
-            for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
+            for batch in self.open_checked(f, bytes)?.build()? {
                 rows.extend(table.rows_from_batch(&batch?));
             }
         }

@@ -5,6 +5,7 @@
 use super::{FileEntry, Result, Warehouse, WarehouseError};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::ParquetMetaDataReader;
 use parquet::file::reader::ChunkReader;
 
@@ -20,17 +21,18 @@ impl Warehouse {
         ))
     }
 
-    /// Checks a whole file, as read into memory.
-    pub(super) fn check_read<R: ChunkReader>(&self, entry: &FileEntry, data: &R) -> Result<()> {
+    /// Opens a whole file, as read into memory, checked against its entry: its size, then the
+    /// rows its footer declares (the footer parsed once, for the reader too).
+    pub(super) fn open_checked<R: ChunkReader + 'static>(&self, entry: &FileEntry, data: R) -> Result<ParquetRecordBatchReaderBuilder<R>> {
         if data.len() != entry.bytes {
             return Err(self.mismatch(entry, "size", entry.bytes, data.len()));
         }
-        let meta = ParquetMetaDataReader::new().parse_and_finish(data)?;
-        let rows = meta.file_metadata().num_rows().max(0) as u64;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(data)?;
+        let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
         if rows != entry.rows {
             return Err(self.mismatch(entry, "rows", entry.rows, rows));
         }
-        Ok(())
+        Ok(builder)
     }
 
     /// The rows a Parquet file's footer declares (two small ranged reads).
