@@ -100,7 +100,7 @@ impl Warehouse {
         for _attempt in 0..ATTEMPTS {
             let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
             match self.store.put_opts(&path, PutPayload::from(body.clone()), opts).await {
-                Ok(_) => return Ok(self.hold(info.token.clone())),
+                Ok(_) => return Ok(WriteLock { token: info.token.clone() }),
                 Err(object_store::Error::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -116,11 +116,11 @@ impl Warehouse {
             };
             match holder {
                 // A put that landed though its answer was lost (then retried): the lock is ours.
-                Some(h) if h.token == info.token => return Ok(self.hold(info.token.clone())),
+                Some(h) if h.token == info.token => return Ok(WriteLock { token: info.token.clone() }),
                 Some(h) if h.host == info.host && is_stale(&h) => {
                     // Left behind by a run that died: take it over, only if it is still that lock.
                     match self.swap(&path, Some(version), body.clone()).await {
-                        Ok(()) => return Ok(self.hold(info.token.clone())),
+                        Ok(()) => return Ok(WriteLock { token: info.token.clone() }),
                         Err(WarehouseError::Conflict(_)) => continue,
                         Err(e) => return Err(e),
                     }
@@ -146,10 +146,6 @@ impl Warehouse {
             }
         }
         Err(WarehouseError::Locked(format!("could not lock warehouse {}: other runs keep taking it; try again", self.display)))
-    }
-
-    fn hold(&self, token: String) -> WriteLock {
-        WriteLock { token }
     }
 
     fn set_held(&self, token: Option<String>) {
