@@ -243,15 +243,9 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Build(a) => {
             let quarter = crate::time::Quarter::parse(&a.quarter)?;
             let mut on = print_event;
-            let interrupt = interrupt()?;
             let build = stages::build(&wh, quarter, a.check_point.as_deref(), a.rubric.as_deref(), a.models.as_deref(), &mut on);
-            tokio::select! {
-                r = build => { r?; }
-                _ = interrupt => {
-                    wh.release_held_lock().await?;
-                    bail!("{}", interrupted(stages::Stage::Build))
-                }
-            }
+            let at_start = wh.commits_made();
+            interruptible(&wh, async { Ok(build.await?) }, || (stages::Stage::Build, at_start)).await?;
             Ok(0)
         }
         Command::Test(a) => {
@@ -467,6 +461,33 @@ fn interrupted(stage: stages::Stage) -> &'static str {
     }
 }
 
+/// Runs `work`, with Ctrl-C (SIGINT) stopping it: a commit under way is waited for and none
+/// starts after, the lock this process holds is released, and the message says whether the
+/// interrupted stage (`stage()`: the stage, and this process's commit count when it started)
+/// committed or not.
+async fn interruptible<T>(
+    wh: &Warehouse,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+    stage: impl Fn() -> (stages::Stage, u64),
+) -> anyhow::Result<T> {
+    let interrupt = interrupt()?;
+    tokio::select! {
+        r = work => r,
+        _ = interrupt => {
+            let commits = wh.stop_commits().await;
+            wh.release_held_lock().await?;
+            let (stage, at_start) = stage();
+            match commits.last {
+                Some(version) if commits.committed > at_start => bail!(
+                    "interrupted after the {} stage committed manifest version {version}; the stages after it did not run",
+                    format!("{stage:?}").to_lowercase()
+                ),
+                _ => bail!("{}", interrupted(stage)),
+            }
+        }
+    }
+}
+
 /// Resolves at the first Ctrl-C (SIGINT). The handler is installed by this call, before the work
 /// starts, not at the first poll: a signal that arrives just after a stage has taken the
 /// warehouse's lock is caught and the lock released, instead of ending the process with it held.
@@ -493,33 +514,21 @@ fn ingest_options() -> IngestOptions {
 /// The stages, with Ctrl-C leaving the warehouse as the last committed stage left it: the running
 /// stage stops before its manifest swap and the lock this process holds is released.
 async fn run_stages_with_signal(wh: &Warehouse, plan: &StagePlan<'_>, stages: &[stages::Stage]) -> anyhow::Result<stages::Outcome> {
-    let current = std::cell::Cell::new(stages::Stage::Ingest);
+    let current = std::cell::Cell::new((stages::Stage::Ingest, wh.commits_made()));
     let mut on = |event: stages::Event<'_>| {
         if let stages::Event::Started(stage) = event {
-            current.set(stage);
+            current.set((stage, wh.commits_made()));
         }
         print_event(event);
     };
-    let interrupt = interrupt()?;
-    tokio::select! {
-        r = stages::run_stages(wh, plan, stages, &mut on) => Ok(r?),
-        _ = interrupt => {
-            wh.release_held_lock().await?;
-            bail!("{}", interrupted(current.get()))
-        }
-    }
+    let work = async { Ok(stages::run_stages(wh, plan, stages, &mut on).await?) };
+    interruptible(wh, work, || current.get()).await
 }
 
 /// Ingest, with Ctrl-C leaving the warehouse as it was: the run stops before its manifest swap and
 /// the lock is released.
 async fn ingest_with_signal(wh: &Warehouse, sources: &[Source]) -> anyhow::Result<IngestReport> {
     let opts = ingest_options();
-    let interrupt = interrupt()?;
-    tokio::select! {
-        r = ingest(wh, sources, &opts) => Ok(r?),
-        _ = interrupt => {
-            wh.release_held_lock().await?;
-            bail!("{}", interrupted(stages::Stage::Ingest))
-        }
-    }
+    let at_start = wh.commits_made();
+    interruptible(wh, async { Ok(ingest(wh, sources, &opts).await?) }, || (stages::Stage::Ingest, at_start)).await
 }

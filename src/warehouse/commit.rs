@@ -4,6 +4,28 @@
 //! kept as `_manifests/NNNNNNNN.json`, written only if absent, so a version number is never reused.
 
 use super::{Result, Warehouse, WarehouseError};
+
+/// This process's commits to one warehouse: held for the whole of each commit, so that an
+/// interrupt either waits for a commit to land or stops it before it starts, never between.
+#[derive(Debug, Default)]
+pub(super) struct CommitGate {
+    state: tokio::sync::Mutex<GateState>,
+    /// Commits made, readable without waiting for one under way.
+    committed: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    stopped: bool,
+    last: Option<u64>,
+}
+
+/// What [`Warehouse::stop_commits`] found: the commits this process made, and the last version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitCount {
+    pub committed: u64,
+    pub last: Option<u64>,
+}
 use crate::warehouse::Manifest;
 use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
@@ -107,7 +129,42 @@ impl Warehouse {
     /// `next` must carry the version of the manifest the run read (as [`Warehouse::manifest`]
     /// returned it, changed in place): if another run committed since, nothing is written and the
     /// commit fails with [`WarehouseError::Conflict`].
-    pub async fn commit(&self, mut next: Manifest, by: &str) -> Result<Manifest> {
+    ///
+    /// The commit runs to its end as a task of its own: a caller dropped midway (Ctrl-C) cannot
+    /// leave a swap half-known, and [`Warehouse::stop_commits`] waits for it.
+    pub async fn commit(&self, next: Manifest, by: &str) -> Result<Manifest> {
+        let this =
+            Warehouse::new(self.store.clone(), self.store_url.clone(), self.prefix.clone(), self.display.clone(), self.local_root.clone());
+        let gate = self.commits.clone();
+        let by = by.to_string();
+        let task = tokio::spawn(async move {
+            let mut state = gate.state.lock().await;
+            if state.stopped {
+                return Err(WarehouseError::Interrupted("interrupted: nothing was committed".into()));
+            }
+            let committed = this.commit_now(next, &by).await?;
+            state.last = Some(committed.version);
+            gate.committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(committed)
+        });
+        task.await.map_err(|e| WarehouseError::Other(format!("the commit task failed: {e}")))?
+    }
+
+    /// Stops this process's commits: waits for one under way to end, refuses any later one, and
+    /// says how many this process made and the last version committed. An interrupt calls it
+    /// before it reports what the warehouse holds.
+    pub async fn stop_commits(&self) -> CommitCount {
+        let mut state = self.commits.state.lock().await;
+        state.stopped = true;
+        CommitCount { committed: self.commits_made(), last: state.last }
+    }
+
+    /// How many commits this process has made so far (a stage compares it with its start).
+    pub fn commits_made(&self) -> u64 {
+        self.commits.committed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn commit_now(&self, mut next: Manifest, by: &str) -> Result<Manifest> {
         let current = self.read_manifest_checking(false).await?;
         if current.manifest.version != next.version {
             return Err(self.conflict(next.version, &current.manifest));

@@ -9,6 +9,7 @@ pub mod manifest;
 mod secret;
 mod verify;
 
+pub use commit::CommitCount;
 pub use lock::{LockInfo, WriteLock};
 pub use manifest::{FileEntry, Manifest};
 
@@ -60,6 +61,9 @@ pub enum WarehouseError {
     ManifestMissing(String),
     #[error("{0}")]
     NotAWarehouse(String),
+    /// The process was interrupted before this commit began; nothing was written.
+    #[error("{0}")]
+    Interrupted(String),
     /// A data file does not match what the manifest recorded of it.
     #[error("{0}")]
     Damaged(String),
@@ -97,6 +101,8 @@ pub struct Warehouse {
     local_root: Option<std::path::PathBuf>,
     /// The token of the write lock this process holds, if any (see `lock.rs`).
     held_lock: Mutex<Option<String>>,
+    /// This process's commits, which an interrupt waits for and then stops (see `commit.rs`).
+    commits: Arc<commit::CommitGate>,
 }
 
 impl std::fmt::Debug for Warehouse {
@@ -123,6 +129,16 @@ impl Warehouse {
     /// local folder is reported, not created.
     pub fn open_existing(location: &str) -> Result<Warehouse> {
         Warehouse::open_with(location, false)
+    }
+
+    fn new(
+        store: Arc<dyn ObjectStore>,
+        store_url: Url,
+        prefix: StorePath,
+        display: String,
+        local_root: Option<std::path::PathBuf>,
+    ) -> Warehouse {
+        Warehouse { store, store_url, prefix, display, local_root, held_lock: Mutex::new(None), commits: Default::default() }
     }
 
     fn open_with(location: &str, create: bool) -> Result<Warehouse> {
@@ -156,25 +172,23 @@ impl Warehouse {
                 std::fs::create_dir_all(&path).map_err(|e| WarehouseError::Other(format!("cannot create {}: {e}", path.display())))?;
                 let prefix = StorePath::from_absolute_path(&path)
                     .map_err(|e| WarehouseError::Other(format!("bad warehouse path {}: {e}", path.display())))?;
-                Ok(Warehouse {
-                    store: Arc::new(object_store::local::LocalFileSystem::new()),
-                    store_url: Url::parse("file:///").expect("file URL"),
+                Ok(Warehouse::new(
+                    Arc::new(object_store::local::LocalFileSystem::new()),
+                    Url::parse("file:///").expect("file URL"),
                     prefix,
                     display,
-                    local_root: Some(path),
-                    held_lock: Mutex::new(None),
-                })
+                    Some(path),
+                ))
             }
             "memory" => {
                 let name = url.host_str().unwrap_or("default").to_string();
-                Ok(Warehouse {
-                    store: memory_store(&name),
-                    store_url: Url::parse(&format!("memory://{name}/")).expect("memory URL"),
-                    prefix: StorePath::from(url.path().trim_matches('/')),
+                Ok(Warehouse::new(
+                    memory_store(&name),
+                    Url::parse(&format!("memory://{name}/")).expect("memory URL"),
+                    StorePath::from(url.path().trim_matches('/')),
                     display,
-                    local_root: None,
-                    held_lock: Mutex::new(None),
-                })
+                    None,
+                ))
             }
             _ => {
                 let (store, prefix) = object_store::parse_url_opts(url, std::env::vars().map(|(k, v)| (k.to_ascii_lowercase(), v)))
@@ -183,7 +197,7 @@ impl Warehouse {
                     })?;
                 let mut root = url.clone();
                 root.set_path("/");
-                Ok(Warehouse { store: Arc::from(store), store_url: root, prefix, display, local_root: None, held_lock: Mutex::new(None) })
+                Ok(Warehouse::new(Arc::from(store), root, prefix, display, None))
             }
         }
     }

@@ -439,3 +439,41 @@ fn a_secret_file_elsewhere_never_replaces_the_warehouse_key_silently() {
     assert!(err.contains("has its own key") && err.contains("mv "), "{err}");
     assert!(!elsewhere.exists());
 }
+
+// A Ctrl-C that meets a commit: stopping the commits waits for one under way and refuses any
+// later one, so the count it returns is the truth about what this process committed.
+#[test]
+fn stopped_commits_are_refused_and_counted() {
+    let rt = rt();
+    let wh = Warehouse::open("memory://stopped-commits").unwrap();
+    let first = rt.block_on(wh.init()).unwrap();
+    assert_eq!(wh.commits_made(), 1);
+    let read = rt.block_on(wh.manifest()).unwrap();
+    let next = rt.block_on(wh.commit(read, "second")).unwrap();
+    assert_eq!(next.version, first.version + 1);
+    let stopped = rt.block_on(wh.stop_commits());
+    assert_eq!((stopped.committed, stopped.last), (2, Some(next.version)));
+    let read = rt.block_on(wh.manifest()).unwrap();
+    let err = rt.block_on(wh.commit(read, "after the stop")).unwrap_err();
+    assert!(matches!(err, WarehouseError::Interrupted(_)), "{err}");
+    assert_eq!(rt.block_on(wh.manifest()).unwrap().version, next.version);
+
+    // Racing: a commit dropped by its caller still ends, and the stop reports it or prevents it.
+    for i in 0..20 {
+        let wh = Warehouse::open(&format!("memory://racing-commits-{i}")).unwrap();
+        let read = rt.block_on(wh.manifest()).unwrap();
+        let before = read.version;
+        let stopped = rt.block_on(async {
+            tokio::select! {
+                _ = wh.commit(read, "raced") => {}
+                _ = tokio::task::yield_now() => {}
+            }
+            wh.stop_commits().await
+        });
+        let now = rt.block_on(wh.manifest()).unwrap();
+        match stopped.last {
+            Some(version) => assert_eq!((stopped.committed, now.version), (1, version)),
+            None => assert_eq!((stopped.committed, now.version), (0, before)),
+        }
+    }
+}
