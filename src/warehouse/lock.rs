@@ -271,7 +271,18 @@ impl Warehouse {
         // While this process lives and counts the token as held, nobody takes the lock over, so
         // the lock read is still ours until it is deleted: the token is let go only after.
         if holder.is_some_and(|h| h.token == token) {
-            self.store.delete(&path).await?;
+            // A delete whose answer was lost (a dropped connection is not retried) may have
+            // landed: the lock read back says, and a lock still there is deleted again.
+            let mut attempts = 0;
+            while let Err(e) = self.store.delete(&path).await {
+                attempts += 1;
+                let still_ours = self.lock_holder().await.map(|h| h.is_some_and(|h| h.token == token));
+                match still_ours {
+                    Ok(false) => break,
+                    _ if attempts >= 3 => return Err(e.into()),
+                    _ => {}
+                }
+            }
         }
         held_here().remove(token);
         self.clear_held(token);

@@ -69,8 +69,10 @@ pub enum WarehouseError {
     /// A data file does not match what the manifest recorded of it.
     #[error("{0}")]
     Damaged(String),
-    #[error("object store: {0}")]
-    Store(#[from] object_store::Error),
+    /// Its causes are part of the message, once each (not a source: printed with its sources,
+    /// a store's error repeats each cause several times).
+    #[error("object store: {}", error_chain(.0))]
+    Store(object_store::Error),
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("arrow: {0}")]
@@ -79,6 +81,12 @@ pub enum WarehouseError {
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error("{0}")]
     Other(String),
+}
+
+impl From<object_store::Error> for WarehouseError {
+    fn from(e: object_store::Error) -> Self {
+        WarehouseError::Store(e)
+    }
 }
 
 pub type Result<T, E = WarehouseError> = std::result::Result<T, E>;
