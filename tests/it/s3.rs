@@ -743,12 +743,13 @@ fn kill_9_during_ingest_and_build_then_the_next_run_succeeds() {
             clone_prefix(&s, base, &prefix);
             let before = manifest(&s, &prefix);
             proxy.arm_kill(KillAt { method, key, nth, after_forward });
-            let mut child =
-                command(&url(&prefix), &demo.env(proxy.port), &stage).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+            let child = command(&url(&prefix), &demo.env(proxy.port), &stage).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
             proxy.st.pid.store(child.id(), Ordering::SeqCst);
-            let status = child.wait().unwrap();
+            let out = child.wait_with_output().unwrap();
+            let status = out.status;
             let point = format!("{stage_name} killed at {method} {key} #{nth} ({})", if after_forward { "landed" } else { "not sent" });
-            assert!(proxy.st.killed.load(Ordering::SeqCst), "{point}: never reached ({status})");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(proxy.st.killed.load(Ordering::SeqCst), "{point}: never reached ({status}): {stderr}");
             assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "{point}");
             tried += 1;
             // The old state or the new one, whole; before the swap landed, the old one.
