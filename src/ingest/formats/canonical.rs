@@ -518,24 +518,16 @@ fn text_cell(raw: &str) -> Cell<'_> {
     fields::text_str(raw).map_or(Cell::Null, Cell::Str)
 }
 
-/// Defaults the templates leave implicit (SPEC §3).
+/// Defaults the templates leave implicit (SPEC §3). A directive without a deadline is stored
+/// without one, as filed: the models give it the rubric's `directive_deadline_hours`, its one home.
 fn complete(kind: Kind, table: &crate::table::TableDef, cells: &mut [Cell]) {
-    match kind {
-        Kind::Posts => {
-            // No kind: an original post unless it names a repost_of.
-            let k = table.index("kind");
-            if cells[k].is_null() {
-                let repost = !cells[table.index("repost_of")].is_null();
-                cells[k] = Cell::Str(if repost { "repost" } else { "original" });
-            }
+    if matches!(kind, Kind::Posts) {
+        // No kind: an original post unless it names a repost_of.
+        let k = table.index("kind");
+        if cells[k].is_null() {
+            let repost = !cells[table.index("repost_of")].is_null();
+            cells[k] = Cell::Str(if repost { "repost" } else { "original" });
         }
-        Kind::Directives => {
-            let d = table.index("deadline_hours");
-            if cells[d].is_null() {
-                cells[d] = Cell::Int(crate::table::DEFAULT_DEADLINE_HOURS);
-            }
-        }
-        _ => {}
     }
 }
 
