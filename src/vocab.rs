@@ -1,7 +1,7 @@
 //! The words the models and the report share (SPEC §7): the grades, with their colours, and the
 //! criticism categories. This is their one home: the SQL models read the labels from the `rubric`
-//! table ([`crate::models::rubric::Rubric::to_batch`]), and the report's tables, charts and notice
-//! name and colour them from here. (Platform names live in [`crate::platform`].)
+//! table (the rubric adds them to its row), and the report's tables, charts and notice name and
+//! colour them from here. It depends on no other module. (Platform names live in `platform`.)
 
 /// A grade of an account or a unit, best first. The rubric's `[grades]` give the thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
