@@ -16,4 +16,5 @@ pub mod report;
 pub mod stages;
 pub mod table;
 pub mod time;
+pub mod vocab;
 pub mod warehouse;

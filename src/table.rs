@@ -332,10 +332,6 @@ const FOLLOWERS_COLS: &[Column] = &[
 ];
 pub static FOLLOWERS: TableDef = TableDef { name: "followers", columns: FOLLOWERS_COLS, key: &["platform", "account_id", "date"] };
 
-/// A directive's `deadline_hours` when its file gives none: the 12-hour reposting rule (SPEC §5.4).
-/// (The models' `int_directive_assessments.sql` and the report's chart repeat it for rows without one.)
-pub const DEFAULT_DEADLINE_HOURS: i64 = 12;
-
 const DIRECTIVES_COLS: &[Column] = &[
     col("directive_id", Utf8),
     col("title", Utf8),

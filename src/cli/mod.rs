@@ -94,6 +94,10 @@ Charts need a font with Chinese characters (Debian: apt-get install fonts-noto-c
         /// Also convert the notice and rectification notices (DOCX) to PDF (needs LibreOffice's soffice).
         #[arg(long)]
         pdf: bool,
+        /// The rubric file the quarter was built with (its grades band the score chart); default:
+        /// the built-in rubric.
+        #[arg(long, value_name = "FILE")]
+        rubric: Option<PathBuf>,
     },
     /// Run the data tests: the models' declared tests and the ingest checks, without writing.
     #[command(after_help = "Tests live beside the models (sql/**/MODEL.toml). Exit status 1 when an error-severity test fails.")]
@@ -234,9 +238,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             generate_tier(&wh, tier, &quarter, seed, force, exports.as_deref()).await
         }
         Command::Generate { out, quarter, seed, tier: None, .. } => generate_exports(&out, &quarter, seed),
-        Command::Report { quarter, out, pdf } => {
+        Command::Report { quarter, out, pdf, rubric } => {
             let quarter = crate::time::Quarter::parse(&quarter)?;
-            let opts = crate::report::ReportOptions { pdf, ..Default::default() };
+            let rubric = match rubric {
+                Some(path) => crate::models::rubric::Rubric::load(&path)?,
+                None => crate::models::rubric::Rubric::builtin(),
+            };
+            let opts = crate::report::ReportOptions { pdf, rubric, ..Default::default() };
             let r = stages::report(&wh, quarter, &out, &opts, &mut print_event).await?;
             Ok(if r.pdf_error.is_some() { 1 } else { 0 })
         }

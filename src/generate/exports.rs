@@ -625,20 +625,14 @@ fn write_followers(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
 
 /// The office's own records: directives, self-inspections, findings.
 fn write_oversight(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
+    // The deadline an office usually writes: the rubric's default.
+    let deadline = crate::models::rubric::Rubric::builtin().directive_deadline_hours().to_string();
     let rows: Vec<Vec<String>> = plan
         .directives
         .iter()
         .map(|d| {
             let units: Vec<String> = d.units.iter().map(|u| plan.units[*u].name.clone()).collect();
-            vec![
-                d.id.clone(),
-                d.title.clone(),
-                "微博".into(),
-                d.source_post.clone(),
-                hm(d.at),
-                crate::table::DEFAULT_DEADLINE_HOURS.to_string(),
-                units.join("、"),
-            ]
+            vec![d.id.clone(), d.title.clone(), "微博".into(), d.source_post.clone(), hm(d.at), deadline.clone(), units.join("、")]
         })
         .collect();
     write(

@@ -387,11 +387,13 @@ impl Directives {
 
     fn rows(&self, clock: &Clock) -> Vec<Row> {
         let mut directives = Vec::new();
+        // The deadline an office usually gives: the rubric's default.
+        let deadline = crate::models::rubric::Rubric::builtin().directive_deadline_hours();
         for (k, d) in self.days.iter().enumerate() {
             let mut b = table::RowBuilder::new(&table::DIRECTIVES);
             b.set("directive_id", s(&format!("D{k:03}"))).set("title", s(&format!("重要通知{k:03}")));
             b.set("source_platform", s(self.source_platform)).set("source_post_id", s(&format!("dir-{k:03}")));
-            b.set("published_at", Value::Instant(clock.at(*d, 9 * 3600))).set("deadline_hours", Value::Int(table::DEFAULT_DEADLINE_HOURS));
+            b.set("published_at", Value::Instant(clock.at(*d, 9 * 3600))).set("deadline_hours", Value::Int(deadline));
             b.set("source_file", s("generated")).set("ingested_at", clock.now.clone());
             directives.push(b.finish());
         }

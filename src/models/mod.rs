@@ -334,6 +334,15 @@ fn compact(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError>
     RecordBatch::try_new(batch.schema(), columns)
 }
 
+/// The `platforms` table the models name platforms from: each code and the name reports give it
+/// ([`crate::platform`], their one home).
+fn platforms_batch() -> Result<RecordBatch, arrow::error::ArrowError> {
+    let column = |f: fn(&crate::platform::Platform) -> &'static str| -> ArrayRef {
+        Arc::new(StringArray::from(crate::platform::ALL.iter().map(f).collect::<Vec<_>>()))
+    };
+    RecordBatch::try_from_iter(vec![("platform", column(|p| p.code)), ("platform_zh", column(|p| p.zh))])
+}
+
 fn register_batch(ctx: &SessionContext, name: &str, batch: RecordBatch) -> Result<(), ModelError> {
     let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
     ctx.deregister_table(name)?;
@@ -378,11 +387,12 @@ async fn build_locked(
     crate::engine::register_warehouse(&ctx, wh, &prune_for(&manifest, &scope)).await?;
     register_batch(&ctx, "params", scope.params_batch()?)?;
     register_batch(&ctx, "rubric", rubric.to_batch()?)?;
+    register_batch(&ctx, "platforms", platforms_batch()?)?;
 
     let mut tables: BTreeSet<String> = ctx.catalog_names().into_iter().collect();
     tables.extend(crate::table::STAGING.iter().map(|t| t.name.to_string()));
     tables.extend(manifest.tables.keys().cloned());
-    tables.extend(["params".to_string(), "rubric".to_string(), "rejects".into(), "ingest_files".into()]);
+    tables.extend(["params".to_string(), "rubric".to_string(), "platforms".into(), "rejects".into(), "ingest_files".into()]);
     let (from, files) = model_files(models_dir)?;
     let models = plan(&files, &tables)?;
 

@@ -16,4 +16,5 @@ mod outputs;
 mod report;
 mod sql_layer;
 mod tiers;
+mod vocab;
 mod warehouse;
