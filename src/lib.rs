@@ -17,3 +17,4 @@ pub mod stages;
 pub mod table;
 pub mod time;
 pub mod warehouse;
+pub mod watch;

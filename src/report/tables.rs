@@ -155,6 +155,11 @@ pub struct LeagueTable {
 }
 
 impl LeagueTable {
+    /// A table of text columns (the warning list): no grade colours, no numeric columns.
+    pub fn new(name: &'static str, header: &'static [&'static str], rows: Vec<Vec<String>>, widths: &'static [f64]) -> LeagueTable {
+        LeagueTable { name, header, rows, grade_col: None, widths, numeric: &[] }
+    }
+
     pub fn html(&self) -> String {
         html_table(self.header, &self.rows, self.grade_col)
     }
@@ -163,6 +168,12 @@ impl LeagueTable {
     /// the register and the exports, so text cells are made safe for a spreadsheet
     /// ([`csv_text_cell`]); numbers are written as they are, so a negative one stays a number.
     pub fn write_csv(&self, path: &Path) -> Result<(), String> {
+        let bytes = self.csv_bytes()?;
+        std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// The CSV file's bytes ([`LeagueTable::write_csv`]).
+    pub fn csv_bytes(&self) -> Result<Vec<u8>, String> {
         let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(b"\xEF\xBB\xBF".to_vec());
         w.write_record(self.header).map_err(|e| e.to_string())?;
         for row in &self.rows {
@@ -173,8 +184,7 @@ impl LeagueTable {
                 .collect();
             w.write_record(cells.iter().map(|c| c.as_bytes())).map_err(|e| e.to_string())?;
         }
-        let bytes = w.into_inner().map_err(|e| e.to_string())?;
-        std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        w.into_inner().map_err(|e| e.to_string())
     }
 
     /// Whether a cell is a number in one of the columns that hold numbers.
