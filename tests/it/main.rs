@@ -17,3 +17,4 @@ mod report;
 mod sql_layer;
 mod tiers;
 mod warehouse;
+mod watch;
