@@ -1,7 +1,7 @@
 -- Directives (重要信息转载要求, SPEC §5.4) a unit has not reposted: their window is still open at
 -- the as-of point C, or closed within the watch's horizon before it. The verdicts are
 -- int_directive_assessments'; directives published after C had not been issued at C.
-with directives as (
+with directive_titles as (
     select directive_id, title from stg_directives
 ),
 
@@ -32,4 +32,4 @@ select
     o.deadline_s,
     concat('转载重要信息《', coalesce(d.title, o.directive_id), '》（', o.deadline_hours, '小时内）') as todo
 from open_or_just_closed o
-left join directives d on d.directive_id = o.directive_id
+left join directive_titles d on d.directive_id = o.directive_id
