@@ -240,3 +240,42 @@ fn nothing_past_due_exits_0() {
     assert_eq!(lines.len(), 2, "{}", r.stdout);
     assert!(lines[1].starts_with("丁单位,,,,自查情况未公开,即将到期,2019年9月25日24时,"), "{}", lines[1]);
 }
+
+/// The demo district's planted problems, as warnings at the end of its quarter: the silent
+/// accounts past the veto, the unanswered accounts past their limits, the account opened on
+/// Sunday 25 August and never filed (due by the 5th working day after, Friday 30 August), the
+/// account in no register, and the closure never announced.
+#[test]
+fn the_demo_district_gets_its_planted_problems_as_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, wh) = (dir.path().join("demo"), dir.path().join("wh"));
+    let r = govmedia(&wh, &["generate", "--out", out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = govmedia(&wh, &["run", out.join("pipeline.toml").to_str().unwrap(), "--stages", "ingest"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let end = "2019-10-01T00:00:00+08:00";
+    let report = run_watch(&wh, end);
+    let found = listed(&report);
+    let has = |account: &str, kind: &str, deadline: Option<&str>| {
+        found.iter().any(|(_, a, k, d)| a == account && k == kind && deadline.is_none_or(|want| d == want))
+    };
+    let planted: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("planted.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for p in planted.as_array().unwrap() {
+        let account = p["account_id"].as_str().unwrap_or_default();
+        let expected = match (p["category"].as_str().unwrap(), p["problem"].as_str().unwrap()) {
+            ("逾期不更新", _) => ("no_update", None),
+            (_, "留言无一回复") => ("message_overdue", None),
+            (_, "新开设账号未备案") => ("unfiled", Some("08-31 00:00")),
+            (_, "未纳入台账 (unregistered)") => ("unfiled", Some("")),
+            (_, "注销后仍发布、备案逾期、未公告") => ("unannounced_closure", Some("")),
+            _ => continue,
+        };
+        assert!(has(account, expected.0, expected.1), "planted {p} has no {expected:?} warning: {found:?}");
+        checked += 1;
+    }
+    assert_eq!(checked, 13);
+    // Each of them is past due at the quarter's end; the scheduled job is told so.
+    assert!(report.past_due() >= checked);
+    assert_eq!(govmedia(&wh, &["watch", "--as-of", end]).code, 3);
+}
