@@ -187,7 +187,9 @@ pub fn html(r: &WatchReport) -> String {
                 ]
             })
             .collect();
-        body.push_str(&tables::html_table(&["状态", "预警类别", "期限", "待办事项"], &rows, None));
+        // Past-due rows in the report's red (its 不合格 class); the status cell is ours, not data.
+        let table = tables::html_table(&["状态", "预警类别", "期限", "待办事项"], &rows, None);
+        body.push_str(&table.replace("<tr><td>已逾期</td>", "<tr class=\"g-d\"><td>已逾期</td>"));
     }
     crate::report::page(&heading(r), &body)
 }

@@ -169,8 +169,6 @@ fn warnings_mid_quarter_and_on_the_last_day() {
 #[test]
 fn the_command_prints_writes_keeps_and_exits_3_when_past_due() {
     let c = warehouse();
-    let version = || c.q("SELECT 1 AS x").len(); // the warehouse answers
-    assert_eq!(version(), 2);
     let r = govmedia(&c.wh, &["watch", "--as-of", MID]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stdout.contains("10条预警，其中已逾期3条"), "{}", r.stdout);
@@ -184,6 +182,7 @@ fn the_command_prints_writes_keeps_and_exits_3_when_past_due() {
     assert_eq!(r.code, 3, "{}", r.stderr);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<h2>乙单位（3条）</h2>") && page.contains("转载重要信息《转载一》"), "{page}");
+    assert_eq!(page.matches("<tr class=\"g-d\"><td>已逾期</td>").count(), 3, "{page}");
 
     let xlsx = c.dir.path().join("预警.xlsx");
     let r = govmedia(&c.wh, &["watch", "--as-of", LAST_DAY, "--format", "xlsx", "--output", xlsx.to_str().unwrap(), "--save"]);
