@@ -278,3 +278,63 @@ fn the_demo_district_gets_its_planted_problems_as_warnings() {
     assert!(report.past_due() >= checked);
     assert_eq!(govmedia(&wh, &["watch", "--as-of", end]).code, 3);
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// An analyst's warning is one SQL file in watch/ (here: accounts with interaction switched off);
+/// one that does not return the warning columns is named with what it lacks.
+#[test]
+fn one_sql_file_adds_a_warning() {
+    let mut c = CsvWarehouse::new();
+    c.ingest(&[
+        (
+            "registry",
+            "单位名称,单位类别,平台,账号名称,账号ID,开设日期,状态,互动功能,运维责任人\n\
+丁单位,区直,微信,丁微信,gh_d,2015-01-01,正常,否,x\n\
+丁单位,区直,微博,丁微博,wb_d,2015-01-01,正常,是,x\n",
+        ),
+        (
+            "posts",
+            "平台,账号ID,发布ID,发布时间,标题,类型,转发源ID,位置,阅读数,在看数,点赞数,评论数,转发数,链接\n\
+微信,gh_d,p1,2019-09-16 10:00,丁一,原创,,1,,,,,,\n\
+微博,wb_d,p2,2019-09-16 10:00,丁二,原创,,,,,,,,\n",
+        ),
+        ("self_inspections", "单位名称,月份,公开日期\n丁单位,2019-09,2019-09-02\n"),
+    ]);
+    let models = c.dir.path().join("sql");
+    copy_dir(&repo().join("sql"), &models);
+    std::fs::write(
+        models.join("watch/watch_interaction_off.sql"),
+        "select unit_name, platform, account_id, account_name, 'interaction_off' as kind, '互动功能未开通' as problem,\n\
+         cast(null as varchar) as subject, 1 as items, cast(null as bigint) as deadline_s, '开通留言互动功能' as todo\n\
+         from int_account_windows where not interaction_enabled\n",
+    )
+    .unwrap();
+    let wh = govmedia::warehouse::Warehouse::open_existing(c.wh.to_str().unwrap()).unwrap();
+    let opts = WatchOptions {
+        as_of: Some(MID.into()),
+        now_s: at("2026-11-29T00:00:00+08:00"),
+        within_s: 3 * 86400,
+        rubric: None,
+        models: Some(models.clone()),
+    };
+    let r = rt().block_on(watch(&wh, &opts)).unwrap();
+    assert_eq!(listed(&r), expect(&[("丁单位", "gh_d", "interaction_off", "")]));
+    assert_eq!(r.warnings[0].model, "watch_interaction_off");
+    assert_eq!(govmedia::watch::output::line(&r.warnings[0], r.as_of_s), "微信公众号「丁微信」：开通留言互动功能，已违反规定，请立即办理");
+
+    std::fs::write(models.join("watch/watch_bad.sql"), "select unit_name, platform, account_id from int_account_windows\n").unwrap();
+    let e = rt().block_on(watch(&wh, &opts)).unwrap_err().to_string();
+    assert!(e.contains("watch model watch_bad: missing column(s) account_name, kind, problem, subject, items, deadline_s, todo"), "{e}");
+}
