@@ -18,3 +18,4 @@ pub mod table;
 pub mod time;
 pub mod vocab;
 pub mod warehouse;
+pub mod watch;

@@ -63,6 +63,10 @@ pub struct Rules {
     pub active_days: f64,
     pub sleeping_days: f64,
     pub veto_no_update_days: i64,
+    /// `govmedia watch` warns of an account whose last post is this many days old (before the
+    /// veto applies); rubric files written before the key existed get the default.
+    #[serde(default = "default_warn_no_update_days")]
+    pub warn_no_update_days: i64,
     pub sla_working_days: i64,
     pub finding_limit_working_days: i64,
     pub filing_limit_working_days: i64,
@@ -107,6 +111,10 @@ impl Default for Rubric {
     }
 }
 
+fn default_warn_no_update_days() -> i64 {
+    10
+}
+
 impl Rubric {
     pub fn builtin() -> Rubric {
         Rubric::parse(DEFAULT, "pipelines/rubric.toml (built in)").expect("the built-in rubric is valid")
@@ -128,6 +136,7 @@ impl Rubric {
             ("rules.sla_working_days", r.rules.sla_working_days),
             ("rules.veto_no_update_days", r.rules.veto_no_update_days),
             ("rules.directive_deadline_hours", r.directive_deadline_hours()),
+            ("rules.warn_no_update_days", r.rules.warn_no_update_days),
         ] {
             if v < 0 {
                 return Err(invalid(format!("{name} must not be negative")));
@@ -186,6 +195,7 @@ impl Rubric {
             ("active_days", f(r.active_days)),
             ("sleeping_days", f(r.sleeping_days)),
             ("veto_no_update_days", i(r.veto_no_update_days)),
+            ("warn_no_update_days", i(r.warn_no_update_days)),
             ("sla_working_days", i(r.sla_working_days)),
             ("finding_limit_working_days", i(r.finding_limit_working_days)),
             ("filing_limit_working_days", i(r.filing_limit_working_days)),
@@ -212,7 +222,8 @@ mod tests {
         assert_eq!(r.rules.sla_working_days, 3);
         assert_eq!(r.filing_required_from().unwrap().to_string(), "2019-08-16");
         assert_eq!(r.directive_deadline_hours(), 12);
-        assert_eq!(r.to_batch().unwrap().num_columns(), 32 + 4 + 6);
+        assert_eq!(r.rules.warn_no_update_days, 10);
+        assert_eq!(r.to_batch().unwrap().num_columns(), 33 + 4 + 6);
     }
 
     #[test]
@@ -247,5 +258,11 @@ mod tests {
         let wrong = DEFAULT.replace("sla_working_days = 3", "sla_working_days = \"three\"");
         let e = Rubric::parse(&wrong, "x.toml").unwrap_err().to_string();
         assert!(e.contains("sla_working_days") || e.contains("invalid type"), "{e}");
+        let negative = DEFAULT.replace("warn_no_update_days = 10", "warn_no_update_days = -1");
+        let e = Rubric::parse(&negative, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("rules.warn_no_update_days must not be negative"), "{e}");
+        // A rubric written before the key existed reads with the default.
+        let older: String = DEFAULT.lines().filter(|l| !l.starts_with("warn_no_update_days")).collect::<Vec<_>>().join("\n");
+        assert_eq!(Rubric::parse(&older, "x.toml").unwrap().rules.warn_no_update_days, 10);
     }
 }

@@ -209,7 +209,8 @@ nav a { margin-right: 1em; }
 @media print { nav { display: none; } body { max-width: none; margin: 0; } h2 { page-break-before: always; } table { font-size: .75em; } }
 "#;
 
-fn page(title: &str, body: &str) -> String {
+/// A self-contained page in the report's style (the watch list's page too).
+pub fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n",
         tables::escape(title),

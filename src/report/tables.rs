@@ -152,6 +152,11 @@ pub struct LeagueTable {
 }
 
 impl LeagueTable {
+    /// A table of text columns (the warning list): no grade colours, no numeric columns.
+    pub fn new(name: &'static str, header: &'static [&'static str], rows: Vec<Vec<String>>, widths: &'static [f64]) -> LeagueTable {
+        LeagueTable { name, header, rows, grade_col: None, widths, numeric: &[] }
+    }
+
     pub fn html(&self) -> String {
         html_table(self.header, &self.rows, self.grade_col)
     }
@@ -160,20 +165,24 @@ impl LeagueTable {
     /// the register and the exports, so text cells are made safe for a spreadsheet
     /// ([`csv_text_cell`]); numbers are written as they are, so a negative one stays a number.
     pub fn write_csv(&self, path: &Path) -> Result<(), ReportError> {
-        let failed = |source: csv::Error| ReportError::Csv { path: path.to_path_buf(), source };
+        let bytes = self.csv_bytes().map_err(|source| ReportError::Csv { path: path.to_path_buf(), source })?;
+        std::fs::write(path, bytes).map_err(|source| ReportError::Write { path: path.to_path_buf(), source })
+    }
+
+    /// The CSV file's bytes ([`LeagueTable::write_csv`]).
+    pub fn csv_bytes(&self) -> Result<Vec<u8>, csv::Error> {
         let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(b"\xEF\xBB\xBF".to_vec());
-        w.write_record(self.header).map_err(failed)?;
+        w.write_record(self.header)?;
         for row in &self.rows {
             let cells: Vec<Cow<str>> = row
                 .iter()
                 .enumerate()
                 .map(|(c, v)| if self.is_number(c, v) { Cow::Borrowed(v.as_str()) } else { csv_text_cell(v) })
                 .collect();
-            w.write_record(cells.iter().map(|c| c.as_bytes())).map_err(failed)?;
+            w.write_record(cells.iter().map(|c| c.as_bytes()))?;
         }
         // Writing into memory cannot fail; the error keeps its message all the same.
-        let bytes = w.into_inner().map_err(|e| failed(csv::Error::from(e.into_error())))?;
-        std::fs::write(path, bytes).map_err(|source| ReportError::Write { path: path.to_path_buf(), source })
+        w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
     }
 
     /// Whether a cell is a number in one of the columns that hold numbers.

@@ -18,3 +18,4 @@ mod sql_layer;
 mod tiers;
 mod vocab;
 mod warehouse;
+mod watch;
