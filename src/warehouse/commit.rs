@@ -133,8 +133,9 @@ impl Warehouse {
     /// The commit runs to its end as a task of its own: a caller dropped midway (Ctrl-C) cannot
     /// leave a swap half-known, and [`Warehouse::stop_commits`] waits for it.
     pub async fn commit(&self, next: Manifest, by: &str) -> Result<Manifest> {
-        let this =
+        let mut this =
             Warehouse::new(self.store.clone(), self.store_url.clone(), self.prefix.clone(), self.display.clone(), self.local_root.clone());
+        this.conditional_checked = self.conditional_checked.clone();
         let gate = self.commits.clone();
         let by = by.to_string();
         let task = tokio::spawn(async move {
@@ -165,6 +166,7 @@ impl Warehouse {
     }
 
     async fn commit_now(&self, mut next: Manifest, by: &str) -> Result<Manifest> {
+        self.ensure_conditional_puts().await?;
         let current = self.read_manifest_checking(false).await?;
         if current.manifest.version != next.version {
             return Err(self.conflict(next.version, &current.manifest));

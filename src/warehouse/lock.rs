@@ -70,8 +70,72 @@ fn new_token() -> String {
 /// Attempts at taking the lock: each lost race re-reads who holds it.
 const ATTEMPTS: usize = 4;
 
+/// Where the check of a store's conditional puts writes (and then removes) its object.
+const PROBE_DIR: &str = "_probe";
+
 impl Warehouse {
+    /// Refuses to write to a remote store that does not honour conditional puts: the lock and
+    /// the manifest swap would then pass for two runs at once. Checked once per process.
+    pub(super) async fn ensure_conditional_puts(&self) -> Result<(), WarehouseError> {
+        let Some(checked) = &self.conditional_checked else {
+            return Ok(());
+        };
+        checked.get_or_try_init(|| self.probe_conditional_puts()).await.map(|_| ())
+    }
+
+    /// Creates a fresh object twice (the second must fail as existing), replaces it under a wrong
+    /// ETag (must fail) and under its own (must succeed), then removes it.
+    async fn probe_conditional_puts(&self) -> Result<(), WarehouseError> {
+        let path = self.path(&format!("{PROBE_DIR}/{}", new_token()));
+        let shown = self.display_path(&format!("{PROBE_DIR}/{}", path.filename().unwrap_or_default()));
+        let refuse = |what: String| {
+            WarehouseError::Other(format!(
+                "refused to write to warehouse {}: the store does not honour conditional writes ({what}). \
+                 The write lock and the manifest swap need a put that creates only if absent (If-None-Match: *) \
+                 and one that replaces only if unchanged (If-Match: <ETag>); without them two runs could both commit. \
+                 Use a store that supports both (AWS S3, MinIO, Ceph RGW in recent versions)",
+                self.display
+            ))
+        };
+        let failed = |e: object_store::Error| {
+            WarehouseError::Other(format!("checking that {} honours conditional writes: {}", self.display, super::error_chain(&e)))
+        };
+        let create = || PutOptions { mode: PutMode::Create, ..Default::default() };
+        let first = match self.store.put_opts(&path, PutPayload::from_static(b"1"), create()).await {
+            Ok(put) => UpdateVersion { e_tag: put.e_tag, version: put.version },
+            // A retried put whose first answer was lost: the name is fresh, so the object is this one.
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                let meta = self.store.head(&path).await.map_err(failed)?;
+                UpdateVersion { e_tag: meta.e_tag, version: meta.version }
+            }
+            Err(e) => return Err(failed(e)),
+        };
+        let checked = async {
+            match self.store.put_opts(&path, PutPayload::from_static(b"2"), create()).await {
+                Err(object_store::Error::AlreadyExists { .. }) => {}
+                Ok(_) => return Err(refuse(format!("a second create-if-absent put of {shown} succeeded"))),
+                Err(e) => return Err(failed(e)),
+            }
+            let wrong = UpdateVersion { e_tag: Some("\"govmedia-probe-no-such-etag\"".into()), version: None };
+            let update = |v: UpdateVersion| PutOptions { mode: PutMode::Update(v), ..Default::default() };
+            match self.store.put_opts(&path, PutPayload::from_static(b"3"), update(wrong)).await {
+                Err(object_store::Error::Precondition { .. }) => {}
+                Ok(_) => return Err(refuse(format!("a put of {shown} under an ETag it does not have succeeded"))),
+                Err(e) => return Err(failed(e)),
+            }
+            match self.store.put_opts(&path, PutPayload::from_static(b"4"), update(first)).await {
+                Ok(_) => Ok(()),
+                Err(object_store::Error::Precondition { .. }) => Err(refuse(format!("a put of {shown} under its own ETag was refused"))),
+                Err(e) => Err(failed(e)),
+            }
+        }
+        .await;
+        let _ = self.store.delete(&path).await;
+        checked
+    }
+
     pub async fn lock(&self, command: &str) -> Result<WriteLock, WarehouseError> {
+        self.ensure_conditional_puts().await?;
         let path = self.path("_lock");
         let info = LockInfo {
             pid: std::process::id(),
@@ -102,7 +166,14 @@ impl Warehouse {
             match self.store.put_opts(&path, PutPayload::from(body.clone()), opts).await {
                 Ok(_) => return Ok(WriteLock { token: info.token.clone() }),
                 Err(object_store::Error::AlreadyExists { .. }) => {}
-                Err(e) => return Err(e.into()),
+                // A create whose answer was lost (a dropped connection; a conditional put is not
+                // retried) may have landed: the lock read back says.
+                Err(e) => {
+                    return match self.lock_holder().await {
+                        Ok(Some(h)) if h.token == info.token => Ok(WriteLock { token: info.token.clone() }),
+                        _ => Err(e.into()),
+                    }
+                }
             }
             let (holder, version) = match self.store.get(&path).await {
                 Ok(r) => {
@@ -200,7 +271,18 @@ impl Warehouse {
         // While this process lives and counts the token as held, nobody takes the lock over, so
         // the lock read is still ours until it is deleted: the token is let go only after.
         if holder.is_some_and(|h| h.token == token) {
-            self.store.delete(&path).await?;
+            // A delete whose answer was lost (a dropped connection is not retried) may have
+            // landed: the lock read back says, and a lock still there is deleted again.
+            let mut attempts = 0;
+            while let Err(e) = self.store.delete(&path).await {
+                attempts += 1;
+                let still_ours = self.lock_holder().await.map(|h| h.is_some_and(|h| h.token == token));
+                match still_ours {
+                    Ok(false) => break,
+                    _ if attempts >= 3 => return Err(e.into()),
+                    _ => {}
+                }
+            }
         }
         held_here().remove(token);
         self.clear_held(token);

@@ -6,6 +6,8 @@
 mod commit;
 mod lock;
 pub mod manifest;
+#[cfg(feature = "s3")]
+pub mod s3;
 mod secret;
 mod verify;
 
@@ -67,8 +69,10 @@ pub enum WarehouseError {
     /// A data file does not match what the manifest recorded of it.
     #[error("{0}")]
     Damaged(String),
-    #[error("object store: {0}")]
-    Store(#[from] object_store::Error),
+    /// Its causes are part of the message, once each (not a source: printed with its sources,
+    /// a store's error repeats each cause several times).
+    #[error("object store: {}", error_chain(.0))]
+    Store(object_store::Error),
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("arrow: {0}")]
@@ -79,7 +83,28 @@ pub enum WarehouseError {
     Other(String),
 }
 
+impl From<object_store::Error> for WarehouseError {
+    fn from(e: object_store::Error) -> Self {
+        WarehouseError::Store(e)
+    }
+}
+
 pub type Result<T, E = WarehouseError> = std::result::Result<T, E>;
+
+/// An error with its causes, each once: a store's error hides the last cause (the time-out, the
+/// refused connection) in its sources.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
+}
 
 /// Where a table lives under the root.
 pub fn table_dir(table: &str) -> String {
@@ -103,6 +128,9 @@ pub struct Warehouse {
     held_lock: Mutex<Option<String>>,
     /// This process's commits, which an interrupt waits for and then stops (see `commit.rs`).
     commits: Arc<commit::CommitGate>,
+    /// Set once a remote store has shown that it honours conditional puts (see `lock.rs`); None
+    /// for stores known to (memory) or swapped under a file lock (local folders).
+    conditional_checked: Option<Arc<tokio::sync::OnceCell<()>>>,
 }
 
 impl std::fmt::Debug for Warehouse {
@@ -138,7 +166,22 @@ impl Warehouse {
         display: String,
         local_root: Option<std::path::PathBuf>,
     ) -> Warehouse {
-        Warehouse { store, store_url, prefix, display, local_root, held_lock: Mutex::new(None), commits: Default::default() }
+        Warehouse {
+            store,
+            store_url,
+            prefix,
+            display,
+            local_root,
+            held_lock: Mutex::new(None),
+            commits: Default::default(),
+            conditional_checked: None,
+        }
+    }
+
+    /// A remote store: its conditional puts are checked before the first write.
+    fn remote(mut self) -> Warehouse {
+        self.conditional_checked = Some(Default::default());
+        self
     }
 
     fn open_with(location: &str, create: bool) -> Result<Warehouse> {
@@ -190,6 +233,13 @@ impl Warehouse {
                     None,
                 ))
             }
+            #[cfg(feature = "s3")]
+            "s3" | "s3a" => {
+                let (store, prefix) = s3::open(url)?;
+                let root = Url::parse(&format!("{scheme}://{}/", url.host_str().unwrap_or_default()))
+                    .map_err(|e| WarehouseError::Other(format!("cannot open warehouse {url}: {e}")))?;
+                Ok(Warehouse::new(store, root, prefix, display, None).remote())
+            }
             _ => {
                 let (store, prefix) = object_store::parse_url_opts(url, std::env::vars().map(|(k, v)| (k.to_ascii_lowercase(), v)))
                     .map_err(|e| {
@@ -197,7 +247,7 @@ impl Warehouse {
                     })?;
                 let mut root = url.clone();
                 root.set_path("/");
-                Ok(Warehouse::new(Arc::from(store), root, prefix, display, None))
+                Ok(Warehouse::new(Arc::from(store), root, prefix, display, None).remote())
             }
         }
     }

@@ -44,6 +44,8 @@ impl Warehouse {
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
+        // Two runs creating the key at once must agree on one: only a create-if-absent does that.
+        self.ensure_conditional_puts().await?;
         let secret = Secret::generate().map_err(|e| WarehouseError::Other(e.to_string()))?;
         let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
         match self.store.put_opts(&path, PutPayload::from(secret.to_hex().into_bytes()), opts).await {

@@ -14,6 +14,8 @@ mod interrupt;
 mod models;
 mod outputs;
 mod report;
+#[cfg(feature = "s3")]
+mod s3;
 mod sql_layer;
 mod tiers;
 mod vocab;
