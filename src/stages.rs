@@ -114,7 +114,7 @@ pub async fn run_stages(
                     Some(dir) => dir.clone(),
                     None => p.spec.report_dir.as_ref().map(|r| p.dir.join(r)).unwrap_or_else(|| PathBuf::from("reports")),
                 };
-                let opts = crate::report::ReportOptions { notice: p.spec.notice.clone(), pdf: plan.pdf };
+                let opts = crate::report::ReportOptions { notice: p.spec.notice.clone(), pdf: plan.pdf, level: None };
                 let r = report(wh, quarter(stage)?, &out, &opts, on).await?;
                 outcome.pdf_failed |= r.pdf_error.is_some();
                 outcome.report = Some(r);

@@ -5,6 +5,7 @@
 pub mod charts;
 pub mod data;
 pub mod docx;
+pub mod levels;
 pub mod notice;
 pub mod tables;
 
@@ -32,6 +33,8 @@ pub struct ReportOptions {
     pub notice: crate::pipeline::NoticeSpec,
     /// Convert the DOCX files to PDF with LibreOffice.
     pub pdf: bool,
+    /// Whose report (district, city, province); `None`: the level the register's regions imply.
+    pub level: Option<levels::Level>,
 }
 
 /// Writes `out/QUARTER/…`.
@@ -41,6 +44,10 @@ pub async fn report(wh: &Warehouse, quarter: &str, out: &Path, opts: &ReportOpti
     let font = charts::cjk_font().map_err(anyhow::Error::msg)?;
     let ctx = crate::engine::warehouse_session(wh).await?;
     let d = data::load(&ctx, quarter).await?;
+    // A city's or a province's office: its regions ranked and the worst named (issue #16).
+    if let Some(level) = levels::regional_level(&ctx, quarter, opts.level).await? {
+        return levels::report(&ctx, d, out, opts, &n, &font, level).await;
+    }
     let dir = out.join(quarter);
     std::fs::create_dir_all(&dir)?;
     let mut files = Vec::new();
