@@ -272,6 +272,20 @@ impl LevelData {
         let (c, d) = self.unit_place(unit);
         format!("{c}{d}")
     }
+
+    /// A unit as the notice names it: with its region in brackets, when it has one.
+    fn unit_named(&self, unit: &str) -> String {
+        match self.unit_place_text(unit) {
+            p if p.is_empty() => unit.to_string(),
+            p => format!("{unit}（{p}）"),
+        }
+    }
+}
+
+/// A score with two decimals, rounded half away from zero as the marts round (75.125 → 75.13;
+/// `{:.2}` would print the binary float's 75.12).
+fn f2(v: f64) -> String {
+    format!("{:.2}", ((v + 1e-9) * 100.0).round() / 100.0)
 }
 
 fn num(v: f64) -> String {
@@ -376,7 +390,7 @@ fn category_counts(d: &ReportData) -> Vec<(&'static str, usize, usize)> {
 
 fn account_who(l: &LevelData, a: &Account) -> String {
     let unit = match &a.unit_name {
-        Some(u) => format!("{}（{}）", u, l.unit_place_text(u)),
+        Some(u) => l.unit_named(u),
         None => "未纳入台账账号".into(),
     };
     format!("{unit}{}“{}”", platform_zh(&a.platform), a.account_name)
@@ -405,14 +419,14 @@ pub fn markdown(d: &ReportData, l: &LevelData, n: &Notice) -> String {
     ));
     for r in &l.regions {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {:.2} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.rank,
             md_text(&l.label(r)),
             r.units,
             r.accounts_checked,
             r.accounts_failed,
             r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_default(),
-            r.unit_score_avg,
+            f2(r.unit_score_avg),
             r.grade
         ));
     }
@@ -434,14 +448,20 @@ pub fn markdown(d: &ReportData, l: &LevelData, n: &Notice) -> String {
         for u in &worst {
             let problems: Vec<String> = counts_for_unit(d, &u.unit_name);
             s.push_str(&format!(
-                "- {}（{}）：综合得分{:.2}，{}，排名第{}位{}。\n",
-                md_text(&u.unit_name),
-                md_text(&l.unit_place_text(&u.unit_name)),
-                u.score,
+                "- {}：综合得分{}，{}，排名第{}位{}。\n",
+                md_text(&l.unit_named(&u.unit_name)),
+                f2(u.score),
                 u.grade,
                 u.rank,
                 if problems.is_empty() { String::new() } else { format!("；{}", md_text(&problems.join("、"))) }
             ));
+        }
+        if let Some(last) = worst.last() {
+            let tied = d.units.iter().filter(|u| rounded(u.score) == rounded(last.score)).count()
+                - worst.iter().filter(|u| rounded(u.score) == rounded(last.score)).count();
+            if tied > 0 {
+                s.push_str(&format!("\n另有{tied}个单位综合得分同为{}，见附件。\n", f2(last.score)));
+            }
         }
         s.push('\n');
     }
@@ -450,11 +470,18 @@ pub fn markdown(d: &ReportData, l: &LevelData, n: &Notice) -> String {
         s.push_str(&format!("### （{}）得分最低的{}个账号\n\n", numeral(1), accounts.len()));
         for a in &accounts {
             s.push_str(&format!(
-                "- {}：得分{:.2}{}。\n",
+                "- {}：得分{}{}。\n",
                 md_text(&account_who(l, a)),
-                a.score.unwrap_or(0.0),
+                a.score.map(f2).unwrap_or_default(),
                 a.veto_reasons.as_deref().map(|v| format!("，单项否决：{}", md_text(v))).unwrap_or_default()
             ));
+        }
+        if let Some(score) = accounts.last().and_then(|a| a.score) {
+            let same = |x: Option<f64>| x.is_some_and(|x| rounded(x) == rounded(score));
+            let tied = d.accounts.iter().filter(|a| same(a.score)).count() - accounts.iter().filter(|a| same(a.score)).count();
+            if tied > 0 {
+                s.push_str(&format!("\n另有{tied}个账号得分同为{}，见附件。\n", f2(score)));
+            }
         }
         s.push('\n');
     }
@@ -613,7 +640,7 @@ fn index_html(
                 r.accounts_checked.to_string(),
                 r.accounts_failed.to_string(),
                 r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_default(),
-                format!("{:.2}", r.unit_score_avg),
+                f2(r.unit_score_avg),
                 r.grade.clone(),
             ]
         })
@@ -636,9 +663,7 @@ fn index_html(
     let unit_rows = |units: &[&Unit]| -> Vec<Vec<String>> {
         units
             .iter()
-            .map(|u| {
-                vec![u.rank.to_string(), u.unit_name.clone(), l.unit_place_text(&u.unit_name), format!("{:.2}", u.score), u.grade.clone()]
-            })
+            .map(|u| vec![u.rank.to_string(), u.unit_name.clone(), l.unit_place_text(&u.unit_name), f2(u.score), u.grade.clone()])
             .collect()
     };
     let header = ["排名", "单位", "所属地区", "综合得分", "等级"];
@@ -656,7 +681,7 @@ fn index_html(
                 a.unit_name.as_deref().map(|u| l.unit_place_text(u)).unwrap_or_default(),
                 platform_zh(&a.platform).to_string(),
                 a.account_name.clone(),
-                a.score.map(|s| format!("{s:.2}")).unwrap_or_default(),
+                a.score.map(|s| f2(s)).unwrap_or_default(),
                 a.grade.clone().unwrap_or_default(),
                 a.veto_reasons.clone().unwrap_or_default(),
             ]
