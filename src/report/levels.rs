@@ -681,7 +681,7 @@ fn index_html(
                 a.unit_name.as_deref().map(|u| l.unit_place_text(u)).unwrap_or_default(),
                 platform_zh(&a.platform).to_string(),
                 a.account_name.clone(),
-                a.score.map(|s| f2(s)).unwrap_or_default(),
+                a.score.map(f2).unwrap_or_default(),
                 a.grade.clone().unwrap_or_default(),
                 a.veto_reasons.clone().unwrap_or_default(),
             ]
