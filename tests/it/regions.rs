@@ -295,3 +295,31 @@ fn a_register_without_regions_reports_as_a_district_and_refuses_a_city_level() {
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.stderr.contains("所属区县") && r.stderr.contains("--level district"), "{}", r.stderr);
 }
+
+#[test]
+fn a_warehouse_written_before_regions_builds_with_its_register_s_regions_null() {
+    let mut c = CsvWarehouse::new();
+    let register = "单位名称,单位类别,平台,账号名称,账号ID,开设日期,状态,互动功能,运维责任人\n\
+        甲局,区直部门,微博,甲,a1,2015-01-01,正常,是,x\n乙局,区直部门,微博,乙,b1,2015-01-01,正常,是,x\n";
+    c.ingest(&[("registry", register)]);
+    // The register as an older govmedia stored it: no city or district columns in the file.
+    let wh = govmedia::warehouse::Warehouse::open(c.wh.to_str().unwrap()).unwrap();
+    rt().block_on(async {
+        let m = wh.manifest().await.unwrap();
+        let def = &govmedia::table::REGISTRY;
+        let batch = def.to_batch(&wh.read_rows(&m, def).await.unwrap()).unwrap();
+        let keep: Vec<usize> = (0..def.columns.len()).filter(|&i| !["city", "district"].contains(&def.columns[i].name)).collect();
+        let old = batch.project(&keep).unwrap();
+        let rel = format!("{}/older-layout.parquet", govmedia::warehouse::table_dir(def.name));
+        let entry = wh.write_batches(&rel, old.schema(), [old]).await.unwrap();
+        let mut next = m.clone();
+        next.set(def.name, vec![entry]);
+        wh.commit(next, "test: a register in the layout before regions").await.unwrap();
+    });
+    c.build(&[]);
+    assert_eq!(c.q("SELECT count(*) AS n FROM registry WHERE city IS NULL AND district IS NULL")[1], "2");
+    assert_eq!(c.q("SELECT count(*) AS n FROM unit_quarter_scores")[1], "2");
+    assert_eq!(c.q("SELECT count(*) AS n FROM region_quarter_scores")[1], "0");
+    let drift = c.q("SELECT failing_rows FROM data_quality WHERE \"check\" = 'schema_drift' AND \"table\" = 'registry'");
+    assert_eq!(drift[1..], ["0"]);
+}
