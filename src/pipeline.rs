@@ -52,6 +52,9 @@ pub struct NoticeSpec {
     pub requirements: Option<String>,
     /// The rectification deadline (整改期限), a date.
     pub deadline: Option<String>,
+    /// How many of the worst units and accounts a city's or a province's notice names (default
+    /// 10); the rest are in its XLSX attachment.
+    pub named: Option<usize>,
 }
 
 /// A date of the `[notice]` table that is not a date, with its key.

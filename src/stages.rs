@@ -118,7 +118,7 @@ pub async fn run_stages(
                     Some(r) => Rubric::load(&p.dir.join(r))?,
                     None => Rubric::builtin(),
                 };
-                let opts = crate::report::ReportOptions { notice: p.spec.notice.clone(), pdf: plan.pdf, rubric };
+                let opts = crate::report::ReportOptions { notice: p.spec.notice.clone(), pdf: plan.pdf, rubric, level: None };
                 let r = report(wh, quarter(stage)?, &out, &opts, on).await?;
                 outcome.pdf_failed |= r.pdf_error.is_some();
                 outcome.report = Some(r);

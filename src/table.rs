@@ -256,6 +256,10 @@ const REGISTRY_COLS: &[Column] = &[
     col("state", Utf8),
     col("interaction_enabled", Boolean),
     col("maintainer", Utf8),
+    // Where the unit sits (optional, SPEC §3.1 as extended by issue #16): the city (所属市) and the
+    // district or county (所属区县). Registers without them load as before, with both NULL.
+    col("city", Utf8),
+    col("district", Utf8),
     col("source_file", Utf8),
     col("ingested_at", Instant),
 ];

@@ -98,6 +98,11 @@ Charts need a font with Chinese characters (Debian: apt-get install fonts-noto-c
         /// the built-in rubric.
         #[arg(long, value_name = "FILE")]
         rubric: Option<PathBuf>,
+        /// Whose report: a district office's (its units), a city's (its districts ranked, the worst
+        /// units named) or a province's (its cities ranked). Default: the level the register's
+        /// regions imply (所属市, 所属区县), a district without them.
+        #[arg(long, value_enum)]
+        level: Option<crate::report::levels::Level>,
     },
     /// Run the data tests: the models' declared tests and the ingest checks, without writing.
     #[command(after_help = "Tests live beside the models (sql/**/MODEL.toml). Exit status 1 when an error-severity test fails.")]
@@ -267,13 +272,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             generate_tier(&wh, tier, &quarter, seed, force, exports.as_deref()).await
         }
         Command::Generate { out, quarter, seed, tier: None, .. } => generate_exports(&out, &quarter, seed),
-        Command::Report { quarter, out, pdf, rubric } => {
+        Command::Report { quarter, out, pdf, rubric, level } => {
             let quarter = crate::time::Quarter::parse(&quarter)?;
             let rubric = match rubric {
                 Some(path) => crate::models::rubric::Rubric::load(&path)?,
                 None => crate::models::rubric::Rubric::builtin(),
             };
-            let opts = crate::report::ReportOptions { pdf, rubric, ..Default::default() };
+            let opts = crate::report::ReportOptions { pdf, rubric, level, ..Default::default() };
             let r = stages::report(&wh, quarter, &out, &opts, &mut print_event).await?;
             Ok(if r.pdf_error.is_some() { 1 } else { 0 })
         }

@@ -135,6 +135,9 @@ macro_rules! chart {
     };
 }
 
+// After the macro, which it uses (macros are in scope from their definition on).
+pub mod level;
+
 /// Draws every chart; returns (chart name, Chinese title, PNG and SVG paths).
 pub fn draw_all(d: &ReportData, dir: &Path, font: &str) -> Result<Vec<(String, String, Vec<PathBuf>)>, ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir { path: dir.to_path_buf(), source })?;

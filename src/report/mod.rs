@@ -5,6 +5,7 @@
 pub mod charts;
 pub mod data;
 pub mod docx;
+pub mod levels;
 pub mod notice;
 pub mod tables;
 
@@ -54,6 +55,12 @@ or set GOVMEDIA_CJK_FONT to an installed family"
     RunSoffice { program: PathBuf, source: std::io::Error },
     #[error("LibreOffice did not convert {} to PDF: {stderr}", path.display())]
     Pdf { path: PathBuf, stderr: String },
+    #[error("{quarter} has no region roll-up (region_quarter_scores): rebuild it with this version of govmedia ({source})")]
+    NoRegions { quarter: String, source: crate::engine::EngineError },
+    #[error("{quarter}: no unit of the register names its {region} (所属市, 所属区县), so there is no {office} report: add the columns to the 台账, or report with --level district")]
+    NoRegionColumns { quarter: String, region: &'static str, office: &'static str },
+    #[error("a city's or a province's notice has no DOCX yet: no PDF was made")]
+    NoRegionalDocx,
 }
 
 type Result<T> = std::result::Result<T, ReportError>;
@@ -80,6 +87,8 @@ pub struct ReportOptions {
     /// Convert the DOCX files to PDF with LibreOffice.
     pub pdf: bool,
     pub rubric: Rubric,
+    /// Whose report (district, city, province); `None`: the level the register's regions imply.
+    pub level: Option<levels::Level>,
 }
 
 /// Writes `out/QUARTER/…`.
@@ -89,6 +98,10 @@ pub async fn report(wh: &Warehouse, quarter: &str, out: &Path, opts: &ReportOpti
     let font = charts::cjk_font()?;
     let ctx = crate::engine::warehouse_session(wh).await?;
     let d = data::load(&ctx, quarter, &opts.rubric).await?;
+    // A city's or a province's office: its regions ranked and the worst named (issue #16).
+    if let Some(level) = levels::regional_level(&ctx, quarter, opts.level).await? {
+        return levels::report(&ctx, d, out, opts, &n, &font, level).await;
+    }
     let dir = out.join(quarter);
     std::fs::create_dir_all(&dir).map_err(|source| ReportError::CreateDir { path: dir.clone(), source })?;
     let mut files = Vec::new();

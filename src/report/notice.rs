@@ -215,7 +215,7 @@ impl Notice {
 }
 
 /// Segments as Markdown: text escaped, placeholders as 【…】 (the HTML marks them).
-fn md_segs(parts: &[Seg]) -> String {
+pub fn md_segs(parts: &[Seg]) -> String {
     parts
         .iter()
         .map(|p| match p {

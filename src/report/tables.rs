@@ -153,8 +153,8 @@ pub struct LeagueTable {
 
 impl LeagueTable {
     /// A table of text columns (the warning list): no grade colours, no numeric columns.
-    pub fn new(name: &'static str, header: &'static [&'static str], rows: Vec<Vec<String>>, widths: &'static [f64]) -> LeagueTable {
-        LeagueTable { name, header, rows, grade_col: None, widths, numeric: &[] }
+    pub fn text(name: &'static str, header: &'static [&'static str], rows: Vec<Vec<String>>, widths: &'static [f64]) -> LeagueTable {
+        LeagueTable::new(name, header, rows, None, widths, &[])
     }
 
     pub fn html(&self) -> String {
@@ -294,4 +294,19 @@ pub fn html_table(header: &[&str], rows: &[Vec<String>], grade_col: Option<usize
     }
     s.push_str("</tbody>\n</table>\n");
     s
+}
+
+impl LeagueTable {
+    /// A table other than the district report's three (a city's or province's regions, units with
+    /// their region), written by the same code.
+    pub fn new(
+        name: &'static str,
+        header: &'static [&'static str],
+        rows: Vec<Vec<String>>,
+        grade_col: Option<usize>,
+        widths: &'static [f64],
+        numeric: &'static [usize],
+    ) -> LeagueTable {
+        LeagueTable { name, header, rows, grade_col, widths, numeric }
+    }
 }

@@ -139,7 +139,7 @@ fn rows(r: &WatchReport) -> Vec<Vec<String>> {
 
 /// The list as the report's tables are (one sheet, frozen header, text never a formula).
 fn table(r: &WatchReport) -> LeagueTable {
-    LeagueTable::new("预警清单", HEADER, rows(r), &[28.0, 11.0, 20.0, 18.0, 16.0, 9.0, 20.0, 80.0])
+    LeagueTable::text("预警清单", HEADER, rows(r), &[28.0, 11.0, 20.0, 18.0, 16.0, 9.0, 20.0, 80.0])
 }
 
 /// Writes the list in `format` to `out` (xlsx needs a file: [`write_file`]).

@@ -13,6 +13,7 @@ mod integrity;
 mod interrupt;
 mod models;
 mod outputs;
+mod regions;
 mod report;
 #[cfg(feature = "s3")]
 mod s3;

@@ -57,6 +57,9 @@ const REGISTRY: &[Field] = &[
     f("state", &["状态", "state"], false, Code(STATES)),
     f("interaction_enabled", &["互动功能", "interaction_enabled"], false, YesNo),
     f("maintainer", &["运维责任人", "maintainer"], false, Text),
+    // The unit's region, optional: the 地市 and 区县 columns offices' 台账 carry.
+    f("city", &["所属市", "city", "所属地市", "地市"], false, Text),
+    f("district", &["所属区县", "district", "所属县区", "区县"], false, Text),
 ];
 
 const FILINGS: &[Field] = &[
