@@ -42,7 +42,31 @@ def quarter_bounds(q: str, check_point: str | None):
 def rubric_columns(path: Path) -> dict:
     r = tomllib.loads(path.read_text(encoding="utf-8"))
     cols = dict(r["account"]) | dict(r["unit"]) | {f"grade_{k}": v for k, v in r["grades"].items()} | dict(r["rules"])
-    return cols
+    return cols | vocabulary_columns()
+
+
+def vocabulary_columns() -> dict:
+    """The labels govmedia adds to the rubric table (Rubric::to_batch), read from their one home,
+    src/vocab.rs: each variant's `label_column` arm names the column, its `label` arm the value."""
+    text = (HERE.parent / "src" / "vocab.rs").read_text(encoding="utf-8")
+    column, label = {}, {}
+    for variant, value in re.findall(r"((?:Grade|Category)::\w+) => \"([^\"]*)\"", text):
+        if re.fullmatch(r"(grade|category)_[a-z_]+", value):
+            column[variant] = value
+        elif not value.isascii():
+            label[variant] = value
+    if not column or column.keys() != label.keys():
+        sys.exit("src/vocab.rs: cannot read the grade and category labels")
+    return {column[v]: label[v] for v in column}
+
+
+def platform_names() -> list:
+    """(code, name reports give it) of every platform, from their one home, src/platform.rs."""
+    text = (HERE.parent / "src" / "platform.rs").read_text(encoding="utf-8")
+    found = re.findall(r'Platform \{ code: "([^"]+)", register_name: "[^"]*", zh: "([^"]+)"', text)
+    if not found:
+        sys.exit("src/platform.rs: cannot read the platforms' names")
+    return found
 
 
 def models():
@@ -104,6 +128,8 @@ def main():
     cols = ", ".join(f"? AS {k}" for k in rubric)
     con.execute(f"CREATE TABLE rubric AS SELECT {cols}", [v.isoformat() if isinstance(v, dt.date) else v for v in rubric.values()])
     con.execute("CREATE OR REPLACE TABLE rubric AS SELECT * REPLACE (CAST(filing_required_from AS DATE) AS filing_required_from) FROM rubric")
+    con.execute("CREATE TABLE platforms (platform VARCHAR, platform_zh VARCHAR)")
+    con.executemany("INSERT INTO platforms VALUES (?, ?)", platform_names())
     started = time.perf_counter()
     order = models()
     for name, layer, sql, view in order:

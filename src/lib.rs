@@ -16,4 +16,6 @@ pub mod report;
 pub mod stages;
 pub mod table;
 pub mod time;
+pub mod vocab;
 pub mod warehouse;
+pub mod watch;

@@ -11,8 +11,8 @@ pub enum PipelineError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}: {source}", path.display())]
     Parse { path: PathBuf, source: toml::de::Error },
-    #[error("{}: {reason}", path.display())]
-    Notice { path: PathBuf, reason: String },
+    #[error("{}: {source}", path.display())]
+    Notice { path: PathBuf, source: NoticeDateError },
     #[error(transparent)]
     Source(#[from] SourceError),
 }
@@ -52,18 +52,42 @@ pub struct NoticeSpec {
     pub requirements: Option<String>,
     /// The rectification deadline (整改期限), a date.
     pub deadline: Option<String>,
+    /// How many of the worst units and accounts a city's or a province's notice names (default
+    /// 10); the rest are in its XLSX attachment.
+    pub named: Option<usize>,
+}
+
+/// A date of the `[notice]` table that is not a date, with its key.
+#[derive(Debug, thiserror::Error)]
+#[error("[notice] {key} = \"{value}\": {source}")]
+pub struct NoticeDateError {
+    pub key: &'static str,
+    pub value: String,
+    pub source: crate::time::TimeError,
 }
 
 impl NoticeSpec {
     /// Checks the dates: a bad one is an error naming its key.
-    pub fn check(&self) -> Result<(), String> {
-        for (key, v) in [("date", &self.date), ("deadline", &self.deadline)] {
-            if let Some(v) = v {
-                crate::time::parse_date(v).map_err(|e| format!("[notice] {key} = \"{v}\": {e}"))?;
-            }
-        }
+    pub fn check(&self) -> Result<(), NoticeDateError> {
+        self.date()?;
+        self.deadline()?;
         Ok(())
     }
+
+    /// `date`, read.
+    pub fn date(&self) -> Result<Option<chrono::NaiveDate>, NoticeDateError> {
+        date_of("date", &self.date)
+    }
+
+    /// `deadline`, read.
+    pub fn deadline(&self) -> Result<Option<chrono::NaiveDate>, NoticeDateError> {
+        date_of("deadline", &self.deadline)
+    }
+}
+
+fn date_of(key: &'static str, value: &Option<String>) -> Result<Option<chrono::NaiveDate>, NoticeDateError> {
+    let Some(v) = value else { return Ok(None) };
+    crate::time::parse_date(v).map(Some).map_err(|source| NoticeDateError { key, value: v.clone(), source })
 }
 
 /// A pipeline file, read and checked.
@@ -78,7 +102,7 @@ impl Pipeline {
     pub fn load(file: &Path) -> Result<Pipeline, PipelineError> {
         let text = std::fs::read_to_string(file).map_err(|source| PipelineError::Read { path: file.to_path_buf(), source })?;
         let spec: PipelineFile = toml::from_str(&text).map_err(|source| PipelineError::Parse { path: file.to_path_buf(), source })?;
-        spec.notice.check().map_err(|reason| PipelineError::Notice { path: file.to_path_buf(), reason })?;
+        spec.notice.check().map_err(|source| PipelineError::Notice { path: file.to_path_buf(), source })?;
         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
         Ok(Pipeline { file: file.to_path_buf(), dir, spec })

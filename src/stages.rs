@@ -72,9 +72,8 @@ pub enum StageError {
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Model(#[from] ModelError),
-    /// The report stage (its errors are not typed yet).
     #[error(transparent)]
-    Report(#[from] anyhow::Error),
+    Report(#[from] crate::report::ReportError),
     #[error("build {quarter} stopped: {failed} error-severity data test(s) failed; the marts of {quarter} were not replaced (see data_quality and data_quality_failures)")]
     ChecksFailed { quarter: String, failed: usize },
 }
@@ -114,7 +113,12 @@ pub async fn run_stages(
                     Some(dir) => dir.clone(),
                     None => p.spec.report_dir.as_ref().map(|r| p.dir.join(r)).unwrap_or_else(|| PathBuf::from("reports")),
                 };
-                let opts = crate::report::ReportOptions { notice: p.spec.notice.clone(), pdf: plan.pdf };
+                // The rubric of the build: the report bands scores by its grades.
+                let rubric = match &p.spec.rubric {
+                    Some(r) => Rubric::load(&p.dir.join(r))?,
+                    None => Rubric::builtin(),
+                };
+                let opts = crate::report::ReportOptions { notice: p.spec.notice.clone(), pdf: plan.pdf, rubric, level: None };
                 let r = report(wh, quarter(stage)?, &out, &opts, on).await?;
                 outcome.pdf_failed |= r.pdf_error.is_some();
                 outcome.report = Some(r);

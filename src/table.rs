@@ -256,6 +256,10 @@ const REGISTRY_COLS: &[Column] = &[
     col("state", Utf8),
     col("interaction_enabled", Boolean),
     col("maintainer", Utf8),
+    // Where the unit sits (optional, SPEC §3.1 as extended by issue #16): the city (所属市) and the
+    // district or county (所属区县). Registers without them load as before, with both NULL.
+    col("city", Utf8),
+    col("district", Utf8),
     col("source_file", Utf8),
     col("ingested_at", Instant),
 ];
@@ -331,10 +335,6 @@ const FOLLOWERS_COLS: &[Column] = &[
     col("ingested_at", Instant),
 ];
 pub static FOLLOWERS: TableDef = TableDef { name: "followers", columns: FOLLOWERS_COLS, key: &["platform", "account_id", "date"] };
-
-/// A directive's `deadline_hours` when its file gives none: the 12-hour reposting rule (SPEC §5.4).
-/// (The models' `int_directive_assessments.sql` and the report's chart repeat it for rows without one.)
-pub const DEFAULT_DEADLINE_HOURS: i64 = 12;
 
 const DIRECTIVES_COLS: &[Column] = &[
     col("directive_id", Utf8),

@@ -86,6 +86,7 @@ joined as (
             when a.first_t is null then w.window_end_s - w.window_start_s
             else greatest(a.first_t - w.window_start_s, w.window_end_s - a.last_t, coalesce(a.inner_gap_s, 0))
         end as longest_gap_s,
+        h.last_post_s,
         cast(w.c_s - h.last_post_s as double) / 86400.0 as days_since_last_post,
         coalesce(h.recent_posts, 0) as recent_posts
     from windows w
@@ -101,6 +102,8 @@ select
     j.silent_weeks,
     cast(j.longest_gap_s as double) / 86400.0 as longest_gap_days,
     j.days_since_last_post,
+    -- The last post at or before C (Unix seconds): when the no-update veto will apply (govmedia watch).
+    j.last_post_s,
     (not j.closed_at_c and j.recent_posts = 0) as veto_no_update,
     case
         when j.closed_at_c then 'closed'

@@ -96,10 +96,10 @@ select
     s.*,
     case
         when s.score_rounded is null then null
-        when s.score_rounded >= rb.grade_excellent then '优秀'
-        when s.score_rounded >= rb.grade_good then '良好'
-        when s.score_rounded >= rb.grade_pass then '合格'
-        else '不合格'
+        when s.score_rounded >= rb.grade_excellent then rb.grade_excellent_label
+        when s.score_rounded >= rb.grade_good then rb.grade_good_label
+        when s.score_rounded >= rb.grade_pass then rb.grade_pass_label
+        else rb.grade_fail_label
     end as grade,
     nullif(concat_ws('；',
         -- Said in the rubric's own terms: whole weeks as 周, else days.

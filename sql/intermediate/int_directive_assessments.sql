@@ -1,5 +1,6 @@
--- The 12-hour reposting rule (SPEC §5.4): one row per directive published in Q and unit it
--- applies to, with when the unit reposted it and the verdict. Titles and ids were trimmed of Unicode
+-- The reposting rule (SPEC §5.4; 12 hours unless the rubric's directive_deadline_hours or the
+-- directive says otherwise): one row per directive published in Q and unit it applies to, with
+-- when the unit reposted it and the verdict. Titles and ids were trimmed of Unicode
 -- white space at ingest, so they compare as they are.
 with params as (
     select * from params
@@ -12,9 +13,10 @@ quarter_directives as (
         d.source_platform,
         d.source_post_id,
         d.published_s,
-        coalesce(d.deadline_hours, 12) as deadline_hours,
+        coalesce(d.deadline_hours, rb.directive_deadline_hours) as deadline_hours,
         d.units
     from params p
+    cross join rubric rb
     cross join stg_directives d
     where d.published_s >= p.q_start_s and d.published_s < p.q_end_s
 ),

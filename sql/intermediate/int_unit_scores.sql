@@ -105,10 +105,10 @@ select
     r.*,
     rank() over (order by r.score_rounded desc) as rank,
     case
-        when r.score_rounded >= rb.grade_excellent then '优秀'
-        when r.score_rounded >= rb.grade_good then '良好'
-        when r.score_rounded >= rb.grade_pass then '合格'
-        else '不合格'
+        when r.score_rounded >= rb.grade_excellent then rb.grade_excellent_label
+        when r.score_rounded >= rb.grade_good then rb.grade_good_label
+        when r.score_rounded >= rb.grade_pass then rb.grade_pass_label
+        else rb.grade_fail_label
     end as grade
 from rubric rb
 cross join rounded r

@@ -1,19 +1,22 @@
 -- Accounts checked, failed and the pass rate (合格率), per platform and overall (SPEC §6).
--- Checked = graded accounts, unregistered ones included; failed = grade 不合格.
+-- Checked = graded accounts, unregistered ones included; failed = the failing grade (不合格).
 with params as (
     select * from params
 ),
 
 graded as (
-    select platform, grade from int_account_scores where graded
+    select a.platform, a.grade = rb.grade_fail_label as failed
+    from rubric rb
+    cross join int_account_scores a
+    where a.graded
 ),
 
 per_platform as (
-    select platform, count(*) as accounts_checked, sum(case when grade = '不合格' then 1 else 0 end) as accounts_failed
+    select platform, count(*) as accounts_checked, sum(case when failed then 1 else 0 end) as accounts_failed
     from graded
     group by platform
     union all
-    select 'all' as platform, count(*) as accounts_checked, sum(case when grade = '不合格' then 1 else 0 end) as accounts_failed
+    select 'all' as platform, count(*) as accounts_checked, sum(case when failed then 1 else 0 end) as accounts_failed
     from graded
 )
 

@@ -8,5 +8,8 @@ select
     opened_on,
     state,
     coalesce(interaction_enabled, true) as interaction_enabled,
+    -- The unit's region (所属市, 所属区县): optional, NULL in registers that do not carry it.
+    city,
+    district,
     case when opened_on is null then null else to_unixtime(opened_on) - 28800 end as opened_s
 from registry

@@ -94,6 +94,15 @@ Charts need a font with Chinese characters (Debian: apt-get install fonts-noto-c
         /// Also convert the notice and rectification notices (DOCX) to PDF (needs LibreOffice's soffice).
         #[arg(long)]
         pdf: bool,
+        /// The rubric file the quarter was built with (its grades band the score chart); default:
+        /// the built-in rubric.
+        #[arg(long, value_name = "FILE")]
+        rubric: Option<PathBuf>,
+        /// Whose report: a district office's (its units), a city's (its districts ranked, the worst
+        /// units named) or a province's (its cities ranked). Default: the level the register's
+        /// regions imply (所属市, 所属区县), a district without them.
+        #[arg(long, value_enum)]
+        level: Option<crate::report::levels::Level>,
     },
     /// Run the data tests: the models' declared tests and the ingest checks, without writing.
     #[command(after_help = "Tests live beside the models (sql/**/MODEL.toml). Exit status 1 when an error-severity test fails.")]
@@ -112,6 +121,34 @@ govmedia sql \"SELECT * FROM rejects\" --format csv --output rejects.csv")]
         /// The most rows the table format shows (the other formats write every row).
         #[arg(long, default_value_t = 1000)]
         max_rows: usize,
+    },
+    /// Early warnings (预警) between quarterly checks: what is about to break or has just broken,
+    /// per unit and account, as of a point. Reads only, unless --save.
+    #[command(after_help = "Examples:\n  govmedia watch\n  \
+govmedia watch --as-of 2019-09-17T09:00:00+08:00 --within 3d\n  \
+govmedia watch --format xlsx --output 预警.xlsx --save\n\n\
+Exit status: 0 no warning is past due; 3 some warning is already past due (for a scheduled job to alert); 1 error.")]
+    Watch {
+        /// The as-of point (RFC 3339); default: now.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Messages due within this long are listed, and directive windows closed this long ago (3d, 36h, 2w).
+        #[arg(long, default_value = "3d")]
+        within: String,
+        #[arg(long, value_enum, default_value_t = crate::watch::output::WatchFormat::Table)]
+        format: crate::watch::output::WatchFormat,
+        /// Write the list to this file (xlsx needs one); default: the terminal.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Keep the list in the warehouse as the watch_warnings mart (a partition per as-of date).
+        #[arg(long)]
+        save: bool,
+        /// A rubric file (warn_no_update_days and the limits); default: the built-in rubric.
+        #[arg(long)]
+        rubric: Option<PathBuf>,
+        /// A folder of SQL models (staging/, intermediate/, marts/, watch/); default: ./sql if present, else the built-in models.
+        #[arg(long)]
+        models: Option<PathBuf>,
     },
     /// Generate the demo district's exports into ./demo and run every stage on them.
     Demo {
@@ -202,7 +239,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     if let Command::Generate { out, quarter, seed, tier: None, .. } = &cli.command {
         return generate_exports(out, quarter, *seed);
     }
-    let reads_only = matches!(cli.command, Command::Sql { .. } | Command::Report { .. } | Command::Build(_) | Command::Test(_));
+    let reads_only =
+        matches!(cli.command, Command::Sql { .. } | Command::Report { .. } | Command::Build(_) | Command::Test(_) | Command::Watch { .. });
     let wh = if reads_only { Warehouse::open_existing(&cli.warehouse)? } else { Warehouse::open(&cli.warehouse)? };
     match cli.command {
         Command::Init => {
@@ -234,9 +272,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             generate_tier(&wh, tier, &quarter, seed, force, exports.as_deref()).await
         }
         Command::Generate { out, quarter, seed, tier: None, .. } => generate_exports(&out, &quarter, seed),
-        Command::Report { quarter, out, pdf } => {
+        Command::Report { quarter, out, pdf, rubric, level } => {
             let quarter = crate::time::Quarter::parse(&quarter)?;
-            let opts = crate::report::ReportOptions { pdf, ..Default::default() };
+            let rubric = match rubric {
+                Some(path) => crate::models::rubric::Rubric::load(&path)?,
+                None => crate::models::rubric::Rubric::builtin(),
+            };
+            let opts = crate::report::ReportOptions { pdf, rubric, level, ..Default::default() };
             let r = stages::report(&wh, quarter, &out, &opts, &mut print_event).await?;
             Ok(if r.pdf_error.is_some() { 1 } else { 0 })
         }
@@ -256,7 +298,54 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(if report.failures().is_empty() { 0 } else { 1 })
         }
         Command::Sql { query, format, output, max_rows } => sql(&wh, query, format, output, max_rows).await,
+        Command::Watch { as_of, within, format, output, save, rubric, models } => {
+            let opts = crate::watch::WatchOptions {
+                as_of,
+                now_s: chrono::Utc::now().timestamp(),
+                within_s: crate::watch::parse_within(&within)?,
+                rubric,
+                models,
+            };
+            watch(&wh, &opts, format, output, save).await
+        }
     }
+}
+
+/// `watch`: the warnings printed or written, kept with --save; exit status 3 when one is past due.
+async fn watch(
+    wh: &Warehouse,
+    opts: &crate::watch::WatchOptions,
+    format: crate::watch::output::WatchFormat,
+    output: Option<PathBuf>,
+    save: bool,
+) -> anyhow::Result<i32> {
+    use crate::watch::output;
+    if let Some(path) = &output {
+        refuse_inside_warehouse(wh, path)?;
+    }
+    let report = crate::watch::watch(wh, opts).await?;
+    if let Some(last) = report.last_post_s.filter(|l| report.as_of_s - l > 7 * 86400) {
+        eprintln!(
+            "note: the newest post in the warehouse is of {}: ingest newer exports for warnings that reflect today",
+            crate::time::format_micros_beijing(last * 1_000_000)
+        );
+    }
+    match &output {
+        Some(path) => {
+            output::write_file(&report, format, path)?;
+            eprintln!("{}; written to {}", output::heading(&report), path.display());
+        }
+        None => {
+            let stdout = std::io::stdout();
+            output::write(&report, format, &mut stdout.lock())?;
+        }
+    }
+    if save {
+        let at_start = wh.commits_made();
+        let version = interruptible(wh, async { Ok(crate::watch::save(wh, &report).await?) }, || (stages::Stage::Build, at_start)).await?;
+        eprintln!("saved {} warnings to {} (manifest version {version})", report.warnings.len(), crate::watch::MART);
+    }
+    Ok(if report.past_due() > 0 { 3 } else { 0 })
 }
 
 /// `ingest`: every path (a file or a glob) is one source of the same kind and format.

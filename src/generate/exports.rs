@@ -1,6 +1,6 @@
 //! Writes a plan as the files an office collects, in the real formats and a mix of them.
 
-use super::plan::{Account, Message, Plan, Post, DISTRICT};
+use super::plan::{Account, Message, Plan, Post, CITY, DISTRICT};
 use super::{encode, GenerateError};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use std::path::Path;
@@ -113,7 +113,7 @@ pub fn write_all(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
 /// The register: Excel, with a title row above the header as offices keep it.
 fn write_register(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
     let q = plan.quarter;
-    let header = ["单位名称", "单位类别", "平台", "账号名称", "账号ID", "开设日期", "状态", "互动功能", "运维责任人"];
+    let header = ["单位名称", "单位类别", "平台", "账号名称", "账号ID", "开设日期", "状态", "互动功能", "运维责任人", "所属市", "所属区县"];
     let rows: Vec<Vec<Cell>> = plan
         .accounts
         .iter()
@@ -130,6 +130,9 @@ fn write_register(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
                 Cell::Text(if a.closed_on.is_some() { "注销" } else { "正常" }.into()),
                 Cell::Text(if a.interaction_enabled { "是" } else { "否" }.into()),
                 Cell::Text(a.maintainer.clone()),
+                // One district: its report is the district office's (issue #16).
+                Cell::Text(CITY.into()),
+                Cell::Text(DISTRICT.into()),
             ]
         })
         .collect();
@@ -625,20 +628,14 @@ fn write_followers(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
 
 /// The office's own records: directives, self-inspections, findings.
 fn write_oversight(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
+    // The deadline an office usually writes: the rubric's default.
+    let deadline = crate::models::rubric::Rubric::builtin().directive_deadline_hours().to_string();
     let rows: Vec<Vec<String>> = plan
         .directives
         .iter()
         .map(|d| {
             let units: Vec<String> = d.units.iter().map(|u| plan.units[*u].name.clone()).collect();
-            vec![
-                d.id.clone(),
-                d.title.clone(),
-                "微博".into(),
-                d.source_post.clone(),
-                hm(d.at),
-                crate::table::DEFAULT_DEADLINE_HOURS.to_string(),
-                units.join("、"),
-            ]
+            vec![d.id.clone(), d.title.clone(), "微博".into(), d.source_post.clone(), hm(d.at), deadline.clone(), units.join("、")]
         })
         .collect();
     write(

@@ -8,6 +8,8 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 pub const DISTRICT: &str = "青禾区";
+/// The city the demo district belongs to (fictional, as the district is).
+pub const CITY: &str = "云溪市";
 
 #[derive(Debug, Clone)]
 pub struct Unit {

@@ -23,7 +23,8 @@ const EXPORTS: &[Export] = &[
         sql: r#"select unit_name as "单位名称", unit_type as "单位类别", platform as "平台", account_id as "账号ID",
                 account_name as "账号名称", opened_on as "开设日期",
                 case state when 'normal' then '正常' when 'suspended' then '关停' else '注销' end as "状态",
-                case when interaction_enabled then '是' when not interaction_enabled then '否' end as "互动功能"
+                case when interaction_enabled then '是' when not interaction_enabled then '否' end as "互动功能",
+                city as "所属市", district as "所属区县"
                 from registry where platform = '{platform}'"#,
     },
     Export {

@@ -324,6 +324,8 @@ async fn write_registers(
             b.set("platform", s(a.platform)).set("account_name", s(&a.id)).set("account_id", s(&a.id));
             b.set("opened_on", Value::Date(date_to_days(NaiveDate::from_ymd_opt(2016, 1, 1).expect("date"))));
             b.set("state", s("normal")).set("interaction_enabled", Value::Bool(a.unit % 97 != 0)).set("maintainer", s("运维员"));
+            let (city, district) = region_of(a.unit);
+            b.set("city", s(&city)).set("district", s(&district));
             b.set("source_file", generated.clone()).set("ingested_at", now.clone());
             b.finish()
         })
@@ -370,6 +372,19 @@ async fn write_registers(
     w.rows(&table::SELF_INSPECTIONS, &inspections).await
 }
 
+/// Units to a district and districts to a city, as a province's offices are laid out: a district
+/// office over its 40 units, a city over its 20 districts. District names repeat from city to city
+/// (as 鼓楼区 does in 福州 and 南京), so a district is known by its city and name together.
+const UNITS_PER_DISTRICT: usize = 40;
+const DISTRICTS_PER_CITY: usize = 20;
+
+/// The (city, district) a tier's unit belongs to: the district tier is one district, the city tier
+/// one city, the province tier a province's cities.
+pub fn region_of(unit: usize) -> (String, String) {
+    let district = unit / UNITS_PER_DISTRICT;
+    (format!("市{:02}", district / DISTRICTS_PER_CITY + 1), format!("区{:02}", district % DISTRICTS_PER_CITY + 1))
+}
+
 /// Directives: published by the first weibo account; the others repost within hours, some late.
 struct Directives {
     /// The publishing account.
@@ -387,11 +402,13 @@ impl Directives {
 
     fn rows(&self, clock: &Clock) -> Vec<Row> {
         let mut directives = Vec::new();
+        // The deadline an office usually gives: the rubric's default.
+        let deadline = crate::models::rubric::Rubric::builtin().directive_deadline_hours();
         for (k, d) in self.days.iter().enumerate() {
             let mut b = table::RowBuilder::new(&table::DIRECTIVES);
             b.set("directive_id", s(&format!("D{k:03}"))).set("title", s(&format!("重要通知{k:03}")));
             b.set("source_platform", s(self.source_platform)).set("source_post_id", s(&format!("dir-{k:03}")));
-            b.set("published_at", Value::Instant(clock.at(*d, 9 * 3600))).set("deadline_hours", Value::Int(table::DEFAULT_DEADLINE_HOURS));
+            b.set("published_at", Value::Instant(clock.at(*d, 9 * 3600))).set("deadline_hours", Value::Int(deadline));
             b.set("source_file", s("generated")).set("ingested_at", clock.now.clone());
             directives.push(b.finish());
         }

@@ -26,6 +26,8 @@ pub enum Layer {
     Intermediate,
     /// Parquet in the warehouse, partitioned by quarter.
     Mart,
+    /// An early warning (`govmedia watch`): kept in memory, never run by a build.
+    Watch,
 }
 
 impl Layer {
@@ -34,6 +36,7 @@ impl Layer {
             "staging" => Some(Layer::Staging),
             "intermediate" => Some(Layer::Intermediate),
             "marts" => Some(Layer::Mart),
+            "watch" => Some(Layer::Watch),
             _ => None,
         }
     }
@@ -42,6 +45,7 @@ impl Layer {
             Layer::Staging => "staging",
             Layer::Intermediate => "intermediate",
             Layer::Mart => "mart",
+            Layer::Watch => "watch",
         }
     }
 }
@@ -102,7 +106,7 @@ pub fn model_files(dir: Option<&Path>) -> Result<(String, Vec<(String, String)>)
         return Ok(("the models built into govmedia".into(), files));
     };
     let mut files = Vec::new();
-    for layer in ["staging", "intermediate", "marts"] {
+    for layer in ["staging", "intermediate", "marts", "watch"] {
         let folder = dir.join(layer);
         let Ok(entries) = std::fs::read_dir(&folder) else { continue };
         let mut paths: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
@@ -185,7 +189,7 @@ pub fn plan(files: &[(String, String)], tables: &BTreeSet<String>) -> Result<Vec
     for (path, sql) in files.iter().filter(|(p, _)| p.ends_with(".sql")) {
         let (folder, file) = path.split_once('/').unwrap_or(("", path));
         let layer = Layer::of_folder(folder)
-            .ok_or_else(|| ModelError::Invalid(format!("{path}: models live in staging/, intermediate/ or marts/")))?;
+            .ok_or_else(|| ModelError::Invalid(format!("{path}: models live in staging/, intermediate/, marts/ or watch/")))?;
         let name = file.trim_end_matches(".sql").to_string();
         if models.iter().any(|m| m.name == name) {
             return Err(ModelError::Invalid(format!("two models are named {name}")));
@@ -334,6 +338,15 @@ fn compact(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError>
     RecordBatch::try_new(batch.schema(), columns)
 }
 
+/// The `platforms` table the models name platforms from: each code and the name reports give it
+/// ([`crate::platform`], their one home).
+fn platforms_batch() -> Result<RecordBatch, arrow::error::ArrowError> {
+    let column = |f: fn(&crate::platform::Platform) -> &'static str| -> ArrayRef {
+        Arc::new(StringArray::from(crate::platform::ALL.iter().map(f).collect::<Vec<_>>()))
+    };
+    RecordBatch::try_from_iter(vec![("platform", column(|p| p.code)), ("platform_zh", column(|p| p.zh))])
+}
+
 fn register_batch(ctx: &SessionContext, name: &str, batch: RecordBatch) -> Result<(), ModelError> {
     let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
     ctx.deregister_table(name)?;
@@ -366,31 +379,67 @@ pub async fn build(
     result
 }
 
-async fn build_locked(
+/// A session set up for a scope: the warehouse's tables (pruned to what the scope reads), `params`,
+/// `rubric`, and the models planned in order.
+pub struct Prepared {
+    pub ctx: SessionContext,
+    pub manifest: crate::warehouse::Manifest,
+    /// Where the models came from (a folder, or the built-in ones).
+    pub models_from: String,
+    pub models: Vec<Model>,
+}
+
+/// Sets up the session a build (or a watch run) runs its models in. `extra` are one-row tables
+/// the caller registers too (the watch's own parameters), named so the models can read them.
+pub async fn prepare(
     wh: &Warehouse,
     scope: BuildScope,
     rubric: &rubric::Rubric,
     models_dir: Option<&Path>,
-    commit: bool,
-) -> Result<BuildReport, ModelError> {
+    extra: Vec<(&str, RecordBatch)>,
+) -> Result<Prepared, ModelError> {
     let ctx = crate::engine::session()?;
     let manifest = wh.existing_manifest().await?;
     crate::engine::register_warehouse(&ctx, wh, &prune_for(&manifest, &scope)).await?;
     register_batch(&ctx, "params", scope.params_batch()?)?;
     register_batch(&ctx, "rubric", rubric.to_batch()?)?;
-
+    register_batch(&ctx, "platforms", platforms_batch()?)?;
     let mut tables: BTreeSet<String> = ctx.catalog_names().into_iter().collect();
+    for (name, batch) in extra {
+        register_batch(&ctx, name, batch)?;
+        tables.insert(name.to_string());
+    }
     tables.extend(crate::table::STAGING.iter().map(|t| t.name.to_string()));
     tables.extend(manifest.tables.keys().cloned());
-    tables.extend(["params".to_string(), "rubric".to_string(), "rejects".into(), "ingest_files".into()]);
-    let (from, files) = model_files(models_dir)?;
+    tables.extend(["params".to_string(), "rubric".to_string(), "platforms".into(), "rejects".into(), "ingest_files".into()]);
+    let (models_from, files) = model_files(models_dir)?;
     let models = plan(&files, &tables)?;
+    Ok(Prepared { ctx, manifest, models_from, models })
+}
 
-    let quarter = scope.quarter.to_string();
-    let version = manifest.version + 1;
+/// Where a run writes its marts: the warehouse, the quarter's partition, the version's files.
+struct MartSink<'a> {
+    wh: &'a Warehouse,
+    quarter: &'a str,
+    version: u64,
+}
+
+/// What running a list of models did.
+pub struct Ran {
+    pub runs: Vec<ModelRun>,
+    pub checks: Vec<checks::CheckResult>,
+    pub skipped: Vec<(String, String)>,
+    /// The marts' files written (with a sink only).
+    outputs: Vec<(String, Vec<crate::warehouse::FileEntry>)>,
+}
+
+/// Runs `models` in order in the prepared session, each registered under its name for those
+/// after it, with the ingest checks and the models' tests (those kept out of the build only when
+/// `all_tests`). A model reading one that failed an error-severity test is skipped.
+async fn run_models(ctx: &SessionContext, models: &[&Model], all_tests: bool, marts: Option<MartSink<'_>>) -> Result<Ran, ModelError> {
     let mut runs = Vec::new();
     let mut outputs: Vec<(String, Vec<crate::warehouse::FileEntry>)> = Vec::new();
-    let mut results = checks::ingest_checks(&ctx).await;
+    let mut results = checks::ingest_checks(ctx).await;
     // Tables and models that failed an error-severity test, and why.
     let mut blocked: HashMap<String, String> = results
         .iter()
@@ -400,10 +449,10 @@ async fn build_locked(
     let mut skipped = Vec::new();
     // A bar on the terminal (hidden when stderr is not one): national builds take minutes.
     let bar = indicatif::ProgressBar::new(models.len() as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} build [{bar:30}] {pos}/{len} models  {elapsed}  {wide_msg}") {
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} models [{bar:30}] {pos}/{len}  {elapsed}  {wide_msg}") {
         bar.set_style(style.progress_chars("=> "));
     }
-    for m in &models {
+    for &m in models {
         bar.set_message(m.name.clone());
         bar.inc(1);
         if let Some(why) = m.reads.iter().find_map(|r| blocked.get(r)).cloned() {
@@ -415,7 +464,7 @@ async fn build_locked(
         let started = Instant::now();
         let sql_err = |source| ModelError::Sql { model: m.name.clone(), path: m.path.clone(), source };
         if std::env::var("GOVMEDIA_EXPLAIN").is_ok_and(|v| v.split(',').any(|n| n.trim() == m.name)) {
-            explain_analyze(&ctx, m).await.map_err(sql_err)?;
+            explain_analyze(ctx, m).await.map_err(sql_err)?;
         }
         let df = ctx.sql(&m.sql).await.map_err(sql_err)?;
         // A mart of earlier builds (all quarters) is replaced by this build's in the session.
@@ -436,10 +485,10 @@ async fn build_locked(
                 let batches: Vec<RecordBatch> = df.collect().await.map_err(sql_err)?.iter().map(compact).collect::<Result<_, _>>()?;
                 let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
                 let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-                if m.layer == Layer::Mart && commit {
-                    let rel = format!("marts/{}/quarter={quarter}/v{version:06}.parquet", m.name);
-                    let mut entry = wh.write_batches(&rel, schema.clone(), batches.clone()).await?;
-                    entry.partition.insert("quarter".into(), quarter.clone());
+                if let (Layer::Mart, Some(sink)) = (m.layer, &marts) {
+                    let rel = format!("marts/{}/quarter={}/v{:06}.parquet", m.name, sink.quarter, sink.version);
+                    let mut entry = sink.wh.write_batches(&rel, schema.clone(), batches.clone()).await?;
+                    entry.partition.insert("quarter".into(), sink.quarter.to_string());
                     outputs.push((m.name.clone(), vec![entry]));
                 }
                 let table = MemTable::try_new(schema, vec![batches])?;
@@ -455,8 +504,8 @@ async fn build_locked(
             millis: started.elapsed().as_millis(),
             reads: m.reads.clone(),
         });
-        for test in spec.tests.iter().filter(|t| t.in_build || !commit) {
-            let r = checks::run_test(&ctx, &m.name, test).await?;
+        for test in spec.tests.iter().filter(|t| t.in_build || all_tests) {
+            let r = checks::run_test(ctx, &m.name, test).await?;
             if r.status() == "fail" {
                 blocked.insert(m.name.clone(), format!("{} failed {} ({} rows)", m.name, r.check, r.failing_rows));
             }
@@ -464,6 +513,23 @@ async fn build_locked(
         }
     }
     bar.finish_and_clear();
+    Ok(Ran { runs, checks: results, skipped, outputs })
+}
+
+async fn build_locked(
+    wh: &Warehouse,
+    scope: BuildScope,
+    rubric: &rubric::Rubric,
+    models_dir: Option<&Path>,
+    commit: bool,
+) -> Result<BuildReport, ModelError> {
+    let Prepared { ctx, manifest, models_from: from, models } = prepare(wh, scope, rubric, models_dir, Vec::new()).await?;
+    // The warnings are `govmedia watch`'s: a build neither runs nor tests them.
+    let models: Vec<&Model> = models.iter().filter(|m| m.layer != Layer::Watch).collect();
+    let quarter = scope.quarter.to_string();
+    let version = manifest.version + 1;
+    let sink = commit.then_some(MartSink { wh, quarter: &quarter, version });
+    let Ran { runs, checks: results, skipped, outputs } = run_models(&ctx, &models, !commit, sink).await?;
     let failed = results.iter().any(|r| r.status() == "fail");
     if !commit {
         return Ok(BuildReport {
@@ -501,6 +567,30 @@ async fn build_locked(
         committed: !failed,
         manifest_version: committed.version,
     })
+}
+
+/// Runs the watch models (`watch/`) and only the models they read, in memory, in a session
+/// prepared for the scope; writes nothing. Returns the session (each model registered under its
+/// name), the watch models' names in order, and what ran.
+pub async fn run_watch_models(
+    wh: &Warehouse,
+    scope: BuildScope,
+    rubric: &rubric::Rubric,
+    models_dir: Option<&Path>,
+    extra: Vec<(&str, RecordBatch)>,
+) -> Result<(SessionContext, Vec<String>, Ran), ModelError> {
+    let Prepared { ctx, models, .. } = prepare(wh, scope, rubric, models_dir, extra).await?;
+    // What the warnings read, and what that reads, back to staging: nothing else is run.
+    let mut needed: BTreeSet<&str> = models.iter().filter(|m| m.layer == Layer::Watch).map(|m| m.name.as_str()).collect();
+    for m in models.iter().rev() {
+        if needed.contains(m.name.as_str()) {
+            needed.extend(m.reads.iter().map(String::as_str));
+        }
+    }
+    let run: Vec<&Model> = models.iter().filter(|m| needed.contains(m.name.as_str())).collect();
+    let watch = run.iter().filter(|m| m.layer == Layer::Watch).map(|m| m.name.clone()).collect();
+    let ran = run_models(&ctx, &run, false, None).await?;
+    Ok((ctx, watch, ran))
 }
 
 #[cfg(test)]

@@ -1,7 +1,11 @@
 //! The charts of SPEC §8, each drawn as PNG and SVG with plotters, Chinese text in a CJK font.
 
-use super::data::{platform_zh, status_zh, ReportData};
+use super::data::{status_zh, ReportData};
 use super::notice::quarter_zh;
+use super::ReportError;
+use crate::models::rubric::{round4, Grades};
+use crate::platform::zh as platform_zh;
+use crate::vocab::Grade;
 use plotters::coord::ranged1d::SegmentedCoord;
 use plotters::coord::types::{RangedCoordf64, RangedCoordusize};
 use plotters::coord::Shift;
@@ -9,13 +13,23 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::{Path, PathBuf};
 
-type DrawResult = Result<(), String>;
+/// Why plotters could not draw (its error, as text: its types are generic over the backend).
+#[derive(Debug)]
+pub struct DrawError(String);
+
+impl std::fmt::Display for DrawError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+type DrawResult = Result<(), DrawError>;
 
 /// A chart whose x axis is a row of named categories (one segment each).
 type CategoryChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<SegmentedCoord<RangedCoordusize>, RangedCoordf64>>;
 
-fn err<E: std::fmt::Debug>(e: E) -> String {
-    format!("{e:?}")
+fn err<E: std::fmt::Debug>(e: E) -> DrawError {
+    DrawError(format!("{e:?}"))
 }
 
 const BLUE: RGBColor = RGBColor(45, 105, 170);
@@ -26,7 +40,7 @@ const GREY: RGBColor = RGBColor(150, 150, 150);
 
 /// The CJK font family charts use: `GOVMEDIA_CJK_FONT`, else the first of the usual families that
 /// fontconfig can find. With none, a clear error naming the package to install.
-pub fn cjk_font() -> Result<String, String> {
+pub fn cjk_font() -> Result<String, ReportError> {
     let candidates: Vec<String> = match std::env::var("GOVMEDIA_CJK_FONT") {
         Ok(f) if !f.trim().is_empty() => vec![f],
         _ => [
@@ -47,11 +61,7 @@ pub fn cjk_font() -> Result<String, String> {
             return Ok(family.clone());
         }
     }
-    Err(format!(
-        "no font with Chinese characters was found (tried {}): install one, e.g. `apt-get install fonts-noto-cjk` on Debian/Ubuntu, \
-or set GOVMEDIA_CJK_FONT to an installed family",
-        candidates.join(", ")
-    ))
+    Err(ReportError::NoCjkFont { tried: candidates.join(", ") })
 }
 
 /// Whether fontconfig resolves the family to a font that has glyphs for Chinese text (a family
@@ -95,21 +105,27 @@ fn both(
     size: (u32, u32),
     draw_png: impl Fn(DrawingArea<BitMapBackend, Shift>, u32) -> DrawResult,
     draw_svg: impl Fn(DrawingArea<SVGBackend, Shift>, u32) -> DrawResult,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<Vec<PathBuf>, ReportError> {
     let png = dir.join(format!("{name}.png"));
     let svg = dir.join(format!("{name}.svg"));
-    {
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: DrawError| ReportError::Chart { chart: name.to_string(), path, reason: e.0 }
+    };
+    (|| {
         let root = BitMapBackend::new(&png, (size.0 * 2, size.1 * 2)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         draw_png(root.clone(), 2)?;
-        root.present().map_err(err)?;
-    }
-    {
+        root.present().map_err(err)
+    })()
+    .map_err(failed(&png))?;
+    (|| {
         let root = SVGBackend::new(&svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         draw_svg(root.clone(), 1)?;
-        root.present().map_err(err)?;
-    }
+        root.present().map_err(err)
+    })()
+    .map_err(failed(&svg))?;
     Ok(vec![png, svg])
 }
 
@@ -119,9 +135,12 @@ macro_rules! chart {
     };
 }
 
+// After the macro, which it uses (macros are in scope from their definition on).
+pub mod level;
+
 /// Draws every chart; returns (chart name, Chinese title, PNG and SVG paths).
-pub fn draw_all(d: &ReportData, dir: &Path, font: &str) -> Result<Vec<(String, String, Vec<PathBuf>)>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+pub fn draw_all(d: &ReportData, dir: &Path, font: &str) -> Result<Vec<(String, String, Vec<PathBuf>)>, ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir { path: dir.to_path_buf(), source })?;
     let mut out = Vec::new();
     let q = quarter_zh(&d.quarter);
     let title = |t: &str| format!("{q} {t}");
@@ -190,7 +209,7 @@ fn category_chart<'a, DB: DrawingBackend>(
     names: &[String],
     y_max: f64,
     label_size: u32,
-) -> Result<CategoryChart<'a, DB>, String> {
+) -> Result<CategoryChart<'a, DB>, DrawError> {
     let n = names.len().max(1);
     let mut chart = ChartBuilder::on(root)
         .caption(title, k.caption())
@@ -281,34 +300,86 @@ fn headroom(max: f64, key: bool) -> f64 {
     (max * if key { 1.45 } else { 1.15 }).max(max + 1.0).ceil().max(1.0)
 }
 
-/// The grade colours, used wherever a grade is shown.
-const GRADES: [(&str, RGBColor); 4] = [("优秀", GREEN), ("良好", BLUE), ("合格", ORANGE), ("不合格", RED)];
+fn rgb(hex: u32) -> RGBColor {
+    RGBColor((hex >> 16) as u8, (hex >> 8) as u8, hex as u8)
+}
+
+/// The grades and their colours for a key: best first, or worst first.
+fn grade_key(worst_first: bool) -> Vec<(&'static str, RGBColor)> {
+    let mut key: Vec<_> = Grade::ALL.iter().map(|g| (g.label(), rgb(g.colour()))).collect();
+    if worst_first {
+        key.reverse();
+    }
+    key
+}
 
 fn grade_color(grade: &str) -> RGBColor {
-    GRADES.iter().find(|g| g.0 == grade).map(|g| g.1).unwrap_or(GREY)
+    Grade::from_label(grade).map(|g| rgb(g.colour())).unwrap_or(GREY)
+}
+
+/// A bar of the score chart: scores from `lo` (inclusive) to `hi` (exclusive, inclusive for the
+/// last band, which ends at 100), all of one grade.
+#[derive(Debug, Clone, PartialEq)]
+struct Band {
+    lo: f64,
+    hi: f64,
+    grade: Grade,
+}
+
+impl Band {
+    /// `60–69` for whole-number bounds (the scores a person reads as 60 to 69), else `62.5–70`.
+    fn label(&self, last: bool) -> String {
+        let whole = |v: f64| v.fract() == 0.0;
+        match whole(self.lo) && whole(self.hi) && !last {
+            true => format!("{}–{}", self.lo, self.hi - 1.0),
+            false => format!("{}–{}", self.lo, self.hi),
+        }
+    }
+}
+
+/// The score chart's bands: one per grade from the rubric's thresholds, the passing grades cut
+/// into bands of 10 points from their threshold, so the default rubric gives 0–59, 60–69, 70–79,
+/// 80–89, 90–100 and another rubric's grades are never split across a bar.
+fn score_bands(g: &Grades) -> Vec<Band> {
+    // Worst first: each grade's floor (0 for the failing grade) up to the next grade's floor.
+    let worst_first: Vec<Grade> = Grade::ALL.iter().rev().copied().collect();
+    let floor = |grade: Grade| g.threshold(grade).unwrap_or(0.0).clamp(0.0, 100.0);
+    let mut bands = Vec::new();
+    for (i, &grade) in worst_first.iter().enumerate() {
+        let lo = floor(grade);
+        let hi = worst_first.get(i + 1).map(|&next| floor(next)).unwrap_or(100.0);
+        let top = i + 1 == worst_first.len();
+        if lo >= hi && !(top && lo == hi) {
+            continue; // a grade no score can have under this rubric (or the top one at exactly 100)
+        }
+        let step = if grade == Grade::Fail { hi - lo } else { 10.0 };
+        let mut at = lo;
+        loop {
+            let end = (at + step).min(hi);
+            bands.push(Band { lo: at, hi: end, grade });
+            if end >= hi || step <= 0.0 {
+                break;
+            }
+            at = end;
+        }
+    }
+    bands
 }
 
 fn score_distribution<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportData, k: Ink) -> DrawResult {
-    // Score bands and the grade each falls in (≥ 90 优秀, ≥ 80 良好, ≥ 60 合格).
-    let bands = [("0–59", "不合格"), ("60–69", "合格"), ("70–79", "合格"), ("80–89", "良好"), ("90–100", "优秀")];
-    let mut counts = [0f64; 5];
-    for s in d.accounts.iter().filter_map(|a| a.score) {
-        let i = if s < 60.0 {
-            0
-        } else if s < 70.0 {
-            1
-        } else if s < 80.0 {
-            2
-        } else if s < 90.0 {
-            3
-        } else {
-            4
-        };
-        counts[i] += 1.0;
+    let bands = score_bands(&d.rubric.grades);
+    let mut counts = vec![0f64; bands.len()];
+    // Scores are binned as they are graded: rounded to 4 places.
+    for s in d.accounts.iter().filter_map(|a| a.score).map(round4) {
+        if let Some(i) = bands.iter().rposition(|b| s >= b.lo).or((!bands.is_empty()).then_some(0)) {
+            counts[i] += 1.0;
+        }
     }
-    let bars: Vec<_> = bands.iter().zip(counts).map(|((r, g), c)| (format!("{r}分"), c, grade_color(g))).collect();
+    let last = bands.len().saturating_sub(1);
+    let bars: Vec<_> =
+        bands.iter().enumerate().zip(&counts).map(|((i, b), c)| (format!("{}分", b.label(i == last)), *c, rgb(b.grade.colour()))).collect();
     let max = counts.iter().cloned().fold(0.0, f64::max);
-    let key: Vec<(&str, RGBColor)> = GRADES.iter().rev().copied().collect();
+    let key = grade_key(true);
     let title = format!("{} 账号得分分布（{}个参评账号）", quarter_zh(&d.quarter), counts.iter().sum::<f64>());
     category_bars(root, k, (&title, "账号数"), &bars, headroom(max, true), "", &key)
 }
@@ -351,7 +422,7 @@ fn league_table<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportData
             .draw_series(std::iter::once(Text::new(format!(" {:.2}", u.score), (u.score, SegmentValue::CenterOf(i)), style)))
             .map_err(err)?;
     }
-    let key: Vec<(&str, RGBColor)> = GRADES.to_vec();
+    let key: Vec<(&str, RGBColor)> = grade_key(false);
     // The lowest scores are at the bottom: the key sits beside their short bars.
     legend(&mut chart, k, &key, SeriesLabelPosition::LowerRight)
 }
@@ -364,7 +435,7 @@ fn pass_rate_by_platform<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &R
             (
                 format!("{}（{}个）", platform_zh(&p.platform), p.checked),
                 p.pass_rate.unwrap_or(0.0),
-                if p.platform == "all" { GREY } else { BLUE },
+                if p.platform == crate::platform::ALL_PLATFORMS { GREY } else { BLUE },
             )
         })
         .collect();
@@ -473,15 +544,6 @@ fn heatmap_height(d: &ReportData) -> u32 {
     HEAT_TOP + HEAT_ROW * d.weekly.len() as u32 + HEAT_BOTTOM
 }
 
-fn short_platform(code: &str) -> &str {
-    match code {
-        "wechat" => "微信",
-        "toutiao" => "头条",
-        "bilibili" => "B站",
-        other => platform_zh(other),
-    }
-}
-
 fn clip(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
@@ -539,7 +601,7 @@ fn weekly_heatmap<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportDa
             draw(root.draw(&Text::new(name, (k.i(20), y + row_h / 2), k.text(12).pos(Pos::new(HPos::Left, VPos::Center)))))?;
             last_unit = Some(*unit);
         }
-        let label = format!("{} {}", short_platform(&row.platform), clip(&row.account_name, 12));
+        let label = format!("{} {}", crate::platform::short_zh(&row.platform), clip(&row.account_name, 12));
         draw(root.draw(&Text::new(label, (k.i(20) + unit_w, y + row_h / 2), k.text(11).pos(Pos::new(HPos::Left, VPos::Center)))))?;
         let m = k.i(4);
         draw(root.draw(&Rectangle::new([(x0 - mark_w + m / 2, y + m), (x0 - m, y + row_h - m)], status_color(status).filled())))?;
@@ -610,7 +672,7 @@ fn directive_delays<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &Report
         v
     };
     let top = (d.reposts.iter().filter_map(|r| r.delay_hours).fold(24.0, f64::max).min(96.0) * 1.15).ceil();
-    let deadline = d.reposts.first().map(|r| r.deadline_hours).unwrap_or(12.0);
+    let deadline = d.reposts.first().map(|r| r.deadline_hours).unwrap_or(d.rubric.directive_deadline_hours() as f64);
     let title = format!("{} 重要信息转载时长（每点一个单位）", quarter_zh(&d.quarter));
     // The unreposted row at `top`, the key above it.
     let mut chart = category_chart(&root, k, &title, "发布后小时数", &ids, (top * 1.4).ceil(), 14)?;
@@ -730,9 +792,27 @@ mod tests {
             weeks: vec![],
             trend: vec![],
             previous_quarter: None,
+            rubric: crate::models::rubric::Rubric::builtin(),
         };
         let order: Vec<&str> = heat_rows(&d).iter().map(|r| r.1.account_id.as_str()).collect();
         assert_eq!(order, vec!["b2", "b1", "c1", "a1", "x"]);
+    }
+
+    #[test]
+    fn score_bands_follow_the_rubric_grades() {
+        let labels = |g: &Grades| {
+            let bands = score_bands(g);
+            let last = bands.len() - 1;
+            bands.iter().enumerate().map(|(i, b)| format!("{} {}", b.label(i == last), b.grade.label())).collect::<Vec<_>>()
+        };
+        let builtin = crate::models::rubric::Rubric::builtin().grades;
+        assert_eq!(labels(&builtin), ["0–59 不合格", "60–69 合格", "70–79 合格", "80–89 良好", "90–100 优秀"]);
+        let strict = Grades { excellent: 95.0, good: 85.0, pass: 70.0 };
+        assert_eq!(labels(&strict), ["0–69 不合格", "70–79 合格", "80–84 合格", "85–94 良好", "95–100 优秀"]);
+        let halves = Grades { excellent: 92.5, good: 80.0, pass: 60.0 };
+        assert_eq!(labels(&halves)[3..], ["80–89 良好", "90–92.5 良好", "92.5–100 优秀"]);
+        let top = Grades { excellent: 100.0, good: 100.0, pass: 60.0 };
+        assert_eq!(labels(&top)[4..], ["90–99 合格", "100–100 优秀"]);
     }
 
     #[test]

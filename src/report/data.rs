@@ -1,31 +1,39 @@
 //! What a report shows, read from the marts of one quarter (and earlier quarters for the trend).
 
+use super::ReportError;
 use crate::engine::run_query;
+use crate::models::rubric::Rubric;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::prelude::SessionContext;
 
+type Result<T> = std::result::Result<T, ReportError>;
+
 /// Column access by name over query results, whatever the stored types.
 struct Rows {
+    /// The mart the rows come from, for messages.
+    table: &'static str,
     batches: Vec<RecordBatch>,
 }
 
 impl Rows {
-    async fn query(ctx: &SessionContext, sql: &str) -> anyhow::Result<Rows> {
-        Ok(Rows { batches: run_query(ctx, sql).await? })
+    async fn query(ctx: &SessionContext, table: &'static str, sql: &str) -> Result<Rows> {
+        let batches = run_query(ctx, sql).await.map_err(|source| ReportError::Query { table, source })?;
+        Ok(Rows { table, batches })
     }
 
-    fn column(&self, name: &str, to: &DataType) -> anyhow::Result<Vec<arrow::array::ArrayRef>> {
+    fn column(&self, name: &str, to: &DataType) -> Result<Vec<arrow::array::ArrayRef>> {
+        let (table, column) = (self.table, name.to_string());
         self.batches
             .iter()
             .map(|b| {
-                let c = b.column_by_name(name).ok_or_else(|| anyhow::anyhow!("the mart has no column {name}"))?;
-                Ok(arrow::compute::cast(c, to)?)
+                let c = b.column_by_name(name).ok_or_else(|| ReportError::MissingColumn { table, column: column.clone() })?;
+                arrow::compute::cast(c, to).map_err(|source| ReportError::Column { table, column: column.clone(), source })
             })
             .collect()
     }
 
-    fn strings(&self, name: &str) -> anyhow::Result<Vec<Option<String>>> {
+    fn strings(&self, name: &str) -> Result<Vec<Option<String>>> {
         let mut out = Vec::new();
         for a in self.column(name, &DataType::Utf8)? {
             let a = a.as_string::<i32>();
@@ -34,11 +42,11 @@ impl Rows {
         Ok(out)
     }
 
-    fn text(&self, name: &str) -> anyhow::Result<Vec<String>> {
+    fn text(&self, name: &str) -> Result<Vec<String>> {
         Ok(self.strings(name)?.into_iter().map(Option::unwrap_or_default).collect())
     }
 
-    fn floats(&self, name: &str) -> anyhow::Result<Vec<Option<f64>>> {
+    fn floats(&self, name: &str) -> Result<Vec<Option<f64>>> {
         let mut out = Vec::new();
         for a in self.column(name, &DataType::Float64)? {
             let a = a.as_primitive::<Float64Type>();
@@ -47,7 +55,7 @@ impl Rows {
         Ok(out)
     }
 
-    fn ints(&self, name: &str) -> anyhow::Result<Vec<i64>> {
+    fn ints(&self, name: &str) -> Result<Vec<i64>> {
         let mut out = Vec::new();
         for a in self.column(name, &DataType::Int64)? {
             let a = a.as_primitive::<Int64Type>();
@@ -56,7 +64,7 @@ impl Rows {
         Ok(out)
     }
 
-    fn bools(&self, name: &str) -> anyhow::Result<Vec<bool>> {
+    fn bools(&self, name: &str) -> Result<Vec<bool>> {
         let mut out = Vec::new();
         for a in self.column(name, &DataType::Boolean)? {
             let a = a.as_boolean();
@@ -160,20 +168,26 @@ pub struct ReportData {
     /// (quarter, overall pass rate) for this quarter and the earlier ones built.
     pub trend: Vec<(String, f64)>,
     pub previous_quarter: Option<String>,
+    /// The rubric the quarter was built with: its grade thresholds band the score chart, its
+    /// directive deadline is the line of the repost chart when the quarter has no directive.
+    pub rubric: Rubric,
 }
 
 fn q(s: &str) -> String {
     s.replace('\'', "''")
 }
 
-pub async fn load(ctx: &SessionContext, quarter: &str) -> anyhow::Result<ReportData> {
+/// Reads a quarter's marts; `rubric` is the one the quarter was built with.
+pub async fn load(ctx: &SessionContext, quarter: &str, rubric: &Rubric) -> Result<ReportData> {
     let qq = q(quarter);
-    let built = Rows::query(ctx, &format!("SELECT count(*) AS n FROM unit_quarter_scores WHERE quarter = '{qq}'")).await;
+    let built =
+        Rows::query(ctx, "unit_quarter_scores", &format!("SELECT count(*) AS n FROM unit_quarter_scores WHERE quarter = '{qq}'")).await;
     if built.map(|r| r.ints("n").map(|v| v.first().copied().unwrap_or(0)).unwrap_or(0)).unwrap_or(0) == 0 {
-        anyhow::bail!("{quarter} has not been built in this warehouse: run `govmedia build --quarter {quarter}` first");
+        return Err(ReportError::NotBuilt { quarter: quarter.to_string() });
     }
     let a = Rows::query(
         ctx,
+        "account_quarter_indicators",
         &format!("SELECT * FROM account_quarter_indicators WHERE quarter = '{qq}' ORDER BY unit_name NULLS LAST, platform, account_id"),
     )
     .await?;
@@ -204,16 +218,28 @@ pub async fn load(ctx: &SessionContext, quarter: &str) -> anyhow::Result<ReportD
             })
             .collect()
     };
-    let previous = Rows::query(ctx, &format!("SELECT max(quarter) AS q FROM unit_quarter_scores WHERE quarter < '{qq}'")).await?;
+    let previous =
+        Rows::query(ctx, "unit_quarter_scores", &format!("SELECT max(quarter) AS q FROM unit_quarter_scores WHERE quarter < '{qq}'"))
+            .await?;
     let previous_quarter = previous.strings("q")?.into_iter().next().flatten();
     let mut previous_ranks = std::collections::HashMap::new();
     if let Some(pq) = &previous_quarter {
-        let p = Rows::query(ctx, &format!("SELECT unit_name, rank FROM unit_quarter_scores WHERE quarter = '{}'", q(pq))).await?;
+        let p = Rows::query(
+            ctx,
+            "unit_quarter_scores",
+            &format!("SELECT unit_name, rank FROM unit_quarter_scores WHERE quarter = '{}'", q(pq)),
+        )
+        .await?;
         for (n, r) in p.text("unit_name")?.into_iter().zip(p.ints("rank")?) {
             previous_ranks.insert(n, r);
         }
     }
-    let u = Rows::query(ctx, &format!("SELECT * FROM unit_quarter_scores WHERE quarter = '{qq}' ORDER BY rank, unit_name")).await?;
+    let u = Rows::query(
+        ctx,
+        "unit_quarter_scores",
+        &format!("SELECT * FROM unit_quarter_scores WHERE quarter = '{qq}' ORDER BY rank, unit_name"),
+    )
+    .await?;
     let units = {
         let (name, ty, accounts, vetoed) = (u.text("unit_name")?, u.text("unit_type")?, u.ints("accounts")?, u.ints("accounts_vetoed")?);
         let (missed, late, missing) = (u.ints("directives_missed")?, u.ints("directives_late")?, u.ints("self_inspections_missing")?);
@@ -239,6 +265,7 @@ pub async fn load(ctx: &SessionContext, quarter: &str) -> anyhow::Result<ReportD
     };
     let p = Rows::query(
         ctx,
+        "platform_quarter_summary",
         &format!(
             "SELECT * FROM platform_quarter_summary WHERE quarter = '{qq}' ORDER BY CASE WHEN platform = 'all' THEN 1 ELSE 0 END, platform"
         ),
@@ -253,6 +280,7 @@ pub async fn load(ctx: &SessionContext, quarter: &str) -> anyhow::Result<ReportD
     };
     let c = Rows::query(
         ctx,
+        "criticism_items",
         &format!("SELECT * FROM criticism_items WHERE quarter = '{qq}' ORDER BY category, unit_name NULLS LAST, platform, account_id"),
     )
     .await?;
@@ -272,7 +300,12 @@ pub async fn load(ctx: &SessionContext, quarter: &str) -> anyhow::Result<ReportD
             })
             .collect()
     };
-    let r = Rows::query(ctx, &format!("SELECT * FROM directive_reposts WHERE quarter = '{qq}' ORDER BY directive_id, unit_name")).await?;
+    let r = Rows::query(
+        ctx,
+        "directive_reposts",
+        &format!("SELECT * FROM directive_reposts WHERE quarter = '{qq}' ORDER BY directive_id, unit_name"),
+    )
+    .await?;
     let reposts = {
         let (id, unit, deadline, delay, verdict) =
             (r.text("directive_id")?, r.text("unit_name")?, r.floats("deadline_hours")?, r.floats("delay_hours")?, r.text("verdict")?);
@@ -280,13 +313,13 @@ pub async fn load(ctx: &SessionContext, quarter: &str) -> anyhow::Result<ReportD
             .map(|i| Repost {
                 directive_id: id[i].clone(),
                 unit_name: unit[i].clone(),
-                deadline_hours: deadline[i].unwrap_or(12.0),
+                deadline_hours: deadline[i].unwrap_or(rubric.directive_deadline_hours() as f64),
                 delay_hours: delay[i],
                 verdict: verdict[i].clone(),
             })
             .collect()
     };
-    let w = Rows::query(ctx, &format!(
+    let w = Rows::query(ctx, "account_weekly_posts", &format!(
         "SELECT unit_name, platform, account_id, account_name, week, week_start, posts FROM account_weekly_posts WHERE quarter = '{qq}' ORDER BY unit_name NULLS LAST, platform, account_id, week"
     )).await?;
     let mut weekly: Vec<WeeklyRow> = Vec::new();
@@ -329,27 +362,24 @@ pub async fn load(ctx: &SessionContext, quarter: &str) -> anyhow::Result<ReportD
     };
     let t = Rows::query(
         ctx,
+        "platform_quarter_summary",
         &format!("SELECT quarter, pass_rate FROM platform_quarter_summary WHERE platform = 'all' AND quarter <= '{qq}' ORDER BY quarter"),
     )
     .await?;
     let trend = t.text("quarter")?.into_iter().zip(t.floats("pass_rate")?).filter_map(|(q, r)| r.map(|r| (q, r))).collect();
-    Ok(ReportData { quarter: quarter.to_string(), accounts, units, platforms, criticism, reposts, weekly, weeks, trend, previous_quarter })
-}
-
-/// Chinese names of the platform codes.
-pub fn platform_zh(code: &str) -> &str {
-    match code {
-        "weibo" => "微博",
-        "wechat" => "微信公众号",
-        "douyin" => "抖音",
-        "toutiao" => "今日头条",
-        "kuaishou" => "快手",
-        "channels" => "视频号",
-        "bilibili" => "哔哩哔哩",
-        "app" => "客户端",
-        "all" => "全部",
-        other => other,
-    }
+    Ok(ReportData {
+        quarter: quarter.to_string(),
+        accounts,
+        units,
+        platforms,
+        criticism,
+        reposts,
+        weekly,
+        weeks,
+        trend,
+        previous_quarter,
+        rubric: rubric.clone(),
+    })
 }
 
 pub fn status_zh(code: &str) -> &str {

@@ -5,8 +5,12 @@
 //! Text from the data (unit and account names, problems, evidence) goes into runs as text: docx-rs
 //! escapes it, and nothing here writes fields or markup from it.
 
-use super::data::{platform_zh, Criticism, ReportData};
+use super::data::{Criticism, ReportData};
 use super::notice::{self, Blank, Notice, Seg};
+use super::ReportError;
+use crate::models::rubric::Rubric;
+use crate::platform::zh as platform_zh;
+use crate::vocab::{Category, Grade};
 use docx_rs::{
     AlignmentType, DocGrid, DocGridType, Docx, FieldCharType, Footer, HeightRule, InstrPAGE, InstrText, LineSpacing, LineSpacingType,
     PageMargin, Paragraph, Run, RunFonts, Shading, SpecialIndentType, Table, TableCell, TableLayoutType, TableRow, VAlignType, WidthType,
@@ -241,16 +245,15 @@ fn table_rows(header: &[&str], widths: &[usize], rows: &[Vec<String>], min_heigh
 
 /// The font table with each face's fallback as its `altName`, so Word and WPS pick a Chinese face
 /// where the named one is missing. (docx-rs writes a fixed font table of three Latin faces.)
-fn font_table() -> Result<Vec<u8>, String> {
+fn font_table() -> Result<Vec<u8>, std::io::Error> {
     use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
     let mut w = quick_xml::Writer::new(Vec::new());
-    let e = |e: std::io::Error| format!("cannot write the font table: {e}");
-    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), Some("yes")))).map_err(e)?;
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), Some("yes"))))?;
     let root = BytesStart::new("w:fonts").with_attributes([
         ("xmlns:w", "http://schemas.openxmlformats.org/wordprocessingml/2006/main"),
         ("xmlns:r", "http://schemas.openxmlformats.org/officeDocument/2006/relationships"),
     ]);
-    w.write_event(Event::Start(root)).map_err(e)?;
+    w.write_event(Event::Start(root))?;
     let mut chain: Vec<(&str, Option<&str>)> = Vec::new();
     for f in FACES {
         let names: Vec<&str> = std::iter::once(f.name).chain(f.fallbacks.iter().copied()).collect();
@@ -261,27 +264,28 @@ fn font_table() -> Result<Vec<u8>, String> {
         }
     }
     for (name, alt) in chain {
-        w.write_event(Event::Start(BytesStart::new("w:font").with_attributes([("w:name", name)]))).map_err(e)?;
+        w.write_event(Event::Start(BytesStart::new("w:font").with_attributes([("w:name", name)])))?;
         if let Some(alt) = alt {
-            w.write_event(Event::Empty(BytesStart::new("w:altName").with_attributes([("w:val", alt)]))).map_err(e)?;
+            w.write_event(Event::Empty(BytesStart::new("w:altName").with_attributes([("w:val", alt)])))?;
         }
         // GB2312 character set: clients choose a Chinese face for a missing one.
-        w.write_event(Event::Empty(BytesStart::new("w:charset").with_attributes([("w:val", "86")]))).map_err(e)?;
-        w.write_event(Event::End(BytesEnd::new("w:font"))).map_err(e)?;
+        w.write_event(Event::Empty(BytesStart::new("w:charset").with_attributes([("w:val", "86")])))?;
+        w.write_event(Event::End(BytesEnd::new("w:font")))?;
     }
-    w.write_event(Event::End(BytesEnd::new("w:fonts"))).map_err(e)?;
+    w.write_event(Event::End(BytesEnd::new("w:fonts")))?;
     Ok(w.into_inner())
 }
 
-fn save(d: Docx, path: &Path) -> Result<(), String> {
+fn save(d: Docx, path: &Path) -> Result<(), ReportError> {
+    let failed = |reason: String| ReportError::Docx { path: path.to_path_buf(), reason };
     let mut x = d.build();
-    x.font_table = font_table()?;
-    let file = std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    x.pack(std::io::BufWriter::new(file)).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    x.font_table = font_table().map_err(|e| failed(format!("cannot write the font table: {e}")))?;
+    let file = std::fs::File::create(path).map_err(|source| ReportError::Write { path: path.to_path_buf(), source })?;
+    x.pack(std::io::BufWriter::new(file)).map_err(|e| failed(e.to_string()))
 }
 
 /// The notice (通报) as a DOCX.
-pub fn write_notice(d: &ReportData, n: &Notice, path: &Path) -> Result<(), String> {
+pub fn write_notice(d: &ReportData, n: &Notice, path: &Path) -> Result<(), ReportError> {
     let mut doc = document();
     let mut paras: Vec<Paragraph> = Vec::new();
     let mut tables: Vec<(Paragraph, Paragraph, Table)> = Vec::new();
@@ -345,26 +349,28 @@ pub fn write_notice(d: &ReportData, n: &Notice, path: &Path) -> Result<(), Strin
     save(doc, path)
 }
 
-/// The rule a category of problem breaks, as the notice cites it.
-pub fn rule(c: &Criticism) -> &'static str {
-    match c.category.as_str() {
-        "逾期不更新" => "《政府网站与政务新媒体检查指标》单项否决指标：监测时间点前2周内无更新；政务新媒体每周至少发布1次内容",
-        "信息发布不准确" => "《政府网站与政务新媒体检查指标》单项否决指标：出现严重表述错误；确保发布内容准确无误",
-        "互动回应不及时" => {
-            "《政府网站与政务新媒体检查指标》单项否决指标：未提供有效互动功能或互动回应差；回应群众关切，互动回应及时"
+/// The rule a category of problem breaks, as the notice cites it. The national indicators are
+/// quoted as they are written; the local rules are worded from the rubric the quarter was built
+/// with (its reposting deadline, its passing score).
+pub fn rule(c: &Criticism, rubric: &Rubric) -> String {
+    let Some(category) = Category::from_label(&c.category) else { return "政务新媒体管理有关规定".into() };
+    match category {
+        Category::NoUpdate => "《政府网站与政务新媒体检查指标》单项否决指标：监测时间点前2周内无更新；政务新媒体每周至少发布1次内容".into(),
+        Category::Content => "《政府网站与政务新媒体检查指标》单项否决指标：出现严重表述错误；确保发布内容准确无误".into(),
+        Category::Interaction => {
+            "《政府网站与政务新媒体检查指标》单项否决指标：未提供有效互动功能或互动回应差；回应群众关切，互动回应及时".into()
         }
-        "运维管理不规范" if c.account_id.is_none() => "每个单位在同类平台只允许开设一个政务新媒体账号",
-        "运维管理不规范" => "政务新媒体开设、变更、关停、注销应备案，并向社会发布公告",
-        "转载不及时" => "对上级政务新媒体发布的重要政务信息，要在12小时内转载转发",
-        "综合评分不合格" => "季度综合评分低于60分（不合格）",
-        _ => "政务新媒体管理有关规定",
+        Category::Management if c.account_id.is_none() => "每个单位在同类平台只允许开设一个政务新媒体账号".into(),
+        Category::Management => "政务新媒体开设、变更、关停、注销应备案，并向社会发布公告".into(),
+        Category::Directives => format!("对上级政务新媒体发布的重要政务信息，要在{}小时内转载转发", rubric.directive_deadline_hours()),
+        Category::FailingGrade => format!("季度综合评分低于{}分（{}）", rubric.grades.pass, Grade::Fail.label()),
     }
 }
 
 /// A unit's problems: its `criticism_items` rows, in the notice's category order.
 pub fn unit_problems<'a>(d: &'a ReportData, unit: &str) -> Vec<&'a Criticism> {
     let mut out: Vec<&Criticism> = d.criticism.iter().filter(|c| c.unit_name.as_deref() == Some(unit)).collect();
-    out.sort_by_key(|c| notice::CATEGORIES.iter().position(|k| *k == c.category).unwrap_or(usize::MAX));
+    out.sort_by_key(|c| Category::from_label(&c.category).map(Category::position).unwrap_or(usize::MAX));
     out
 }
 
@@ -393,7 +399,7 @@ fn unit_pages(mut doc: Docx, d: &ReportData, n: &Notice, unit: &str, first: bool
     let rows: Vec<Vec<String>> = problems
         .iter()
         .enumerate()
-        .map(|(i, c)| vec![(i + 1).to_string(), place(c), c.category.clone(), c.problem.clone(), c.evidence.clone(), rule(c).to_string()])
+        .map(|(i, c)| vec![(i + 1).to_string(), place(c), c.category.clone(), c.problem.clone(), c.evidence.clone(), rule(c, &d.rubric)])
         .collect();
     doc = doc.add_table(table(&["序号", "平台及账号", "问题类别", "问题", "检查依据", "违反规定"], &[7, 15, 12, 17, 20, 29], &rows));
     doc = doc.add_paragraph(empty_line());
@@ -435,8 +441,8 @@ pub fn file_name(s: &str) -> String {
 
 /// One rectification notice per criticised unit in `dir`, numbered in league-table order, and
 /// all of them in one file to print. Returns the files written.
-pub fn write_rectifications(d: &ReportData, n: &Notice, dir: &Path) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+pub fn write_rectifications(d: &ReportData, n: &Notice, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir { path: dir.to_path_buf(), source })?;
     let units = notice::criticised_units(d);
     let mut files = Vec::new();
     let mut all = document();
@@ -456,9 +462,8 @@ pub fn write_rectifications(d: &ReportData, n: &Notice, dir: &Path) -> Result<Ve
 
 /// Converts DOCX files to PDF beside them with LibreOffice. `Err` names the package when
 /// `soffice` is not installed.
-pub fn to_pdf(files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let soffice = which("soffice")
-        .ok_or_else(|| "--pdf needs LibreOffice's soffice on PATH: install it (Debian: apt-get install libreoffice-writer)".to_string())?;
+pub fn to_pdf(files: &[PathBuf]) -> Result<Vec<PathBuf>, ReportError> {
+    let soffice = which("soffice").ok_or(ReportError::NoSoffice)?;
     let mut out = Vec::new();
     // One profile per run: a user's open LibreOffice (or another run) does not block the conversion.
     let profile = std::env::temp_dir().join(format!("govmedia-soffice-{}", std::process::id()));
@@ -482,16 +487,12 @@ pub fn to_pdf(files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .output()
-            .map_err(|e| format!("cannot run {}: {e}", soffice.display()))?;
+            .map_err(|source| ReportError::RunSoffice { program: soffice.clone(), source })?;
         for f in group {
             let pdf = f.with_extension("pdf");
             if !pdf.is_file() {
                 let _ = std::fs::remove_dir_all(&profile);
-                return Err(format!(
-                    "LibreOffice did not convert {} to PDF: {}",
-                    f.display(),
-                    String::from_utf8_lossy(&status.stderr).trim()
-                ));
+                return Err(ReportError::Pdf { path: f.clone(), stderr: String::from_utf8_lossy(&status.stderr).trim().to_string() });
             }
             out.push(pdf);
         }

@@ -1,13 +1,17 @@
 //! The draft notice (通报): 总体情况, 存在问题 by category with the evidence, 附件 tables of
 //! single-veto and deduction problems, and marked places for 工作要求 and the deadline.
 
-use super::data::{platform_zh, ReportData};
+use super::data::ReportData;
+use crate::pipeline::NoticeDateError;
+use crate::platform::zh as platform_zh;
+use crate::vocab::{Category, Grade};
 
-/// The categories of SPEC §7 in the order a notice lists them.
-pub const CATEGORIES: &[&str] = &["逾期不更新", "信息发布不准确", "互动回应不及时", "运维管理不规范", "转载不及时", "综合评分不合格"];
 const NUMERALS: &[&str] = &["一", "二", "三", "四", "五", "六", "七", "八"];
-/// Veto (单项否决) categories; the others are deductions (扣分).
-const VETO: &[&str] = &["逾期不更新", "信息发布不准确", "互动回应不及时"];
+
+/// Whether a criticism is a single veto (单项否决) rather than a deduction (扣分).
+fn is_veto(c: &super::data::Criticism) -> bool {
+    Category::from_label(&c.category).is_some_and(Category::is_veto)
+}
 
 /// Who a criticism is about, as Markdown text.
 fn who(c: &super::data::Criticism) -> String {
@@ -152,9 +156,7 @@ pub struct Notice {
 
 impl Notice {
     /// `today` is the report's date, the notice's date unless the table gives one.
-    pub fn new(quarter: &str, spec: &crate::pipeline::NoticeSpec, today: chrono::NaiveDate) -> Result<Notice, String> {
-        spec.check()?;
-        let date = |v: &Option<String>| v.as_deref().map(crate::time::parse_date).transpose().map_err(|e| e.to_string());
+    pub fn new(quarter: &str, spec: &crate::pipeline::NoticeSpec, today: chrono::NaiveDate) -> Result<Notice, NoticeDateError> {
         let given = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         Ok(Notice {
             quarter_zh: quarter_zh(quarter),
@@ -163,8 +165,8 @@ impl Notice {
             addressee: given(&spec.addressee).map(|a| a.trim_end_matches(['：', ':']).to_string()),
             number: given(&spec.number),
             requirements: given(&spec.requirements),
-            date: date(&spec.date)?.unwrap_or(today),
-            deadline: date(&spec.deadline)?,
+            date: spec.date()?.unwrap_or(today),
+            deadline: spec.deadline()?,
         })
     }
 
@@ -213,7 +215,7 @@ impl Notice {
 }
 
 /// Segments as Markdown: text escaped, placeholders as 【…】 (the HTML marks them).
-fn md_segs(parts: &[Seg]) -> String {
+pub fn md_segs(parts: &[Seg]) -> String {
     parts
         .iter()
         .map(|p| match p {
@@ -236,7 +238,7 @@ pub fn opening(d: &ReportData, n: &Notice) -> String {
 /// 总体情况: accounts checked and failed, overall and per platform, and the units' grades.
 pub fn overview(d: &ReportData) -> String {
     let mut s = String::new();
-    if let Some(a) = d.platforms.iter().find(|p| p.platform == "all") {
+    if let Some(a) = d.platforms.iter().find(|p| p.platform == crate::platform::ALL_PLATFORMS) {
         s.push_str(&format!(
             "本季度共检查政务新媒体账号{}个，不合格{}个，总体合格率{:.2}%。",
             a.checked,
@@ -247,15 +249,15 @@ pub fn overview(d: &ReportData) -> String {
     let per: Vec<String> = d
         .platforms
         .iter()
-        .filter(|p| p.platform != "all")
+        .filter(|p| p.platform != crate::platform::ALL_PLATFORMS)
         .map(|p| format!("{}检查{}个、不合格{}个、合格率{:.2}%", platform_zh(&p.platform), p.checked, p.failed, p.pass_rate.unwrap_or(0.0)))
         .collect();
     if !per.is_empty() {
         s.push_str(&format!("其中，{}。", per.join("；")));
     }
-    let grades = ["优秀", "良好", "合格", "不合格"]
+    let grades = Grade::ALL
         .iter()
-        .map(|g| format!("{g}{}个", d.units.iter().filter(|u| u.grade == *g).count()))
+        .map(|g| format!("{}{}个", g.label(), d.units.iter().filter(|u| u.grade == g.label()).count()))
         .collect::<Vec<_>>()
         .join("、");
     s.push_str(&format!("参评单位{}个，综合评分{}。", d.units.len(), grades));
@@ -269,9 +271,9 @@ pub fn top_units(d: &ReportData) -> Vec<String> {
 
 /// The problems by category, in the notice's order, categories without problems left out.
 pub fn problems_by_category(d: &ReportData) -> Vec<(&'static str, Vec<&super::data::Criticism>)> {
-    CATEGORIES
+    Category::ALL
         .iter()
-        .map(|cat| (*cat, d.criticism.iter().filter(|c| c.category == *cat).collect::<Vec<_>>()))
+        .map(|cat| (cat.label(), d.criticism.iter().filter(|c| c.category == cat.label()).collect::<Vec<_>>()))
         .filter(|(_, items)| !items.is_empty())
         .collect()
 }
@@ -299,7 +301,7 @@ pub fn annexes(d: &ReportData) -> Vec<Annex> {
     let veto = d
         .criticism
         .iter()
-        .filter(|c| VETO.contains(&c.category.as_str()))
+        .filter(|c| is_veto(c))
         .map(|c| {
             vec![
                 c.unit_name.clone().unwrap_or_else(|| "未纳入台账".into()),
@@ -319,7 +321,7 @@ pub fn annexes(d: &ReportData) -> Vec<Annex> {
             let other: Vec<String> = d
                 .criticism
                 .iter()
-                .filter(|c| !VETO.contains(&c.category.as_str()) && c.unit_name.as_deref() == Some(u.unit_name.as_str()))
+                .filter(|c| !is_veto(c) && c.unit_name.as_deref() == Some(u.unit_name.as_str()))
                 .map(|c| c.problem.clone())
                 .collect();
             vec![

@@ -1,8 +1,11 @@
 //! The league tables: XLSX (what offices circulate: frozen header, widths, grade colours, a sheet
 //! per level), CSV with a BOM (so Excel reads the Chinese), and HTML.
 
-use super::data::{platform_zh, status_zh, ReportData};
-use rust_xlsxwriter::{Color, Format, FormatAlign, Workbook};
+use super::data::{status_zh, ReportData};
+use super::ReportError;
+use crate::platform::zh as platform_zh;
+use crate::vocab::Grade;
+use rust_xlsxwriter::{Color, Format, FormatAlign, Workbook, XlsxError};
 use std::borrow::Cow;
 use std::path::Path;
 
@@ -134,13 +137,7 @@ pub fn csv_text_cell(value: &str) -> Cow<'_, str> {
 }
 
 fn grade_color(grade: &str) -> Option<Color> {
-    match grade {
-        "优秀" => Some(Color::RGB(0xC6EFCE)),
-        "良好" => Some(Color::RGB(0xDDEBF7)),
-        "合格" => Some(Color::RGB(0xFFEB9C)),
-        "不合格" => Some(Color::RGB(0xFFC7CE)),
-        _ => None,
-    }
+    Grade::from_label(grade).map(|g| Color::RGB(g.fill()))
 }
 
 /// One league table: its sheet (and file) name, header and rows, the column whose grade colours a
@@ -155,6 +152,11 @@ pub struct LeagueTable {
 }
 
 impl LeagueTable {
+    /// A table of text columns (the warning list): no grade colours, no numeric columns.
+    pub fn text(name: &'static str, header: &'static [&'static str], rows: Vec<Vec<String>>, widths: &'static [f64]) -> LeagueTable {
+        LeagueTable::new(name, header, rows, None, widths, &[])
+    }
+
     pub fn html(&self) -> String {
         html_table(self.header, &self.rows, self.grade_col)
     }
@@ -162,19 +164,25 @@ impl LeagueTable {
     /// The table as CSV with a BOM (so Excel reads the Chinese) and CRLF line ends. Names come from
     /// the register and the exports, so text cells are made safe for a spreadsheet
     /// ([`csv_text_cell`]); numbers are written as they are, so a negative one stays a number.
-    pub fn write_csv(&self, path: &Path) -> Result<(), String> {
+    pub fn write_csv(&self, path: &Path) -> Result<(), ReportError> {
+        let bytes = self.csv_bytes().map_err(|source| ReportError::Csv { path: path.to_path_buf(), source })?;
+        std::fs::write(path, bytes).map_err(|source| ReportError::Write { path: path.to_path_buf(), source })
+    }
+
+    /// The CSV file's bytes ([`LeagueTable::write_csv`]).
+    pub fn csv_bytes(&self) -> Result<Vec<u8>, csv::Error> {
         let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(b"\xEF\xBB\xBF".to_vec());
-        w.write_record(self.header).map_err(|e| e.to_string())?;
+        w.write_record(self.header)?;
         for row in &self.rows {
             let cells: Vec<Cow<str>> = row
                 .iter()
                 .enumerate()
                 .map(|(c, v)| if self.is_number(c, v) { Cow::Borrowed(v.as_str()) } else { csv_text_cell(v) })
                 .collect();
-            w.write_record(cells.iter().map(|c| c.as_bytes())).map_err(|e| e.to_string())?;
+            w.write_record(cells.iter().map(|c| c.as_bytes()))?;
         }
-        let bytes = w.into_inner().map_err(|e| e.to_string())?;
-        std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        // Writing into memory cannot fail; the error keeps its message all the same.
+        w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
     }
 
     /// Whether a cell is a number in one of the columns that hold numbers.
@@ -216,17 +224,21 @@ pub fn league_tables(d: &ReportData) -> [LeagueTable; 3] {
 
 /// A sheet per table. Columns that hold numbers are written as numbers, so Excel can sort and
 /// sum them.
-pub fn write_xlsx(path: &Path, tables: &[LeagueTable]) -> Result<(), String> {
+pub fn write_xlsx(path: &Path, tables: &[LeagueTable]) -> Result<(), ReportError> {
+    let failed = |sheet: Option<&str>| {
+        let (path, sheet) = (path.to_path_buf(), sheet.map(String::from));
+        move |source: XlsxError| ReportError::Xlsx { path, sheet, source }
+    };
     let mut wb = Workbook::new();
     for t in tables {
-        write_sheet(&mut wb, t)?;
+        write_sheet(&mut wb, t).map_err(failed(Some(t.name)))?;
     }
-    wb.save(path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    wb.save(path).map_err(failed(None))
 }
 
-fn write_sheet(wb: &mut Workbook, t: &LeagueTable) -> Result<(), String> {
+fn write_sheet(wb: &mut Workbook, t: &LeagueTable) -> Result<(), XlsxError> {
     let ws = wb.add_worksheet();
-    ws.set_name(t.name).map_err(|e| e.to_string())?;
+    ws.set_name(t.name)?;
     let head = Format::new()
         .set_bold()
         .set_background_color(Color::RGB(0x1F4E78))
@@ -234,11 +246,11 @@ fn write_sheet(wb: &mut Workbook, t: &LeagueTable) -> Result<(), String> {
         .set_align(FormatAlign::Center)
         .set_text_wrap();
     for (c, h) in t.header.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, *h, &head).map_err(|e| e.to_string())?;
-        ws.set_column_width(c as u16, t.widths.get(c).copied().unwrap_or(12.0)).map_err(|e| e.to_string())?;
+        ws.write_string_with_format(0, c as u16, *h, &head)?;
+        ws.set_column_width(c as u16, t.widths.get(c).copied().unwrap_or(12.0))?;
     }
-    ws.set_row_height(0, 30).map_err(|e| e.to_string())?;
-    ws.set_freeze_panes(1, 0).map_err(|e| e.to_string())?;
+    ws.set_row_height(0, 30)?;
+    ws.set_freeze_panes(1, 0)?;
     for (i, row) in t.rows.iter().enumerate() {
         let r = i as u32 + 1;
         let fill = t.grade_col.and_then(|g| row.get(g)).and_then(|g| grade_color(g));
@@ -251,11 +263,10 @@ fn write_sheet(wb: &mut Workbook, t: &LeagueTable) -> Result<(), String> {
             match v.parse::<f64>() {
                 Ok(x) if t.is_number(c, v) => ws.write_number_with_format(r, c as u16, x, &fmt).map(|_| ()),
                 _ => ws.write_string_with_format(r, c as u16, v, &fmt).map(|_| ()),
-            }
-            .map_err(|e| e.to_string())?;
+            }?;
         }
     }
-    ws.autofilter(0, 0, t.rows.len() as u32, t.header.len().saturating_sub(1) as u16).map_err(|e| e.to_string())?;
+    ws.autofilter(0, 0, t.rows.len() as u32, t.header.len().saturating_sub(1) as u16)?;
     Ok(())
 }
 
@@ -271,12 +282,9 @@ pub fn html_table(header: &[&str], rows: &[Vec<String>], grade_col: Option<usize
     }
     s.push_str("</tr></thead>\n<tbody>\n");
     for r in rows {
-        let class = match grade_col.and_then(|g| r.get(g)).map(String::as_str) {
-            Some("优秀") => " class=\"g-a\"",
-            Some("良好") => " class=\"g-b\"",
-            Some("合格") => " class=\"g-c\"",
-            Some("不合格") => " class=\"g-d\"",
-            _ => "",
+        let class = match grade_col.and_then(|g| r.get(g)).and_then(|g| Grade::from_label(g)) {
+            Some(g) => format!(" class=\"{}\"", g.css_class()),
+            None => String::new(),
         };
         s.push_str(&format!("<tr{class}>"));
         for v in r {
@@ -286,4 +294,19 @@ pub fn html_table(header: &[&str], rows: &[Vec<String>], grade_col: Option<usize
     }
     s.push_str("</tbody>\n</table>\n");
     s
+}
+
+impl LeagueTable {
+    /// A table other than the district report's three (a city's or province's regions, units with
+    /// their region), written by the same code.
+    pub fn new(
+        name: &'static str,
+        header: &'static [&'static str],
+        rows: Vec<Vec<String>>,
+        grade_col: Option<usize>,
+        widths: &'static [f64],
+        numeric: &'static [usize],
+    ) -> LeagueTable {
+        LeagueTable { name, header, rows, grade_col, widths, numeric }
+    }
 }

@@ -357,6 +357,7 @@ impl Warehouse {
             let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
             let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
             let config = config.infer_schema(&ctx.state()).await?;
+            let config = with_later_columns(name, config);
             let table = ListingTable::try_new(config)?;
             ctx.register_table(name.as_str(), Arc::new(table))?;
         }
@@ -369,4 +370,24 @@ impl Warehouse {
         }
         Ok(())
     }
+}
+
+/// A staging table written before a column was added to it (the register's optional `city` and
+/// `district`) reads with that column NULL, so that its models run unchanged; a column present
+/// with another type is still reported as schema drift.
+fn with_later_columns(
+    name: &str,
+    config: datafusion::datasource::listing::ListingTableConfig,
+) -> datafusion::datasource::listing::ListingTableConfig {
+    let (Some(def), Some(schema)) = (crate::table::staging_table(name), config.file_schema.clone()) else {
+        return config;
+    };
+    let expected = def.schema();
+    let missing: Vec<_> = expected.fields().iter().filter(|f| schema.field_with_name(f.name()).is_err()).cloned().collect();
+    if missing.is_empty() {
+        return config;
+    }
+    let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+    fields.extend(missing.into_iter().map(|f| Arc::new(f.as_ref().clone().with_nullable(true))));
+    config.with_schema(Arc::new(arrow::datatypes::Schema::new(fields)))
 }

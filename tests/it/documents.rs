@@ -276,7 +276,7 @@ fn names_reach_the_docx_as_text_never_as_fields_or_paths() {
     let whs = govmedia::warehouse::Warehouse::open(wh.to_str().unwrap()).unwrap();
     rt().block_on(async {
         let ctx = govmedia::engine::warehouse_session(&whs).await.unwrap();
-        let d = govmedia::report::data::load(&ctx, "2019Q3").await.unwrap();
+        let d = govmedia::report::data::load(&ctx, "2019Q3", &Default::default()).await.unwrap();
         // The heat map's weeks: 13 whole ones from Monday 07-01, and 09-30 alone (a partial week).
         let monday = |m, d| chrono::NaiveDate::from_ymd_opt(2019, m, d).unwrap();
         assert_eq!(d.weeks.len(), 14);

@@ -13,9 +13,12 @@ mod integrity;
 mod interrupt;
 mod models;
 mod outputs;
+mod regions;
 mod report;
 #[cfg(feature = "s3")]
 mod s3;
 mod sql_layer;
 mod tiers;
+mod vocab;
 mod warehouse;
+mod watch;

@@ -18,7 +18,7 @@ fn tables_and_notice(c: &CsvWarehouse) -> PathBuf {
     let wh = govmedia::warehouse::Warehouse::open(c.wh.to_str().unwrap()).unwrap();
     rt().block_on(async {
         let ctx = govmedia::engine::warehouse_session(&wh).await.unwrap();
-        let d = govmedia::report::data::load(&ctx, "2019Q3").await.unwrap();
+        let d = govmedia::report::data::load(&ctx, "2019Q3", &Default::default()).await.unwrap();
         govmedia::report::tables_and_notice(&d, &dir).unwrap();
     });
     dir

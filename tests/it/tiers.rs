@@ -20,7 +20,7 @@ fn a_tiers_export_files_ingest_back_to_its_staging_rows() {
     }
 
     let queries = [
-        "SELECT unit_name, unit_type, platform, account_id, account_name, opened_on, state, interaction_enabled \
+        "SELECT unit_name, unit_type, platform, account_id, account_name, opened_on, state, interaction_enabled, city, district \
          FROM registry ORDER BY platform, account_id",
         "SELECT platform, post_id, account_id, published_at, title, kind, repost_of, position, reads, wows, likes, comments, shares \
          FROM posts ORDER BY platform, post_id",

@@ -1,0 +1,704 @@
+//! The report of a city's or a province's office (issue #16). A district office checks its units
+//! one by one (the report of `super::report`); a city ranks its districts and a province its
+//! cities, names only the worst units and accounts, and circulates the full lists as an XLSX
+//! attachment. Its charts summarise (distribution, regions ranked, best and worst units, pass
+//! rates), so every output keeps the size of a few pages whatever the number of units.
+
+use super::charts::level::{draw_level, LevelCharts};
+use super::data::{Account, ReportData, Unit};
+use super::ReportError;
+type Result<T, E = ReportError> = std::result::Result<T, E>;
+use super::notice::{md_segs, md_text, numeral, quarter_zh, Notice};
+use super::tables::{escape, html_table, LeagueTable};
+use super::{page, ReportOptions, ReportOutput};
+use crate::engine::run_query;
+use crate::platform::zh as platform_zh;
+use crate::vocab::Category;
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use base64::Engine;
+use datafusion::prelude::SessionContext;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Whose report: the office of a district (区县), a city (市) or a province (省).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Level {
+    District,
+    City,
+    Province,
+}
+
+impl Level {
+    /// The level of `region_quarter_scores` this office ranks: a city its districts, a province
+    /// its cities; a district ranks units, not regions.
+    pub fn ranked(self) -> Option<&'static str> {
+        match self {
+            Level::District => None,
+            Level::City => Some("district"),
+            Level::Province => Some("city"),
+        }
+    }
+
+    /// What the ranked regions are called.
+    pub fn region_zh(self) -> &'static str {
+        match self {
+            Level::Province => "地市",
+            _ => "区县",
+        }
+    }
+
+    fn office_zh(self) -> &'static str {
+        match self {
+            Level::District => "区县级",
+            Level::City => "市级",
+            Level::Province => "省级",
+        }
+    }
+}
+
+/// How many of the worst units and accounts a notice names when the `[notice]` table does not say.
+pub const DEFAULT_NAMED: usize = 10;
+
+/// One row of `region_quarter_scores`.
+#[derive(Debug, Clone)]
+pub struct Region {
+    pub level: String,
+    pub region_path: String,
+    pub region: String,
+    pub parent: Option<String>,
+    pub units: i64,
+    pub units_failed: i64,
+    pub units_criticized: i64,
+    pub accounts: i64,
+    pub accounts_vetoed: i64,
+    pub accounts_checked: i64,
+    pub accounts_failed: i64,
+    pub pass_rate: Option<f64>,
+    pub criticism_items: i64,
+    pub unit_score_avg: f64,
+    pub rank: i64,
+    pub grade: String,
+}
+
+/// What a regional report adds to a district's data: the regions and where each unit sits.
+pub struct LevelData {
+    pub level: Level,
+    /// The regions this office ranks, by parent then rank.
+    pub regions: Vec<Region>,
+    /// Every district and city row, for the attachment.
+    pub all_regions: Vec<Region>,
+    /// unit → (city, district).
+    pub unit_region: HashMap<String, (String, Option<String>)>,
+    /// How many of the worst units and accounts are named.
+    pub named: usize,
+}
+
+/// Columns of a query result by name, cast to the type wanted.
+struct Cols(Vec<RecordBatch>, &'static str);
+
+impl Cols {
+    fn column(&self, name: &str, to: &DataType) -> Result<Vec<arrow::array::ArrayRef>> {
+        self.0
+            .iter()
+            .map(|b| {
+                let c = b.column_by_name(name).ok_or_else(|| ReportError::MissingColumn { table: self.1, column: name.into() })?;
+                arrow::compute::cast(c, to).map_err(|source| ReportError::Column { table: self.1, column: name.into(), source })
+            })
+            .collect()
+    }
+    fn strings(&self, name: &str) -> Result<Vec<Option<String>>> {
+        let mut out = Vec::new();
+        for a in self.column(name, &DataType::Utf8)? {
+            let a = a.as_string::<i32>();
+            out.extend((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())));
+        }
+        Ok(out)
+    }
+    fn text(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self.strings(name)?.into_iter().map(Option::unwrap_or_default).collect())
+    }
+    fn floats(&self, name: &str) -> Result<Vec<Option<f64>>> {
+        let mut out = Vec::new();
+        for a in self.column(name, &DataType::Float64)? {
+            let a = a.as_primitive::<Float64Type>();
+            out.extend((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))));
+        }
+        Ok(out)
+    }
+    fn ints(&self, name: &str) -> Result<Vec<i64>> {
+        let mut out = Vec::new();
+        for a in self.column(name, &DataType::Int64)? {
+            let a = a.as_primitive::<Int64Type>();
+            out.extend((0..a.len()).map(|i| if a.is_valid(i) { a.value(i) } else { 0 }));
+        }
+        Ok(out)
+    }
+}
+
+fn q(s: &str) -> String {
+    s.replace('\'', "''")
+}
+
+/// The level the register's regions imply for a quarter: a province when its units lie in more
+/// than one city, a city when in more than one district, else a district (a register without
+/// regions, or a warehouse built before regions were, is a district's).
+pub async fn implied_level(ctx: &SessionContext, quarter: &str) -> Result<Level> {
+    let sql = format!(
+        "SELECT count(DISTINCT city) AS cities, count(DISTINCT CASE WHEN level = 'district' THEN region_path END) AS districts \
+         FROM region_quarter_scores WHERE quarter = '{}'",
+        q(quarter)
+    );
+    let Ok(batches) = run_query(ctx, &sql).await else {
+        return Ok(Level::District);
+    };
+    let c = Cols(batches, "region_quarter_scores");
+    let (cities, districts) = (c.ints("cities")?.first().copied().unwrap_or(0), c.ints("districts")?.first().copied().unwrap_or(0));
+    Ok(if cities > 1 {
+        Level::Province
+    } else if districts > 1 {
+        Level::City
+    } else {
+        Level::District
+    })
+}
+
+/// The level to report at, if a city's or a province's: the one asked for, else the implied one.
+pub async fn regional_level(ctx: &SessionContext, quarter: &str, asked: Option<Level>) -> Result<Option<Level>> {
+    let level = match asked {
+        Some(l) => l,
+        None => implied_level(ctx, quarter).await?,
+    };
+    Ok((level != Level::District).then_some(level))
+}
+
+/// Reads the quarter's regions and units' regions. A level whose regions the quarter lacks (a
+/// register without 所属市 and 所属区县) is an error that says so.
+pub async fn load(ctx: &SessionContext, quarter: &str, level: Level, named: usize) -> Result<LevelData> {
+    let ranked = level.ranked().unwrap_or("district");
+    let sql =
+        format!("SELECT * FROM region_quarter_scores WHERE quarter = '{}' ORDER BY level, parent NULLS FIRST, rank, region", q(quarter));
+    let batches = run_query(ctx, &sql).await.map_err(|source| ReportError::NoRegions { quarter: quarter.to_string(), source })?;
+    let c = Cols(batches, "region_quarter_scores");
+    let (lv, path, region, parent) = (c.text("level")?, c.text("region_path")?, c.text("region")?, c.strings("parent")?);
+    let (units, failed, crit, accounts) = (c.ints("units")?, c.ints("units_failed")?, c.ints("units_criticized")?, c.ints("accounts")?);
+    let (vetoed, checked, acc_failed, rate) =
+        (c.ints("accounts_vetoed")?, c.ints("accounts_checked")?, c.ints("accounts_failed")?, c.floats("pass_rate")?);
+    let (items, avg, rank, grade) = (c.ints("criticism_items")?, c.floats("unit_score_avg")?, c.ints("rank")?, c.text("grade")?);
+    let all_regions: Vec<Region> = (0..lv.len())
+        .map(|i| Region {
+            level: lv[i].clone(),
+            region_path: path[i].clone(),
+            region: region[i].clone(),
+            parent: parent[i].clone(),
+            units: units[i],
+            units_failed: failed[i],
+            units_criticized: crit[i],
+            accounts: accounts[i],
+            accounts_vetoed: vetoed[i],
+            accounts_checked: checked[i],
+            accounts_failed: acc_failed[i],
+            pass_rate: rate[i],
+            criticism_items: items[i],
+            unit_score_avg: avg[i].unwrap_or(0.0),
+            rank: rank[i],
+            grade: grade[i].clone(),
+        })
+        .collect();
+    let regions: Vec<Region> = all_regions.iter().filter(|r| r.level == ranked).cloned().collect();
+    if regions.is_empty() {
+        return Err(ReportError::NoRegionColumns {
+            quarter: quarter.to_string(),
+            region: if ranked == "city" { "city" } else { "district" },
+            office: level.office_zh(),
+        });
+    }
+    let sql = format!("SELECT unit_name, city, district FROM unit_regions WHERE quarter = '{}'", q(quarter));
+    let u = Cols(run_query(ctx, &sql).await.map_err(|source| ReportError::Query { table: "unit_regions", source })?, "unit_regions");
+    let unit_region =
+        u.text("unit_name")?.into_iter().zip(u.text("city")?.into_iter().zip(u.strings("district")?)).collect::<HashMap<_, _>>();
+    Ok(LevelData { level, regions, all_regions, unit_region, named })
+}
+
+/// A score as ranks and grades compare it (SPEC §7): rounded to 4 places, half away from zero.
+fn rounded(score: f64) -> i64 {
+    ((score + 1e-9) * 1e4).round() as i64
+}
+
+/// The worst `n` units: lowest score first (compared rounded), ties by name.
+pub fn worst_units(d: &ReportData, n: usize) -> Vec<&Unit> {
+    let mut units: Vec<&Unit> = d.units.iter().collect();
+    units.sort_by(|a, b| rounded(a.score).cmp(&rounded(b.score)).then_with(|| a.unit_name.cmp(&b.unit_name)));
+    units.truncate(n);
+    units
+}
+
+/// The best `n` units, in rank order (ties by name).
+pub fn best_units(d: &ReportData, n: usize) -> Vec<&Unit> {
+    let mut units: Vec<&Unit> = d.units.iter().collect();
+    units.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.unit_name.cmp(&b.unit_name)));
+    units.truncate(n);
+    units
+}
+
+/// The worst `n` graded accounts: lowest score first (compared rounded), ties by platform and id.
+pub fn worst_accounts(d: &ReportData, n: usize) -> Vec<&Account> {
+    let mut accounts: Vec<(&Account, i64)> = d.accounts.iter().filter_map(|a| a.score.map(|s| (a, rounded(s)))).collect();
+    accounts.sort_by(|(a, sa), (b, sb)| sa.cmp(sb).then_with(|| a.platform.cmp(&b.platform)).then_with(|| a.account_id.cmp(&b.account_id)));
+    accounts.into_iter().take(n).map(|(a, _)| a).collect()
+}
+
+impl LevelData {
+    /// Whether the ranked regions fall under more than one parent (districts of several cities).
+    fn several_parents(&self) -> bool {
+        self.regions.iter().map(|r| &r.parent).collect::<BTreeSet<_>>().len() > 1
+    }
+
+    /// A region as the report names it: a district with its city when districts of several
+    /// cities are ranked (district names repeat from city to city).
+    pub fn label(&self, r: &Region) -> String {
+        match (&r.parent, self.several_parents()) {
+            (Some(p), true) => format!("{p}{}", r.region),
+            _ => r.region.clone(),
+        }
+    }
+
+    /// Where a unit sits, as the tables show it.
+    fn unit_place(&self, unit: &str) -> (String, String) {
+        match self.unit_region.get(unit) {
+            Some((c, d)) => (c.clone(), d.clone().unwrap_or_default()),
+            None => (String::new(), String::new()),
+        }
+    }
+
+    fn unit_place_text(&self, unit: &str) -> String {
+        let (c, d) = self.unit_place(unit);
+        format!("{c}{d}")
+    }
+
+    /// A unit as the notice names it: with its region in brackets, when it has one.
+    fn unit_named(&self, unit: &str) -> String {
+        match self.unit_place_text(unit) {
+            p if p.is_empty() => unit.to_string(),
+            p => format!("{unit}（{p}）"),
+        }
+    }
+}
+
+/// A score with two decimals, rounded half away from zero as the marts round (75.125 → 75.13;
+/// `{:.2}` would print the binary float's 75.12).
+fn f2(v: f64) -> String {
+    format!("{:.2}", ((v + 1e-9) * 100.0).round() / 100.0)
+}
+
+fn num(v: f64) -> String {
+    format!("{}", (v * 100.0).round() / 100.0)
+}
+
+const REGION_HEADER: &[&str] = &[
+    "排名",
+    "上级",
+    "名称",
+    "参评单位",
+    "不合格单位",
+    "被通报单位",
+    "账号数",
+    "否决账号",
+    "检查账号",
+    "不合格账号",
+    "合格率(%)",
+    "单位平均得分",
+    "等级",
+    "问题数",
+];
+const REGION_WIDTHS: &[f64] = &[6.0, 10.0, 12.0, 9.0, 10.0, 10.0, 8.0, 9.0, 9.0, 10.0, 10.0, 12.0, 8.0, 8.0];
+const REGION_NUMERIC: &[usize] = &[0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13];
+const UNIT_HEADER: &[&str] =
+    &["排名", "所属市", "所属区县", "单位名称", "单位类别", "账号数", "否决账号数", "单位扣分", "综合得分", "等级", "通报批评"];
+const UNIT_WIDTHS: &[f64] = &[6.0, 10.0, 10.0, 30.0, 10.0, 8.0, 10.0, 9.0, 9.0, 8.0, 9.0];
+const UNIT_NUMERIC: &[usize] = &[0, 5, 6, 7, 8];
+
+fn region_row(r: &Region) -> Vec<String> {
+    vec![
+        r.rank.to_string(),
+        r.parent.clone().unwrap_or_default(),
+        r.region.clone(),
+        r.units.to_string(),
+        r.units_failed.to_string(),
+        r.units_criticized.to_string(),
+        r.accounts.to_string(),
+        r.accounts_vetoed.to_string(),
+        r.accounts_checked.to_string(),
+        r.accounts_failed.to_string(),
+        r.pass_rate.map(num).unwrap_or_default(),
+        num(r.unit_score_avg),
+        r.grade.clone(),
+        r.criticism_items.to_string(),
+    ]
+}
+
+fn unit_row(l: &LevelData, u: &Unit) -> Vec<String> {
+    let (city, district) = l.unit_place(&u.unit_name);
+    vec![
+        u.rank.to_string(),
+        city,
+        district,
+        u.unit_name.clone(),
+        u.unit_type.clone(),
+        u.accounts.to_string(),
+        u.accounts_vetoed.to_string(),
+        num(u.unit_deductions),
+        num(u.score),
+        u.grade.clone(),
+        if u.criticized { "是".into() } else { "否".into() },
+    ]
+}
+
+/// The attachment's sheets: the regions ranked (and at a province, every district too), every
+/// unit with its region, every account, every problem.
+fn attachment_tables(d: &ReportData, l: &LevelData) -> Vec<LeagueTable> {
+    let mut out = Vec::new();
+    let sheet = if l.level == Level::Province { "地市排名" } else { "区县排名" };
+    out.push(LeagueTable::new(sheet, REGION_HEADER, l.regions.iter().map(region_row).collect(), Some(12), REGION_WIDTHS, REGION_NUMERIC));
+    if l.level == Level::Province {
+        let districts = l.all_regions.iter().filter(|r| r.level == "district").map(region_row).collect();
+        out.push(LeagueTable::new("区县排名", REGION_HEADER, districts, Some(12), REGION_WIDTHS, REGION_NUMERIC));
+    }
+    out.push(LeagueTable::new(
+        "单位排名",
+        UNIT_HEADER,
+        d.units.iter().map(|u| unit_row(l, u)).collect(),
+        Some(9),
+        UNIT_WIDTHS,
+        UNIT_NUMERIC,
+    ));
+    let [_, accounts, issues] = super::tables::league_tables(d);
+    out.push(accounts);
+    out.push(issues);
+    out
+}
+
+/// Problems per category, in the notice's order: (category, problems, units concerned).
+fn category_counts(d: &ReportData) -> Vec<(&'static str, usize, usize)> {
+    Category::ALL
+        .iter()
+        .map(|cat| {
+            let items: Vec<_> = d.criticism.iter().filter(|c| c.category == cat.label()).collect();
+            let units: BTreeSet<_> = items.iter().filter_map(|c| c.unit_name.as_deref()).collect();
+            (cat.label(), items.len(), units.len())
+        })
+        .filter(|(_, n, _)| *n > 0)
+        .collect()
+}
+
+fn account_who(l: &LevelData, a: &Account) -> String {
+    let unit = match &a.unit_name {
+        Some(u) => l.unit_named(u),
+        None => "未纳入台账账号".into(),
+    };
+    format!("{unit}{}“{}”", platform_zh(&a.platform), a.account_name)
+}
+
+/// The notice of a city's or a province's office, as Markdown: the overview, the regions ranked,
+/// the worst units and accounts named, the problems counted by category, and the attachment.
+pub fn markdown(d: &ReportData, l: &LevelData, n: &Notice) -> String {
+    let region_zh = l.level.region_zh();
+    let mut s = String::new();
+    let title = md_segs(&n.title());
+    s.push_str(&format!("# {title}（草稿）\n\n"));
+    if let Some(number) = &n.number {
+        s.push_str(&format!("{}\n\n", md_text(number)));
+    }
+    let addressee = md_segs(&n.addressee_segs());
+    s.push_str(&format!("{addressee}：\n\n"));
+    s.push_str(&format!("{}\n\n## 一、总体情况\n\n", super::notice::opening(d, n)));
+    s.push_str(&md_text(&super::notice::overview(d)));
+    s.push_str(&format!("参评单位分布在{}个{region_zh}。\n\n", l.regions.len()));
+
+    s.push_str(&format!("## 二、各{region_zh}排名\n\n"));
+    s.push_str(&format!("各{region_zh}按所辖单位综合得分的平均值排名（并列者名次相同）。\n\n"));
+    s.push_str(&format!(
+        "| 排名 | {region_zh} | 参评单位 | 检查账号 | 不合格账号 | 合格率 | 单位平均得分 | 等级 |\n|---|---|---|---|---|---|---|---|\n"
+    ));
+    for r in &l.regions {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.rank,
+            md_text(&l.label(r)),
+            r.units,
+            r.accounts_checked,
+            r.accounts_failed,
+            r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_default(),
+            f2(r.unit_score_avg),
+            r.grade
+        ));
+    }
+    s.push('\n');
+
+    s.push_str("## 三、存在问题\n\n");
+    let counts = category_counts(d);
+    if counts.is_empty() {
+        s.push_str("本季度检查未发现需通报的问题。\n\n");
+    } else {
+        let total: usize = counts.iter().map(|c| c.1).sum();
+        let parts: Vec<String> = counts.iter().map(|(c, n, u)| format!("{c}{n}个（涉及{u}个单位）")).collect();
+        let criticised = d.units.iter().filter(|u| u.criticized).count();
+        s.push_str(&format!("本季度共发现问题{total}个，其中{}。{criticised}个单位被通报批评。\n\n", parts.join("、")));
+    }
+    let worst = worst_units(d, l.named);
+    if !worst.is_empty() {
+        s.push_str(&format!("### （{}）综合得分最低的{}个单位\n\n", numeral(0), worst.len()));
+        for u in &worst {
+            let problems: Vec<String> = counts_for_unit(d, &u.unit_name);
+            s.push_str(&format!(
+                "- {}：综合得分{}，{}，排名第{}位{}。\n",
+                md_text(&l.unit_named(&u.unit_name)),
+                f2(u.score),
+                u.grade,
+                u.rank,
+                if problems.is_empty() { String::new() } else { format!("；{}", md_text(&problems.join("、"))) }
+            ));
+        }
+        if let Some(last) = worst.last() {
+            let tied = d.units.iter().filter(|u| rounded(u.score) == rounded(last.score)).count()
+                - worst.iter().filter(|u| rounded(u.score) == rounded(last.score)).count();
+            if tied > 0 {
+                s.push_str(&format!("\n另有{tied}个单位综合得分同为{}，见附件。\n", f2(last.score)));
+            }
+        }
+        s.push('\n');
+    }
+    let accounts = worst_accounts(d, l.named);
+    if !accounts.is_empty() {
+        s.push_str(&format!("### （{}）得分最低的{}个账号\n\n", numeral(1), accounts.len()));
+        for a in &accounts {
+            s.push_str(&format!(
+                "- {}：得分{}{}。\n",
+                md_text(&account_who(l, a)),
+                a.score.map(f2).unwrap_or_default(),
+                a.veto_reasons.as_deref().map(|v| format!("，单项否决：{}", md_text(v))).unwrap_or_default()
+            ));
+        }
+        if let Some(score) = accounts.last().and_then(|a| a.score) {
+            let same = |x: Option<f64>| x.is_some_and(|x| rounded(x) == rounded(score));
+            let tied = d.accounts.iter().filter(|a| same(a.score)).count() - accounts.iter().filter(|a| same(a.score)).count();
+            if tied > 0 {
+                s.push_str(&format!("\n另有{tied}个账号得分同为{}，见附件。\n", f2(score)));
+            }
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "全部{}个单位的排名、{}个账号的得分和{}个问题的清单见附件。\n\n",
+        d.units.len(),
+        d.accounts.len(),
+        d.criticism.len()
+    ));
+
+    s.push_str("## 四、工作要求\n\n");
+    for p in n.requirements_paragraphs() {
+        s.push_str(&format!("{}\n\n", md_segs(&p)));
+    }
+    s.push_str(&format!("{}\n\n", md_segs(&n.deadline_sentence())));
+    s.push_str(&format!("{}\n\n{}\n\n", md_segs(&n.office_segs()), md_text(&n.date_zh())));
+    s.push_str("## 附件\n\n");
+    s.push_str(&format!("{}_排名.xlsx（各{region_zh}排名、单位排名、账号得分、通报问题清单）\n", d.quarter));
+    s
+}
+
+/// A unit's problems counted by category: 逾期不更新2个.
+fn counts_for_unit(d: &ReportData, unit: &str) -> Vec<String> {
+    Category::ALL
+        .iter()
+        .filter_map(|cat| {
+            let n = d.criticism.iter().filter(|c| c.category == cat.label() && c.unit_name.as_deref() == Some(unit)).count();
+            (n > 0).then(|| format!("{}{n}个", cat.label()))
+        })
+        .collect()
+}
+
+/// The names a notice gives: the regions ranked, and the units it names (the worst units and the
+/// units of the worst accounts).
+pub fn named(d: &ReportData, l: &LevelData) -> (Vec<String>, BTreeSet<String>) {
+    let regions = l.regions.iter().map(|r| l.label(r)).collect();
+    let mut units: BTreeSet<String> = worst_units(d, l.named).iter().map(|u| u.unit_name.clone()).collect();
+    units.extend(worst_accounts(d, l.named).iter().filter_map(|a| a.unit_name.clone()));
+    (regions, units)
+}
+
+/// Writes a city's or a province's report into `out/QUARTER/`: summarising charts, the notice
+/// (Markdown, HTML), the XLSX attachment with every list, and one `index.html`.
+pub async fn report(
+    ctx: &SessionContext,
+    d: ReportData,
+    out: &Path,
+    opts: &ReportOptions,
+    n: &Notice,
+    font: &str,
+    level: Level,
+) -> Result<ReportOutput> {
+    let named = opts.notice.named.unwrap_or(DEFAULT_NAMED);
+    let l = load(ctx, &d.quarter, level, named).await?;
+    let dir = out.join(&d.quarter);
+    std::fs::create_dir_all(&dir).map_err(|source| ReportError::CreateDir { path: dir.clone(), source })?;
+    let mut files = Vec::new();
+
+    let top = best_units(&d, named);
+    // The worst in league-table order, as the chart lists them below the best.
+    let mut bottom = worst_units(&d, named);
+    bottom.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.unit_name.cmp(&b.unit_name)));
+    let label = |u: &Unit| format!("{}. {}", u.rank, u.unit_name);
+    let mut by_rate: Vec<&Region> = l.regions.iter().collect();
+    by_rate
+        .sort_by(|a, b| b.pass_rate.unwrap_or(0.0).total_cmp(&a.pass_rate.unwrap_or(0.0)).then_with(|| a.region_path.cmp(&b.region_path)));
+    let c = LevelCharts {
+        d: &d,
+        region_zh: level.region_zh(),
+        region_scores: l.regions.iter().map(|r| (format!("{}. {}", r.rank, l.label(r)), r.unit_score_avg, r.grade.clone())).collect(),
+        region_pass_rates: by_rate.iter().map(|r| (l.label(r), r.pass_rate.unwrap_or(0.0))).collect(),
+        top: top.iter().map(|u| (label(u), u.score, u.grade.clone())).collect(),
+        bottom: bottom.iter().map(|u| (label(u), u.score, u.grade.clone())).collect(),
+    };
+    let drawn = draw_level(&c, &dir.join("charts"), font)?;
+    files.extend(drawn.iter().flat_map(|(_, _, p)| p.clone()));
+
+    let quarter = &d.quarter;
+    let xlsx = dir.join(format!("{quarter}_排名.xlsx"));
+    super::tables::write_xlsx(&xlsx, &attachment_tables(&d, &l))?;
+    files.push(xlsx);
+
+    let md = markdown(&d, &l, n);
+    let notice_md = dir.join(format!("{quarter}_通报.md"));
+    write(&notice_md, md.as_bytes())?;
+    let notice_html = dir.join(format!("{quarter}_通报.html"));
+    let notice_page =
+        page(&format!("{} 通报（草稿）", n.quarter_zh), &format!("<section class=\"notice\">{}</section>", super::notice::html(&md)));
+    write(&notice_html, notice_page.as_bytes())?;
+    files.extend([notice_md, notice_html]);
+
+    let index = dir.join("index.html");
+    write(&index, index_html(&d, &l, &drawn, &md, &top, &worst_units(&d, named))?.as_bytes())?;
+    files.push(index.clone());
+
+    let all = d.platforms.iter().find(|p| p.platform == "all");
+    Ok(ReportOutput {
+        pdf_error: opts.pdf.then_some(ReportError::NoRegionalDocx),
+        dir,
+        index,
+        files,
+        criticised: super::notice::criticised_units(&d),
+        checked: all.map(|p| p.checked).unwrap_or(0),
+        failed: all.map(|p| p.failed).unwrap_or(0),
+        pass_rate: all.and_then(|p| p.pass_rate),
+    })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    std::fs::write(path, bytes).map_err(|source| ReportError::Write { path: path.to_path_buf(), source })
+}
+
+/// The regional `index.html`: cards, the charts embedded, the regions ranked, the best and worst
+/// units, the worst accounts, the problems counted, the notice; the lists are in the attachment.
+fn index_html(
+    d: &ReportData,
+    l: &LevelData,
+    charts: &[(String, String, Vec<PathBuf>)],
+    md: &str,
+    top: &[&Unit],
+    worst: &[&Unit],
+) -> Result<String> {
+    let region_zh = l.level.region_zh();
+    let all = d.platforms.iter().find(|p| p.platform == "all");
+    let title = format!("{} 政务新媒体检查报告（{}）", quarter_zh(&d.quarter), l.level.office_zh());
+    let mut body = format!("<h1>{}</h1>\n", escape(&title));
+    body.push_str(&format!(
+        "<nav><a href=\"#overview\">总体情况</a><a href=\"#regions\">{region_zh}排名</a><a href=\"#charts\">图表</a><a href=\"#units\">单位</a><a href=\"#accounts\">账号</a><a href=\"#notice\">通报（草稿）</a></nav>\n"
+    ));
+    body.push_str("<section id=\"overview\"><div class=\"cards\">\n");
+    let cards = [
+        ("检查账号", all.map(|p| p.checked.to_string()).unwrap_or_default()),
+        ("不合格账号", all.map(|p| p.failed.to_string()).unwrap_or_default()),
+        ("合格率", all.and_then(|p| p.pass_rate).map(|r| format!("{r:.2}%")).unwrap_or_default()),
+        ("参评单位", d.units.len().to_string()),
+        (if l.level == Level::Province { "地市" } else { "区县" }, l.regions.len().to_string()),
+        ("通报批评单位", d.units.iter().filter(|u| u.criticized).count().to_string()),
+    ];
+    for (label, v) in cards {
+        body.push_str(&format!("<div class=\"card\"><div>{label}</div><div class=\"n\">{}</div></div>\n", escape(&v)));
+    }
+    body.push_str("</div>\n");
+    body.push_str(&format!(
+        "<p>完整的单位排名（{}个单位）、账号得分（{}个账号）和问题清单（{}个问题）见附件 <a href=\"{q}_排名.xlsx\">{q}_排名.xlsx</a>。</p>\n</section>\n",
+        d.units.len(),
+        d.accounts.len(),
+        d.criticism.len(),
+        q = escape(&d.quarter)
+    ));
+    body.push_str(&format!("<h2 id=\"regions\">各{region_zh}排名</h2>\n"));
+    let rows: Vec<Vec<String>> = l
+        .regions
+        .iter()
+        .map(|r| {
+            vec![
+                r.rank.to_string(),
+                l.label(r),
+                r.units.to_string(),
+                r.units_criticized.to_string(),
+                r.accounts_checked.to_string(),
+                r.accounts_failed.to_string(),
+                r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_default(),
+                f2(r.unit_score_avg),
+                r.grade.clone(),
+            ]
+        })
+        .collect();
+    body.push_str(&html_table(
+        &["排名", region_zh, "参评单位", "被通报单位", "检查账号", "不合格账号", "合格率", "单位平均得分", "等级"],
+        &rows,
+        Some(8),
+    ));
+    body.push_str("<h2 id=\"charts\">图表</h2>\n");
+    for (_, title, paths) in charts {
+        if let Some(png) = paths.iter().find(|p| p.extension().is_some_and(|e| e == "png")) {
+            let b64 = base64::engine::general_purpose::STANDARD
+                .encode(std::fs::read(png).map_err(|source| ReportError::Read { path: png.clone(), source })?);
+            body.push_str(&format!(
+                "<figure><img alt=\"{t}\" src=\"data:image/png;base64,{b64}\"><figcaption>{t}</figcaption></figure>\n",
+                t = escape(title)
+            ));
+        }
+    }
+    let unit_rows = |units: &[&Unit]| -> Vec<Vec<String>> {
+        units
+            .iter()
+            .map(|u| vec![u.rank.to_string(), u.unit_name.clone(), l.unit_place_text(&u.unit_name), f2(u.score), u.grade.clone()])
+            .collect()
+    };
+    let header = ["排名", "单位", "所属地区", "综合得分", "等级"];
+    body.push_str(&format!("<h2 id=\"units\">综合得分前{}名单位</h2>\n", top.len()));
+    body.push_str(&html_table(&header, &unit_rows(top), Some(4)));
+    body.push_str(&format!("<h2>综合得分最低的{}个单位</h2>\n", worst.len()));
+    body.push_str(&html_table(&header, &unit_rows(worst), Some(4)));
+    let accounts = worst_accounts(d, l.named);
+    body.push_str(&format!("<h2 id=\"accounts\">得分最低的{}个账号</h2>\n", accounts.len()));
+    let rows: Vec<Vec<String>> = accounts
+        .iter()
+        .map(|a| {
+            vec![
+                a.unit_name.clone().unwrap_or_else(|| "（未纳入台账）".into()),
+                a.unit_name.as_deref().map(|u| l.unit_place_text(u)).unwrap_or_default(),
+                platform_zh(&a.platform).to_string(),
+                a.account_name.clone(),
+                a.score.map(f2).unwrap_or_default(),
+                a.grade.clone().unwrap_or_default(),
+                a.veto_reasons.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    body.push_str(&html_table(&["单位", "所属地区", "平台", "账号", "得分", "等级", "单项否决"], &rows, Some(5)));
+    body.push_str("<h2>问题分类统计</h2>\n");
+    let rows: Vec<Vec<String>> = category_counts(d).iter().map(|(c, n, u)| vec![c.to_string(), n.to_string(), u.to_string()]).collect();
+    body.push_str(&html_table(&["问题类别", "问题数", "涉及单位"], &rows, None));
+    body.push_str(&format!("<h2 id=\"notice\">通报（草稿）</h2>\n<section class=\"notice\">{}</section>\n", super::notice::html(md)));
+    Ok(page(&title, &body))
+}
