@@ -14,6 +14,8 @@ mod interrupt;
 mod models;
 mod outputs;
 mod report;
+#[cfg(feature = "serve")]
+mod serve;
 mod sql_layer;
 mod tiers;
 mod warehouse;
