@@ -243,7 +243,9 @@ impl Warehouse {
             _ => {
                 let (store, prefix) = object_store::parse_url_opts(url, std::env::vars().map(|(k, v)| (k.to_ascii_lowercase(), v)))
                     .map_err(|e| {
-                        WarehouseError::Other(format!("cannot open warehouse {url}: {e} (s3:// needs a build with `--features s3`)"))
+                        WarehouseError::Other(format!(
+                            "cannot open warehouse {url}: {e} (s3:// needs the `s3` feature, which this build was made without)"
+                        ))
                     })?;
                 let mut root = url.clone();
                 root.set_path("/");
