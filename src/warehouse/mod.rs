@@ -243,9 +243,13 @@ impl Warehouse {
             _ => {
                 let (store, prefix) = object_store::parse_url_opts(url, std::env::vars().map(|(k, v)| (k.to_ascii_lowercase(), v)))
                     .map_err(|e| {
-                        WarehouseError::Other(format!(
-                            "cannot open warehouse {url}: {e} (s3:// needs the `s3` feature, which this build was made without)"
-                        ))
+                        // Only reached for s3:// when the build left out the (default) `s3` feature.
+                        let note = if matches!(scheme, "s3" | "s3a") {
+                            " (this build was made without the default `s3` feature, which s3:// warehouses need)"
+                        } else {
+                            ""
+                        };
+                        WarehouseError::Other(format!("cannot open warehouse {url}: {e}{note}"))
                     })?;
                 let mut root = url.clone();
                 root.set_path("/");

@@ -7,7 +7,14 @@
 //! refused.
 //!
 //! The server: moto (`pip install 'moto[server]'`; `.ci/run` installs it into target/s3-venv),
-//! one per test on a free port. Under CI a missing server fails.
+//! one per test on a free port. Under CI a missing server fails; elsewhere the tests are skipped
+//! with a note on stderr.
+//!
+//! These tests run in every `cargo test`, so by default they take a sample that keeps them to a few
+//! minutes: 3 kill points (a dead run's lock left at its release, a data file landed, the manifest
+//! swap landed during a build), 2 fault runs, 2 races (one over a dead run's lock), and the `demo`
+//! command once. `GOVMEDIA_S3_THOROUGH=1` runs every kill point, fault rate and race. The demo's
+//! exports and their local run (the reference every test compares with) are made once for all.
 
 use crate::common::*;
 use govmedia::warehouse::Manifest;
@@ -20,10 +27,15 @@ use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 const BUCKET: &str = "govmedia";
+
+/// `GOVMEDIA_S3_THOROUGH=1`: every kill point, fault rate and race, not the default sample.
+fn thorough() -> bool {
+    std::env::var("GOVMEDIA_S3_THOROUGH").is_ok_and(|v| v == "1")
+}
 
 // ---------------------------------------------------------------------------------------------
 // The server
@@ -208,34 +220,58 @@ fn clone_prefix(s: &AmazonS3, from: &str, to: &str) {
 // ---------------------------------------------------------------------------------------------
 // The demo's exports, a local reference run, and the marts compared
 
+/// The demo's exports (seed 3) and a local run of them, made once for all the tests of this module
+/// (they compare with the same reference): in the target's temp folder, replaced by the next run.
+struct Reference {
+    pipeline: PathBuf,
+    /// The HMAC key outside the warehouse, shared with the S3 runs (same author hashes).
+    secret: PathBuf,
+    local: PathBuf,
+    /// Every table of the local run, as [`tables`] reads them.
+    tables: BTreeMap<String, Vec<String>>,
+}
+
+const SEED: &str = "3";
+
+fn reference() -> &'static Reference {
+    static REFERENCE: OnceLock<Reference> = OnceLock::new();
+    REFERENCE.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("s3-reference");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("exports");
+        let r = govmedia(&dir.join("unused"), &["generate", "--out", out.to_str().unwrap(), "--seed", SEED]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let secret = dir.join("keys/secret.key");
+        let local = dir.join("local");
+        let pipeline = out.join("pipeline.toml");
+        let env = vec![("GOVMEDIA_SECRET_FILE".to_string(), secret.to_str().unwrap().to_string())];
+        let r = run(local.to_str().unwrap(), &env, &["run", pipeline.to_str().unwrap(), "--stages", "ingest,build"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        let tables = tables(local.to_str().unwrap(), &env);
+        Reference { pipeline, secret, local, tables }
+    })
+}
+
+/// One test's view of the reference, with a scratch folder of its own.
 struct Demo {
     dir: tempfile::TempDir,
     pipeline: PathBuf,
-    /// The HMAC key outside the warehouse, shared with the local run (same author hashes).
     secret: PathBuf,
-    local: PathBuf,
 }
 
 fn demo_exports() -> Demo {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("exports");
-    let r = govmedia(&dir.path().join("unused"), &["generate", "--out", out.to_str().unwrap(), "--seed", "3"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let secret = dir.path().join("keys/secret.key");
-    let local = dir.path().join("local");
-    Demo { pipeline: out.join("pipeline.toml"), secret, local, dir }
+    let r = reference();
+    Demo { dir: tempfile::tempdir().unwrap(), pipeline: r.pipeline.clone(), secret: r.secret.clone() }
 }
 
 impl Demo {
-    /// Ingests and builds the reference warehouse in a local folder.
-    fn run_locally(&self) -> String {
-        let r = run(
-            self.local.to_str().unwrap(),
-            &self.env_with(vec![]),
-            &["run", self.pipeline.to_str().unwrap(), "--stages", "ingest,build"],
-        );
-        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-        self.local.to_str().unwrap().to_string()
+    /// The local run's two marts (see [`marts`]).
+    fn local_marts(&self) -> BTreeMap<String, Vec<String>> {
+        let mut all = reference().tables.clone();
+        all.retain(|t, _| MARTS.contains(&t.as_str()));
+        assert_eq!(all.len(), 2, "{:?}", all.keys());
+        all
     }
     fn env_with(&self, mut env: Vec<(String, String)>) -> Vec<(String, String)> {
         env.push(("GOVMEDIA_SECRET_FILE".into(), self.secret.to_str().unwrap().into()));
@@ -249,6 +285,52 @@ impl Demo {
     }
     fn build(&self) -> Vec<&str> {
         vec!["run", self.pipeline.to_str().unwrap(), "--stages", "build"]
+    }
+}
+
+/// Uploads the local reference warehouse (ingested and built) to `prefix`: a base for the tests
+/// that start from a built warehouse, without running the pipeline on S3 once more. Its paths are
+/// relative, so the copy is a warehouse as the S3 runs make it.
+fn upload_reference(s: &AmazonS3, prefix: &str) {
+    let root = &reference().local;
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+            // The local folder's own swap lock (a file lock): not part of an S3 warehouse.
+            if rel == "_swap.lock" {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            block(s.put(&StorePath::from(format!("{prefix}/{rel}")), PutPayload::from(bytes))).unwrap();
+        }
+    }
+    consistent(s, prefix).expect("the uploaded manifest");
+}
+
+/// Copies the objects of `prefix` into a local folder: a local warehouse the tables are read
+/// from quickly (each read of a table on S3 is a run of the binary against the server).
+fn download(s: &AmazonS3, prefix: &str, to: &std::path::Path) -> PathBuf {
+    for (rel, _) in list(s, prefix) {
+        let bytes = block(async { s.get(&StorePath::from(format!("{prefix}/{rel}"))).await?.bytes().await }).unwrap();
+        let path = to.join(&rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+    }
+    to.to_path_buf()
+}
+
+/// What a finished run leaves: no lock, no probe object, and no key when the key lives outside.
+fn assert_clean(s: &AmazonS3, prefix: &str, key_outside: bool) {
+    let objects: Vec<String> = list(s, prefix).into_iter().map(|(p, _)| p).collect();
+    assert!(!objects.iter().any(|p| p == "_lock" || p.starts_with("_probe/")), "{prefix}: {objects:?}");
+    if key_outside {
+        assert!(!objects.iter().any(|p| p == "_secret.key"), "{prefix}: {objects:?}");
     }
 }
 
@@ -285,10 +367,12 @@ fn tables_named(warehouse: &str, env: &[(String, String)], only: Option<&[&str]>
     out
 }
 
+const MARTS: &[&str] = &["account_quarter_indicators", "unit_quarter_scores"];
+
 /// The two marts the report is made of, all columns but the run's, sorted: a cheaper check than
 /// [`tables`] for the runs that repeat.
 fn marts(warehouse: &str, env: &[(String, String)]) -> BTreeMap<String, Vec<String>> {
-    let all = tables_named(warehouse, env, Some(&["account_quarter_indicators", "unit_quarter_scores"]));
+    let all = tables_named(warehouse, env, Some(MARTS));
     assert_eq!(all.len(), 2, "{:?}", all.keys());
     all
 }
@@ -467,10 +551,11 @@ fn kill9(pid: u32) {
 
 impl ProxyState {
     /// Whether this request is the armed kill point; kills the process when it is.
-    fn kill_here(&self, method: &str, target: &str, after_forward: bool) -> bool {
+    fn kill_here(&self, method: &str, target: &str, body: &[u8], after_forward: bool) -> bool {
         let mut kill = self.kill.lock().unwrap();
         let Some((at, seen)) = kill.as_mut() else { return false };
-        if at.method != method || !target.contains(at.key) || at.after_forward != after_forward {
+        let named = target.contains(at.key) || (method == "POST" && find(body, at.key.as_bytes()).is_some());
+        if at.method != method || !named || at.after_forward != after_forward {
             return false;
         }
         *seen += 1;
@@ -511,12 +596,12 @@ fn serve(mut client: TcpStream, st: &ProxyState) {
         return;
     }
     let n = st.requests.fetch_add(1, Ordering::SeqCst) + 1;
-    if st.kill_here(&method, &target, false) {
+    if st.kill_here(&method, &target, &body, false) {
         return;
     }
     st.wait_at_gate(&method, &target, &head);
     let every = st.every.load(Ordering::SeqCst);
-    let fault = if every > 0 && n % every == 0 {
+    let fault = if every > 0 && n.is_multiple_of(every) {
         let faults = st.faults.lock().unwrap();
         (!faults.is_empty()).then(|| faults[(n / every) % faults.len()])
     } else {
@@ -550,7 +635,7 @@ fn serve(mut client: TcpStream, st: &ProxyState) {
     if up.read_to_end(&mut answer).is_err() {
         return;
     }
-    if st.kill_here(&method, &target, true) || fault == Some(Fault::AnswerLost) {
+    if st.kill_here(&method, &target, &body, true) || fault == Some(Fault::AnswerLost) {
         return;
     }
     let Some(split) = find(&answer, b"\r\n\r\n") else { return };
@@ -575,28 +660,25 @@ fn the_demo_pipeline_on_s3_equals_the_local_run() {
     let Some(server) = server() else { return };
     let demo = demo_exports();
     let s = store(server.port);
-    let env = demo.env(server.port);
-    let wh = url("demo");
-    let r = run(&wh, &env, &["run", demo.pipeline.to_str().unwrap(), "--stages", "ingest,build"]);
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    let m = consistent(&s, "demo").expect("a manifest");
-    assert!(m.all_paths().count() > 10, "{m:?}");
-    let objects: Vec<String> = list(&s, "demo").into_iter().map(|(p, _)| p).collect();
-    // The key lives outside the bucket; no lock or probe object is left behind.
-    for gone in ["_secret.key", "_lock"] {
-        assert!(!objects.iter().any(|p| p == gone), "{gone} in {objects:?}");
-    }
-    assert!(!objects.iter().any(|p| p.starts_with("_probe/")), "{objects:?}");
-    let local = tables(&demo.run_locally(), &demo.env_with(vec![]));
-    assert_same_tables(&local, &tables(&wh, &env), "demo on S3");
-
-    // The whole `demo` command too (ingest, build, report), with the key in the bucket this time.
+    // The whole `demo` command (generate, ingest, build, report) on the reference's exports, with
+    // the key in the bucket: the reference's key, put there first, so that author hashes match.
+    let key = std::fs::read(&demo.secret).unwrap();
+    block(s.put(&StorePath::from("demo/_secret.key"), PutPayload::from(key.clone()))).unwrap();
     let out = demo.dir.path().join("demo-out");
-    let r = run(&url("whole-demo"), &s3_env(server.port), &["demo", "--out", out.to_str().unwrap()]);
+    let wh = url("demo");
+    let r = run(&wh, &s3_env(server.port), &["demo", "--out", out.to_str().unwrap(), "--seed", SEED]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(out.join("reports").exists());
-    consistent(&s, "whole-demo").expect("a manifest");
-    assert!(list(&s, "whole-demo").iter().any(|(p, _)| p == "_secret.key"));
+    let m = consistent(&s, "demo").expect("a manifest");
+    assert!(m.all_paths().count() > 10, "{m:?}");
+    assert_clean(&s, "demo", false);
+    let stored = block(async { s.get(&StorePath::from("demo/_secret.key")).await?.bytes().await }).unwrap();
+    assert_eq!(stored.as_ref(), key.as_slice(), "the key in the bucket was used, not replaced");
+    // Every table equals the local run's (read from a copy of the bucket), and the marts read
+    // on S3 by the binary too.
+    let copy = download(&s, "demo", &demo.dir.path().join("copy"));
+    assert_same_tables(&reference().tables, &tables(copy.to_str().unwrap(), &[]), "demo on S3");
+    assert_same_tables(&demo.local_marts(), &marts(&wh, &s3_env(server.port)), "demo on S3, read on S3");
 }
 
 #[test]
@@ -659,12 +741,13 @@ fn faults_on_the_wire_end_in_the_old_or_the_new_state() {
     let demo = demo_exports();
     let s = store(server.port);
     let proxy = Proxy::start(server.port);
-    let local = marts(&demo.run_locally(), &demo.env_with(vec![]));
+    let local = demo.local_marts();
     let all = [Fault::Status500, Fault::Status503, Fault::AnswerLost, Fault::DropMidBody, Fault::Delay];
     let mut outcomes = Vec::new();
     // Faults more and less often, on ingest then build; each run succeeds or fails clearly, and
     // then the warehouse reads whole; a run without faults then completes it.
-    for (i, every) in [7usize, 4, 3].into_iter().enumerate() {
+    let rates: &[usize] = if thorough() { &[7, 4, 3] } else { &[4, 3] };
+    for (i, &every) in rates.iter().enumerate() {
         let prefix = format!("faults-{i}");
         let wh = url(&prefix);
         for stage in [demo.ingest(), demo.build()] {
@@ -688,21 +771,35 @@ fn faults_on_the_wire_end_in_the_old_or_the_new_state() {
             }
         }
         assert_same_tables(&local, &marts(&wh, &demo.env(server.port)), &prefix);
+        // The key lives outside the bucket; no lock or probe object is left behind.
+        assert_clean(&s, &prefix, true);
     }
     let injected = proxy.injected();
     eprintln!("faults injected: {injected:?}; runs: {outcomes:#?}");
     assert!(all.iter().all(|f| injected.get(f).copied().unwrap_or(0) > 0), "{injected:?}");
 }
 
-/// The kill points: (method, key, nth, after the request landed).
-const KILL_POINTS: &[(&str, &str, usize, bool)] = &[
-    ("PUT", "/_lock", 1, false),
-    ("PUT", ".parquet", 1, true),
-    ("PUT", ".parquet", 4, false),
-    ("PUT", "/_manifests/", 1, false),
-    ("PUT", "/_manifest.json", 1, false),
-    ("PUT", "/_manifest.json", 1, true),
-    ("DELETE", "/_lock", 1, false),
+/// Where a run is killed: (method, key, nth, after the request landed, in the default sample).
+/// The key is matched in the path, and in the body of a POST (object_store deletes with
+/// DeleteObjects, which names the object in its body). The sample: a dead run's lock left at its
+/// release (the next run takes it over), a data file landed (a stray the next commit removes),
+/// and the manifest swap of a build landed (the new state, its answer never seen).
+const INGEST_KILLS: &[(&str, &str, usize, bool, bool)] = &[
+    ("PUT", "/_lock", 1, false, false),
+    ("PUT", ".parquet", 1, true, true),
+    ("PUT", ".parquet", 4, false, false),
+    ("PUT", "/_manifests/", 1, false, false),
+    ("PUT", "/_manifest.json", 1, false, false),
+    ("PUT", "/_manifest.json", 1, true, false),
+    // The release of the lock, after the commit (and its clean-up).
+    ("POST", "/_lock<", 1, false, true),
+];
+/// A build is slower: the points around its commit.
+const BUILD_KILLS: &[(&str, &str, usize, bool, bool)] = &[
+    ("PUT", ".parquet", 2, true, false),
+    ("PUT", "/_manifest.json", 1, false, false),
+    ("PUT", "/_manifest.json", 1, true, true),
+    ("POST", "/_lock<", 1, false, false),
 ];
 
 #[test]
@@ -711,13 +808,10 @@ fn kill_9_during_ingest_and_build_then_the_next_run_succeeds() {
     let demo = demo_exports();
     let s = store(server.port);
     let proxy = Proxy::start(server.port);
-    let local = marts(&demo.run_locally(), &demo.env_with(vec![]));
-    // A base ingested and built (so a build has files to replace).
+    let local = demo.local_marts();
+    // A base ingested and built (so a build has files to replace): the reference, uploaded.
     let base = "base";
-    let r = run(&url(base), &demo.env(server.port), &demo.ingest());
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let r = run(&url(base), &demo.env(server.port), &demo.build());
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    upload_reference(&s, base);
     // The killed ingest adds another district's exports (another seed) to a copy of the base, so
     // that it writes new files and its stray files must be cleaned up by the next commit.
     let other = demo.dir.path().join("other");
@@ -726,23 +820,29 @@ fn kill_9_during_ingest_and_build_then_the_next_run_succeeds() {
     let other_pipeline = other.join("pipeline.toml");
     let other_ingest = vec!["run", other_pipeline.to_str().unwrap(), "--stages", "ingest"];
     let mut tried = 0;
-    for (stage_name, stage) in [("ingest", other_ingest), ("build", demo.build())] {
-        for (i, &(method, key, nth, after_forward)) in KILL_POINTS.iter().enumerate() {
+    let mut expected = 0;
+    for (stage_name, stage, points) in [("ingest", other_ingest, INGEST_KILLS), ("build", demo.build(), BUILD_KILLS)] {
+        for (i, &(method, key, nth, after_forward, sampled)) in points.iter().enumerate() {
+            if !sampled && !thorough() {
+                continue;
+            }
+            expected += 1;
             let prefix = format!("kill-{stage_name}-{i}");
             clone_prefix(&s, base, &prefix);
             let before = manifest(&s, &prefix);
             proxy.arm_kill(KillAt { method, key, nth, after_forward });
-            let mut child =
-                command(&url(&prefix), &demo.env(proxy.port), &stage).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+            let child = command(&url(&prefix), &demo.env(proxy.port), &stage).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
             proxy.st.pid.store(child.id(), Ordering::SeqCst);
-            let status = child.wait().unwrap();
+            let out = child.wait_with_output().unwrap();
+            let status = out.status;
             let point = format!("{stage_name} killed at {method} {key} #{nth} ({})", if after_forward { "landed" } else { "not sent" });
-            assert!(proxy.st.killed.load(Ordering::SeqCst), "{point}: never reached ({status})");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(proxy.st.killed.load(Ordering::SeqCst), "{point}: never reached ({status}): {stderr}");
             assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "{point}");
             tried += 1;
             // The old state or the new one, whole; before the swap landed, the old one.
             let killed = consistent(&s, &prefix);
-            let committed_allowed = (after_forward && key == "/_manifest.json") || method == "DELETE";
+            let committed_allowed = (after_forward && key == "/_manifest.json") || method == "POST";
             if !committed_allowed {
                 assert!(killed == before, "{point}: the killed run committed");
             }
@@ -760,7 +860,8 @@ fn kill_9_during_ingest_and_build_then_the_next_run_succeeds() {
         }
     }
     eprintln!("kill points tried: {tried}");
-    assert_eq!(tried, 2 * KILL_POINTS.len());
+    assert_eq!(tried, expected);
+    assert!(tried >= 3, "{tried}");
 }
 
 #[test]
@@ -770,14 +871,15 @@ fn two_writers_at_once_never_both_commit() {
     let s = store(server.port);
     let proxy = Proxy::start(server.port);
     let base = "race-base";
-    let r = run(&url(base), &demo.env(server.port), &demo.ingest());
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    upload_reference(&s, base);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
     let mut dead = Command::new("true").spawn().unwrap();
     let dead_pid = dead.id();
     dead.wait().unwrap();
     let mut races = 0;
-    for i in 0..6 {
+    // The sample: one race over the create-if-absent, one over a dead run's lock.
+    let count = if thorough() { 6 } else { 2 };
+    for i in 0..count {
         let stale = i % 2 == 1;
         let prefix = format!("race-{i}");
         clone_prefix(&s, base, &prefix);
@@ -809,4 +911,5 @@ fn two_writers_at_once_never_both_commit() {
         races += 1;
     }
     eprintln!("races tried: {races}");
+    assert_eq!(races, count);
 }
