@@ -72,6 +72,9 @@ def main():
     if os.path.exists(notes):
         out += ["", open(notes, encoding="utf-8").read().rstrip()]
     print("\n".join(out))
+    # The Postgres endpoint's load test (bench/serve_load.py) keeps its own section.
+    if os.path.exists("bench/serve_load.md"):
+        print("\n" + open("bench/serve_load.md", encoding="utf-8").read().rstrip("\n"))
 
 
 if __name__ == "__main__":

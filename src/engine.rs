@@ -15,7 +15,7 @@ pub enum EngineError {
     #[error("cannot start the query engine with a memory pool of {limit} bytes spilling to the system's temporary folder: {source}")]
     Runtime { limit: usize, source: DataFusionError },
     /// A statement that would change the warehouse (its first word).
-    #[error("refused: `{0} …` would change the warehouse; `govmedia sql` only reads (use the pipeline stages to change data)")]
+    #[error("refused: `{0} …` would change the warehouse; `govmedia sql` and `govmedia serve` only read (use the pipeline stages to change data)")]
     Refused(String),
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
@@ -26,10 +26,27 @@ pub enum EngineError {
 /// A session whose operators work within a memory pool ([`memory_limit`]) and spill to temporary
 /// files beyond it, so memory stays bounded as data grows.
 pub fn session() -> Result<SessionContext, EngineError> {
+    Ok(session_in(runtime()?))
+}
+
+/// The runtime of a session: its memory pool ([`memory_limit`]) and spill folder. Sessions made
+/// with [`session_in`] from one runtime share its pool (`govmedia serve` makes a session per
+/// warehouse version, and every client's query draws from the one pool).
+pub fn runtime() -> Result<std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>, EngineError> {
     return_freed_memory_at_once();
     use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
     use datafusion::execution::memory_pool::FairSpillPool;
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    let limit = memory_limit();
+    RuntimeEnvBuilder::new()
+        .with_memory_pool(std::sync::Arc::new(FairSpillPool::new(limit)))
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory))
+        .build_arc()
+        .map_err(|source| EngineError::Runtime { limit, source })
+}
+
+/// A session in `runtime` (its memory pool and spill folder), with the engine's options.
+pub fn session_in(runtime: std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
@@ -49,13 +66,7 @@ pub fn session() -> Result<SessionContext, EngineError> {
             }
         }
     }
-    let limit = memory_limit();
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(std::sync::Arc::new(FairSpillPool::new(limit)))
-        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory))
-        .build_arc()
-        .map_err(|source| EngineError::Runtime { limit, source })?;
-    Ok(SessionContext::new_with_config_rt(config, runtime))
+    SessionContext::new_with_config_rt(config, runtime)
 }
 
 /// A session with every table of the warehouse's current manifest registered.
@@ -81,6 +92,13 @@ pub fn read_only() -> SQLOptions {
 /// Plans a read-only statement; a statement that would write is refused by name.
 pub async fn read_only_query(ctx: &SessionContext, sql: &str) -> Result<datafusion::dataframe::DataFrame, EngineError> {
     ctx.sql_with_options(sql, read_only()).await.map_err(|e| explain_refusal(sql, e))
+}
+
+/// Checks that a planned statement only reads (the check [`read_only_query`] makes), for plans
+/// made elsewhere (`govmedia serve` plans the statements its clients send); `sql` names the
+/// statement in the refusal.
+pub fn verify_read_only(plan: &datafusion::logical_expr::LogicalPlan, sql: &str) -> Result<(), EngineError> {
+    read_only().verify_plan(plan).map_err(|e| explain_refusal(sql, e))
 }
 
 /// Runs a read-only statement and collects its rows.

@@ -13,6 +13,8 @@ pub mod platform;
 pub mod privacy;
 pub mod query;
 pub mod report;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod stages;
 pub mod table;
 pub mod time;

@@ -2,13 +2,13 @@
 -- unit whose accounts name a city. A unit's accounts should all name the same region; when they do
 -- not (a typo in one row of the 台账), the unit goes to the first city in sort order and, within
 -- it, the first district its accounts name there, and the test in the .toml warns of it.
-with registry as (
+with register_rows as (
     select unit_name, city, district from stg_registry where unit_name is not null and city is not null
 ),
 
 unit_city as (
     select unit_name, min(city) as city, count(distinct concat(city, '/', coalesce(district, ''))) as regions_named
-    from registry
+    from register_rows
     group by unit_name
 )
 
@@ -18,5 +18,5 @@ select
     min(r.district) as district,
     c.regions_named
 from unit_city c
-join registry r on r.unit_name = c.unit_name and r.city = c.city
+join register_rows r on r.unit_name = c.unit_name and r.city = c.city
 group by c.unit_name, c.city, c.regions_named

@@ -122,6 +122,28 @@ govmedia sql \"SELECT * FROM rejects\" --format csv --output rejects.csv")]
         #[arg(long, default_value_t = 1000)]
         max_rows: usize,
     },
+    /// Serve the warehouse to Postgres clients (psql, DBeaver, ODBC, pandas, BI tools): every
+    /// staging table and mart, read-only.
+    #[cfg(feature = "serve")]
+    #[command(after_help = "Examples:\n  govmedia serve                                   # 127.0.0.1:5433, no password\n  \
+psql -h 127.0.0.1 -p 5433 -c '\\dt'\n  \
+GOVMEDIA_PG_PASSWORD=… govmedia serve --listen 0.0.0.0:5433 --tls-cert cert.pem --tls-key key.pem\n\n\
+A password (GOVMEDIA_PG_PASSWORD or --password-file; any user name) is required of every client when set, and must be set \
+to listen on an address other than loopback. Each statement sees the warehouse's latest committed version.")]
+    Serve {
+        /// The address and port to listen on.
+        #[arg(long, default_value = "127.0.0.1:5433")]
+        listen: std::net::SocketAddr,
+        /// A file whose first line is the password (instead of GOVMEDIA_PG_PASSWORD).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// A PEM certificate chain: with --tls-key, clients may connect with TLS (sslmode=require).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
     /// Early warnings (预警) between quarterly checks: what is about to break or has just broken,
     /// per unit and account, as of a point. Reads only, unless --save.
     #[command(after_help = "Examples:\n  govmedia watch\n  \
@@ -241,6 +263,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
     let reads_only =
         matches!(cli.command, Command::Sql { .. } | Command::Report { .. } | Command::Build(_) | Command::Test(_) | Command::Watch { .. });
+    #[cfg(feature = "serve")]
+    let reads_only = reads_only || matches!(cli.command, Command::Serve { .. });
     let wh = if reads_only { Warehouse::open_existing(&cli.warehouse)? } else { Warehouse::open(&cli.warehouse)? };
     match cli.command {
         Command::Init => {
@@ -298,6 +322,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(if report.failures().is_empty() { 0 } else { 1 })
         }
         Command::Sql { query, format, output, max_rows } => sql(&wh, query, format, output, max_rows).await,
+        #[cfg(feature = "serve")]
+        Command::Serve { listen, password_file, tls_cert, tls_key } => serve(wh, listen, password_file, tls_cert.zip(tls_key)).await,
         Command::Watch { as_of, within, format, output, save, rubric, models } => {
             let opts = crate::watch::WatchOptions {
                 as_of,
@@ -346,6 +372,41 @@ async fn watch(
         eprintln!("saved {} warnings to {} (manifest version {version})", report.warnings.len(), crate::watch::MART);
     }
     Ok(if report.past_due() > 0 { 3 } else { 0 })
+}
+
+/// `serve`: the warehouse to Postgres clients until Ctrl-C.
+#[cfg(feature = "serve")]
+async fn serve(
+    wh: Warehouse,
+    listen: std::net::SocketAddr,
+    password_file: Option<PathBuf>,
+    tls: Option<(PathBuf, PathBuf)>,
+) -> anyhow::Result<i32> {
+    let password = match &password_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the password file {}", path.display()))?;
+            let line = text.lines().next().unwrap_or("").trim_end_matches('\r').to_string();
+            if line.is_empty() {
+                bail!("the password file {} is empty: its first line is the password", path.display());
+            }
+            Some(line)
+        }
+        None => std::env::var("GOVMEDIA_PG_PASSWORD").ok().filter(|p| !p.is_empty()),
+    };
+    let secured = password.is_some();
+    let encrypted = tls.is_some();
+    let opts = crate::serve::ServeOptions { listen, password, tls };
+    let display = wh.display.clone();
+    crate::serve::serve(wh, &opts, |addr, version| {
+        println!(
+            "govmedia serve: listening on {addr} (warehouse {display}, manifest version {version}; read-only; {}, {})",
+            if secured { "password required" } else { "no password" },
+            if encrypted { "TLS available" } else { "no TLS" }
+        );
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    })
+    .await?;
+    Ok(0)
 }
 
 /// `ingest`: every path (a file or a glob) is one source of the same kind and format.

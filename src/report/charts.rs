@@ -216,7 +216,7 @@ fn category_chart<'a, DB: DrawingBackend>(
         .margin(k.px(20))
         .x_label_area_size(k.px(50))
         .y_label_area_size(k.px(70))
-        .build_cartesian_2d((0..n - 1).into_segmented(), 0f64..y_max)
+        .build_cartesian_2d((0..n.max(2) - 1).into_segmented(), 0f64..y_max)
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -392,7 +392,7 @@ fn league_table<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportData
         .margin(k.px(20))
         .x_label_area_size(k.px(40))
         .y_label_area_size(k.px(280))
-        .build_cartesian_2d(0f64..110f64, (0..n - 1).into_segmented())
+        .build_cartesian_2d(0f64..110f64, (0..n.max(2) - 1).into_segmented())
         .map_err(err)?;
     chart
         .configure_mesh()

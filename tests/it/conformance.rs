@@ -265,3 +265,84 @@ fn decoded_strings(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// `govmedia watch` on the fixtures at a point mid-quarter and on the quarter's last day: every
+/// warning as (unit, account id, kind, status, deadline), in the order the list gives them.
+/// Worked out from the README's planted facts: 东湖街道's m3 (Mon 08-05, unanswered) is due at the
+/// end of 08-08; its m5 (Thu 09-26) is due at the end of 09-30 only because 09-29 was a make-up
+/// working day, so on 09-30 at noon it is due within the --within window; m2 was answered late and
+/// m4's limit lies after the National Day holiday, so neither is a warning. gh_donghu000002 (opened
+/// 08-19) should have filed by 08-26 (5 working days) and last posted 08-22 09:00 (veto from
+/// 09-05 09:00); 西山镇 last posted 08-25 17:45. 示例教育 published its September self-inspection
+/// between the two points; no unit had by 09-30.
+#[test]
+fn watch_lists_the_fixtures_warnings_at_two_points() {
+    let Some((_dir, wh)) = ingested() else { return };
+    let list = |as_of: &str| -> (i32, Vec<[String; 5]>) {
+        let r = govmedia(&wh, &["watch", "--as-of", as_of, "--format", "csv"]);
+        let mut rows = csv::ReaderBuilder::new().from_reader(r.stdout.trim_start_matches('\u{feff}').as_bytes());
+        let rows = rows
+            .records()
+            .map(|row| {
+                let row = row.unwrap();
+                [0, 3, 4, 5, 6].map(|i| row.get(i).unwrap_or_default().to_string())
+            })
+            .collect();
+        (r.code, rows)
+    };
+    let expect = |rows: &[(&str, &str, &str, &str, &str)]| -> Vec<[String; 5]> {
+        rows.iter().map(|(a, b, c, d, e)| [a, b, c, d, e].map(|s| s.to_string())).collect()
+    };
+    let (code, mid) = list("2019-09-17T09:00:00+08:00");
+    assert_eq!(code, 3, "warnings past due: exit 3");
+    let soon = "即将到期";
+    let past = "已逾期";
+    let sept25 = "2019年9月25日24时";
+    assert_eq!(
+        mid,
+        expect(&[
+            ("示例区人民政府办公室", "gh_a1b2c3d4e5f6", "逾期不更新", past, "立即"),
+            ("示例区人民政府办公室", "", "自查情况未公开", soon, sept25),
+            ("示例区文化体育和旅游局", "5000000004", "关停未公告", past, "立即"),
+            ("示例区文化体育和旅游局", "", "自查情况未公开", soon, sept25),
+            ("（未纳入台账的账号）", "1600000000001", "账号未备案", past, "立即"),
+            ("（未纳入台账的账号）", "1600000000001", "逾期不更新", past, "2019年9月11日21时46分"),
+            ("东湖街道", "gh_donghu000001", "留言超期未回复", past, "2019年8月8日24时"),
+            ("东湖街道", "gh_donghu000002", "账号未备案", past, "2019年8月26日24时"),
+            ("东湖街道", "gh_donghu000002", "留言超期未回复", past, "2019年8月28日24时"),
+            ("东湖街道", "gh_donghu000002", "逾期不更新", past, "2019年9月5日9时"),
+            ("东湖街道", "", "自查情况未公开", soon, sept25),
+            ("示例区教育局", "gh_edu000000001", "留言超期未回复", past, "2019年9月5日24时"),
+            ("示例区教育局", "", "自查情况未公开", soon, sept25),
+            ("西山镇", "5000000003", "逾期不更新", past, "2019年9月8日17时45分"),
+            ("西山镇", "", "自查情况未公开", soon, sept25),
+            ("示例区卫生健康局", "71000000001", "逾期不更新", past, "2019年9月13日12时"),
+            ("示例区卫生健康局", "", "自查情况未公开", soon, sept25),
+        ])
+    );
+    let (code, last) = list("2019-09-30T12:00:00+08:00");
+    assert_eq!(code, 3);
+    assert_eq!(
+        last,
+        expect(&[
+            ("示例区人民政府办公室", "gh_a1b2c3d4e5f6", "逾期不更新", past, "立即"),
+            ("示例区人民政府办公室", "", "自查情况未公开", past, sept25),
+            ("示例区文化体育和旅游局", "5000000004", "关停未公告", past, "立即"),
+            ("示例区文化体育和旅游局", "", "自查情况未公开", past, sept25),
+            ("（未纳入台账的账号）", "1600000000001", "账号未备案", past, "立即"),
+            ("（未纳入台账的账号）", "1600000000001", "逾期不更新", past, "2019年9月11日21时46分"),
+            ("东湖街道", "gh_donghu000001", "留言超期未回复", past, "2019年8月8日24时"),
+            ("东湖街道", "gh_donghu000002", "账号未备案", past, "2019年8月26日24时"),
+            ("东湖街道", "gh_donghu000002", "留言超期未回复", past, "2019年8月28日24时"),
+            ("东湖街道", "gh_donghu000002", "逾期不更新", past, "2019年9月5日9时"),
+            ("东湖街道", "", "自查情况未公开", past, sept25),
+            ("东湖街道", "gh_donghu000001", "留言即将到期", soon, "2019年9月30日24时"),
+            ("示例区教育局", "gh_edu000000001", "留言超期未回复", past, "2019年9月5日24时"),
+            ("西山镇", "5000000003", "逾期不更新", past, "2019年9月8日17时45分"),
+            ("西山镇", "", "自查情况未公开", past, sept25),
+            ("示例区卫生健康局", "71000000001", "留言超期未回复", past, "2019年9月23日24时"),
+            ("示例区卫生健康局", "", "自查情况未公开", past, sept25),
+            ("示例区卫生健康局", "71000000001", "逾期不更新", soon, "2019年10月2日12时"),
+        ])
+    );
+}

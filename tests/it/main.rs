@@ -17,6 +17,8 @@ mod regions;
 mod report;
 #[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "serve")]
+mod serve;
 mod sql_layer;
 mod tiers;
 mod vocab;

@@ -102,12 +102,14 @@ fn hbars<DB: DrawingBackend>(
     key: &[(&str, RGBColor)],
 ) -> DrawResult {
     let n = bars.len().max(1);
+    // A single bar still gets a range of two segments: an empty range (0..0) would collapse the
+    // chart to a line (one region in a city's or a province's report).
     let mut chart = ChartBuilder::on(&root)
         .caption(title, k.caption())
         .margin(k.px(20))
         .x_label_area_size(k.px(40))
         .y_label_area_size(k.px(260))
-        .build_cartesian_2d(0f64..x_max * 1.1, (0..n - 1).into_segmented())
+        .build_cartesian_2d(0f64..x_max * 1.1, (0..n.max(2) - 1).into_segmented())
         .map_err(err)?;
     chart
         .configure_mesh()
