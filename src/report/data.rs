@@ -10,14 +10,14 @@ use datafusion::prelude::SessionContext;
 type Result<T> = std::result::Result<T, ReportError>;
 
 /// Column access by name over query results, whatever the stored types.
-struct Rows {
+pub(super) struct Rows {
     /// The mart the rows come from, for messages.
-    table: &'static str,
-    batches: Vec<RecordBatch>,
+    pub(super) table: &'static str,
+    pub(super) batches: Vec<RecordBatch>,
 }
 
 impl Rows {
-    async fn query(ctx: &SessionContext, table: &'static str, sql: &str) -> Result<Rows> {
+    pub(super) async fn query(ctx: &SessionContext, table: &'static str, sql: &str) -> Result<Rows> {
         let batches = run_query(ctx, sql).await.map_err(|source| ReportError::Query { table, source })?;
         Ok(Rows { table, batches })
     }
@@ -33,7 +33,7 @@ impl Rows {
             .collect()
     }
 
-    fn strings(&self, name: &str) -> Result<Vec<Option<String>>> {
+    pub(super) fn strings(&self, name: &str) -> Result<Vec<Option<String>>> {
         let mut out = Vec::new();
         for a in self.column(name, &DataType::Utf8)? {
             let a = a.as_string::<i32>();
@@ -42,11 +42,11 @@ impl Rows {
         Ok(out)
     }
 
-    fn text(&self, name: &str) -> Result<Vec<String>> {
+    pub(super) fn text(&self, name: &str) -> Result<Vec<String>> {
         Ok(self.strings(name)?.into_iter().map(Option::unwrap_or_default).collect())
     }
 
-    fn floats(&self, name: &str) -> Result<Vec<Option<f64>>> {
+    pub(super) fn floats(&self, name: &str) -> Result<Vec<Option<f64>>> {
         let mut out = Vec::new();
         for a in self.column(name, &DataType::Float64)? {
             let a = a.as_primitive::<Float64Type>();
@@ -55,7 +55,7 @@ impl Rows {
         Ok(out)
     }
 
-    fn ints(&self, name: &str) -> Result<Vec<i64>> {
+    pub(super) fn ints(&self, name: &str) -> Result<Vec<i64>> {
         let mut out = Vec::new();
         for a in self.column(name, &DataType::Int64)? {
             let a = a.as_primitive::<Int64Type>();

@@ -5,7 +5,7 @@
 //! rates), so every output keeps the size of a few pages whatever the number of units.
 
 use super::charts::level::{draw_level, LevelCharts};
-use super::data::{Account, ReportData, Unit};
+use super::data::{Account, ReportData, Rows, Unit};
 use super::ReportError;
 type Result<T, E = ReportError> = std::result::Result<T, E>;
 use super::notice::{md_segs, md_text, numeral, quarter_zh, Notice};
@@ -14,8 +14,6 @@ use super::{page, ReportOptions, ReportOutput};
 use crate::engine::run_query;
 use crate::platform::zh as platform_zh;
 use crate::vocab::Category;
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use base64::Engine;
 use datafusion::prelude::SessionContext;
 use std::collections::{BTreeSet, HashMap};
@@ -94,48 +92,6 @@ pub struct LevelData {
     pub named: usize,
 }
 
-/// Columns of a query result by name, cast to the type wanted.
-struct Cols(Vec<RecordBatch>, &'static str);
-
-impl Cols {
-    fn column(&self, name: &str, to: &DataType) -> Result<Vec<arrow::array::ArrayRef>> {
-        self.0
-            .iter()
-            .map(|b| {
-                let c = b.column_by_name(name).ok_or_else(|| ReportError::MissingColumn { table: self.1, column: name.into() })?;
-                arrow::compute::cast(c, to).map_err(|source| ReportError::Column { table: self.1, column: name.into(), source })
-            })
-            .collect()
-    }
-    fn strings(&self, name: &str) -> Result<Vec<Option<String>>> {
-        let mut out = Vec::new();
-        for a in self.column(name, &DataType::Utf8)? {
-            let a = a.as_string::<i32>();
-            out.extend((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())));
-        }
-        Ok(out)
-    }
-    fn text(&self, name: &str) -> Result<Vec<String>> {
-        Ok(self.strings(name)?.into_iter().map(Option::unwrap_or_default).collect())
-    }
-    fn floats(&self, name: &str) -> Result<Vec<Option<f64>>> {
-        let mut out = Vec::new();
-        for a in self.column(name, &DataType::Float64)? {
-            let a = a.as_primitive::<Float64Type>();
-            out.extend((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))));
-        }
-        Ok(out)
-    }
-    fn ints(&self, name: &str) -> Result<Vec<i64>> {
-        let mut out = Vec::new();
-        for a in self.column(name, &DataType::Int64)? {
-            let a = a.as_primitive::<Int64Type>();
-            out.extend((0..a.len()).map(|i| if a.is_valid(i) { a.value(i) } else { 0 }));
-        }
-        Ok(out)
-    }
-}
-
 fn q(s: &str) -> String {
     s.replace('\'', "''")
 }
@@ -152,7 +108,7 @@ pub async fn implied_level(ctx: &SessionContext, quarter: &str) -> Result<Level>
     let Ok(batches) = run_query(ctx, &sql).await else {
         return Ok(Level::District);
     };
-    let c = Cols(batches, "region_quarter_scores");
+    let c = Rows { table: "region_quarter_scores", batches };
     let (cities, districts) = (c.ints("cities")?.first().copied().unwrap_or(0), c.ints("districts")?.first().copied().unwrap_or(0));
     Ok(if cities > 1 {
         Level::Province
@@ -179,7 +135,7 @@ pub async fn load(ctx: &SessionContext, quarter: &str, level: Level, named: usiz
     let sql =
         format!("SELECT * FROM region_quarter_scores WHERE quarter = '{}' ORDER BY level, parent NULLS FIRST, rank, region", q(quarter));
     let batches = run_query(ctx, &sql).await.map_err(|source| ReportError::NoRegions { quarter: quarter.to_string(), source })?;
-    let c = Cols(batches, "region_quarter_scores");
+    let c = Rows { table: "region_quarter_scores", batches };
     let (lv, path, region, parent) = (c.text("level")?, c.text("region_path")?, c.text("region")?, c.strings("parent")?);
     let (units, failed, crit, accounts) = (c.ints("units")?, c.ints("units_failed")?, c.ints("units_criticized")?, c.ints("accounts")?);
     let (vetoed, checked, acc_failed, rate) =
@@ -214,7 +170,7 @@ pub async fn load(ctx: &SessionContext, quarter: &str, level: Level, named: usiz
         });
     }
     let sql = format!("SELECT unit_name, city, district FROM unit_regions WHERE quarter = '{}'", q(quarter));
-    let u = Cols(run_query(ctx, &sql).await.map_err(|source| ReportError::Query { table: "unit_regions", source })?, "unit_regions");
+    let u = Rows::query(ctx, "unit_regions", &sql).await?;
     let unit_region =
         u.text("unit_name")?.into_iter().zip(u.text("city")?.into_iter().zip(u.strings("district")?)).collect::<HashMap<_, _>>();
     Ok(LevelData { level, regions, all_regions, unit_region, named })
