@@ -138,38 +138,66 @@ macro_rules! chart {
 // After the macro, which it uses (macros are in scope from their definition on).
 pub mod level;
 
+/// A drawn chart: its name, its Chinese title, and its PNG and SVG paths.
+pub type Drawn = (String, String, Vec<PathBuf>);
+
+/// The charts every level's report draws the same way, from the quarter's accounts.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Summary {
+    ScoreDistribution,
+    PassRateByPlatform,
+    AccountsByStatus,
+    ResponseTime,
+    /// Drawn only with two quarters or more.
+    PassRateTrend,
+}
+
+/// Draws one of the [`Summary`] charts into `dir` (`None`: the trend of a single quarter).
+pub(super) fn draw_summary(d: &ReportData, dir: &Path, font: &str, chart: Summary) -> Result<Option<Drawn>, ReportError> {
+    let q = quarter_zh(&d.quarter);
+    let (name, title, paths) = match chart {
+        Summary::ScoreDistribution => {
+            let name = "score_distribution";
+            (name, format!("{q} 账号得分分布"), chart!(dir, name, (1000, 600), font, |r, k| score_distribution(r, d, k))?)
+        }
+        Summary::PassRateByPlatform => {
+            let name = "pass_rate_by_platform";
+            (name, format!("{q} 各平台合格率"), chart!(dir, name, (1000, 600), font, |r, k| pass_rate_by_platform(r, d, k))?)
+        }
+        Summary::AccountsByStatus => {
+            let name = "accounts_by_status";
+            (name, format!("{q} 账号运行状态"), chart!(dir, name, (1000, 600), font, |r, k| accounts_by_status(r, d, k))?)
+        }
+        Summary::ResponseTime => {
+            let name = "response_time";
+            (name, format!("{q} 留言回复时长分布"), chart!(dir, name, (1000, 600), font, |r, k| response_time(r, d, k))?)
+        }
+        Summary::PassRateTrend if d.trend.len() >= 2 => {
+            let name = "pass_rate_trend";
+            (name, "合格率季度走势".to_string(), chart!(dir, name, (1000, 600), font, |r, k| pass_rate_trend(r, d, k))?)
+        }
+        Summary::PassRateTrend => return Ok(None),
+    };
+    Ok(Some((name.to_string(), title, paths)))
+}
+
 /// Draws every chart; returns (chart name, Chinese title, PNG and SVG paths).
-pub fn draw_all(d: &ReportData, dir: &Path, font: &str) -> Result<Vec<(String, String, Vec<PathBuf>)>, ReportError> {
+pub fn draw_all(d: &ReportData, dir: &Path, font: &str) -> Result<Vec<Drawn>, ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir { path: dir.to_path_buf(), source })?;
+    let summary = |chart| draw_summary(d, dir, font, chart);
     let mut out = Vec::new();
     let q = quarter_zh(&d.quarter);
     let title = |t: &str| format!("{q} {t}");
-    out.push((
-        "score_distribution".into(),
-        title("账号得分分布"),
-        chart!(dir, "score_distribution", (1000, 600), font, |r, k| score_distribution(r, d, k))?,
-    ));
+    out.extend(summary(Summary::ScoreDistribution)?);
     let league_h = (140 + 24 * d.units.len() as u32).max(500);
     out.push((
         "league_table".into(),
         title("单位综合得分排名"),
         chart!(dir, "league_table", (1000, league_h), font, |r, k| league_table(r, d, k))?,
     ));
-    out.push((
-        "pass_rate_by_platform".into(),
-        title("各平台合格率"),
-        chart!(dir, "pass_rate_by_platform", (1000, 600), font, |r, k| pass_rate_by_platform(r, d, k))?,
-    ));
-    out.push((
-        "accounts_by_status".into(),
-        title("账号运行状态"),
-        chart!(dir, "accounts_by_status", (1000, 600), font, |r, k| accounts_by_status(r, d, k))?,
-    ));
-    out.push((
-        "response_time".into(),
-        title("留言回复时长分布"),
-        chart!(dir, "response_time", (1000, 600), font, |r, k| response_time(r, d, k))?,
-    ));
+    out.extend(summary(Summary::PassRateByPlatform)?);
+    out.extend(summary(Summary::AccountsByStatus)?);
+    out.extend(summary(Summary::ResponseTime)?);
     let heat_h = heatmap_height(d).max(500);
     out.push((
         "weekly_heatmap".into(),
@@ -181,13 +209,7 @@ pub fn draw_all(d: &ReportData, dir: &Path, font: &str) -> Result<Vec<(String, S
         title("重要信息转载时长"),
         chart!(dir, "directive_delays", (1000, 600), font, |r, k| directive_delays(r, d, k))?,
     ));
-    if d.trend.len() >= 2 {
-        out.push((
-            "pass_rate_trend".into(),
-            "合格率季度走势".into(),
-            chart!(dir, "pass_rate_trend", (1000, 600), font, |r, k| pass_rate_trend(r, d, k))?,
-        ));
-    }
+    out.extend(summary(Summary::PassRateTrend)?);
     Ok(out)
 }
 

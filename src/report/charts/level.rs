@@ -60,33 +60,10 @@ pub fn draw_level(c: &LevelCharts, dir: &Path, font: &str) -> Result<Vec<(String
         title_units.clone(),
         chart!(dir, "units_top_bottom", (1000, hu), font, |r, k| hbars(r, k, (&title_units, "综合得分"), &units, 100.0, &key))?,
     ));
-    let title = |t: &str| format!("{q} {t}");
-    out.push((
-        "score_distribution".into(),
-        title("账号得分分布"),
-        chart!(dir, "score_distribution", (1000, 600), font, |r, k| score_distribution(r, d, k))?,
-    ));
-    out.push((
-        "pass_rate_by_platform".into(),
-        title("各平台合格率"),
-        chart!(dir, "pass_rate_by_platform", (1000, 600), font, |r, k| pass_rate_by_platform(r, d, k))?,
-    ));
-    out.push((
-        "accounts_by_status".into(),
-        title("账号运行状态"),
-        chart!(dir, "accounts_by_status", (1000, 600), font, |r, k| accounts_by_status(r, d, k))?,
-    ));
-    out.push((
-        "response_time".into(),
-        title("留言回复时长分布"),
-        chart!(dir, "response_time", (1000, 600), font, |r, k| response_time(r, d, k))?,
-    ));
-    if d.trend.len() >= 2 {
-        out.push((
-            "pass_rate_trend".into(),
-            "合格率季度走势".into(),
-            chart!(dir, "pass_rate_trend", (1000, 600), font, |r, k| pass_rate_trend(r, d, k))?,
-        ));
+    for chart in
+        [Summary::ScoreDistribution, Summary::PassRateByPlatform, Summary::AccountsByStatus, Summary::ResponseTime, Summary::PassRateTrend]
+    {
+        out.extend(draw_summary(d, dir, font, chart)?);
     }
     Ok(out)
 }
