@@ -11,7 +11,9 @@
 //! - read-only as `govmedia sql` is: the engine's guard refuses DDL, DML and COPY, and `SET` may
 //!   only change the client's own settings;
 //! - a password (SCRAM-SHA-256) whenever one is given, and always off loopback; TLS with a
-//!   certificate and key.
+//!   certificate and key;
+//! - a statement stops, and its memory goes back to the pool, when its client sends a cancel
+//!   request (psql's Ctrl-C) or goes away.
 
 use crate::engine::{self, EngineError};
 use crate::warehouse::{Manifest, Warehouse, WarehouseError};
@@ -34,24 +36,35 @@ use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramAuth, SCRAM_ITERATIONS};
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
 use pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler};
+use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{FieldInfo, Response};
+use pgwire::api::results::{FieldInfo, Response, SendableRowStream};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::data::DataRow;
+use pgwire::messages::startup::SecretKey;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// What `govmedia serve` listens on and how clients prove who they are.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    pub listen: SocketAddr,
+    /// `HOST:PORT`: an IP address or a host name, resolved once at start (every address it
+    /// resolves to is served).
+    pub listen: String,
     /// Required of every client when set; required to be set off loopback.
     pub password: Option<String>,
     /// A PEM certificate chain and its private key: clients may then ask for TLS.
@@ -61,10 +74,12 @@ pub struct ServeOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(
-        "refused to listen on {0}: it is not a loopback address and no password is set; set GOVMEDIA_PG_PASSWORD or \
-         --password-file, or listen on 127.0.0.1"
+        "refused to listen on {listen}: {what} not a loopback address and no password is set; set GOVMEDIA_PG_PASSWORD or \
+         --password-file, or listen on 127.0.0.1 or localhost"
     )]
-    NoPassword(SocketAddr),
+    NoPassword { listen: String, what: String },
+    #[error("cannot listen on {listen}: {reason} (expected HOST:PORT, e.g. 127.0.0.1:5433, localhost:5433 or 0.0.0.0:5433)")]
+    Resolve { listen: String, reason: String },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("TLS: {}: {reason}", path.display())]
@@ -81,39 +96,137 @@ pub enum ServeError {
 /// (`datafusion-postgres`'s; its cursor hook reads the portals back under this type).
 type DfStatement = (String, Option<(Statement, LogicalPlan)>);
 
-/// Serves the warehouse until Ctrl-C. `ready` is told the address bound (the port when 0 was
-/// asked for) once clients can connect.
-pub async fn serve(wh: Warehouse, opts: &ServeOptions, ready: impl FnOnce(SocketAddr, u64)) -> Result<(), ServeError> {
-    if opts.password.is_none() && !opts.listen.ip().is_loopback() {
-        return Err(ServeError::NoPassword(opts.listen));
+/// Serves the warehouse until Ctrl-C. `ready` is told the addresses bound (with the port the
+/// system picked when 0 was asked for) once clients can connect.
+pub async fn serve(wh: Warehouse, opts: &ServeOptions, ready: impl FnOnce(&[SocketAddr], u64)) -> Result<(), ServeError> {
+    let addrs = resolve(&opts.listen).await?;
+    if opts.password.is_none() {
+        if let Some(open) = not_loopback(&addrs) {
+            let what = if open.to_string() == opts.listen { "it is".to_string() } else { format!("it resolves to {open}, which is") };
+            return Err(ServeError::NoPassword { listen: opts.listen.clone(), what });
+        }
     }
     let tls = opts.tls.as_ref().map(|(cert, key)| tls_acceptor(cert, key)).transpose()?;
     let versions = Versions::open(wh).await?;
     let first = versions.latest().number;
     let secret = opts.password.as_deref().map(|p| Arc::new(Secret::new(p)));
-    let handlers = Arc::new(Handlers { secret, versions: Arc::new(versions) });
-    let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|source| ServeError::Bind { addr: opts.listen, source })?;
-    ready(listener.local_addr()?, first);
-    let interrupt = tokio::signal::ctrl_c();
-    tokio::pin!(interrupt);
-    loop {
-        tokio::select! {
-            _ = &mut interrupt => return Ok(()),
-            accepted = listener.accept() => match accepted {
-                Ok((socket, addr)) => {
-                    let handlers = handlers.clone();
-                    let tls = tls.clone();
-                    // A connection's queries and its memory end with its task: a client that goes
-                    // away stops its statement at the next rows sent, and the pool gets its memory back.
-                    tokio::spawn(async move {
-                        if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
-                            eprintln!("govmedia serve: connection from {addr}: {e}");
-                        }
-                    });
-                }
-                // Running out of file descriptors and the like: the listener stays, the client retries.
-                Err(e) => eprintln!("govmedia serve: cannot accept a connection: {e}"),
+    let shared = Arc::new(Shared { secret, versions, cancels: Arc::new(Cancels::default()) });
+    let listeners = bind(&addrs).await?;
+    let bound = listeners.iter().map(TcpListener::local_addr).collect::<Result<Vec<_>, _>>()?;
+    ready(&bound, first);
+    for listener in listeners {
+        tokio::spawn(accept(listener, shared.clone(), tls.clone()));
+    }
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+/// The addresses `HOST:PORT` stands for, each once, in the resolver's order.
+async fn resolve(listen: &str) -> Result<Vec<SocketAddr>, ServeError> {
+    let bad = |reason: String| ServeError::Resolve { listen: listen.to_string(), reason };
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for addr in tokio::net::lookup_host(listen).await.map_err(|e| bad(e.to_string()))? {
+        if !addrs.contains(&addr) {
+            addrs.push(addr);
+        }
+    }
+    if addrs.is_empty() {
+        return Err(bad("the name resolves to no address".into()));
+    }
+    Ok(addrs)
+}
+
+/// The first address beyond loopback: a name is served without a password only when every
+/// address it resolves to is a loopback one.
+fn not_loopback(addrs: &[SocketAddr]) -> Option<SocketAddr> {
+    addrs.iter().find(|a| !a.ip().is_loopback()).copied()
+}
+
+/// A listener on each address, all on one port (the one the system picked for the first when 0
+/// was asked for). As Postgres does with `listen_addresses`, an address that cannot be bound
+/// while another can (`localhost`'s `::1` without IPv6) is reported and left out.
+async fn bind(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, ServeError> {
+    let mut listeners = Vec::new();
+    let mut first_error = None;
+    let mut port = None;
+    for &addr in addrs {
+        let mut addr = addr;
+        if let (0, Some(p)) = (addr.port(), port) {
+            addr.set_port(p);
+        }
+        match TcpListener::bind(addr).await {
+            Ok(listener) => {
+                port.get_or_insert(listener.local_addr()?.port());
+                listeners.push(listener);
             }
+            Err(source) => {
+                eprintln!("govmedia serve: cannot listen on {addr}: {source}");
+                first_error.get_or_insert(ServeError::Bind { addr, source });
+            }
+        }
+    }
+    match first_error {
+        Some(e) if listeners.is_empty() => Err(e),
+        _ => Ok(listeners),
+    }
+}
+
+/// Accepts connections on one address until the server stops, each served by a task of its own.
+async fn accept(listener: TcpListener, shared: Arc<Shared>, tls: Option<pgwire::tokio::TlsAcceptor>) {
+    loop {
+        match listener.accept().await {
+            Ok((socket, addr)) => {
+                tokio::spawn(connection(socket, addr, shared.clone(), tls.clone()));
+            }
+            // Running out of file descriptors and the like: the listener stays, the client
+            // retries; the pause keeps a persistent failure from filling the log.
+            Err(e) => {
+                eprintln!("govmedia serve: cannot accept a connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Serves one client until it leaves. The protocol layer reads the socket only between
+/// statements, so while one runs nobody would notice the client hang up until its rows are
+/// sent (an aggregate sends none until it is done): a second handle on the socket watches for
+/// the hang-up, and dropping the connection then stops the statement and gives its memory back
+/// to the pool at once.
+async fn connection(socket: TcpStream, addr: SocketAddr, shared: Arc<Shared>, tls: Option<pgwire::tokio::TlsAcceptor>) {
+    let (socket, watch) = match watched(socket) {
+        Ok(pair) => pair,
+        Err(e) => return eprintln!("govmedia serve: connection from {addr}: {e}"),
+    };
+    let handlers = Connection::new(shared);
+    tokio::select! {
+        served = pgwire::tokio::process_socket(socket, tls, handlers) => {
+            if let Err(e) = served {
+                eprintln!("govmedia serve: connection from {addr}: {e}");
+            }
+        }
+        () = hung_up(&watch) => {}
+    }
+}
+
+/// The socket and a second handle on it (a duplicated descriptor) to watch.
+fn watched(socket: TcpStream) -> std::io::Result<(TcpStream, TcpStream)> {
+    let socket = socket.into_std()?;
+    let watch = socket.try_clone()?;
+    Ok((TcpStream::from_std(socket)?, TcpStream::from_std(watch)?))
+}
+
+/// Returns when the client has closed its end (or the socket failed). Only readiness is
+/// watched, nothing is read: the bytes are the protocol layer's.
+async fn hung_up(watch: &TcpStream) {
+    loop {
+        match watch.ready(tokio::io::Interest::READABLE).await {
+            Ok(ready) if ready.is_read_closed() || ready.is_error() => return,
+            // A message from the client, for the protocol layer: wait for the next event.
+            Ok(_) => {
+                let _ = watch.try_io(tokio::io::Interest::READABLE, || Err::<(), _>(std::io::ErrorKind::WouldBlock.into()));
+            }
+            Err(_) => return,
         }
     }
 }
@@ -139,44 +252,75 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<pgwire:
     Ok(pgwire::tokio::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// The protocol's handlers: the startup (authentication) handler, and the query handlers that
-/// pick the warehouse version.
-struct Handlers {
+/// What every connection shares: the password, the warehouse's versions, the statements that
+/// can be cancelled.
+struct Shared {
     secret: Option<Arc<Secret>>,
-    versions: Arc<Versions>,
+    versions: Versions,
+    cancels: Arc<Cancels>,
 }
 
-impl PgWireServerHandlers for Handlers {
+/// One connection's handlers (the protocol layer asks for them once per connection): the
+/// startup (authentication) handler, the query handlers that pick the warehouse version, and
+/// the cancel handler.
+struct Connection {
+    shared: Arc<Shared>,
+    session: Arc<Session>,
+}
+
+impl Connection {
+    fn new(shared: Arc<Shared>) -> Connection {
+        let session = Arc::new(Session {
+            inner: shared.versions.inner.clone(),
+            parser: shared.versions.parser.clone(),
+            cancels: shared.cancels.clone(),
+            running: Arc::new(Running::default()),
+            key: Mutex::new(None),
+        });
+        Connection { shared, session }
+    }
+}
+
+impl PgWireServerHandlers for Connection {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        self.versions.clone()
+        self.session.clone()
     }
     fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
-        self.versions.clone()
+        self.session.clone()
     }
-    // Asked once per connection: a SCRAM exchange keeps its state in its handler.
+    // A SCRAM exchange keeps its state in its handler: one per connection.
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        Arc::new(Startup::new(self.secret.clone()))
+        Arc::new(Startup::new(self.shared.secret.clone(), self.session.clone()))
+    }
+    // A cancel request comes on a connection of its own, naming the one to cancel.
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.shared.cancels.clone()
     }
 }
 
 /// Without a password, any client on loopback is let in; with one, SCRAM-SHA-256 (the password
-/// never crosses the wire, TLS or not), whatever the user name.
+/// never crosses the wire, TLS or not), whatever the user name. Either way the client is given
+/// the key its cancel requests will carry.
 enum Startup {
     Open(Open),
     Password(SASLAuthStartupHandler<DefaultServerParameterProvider>),
 }
 
-struct Open;
-impl NoopStartupHandler for Open {}
+struct Open(Arc<Session>);
+impl NoopStartupHandler for Open {
+    fn pid_secret_key_generator(&self) -> &dyn PidSecretKeyGenerator {
+        &*self.0
+    }
+}
 
 impl Startup {
-    fn new(secret: Option<Arc<Secret>>) -> Startup {
-        let Some(secret) = secret else { return Startup::Open(Open) };
+    fn new(secret: Option<Arc<Secret>>, session: Arc<Session>) -> Startup {
+        let Some(secret) = secret else { return Startup::Open(Open(session)) };
         let mut scram = ScramAuth::new(secret);
         scram.set_iterations(SCRAM_ITERATIONS);
         let mut params = DefaultServerParameterProvider::default();
         params.default_transaction_read_only = true;
-        Startup::Password(SASLAuthStartupHandler::new(Arc::new(params)).with_scram(scram))
+        Startup::Password(SASLAuthStartupHandler::new(Arc::new(params)).with_scram(scram).with_pid_secret_key_generator(session))
     }
 }
 
@@ -309,7 +453,7 @@ impl Inner {
     }
 }
 
-/// The query handlers: each statement is handed to the service of the current version.
+/// The warehouse's versions as the connections' query handlers see them.
 struct Versions {
     inner: Arc<Inner>,
     parser: Arc<VersionParser>,
@@ -329,8 +473,122 @@ impl Versions {
     }
 }
 
+/// A connection's query handlers: each statement is handed to the service of the current
+/// version, and runs until it is done or cancelled.
+struct Session {
+    inner: Arc<Inner>,
+    parser: Arc<VersionParser>,
+    cancels: Arc<Cancels>,
+    running: Arc<Running>,
+    /// The key the client was given for its cancel requests, once authenticated.
+    key: Mutex<Option<CancelKey>>,
+}
+
+impl Drop for Session {
+    // The connection is gone: its key cancels nothing any more.
+    fn drop(&mut self) {
+        if let Some(key) = self.key.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
+            self.cancels.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        }
+    }
+}
+
+/// The startup handlers ask for the client's key once it is authenticated: the key is
+/// registered for this connection as it is given out.
+impl PidSecretKeyGenerator for Session {
+    fn generate(&self, client: &dyn ClientInfo) -> (i32, SecretKey) {
+        let (pid, secret) = self.cancels.keys.generate(client);
+        let key = (pid, secret.to_bytes().to_vec());
+        self.cancels.running.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), self.running.clone());
+        if let Some(old) = self.key.lock().unwrap_or_else(|e| e.into_inner()).replace(key) {
+            self.cancels.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&old);
+        }
+        (pid, secret)
+    }
+}
+
+/// A connection's process id and secret key (as bytes: protocol 3.2's keys are longer).
+type CancelKey = (i32, Vec<u8>);
+
+/// The connections by their cancel keys, and the keys' generator.
+#[derive(Default)]
+struct Cancels {
+    keys: RandomPidSecretKeyGenerator,
+    running: Mutex<HashMap<CancelKey, Arc<Running>>>,
+}
+
 #[async_trait]
-impl SimpleQueryHandler for Versions {
+impl CancelHandler for Cancels {
+    // As in Postgres, a request with an unknown key, or for a connection between statements,
+    // does nothing, and the requester is told nothing either way.
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        let key = (request.pid, request.secret_key.to_bytes().to_vec());
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+        if let Some(running) = running {
+            running.cancel();
+        }
+    }
+}
+
+/// The statement a connection is running, as a cancel request reaches it.
+#[derive(Default)]
+struct Running(Mutex<CancellationToken>);
+
+impl Running {
+    /// A new statement: a cancel request from now on stops it (and no earlier one's).
+    fn start(&self) -> CancellationToken {
+        let token = CancellationToken::new();
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = token.clone();
+        token
+    }
+
+    fn cancel(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).cancel();
+    }
+}
+
+/// `work` (planning a statement, starting it), unless the statement is cancelled first.
+async fn unless_canceled<T>(canceled: &CancellationToken, work: impl Future<Output = PgWireResult<T>>) -> PgWireResult<T> {
+    tokio::select! {
+        done = work => done,
+        () = canceled.cancelled() => Err(PgWireError::QueryCanceled),
+    }
+}
+
+/// A response whose rows stop at a cancel request. The rows are where a statement does its
+/// work (an aggregate or a sort runs as its first row is asked for), so this is what stops it.
+fn stop_when_canceled(response: Response, canceled: &CancellationToken) -> Response {
+    let Response::Query(mut query) = response else { return response };
+    let rows = std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
+    query.data_rows = Box::pin(Cancelable { rows: Some(rows), canceled: Box::pin(canceled.clone().cancelled_owned()) });
+    Response::Query(query)
+}
+
+/// Rows that end with SQLSTATE 57014 ("canceling statement due to user request") once the
+/// statement is cancelled.
+struct Cancelable {
+    rows: Option<SendableRowStream>,
+    canceled: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl futures::Stream for Cancelable {
+    type Item = PgWireResult<DataRow>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(rows) = this.rows.as_mut() else { return Poll::Ready(None) };
+        if this.canceled.as_mut().poll(cx).is_ready() {
+            // Dropping the plan's stream stops its tasks and gives its memory back to the pool
+            // now, not when the portal holding these rows is closed.
+            this.rows = None;
+            return Poll::Ready(Some(Err(PgWireError::QueryCanceled)));
+        }
+        rows.as_mut().poll_next(cx)
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Session {
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + futures::Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -338,13 +596,18 @@ impl SimpleQueryHandler for Versions {
         C::Error: Debug,
         PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
     {
-        let version = self.inner.current().await?;
-        SimpleQueryHandler::do_query(&*version.service, client, query).await
+        let canceled = self.running.start();
+        let responses = unless_canceled(&canceled, async {
+            let version = self.inner.current().await?;
+            SimpleQueryHandler::do_query(&*version.service, client, query).await
+        })
+        .await?;
+        Ok(responses.into_iter().map(|r| stop_when_canceled(r, &canceled)).collect())
     }
 }
 
 #[async_trait]
-impl ExtendedQueryHandler for Versions {
+impl ExtendedQueryHandler for Session {
     type Statement = DfStatement;
     type QueryParser = VersionParser;
 
@@ -353,6 +616,21 @@ impl ExtendedQueryHandler for Versions {
     }
 
     async fn do_query<C>(&self, client: &mut C, portal: &Portal<DfStatement>, max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + futures::Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = DfStatement>,
+        C::Error: Debug,
+        PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
+    {
+        let canceled = self.running.start();
+        let response = unless_canceled(&canceled, self.start_portal(client, portal, max_rows)).await?;
+        Ok(stop_when_canceled(response, &canceled))
+    }
+}
+
+impl Session {
+    /// A portal's statement, on the current version.
+    async fn start_portal<C>(&self, client: &mut C, portal: &Portal<DfStatement>, max_rows: usize) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + futures::Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = DfStatement>,
@@ -518,4 +796,32 @@ fn refused(message: &str) -> PgWireError {
 
 fn api_error(e: impl std::error::Error + Send + Sync + 'static) -> PgWireError {
     PgWireError::ApiError(Box::new(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    // A name is served without a password only when every address it resolves to is loopback.
+    #[test]
+    fn a_name_is_loopback_only_when_all_its_addresses_are() {
+        assert_eq!(not_loopback(&addrs(&["127.0.0.1:5433", "[::1]:5433"])), None);
+        assert_eq!(not_loopback(&addrs(&["127.0.1.1:5433"])), None);
+        let mixed = addrs(&["127.0.0.1:5433", "10.1.2.3:5433", "[::1]:5433"]);
+        assert_eq!(not_loopback(&mixed), Some("10.1.2.3:5433".parse().unwrap()));
+        assert_eq!(not_loopback(&addrs(&["[::]:5433"])), Some("[::]:5433".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn a_name_resolves_and_a_bad_one_is_named_in_the_error() {
+        let got = resolve("localhost:5433").await.unwrap();
+        assert!(!got.is_empty() && got.iter().all(|a| a.port() == 5433), "{got:?}");
+        assert_eq!(resolve("127.0.0.1:0").await.unwrap(), addrs(&["127.0.0.1:0"]));
+        let err = resolve("localhost").await.unwrap_err().to_string();
+        assert!(err.starts_with("cannot listen on localhost: ") && err.contains("HOST:PORT"), "{err}");
+    }
 }

@@ -129,11 +129,13 @@ govmedia sql \"SELECT * FROM rejects\" --format csv --output rejects.csv")]
 psql -h 127.0.0.1 -p 5433 -c '\\dt'\n  \
 GOVMEDIA_PG_PASSWORD=… govmedia serve --listen 0.0.0.0:5433 --tls-cert cert.pem --tls-key key.pem\n\n\
 A password (GOVMEDIA_PG_PASSWORD or --password-file; any user name) is required of every client when set, and must be set \
-to listen on an address other than loopback. Each statement sees the warehouse's latest committed version.")]
+to listen on an address other than loopback (a host name: unless all its addresses are loopback). \
+A cancel request (psql's Ctrl-C) stops the client's running statement. Each statement sees the warehouse's latest committed version.")]
     Serve {
-        /// The address and port to listen on.
+        /// HOST:PORT to listen on: an IP address or a host name (localhost:5433), resolved once at
+        /// start; every address it resolves to is served.
         #[arg(long, default_value = "127.0.0.1:5433")]
-        listen: std::net::SocketAddr,
+        listen: String,
         /// A file whose first line is the password (instead of GOVMEDIA_PG_PASSWORD).
         #[arg(long)]
         password_file: Option<PathBuf>,
@@ -376,12 +378,7 @@ async fn watch(
 
 /// `serve`: the warehouse to Postgres clients until Ctrl-C.
 #[cfg(feature = "serve")]
-async fn serve(
-    wh: Warehouse,
-    listen: std::net::SocketAddr,
-    password_file: Option<PathBuf>,
-    tls: Option<(PathBuf, PathBuf)>,
-) -> anyhow::Result<i32> {
+async fn serve(wh: Warehouse, listen: String, password_file: Option<PathBuf>, tls: Option<(PathBuf, PathBuf)>) -> anyhow::Result<i32> {
     let password = match &password_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the password file {}", path.display()))?;
@@ -397,9 +394,10 @@ async fn serve(
     let encrypted = tls.is_some();
     let opts = crate::serve::ServeOptions { listen, password, tls };
     let display = wh.display.clone();
-    crate::serve::serve(wh, &opts, |addr, version| {
+    crate::serve::serve(wh, &opts, |addrs, version| {
+        let addrs = addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and ");
         println!(
-            "govmedia serve: listening on {addr} (warehouse {display}, manifest version {version}; read-only; {}, {})",
+            "govmedia serve: listening on {addrs} (warehouse {display}, manifest version {version}; read-only; {}, {})",
             if secured { "password required" } else { "no password" },
             if encrypted { "TLS available" } else { "no TLS" }
         );
