@@ -817,6 +817,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_address_is_bound_on_one_port_and_one_that_fails_is_left_out() {
+        // IPv6 may be off: then ::1 is left out and 127.0.0.1 served alone.
+        let listeners = bind(&addrs(&["127.0.0.1:0", "[::1]:0"])).await.unwrap();
+        let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().unwrap().port()).collect();
+        assert!(ports[0] != 0 && ports.iter().all(|p| *p == ports[0]), "{ports:?}");
+        let taken: SocketAddr = format!("127.0.0.1:{}", ports[0]).parse().unwrap();
+        assert!(matches!(bind(&[taken]).await, Err(ServeError::Bind { addr, .. }) if addr == taken));
+        let rest = bind(&[taken, "127.0.0.1:0".parse().unwrap()]).await.unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_ne!(rest[0].local_addr().unwrap(), taken);
+    }
+
+    #[tokio::test]
     async fn a_name_resolves_and_a_bad_one_is_named_in_the_error() {
         let got = resolve("localhost:5433").await.unwrap();
         assert!(!got.is_empty() && got.iter().all(|a| a.port() == 5433), "{got:?}");
