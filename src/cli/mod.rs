@@ -588,17 +588,48 @@ fn print_event(event: stages::Event<'_>) {
                 r.failed,
                 r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_else(|| "—".into())
             );
-            if r.criticised.is_empty() {
-                println!("no unit is criticised this quarter");
-            } else {
-                println!("criticised ({}): {}", r.criticised.len(), r.criticised.join("、"));
-            }
+            print_criticised(r);
             println!("open {}", r.index.display());
             if let Some(e) = &r.pdf_error {
                 eprintln!("error: {e}");
             }
         }
         Event::Finished(stage, elapsed) => eprintln!("== {stage:?} stage done in {:.1} s", elapsed.as_secs_f64()),
+    }
+}
+
+/// How many criticised units a district's report lists on the terminal; beyond it (a district's
+/// report asked of a province's warehouse) the rest are counted and left to the attachment.
+const CRITICISED_LISTED: usize = 30;
+
+/// The criticised units: at a district's level each of them (a few dozen); at a city's or a
+/// province's, the counts and the units the notice names, the thousands in the attachment.
+fn print_criticised(r: &crate::report::ReportOutput) {
+    if let Some(l) = &r.level {
+        println!(
+            "criticised: {} of {} units in {} {}; the notice names {}: {}",
+            r.criticised.len(),
+            l.units,
+            l.regions,
+            l.region_zh,
+            l.named.len(),
+            l.named.join("、")
+        );
+        let last = if l.last_regions.is_empty() { String::new() } else { format!(" and the last-ranked {}", l.last_regions.join("、")) };
+        println!("rectification notices: {} named units{last}", l.rectified);
+        println!("every unit, account and problem: {}", r.attachment.display());
+    } else if r.criticised.is_empty() {
+        println!("no unit is criticised this quarter");
+    } else if r.criticised.len() > CRITICISED_LISTED {
+        println!(
+            "criticised ({}): {}… and {} more, every one in {}",
+            r.criticised.len(),
+            r.criticised[..CRITICISED_LISTED].join("、"),
+            r.criticised.len() - CRITICISED_LISTED,
+            r.attachment.display()
+        );
+    } else {
+        println!("criticised ({}): {}", r.criticised.len(), r.criticised.join("、"));
     }
 }
 
