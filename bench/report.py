@@ -61,6 +61,20 @@ def main():
             total = secs + e2e.get("build_seconds", 0) + e2e.get("report_seconds", 0)
             out.append(f"| {t} | {mb:.1f} | {secs:.2f} | {mb / secs:.1f} | {spread} | {med((t, 'ingest'), 'rss_kb') / 1024:.0f} | "
                        f"{e2e.get('build_seconds', 0):.2f} | {e2e.get('report_seconds', 0):.2f} | {total:.1f} | {e2e.get('rss_kb', 0) / 1024:.0f} |")
+    report_rows = [t for t in tiers if by.get((t, "report"))]
+    if report_rows:
+        out += ["", "`report` at each tier's level, on the warehouse built above (`--level district`, `city`, `province`; the",
+                "national tier a province's report): the median of `BENCH_RUNS` runs without `--pdf`, the sizes of what it",
+                "wrote (issue #16's budgets: report at province level ≤ 3 s, `index.html` ≤ 5 MB, each chart PNG ≤ 1 MB,",
+                "the notice ≤ 10 pages), and the notice's pages in LibreOffice's PDF of its DOCX (one more run, with `--pdf`).", "",
+                "| tier | level | report (s) | report runs (s) | peak RSS (MiB) | index.html (MB) | largest chart PNG (kB) | notice (pages) |",
+                "|---|---|---|---|---|---|---|---|"]
+        for t in report_rows:
+            runs = by[(t, "report")]
+            spread = f"{min(r['seconds'] for r in runs):.2f}–{max(r['seconds'] for r in runs):.2f}" if len(runs) > 1 else "one run"
+            pages = by.get((t, "notice"), [{}])[0].get("pages", "—")
+            out.append(f"| {t} | {runs[0]['level']} | {med((t, 'report'), 'seconds'):.2f} | {spread} | {med((t, 'report'), 'rss_kb') / 1024:.0f} | "
+                       f"{med((t, 'report'), 'index_bytes') / 1e6:.2f} | {med((t, 'report'), 'max_png_bytes') / 1e3:.0f} | {pages} |")
     demo = by.get(("district", "ingest_demo"))
     if demo:
         secs = statistics.median(r["seconds"] for r in demo)

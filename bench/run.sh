@@ -9,7 +9,9 @@
 # fresh warehouse (BENCH_RUNS times, timed, MB/s) and run build and report on it (the end-to-end time); then run
 # `govmedia build` BENCH_RUNS times on the generated staging (wall time, the models' own time, peak
 # RSS), the same models in DuckDB BENCH_RUNS times, and check once that DuckDB's marts equal
-# govmedia's. Ingest of the demo district's mixed exports (CSV, XLSX, HTML, JSON Lines) is timed too.
+# govmedia's; then time `report` at the tier's level (district, city, province) BENCH_RUNS times and
+# record its sizes (index.html, the largest chart PNG, the notice's pages). Ingest of the demo
+# district's mixed exports (CSV, XLSX, HTML, JSON Lines) is timed too.
 # Writes BENCHMARKS.md. Needs: cargo, python3 (a venv with DuckDB is made in bench/.venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,6 +94,27 @@ for tier in $tiers; do
         read -r secs kb < "$work/time.txt"
         echo "{\"tier\":\"$tier\",\"step\":\"duckdb\",\"seconds\":$secs,\"models_seconds\":$(python3 -c "import json,sys; print(json.load(open('$work/duck.txt'))['seconds'])"),\"rss_kb\":$kb}" >> "$results"
     done
+    # The report of the tier's office (district, city, province; the national tier's is a
+    # province's report of every city): BENCH_RUNS timed runs on the built warehouse, the sizes of
+    # what it wrote, then once with --pdf (when LibreOffice is installed) for the notice's pages.
+    level=$tier
+    [ "$tier" = national ] && level=province
+    rep="$work/$tier-level-report"
+    for i in $(seq "$runs"); do
+        echo "== $tier: report --level $level ($i/$runs)"
+        rm -rf "$rep"
+        /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$wh" report --quarter 2019Q3 --level "$level" --out "$rep" > /dev/null
+        read -r secs kb < "$work/time.txt"
+        index=$(stat -c %s "$rep/2019Q3/index.html")
+        png=$(find "$rep/2019Q3/charts" -name '*.png' -printf '%s\n' | sort -n | tail -1)
+        echo "{\"tier\":\"$tier\",\"step\":\"report\",\"level\":\"$level\",\"seconds\":$secs,\"rss_kb\":$kb,\"index_bytes\":$index,\"max_png_bytes\":$png}" >> "$results"
+    done
+    if command -v soffice > /dev/null && command -v pdfinfo > /dev/null; then
+        rm -rf "$rep"
+        "$bin" --warehouse "$wh" report --quarter 2019Q3 --level "$level" --out "$rep" --pdf > /dev/null
+        pages=$(pdfinfo "$rep/2019Q3/2019Q3_通报.pdf" | awk '/^Pages:/ {print $2}')
+        echo "{\"tier\":\"$tier\",\"step\":\"notice\",\"level\":\"$level\",\"pages\":$pages}" >> "$results"
+    fi
     echo "{\"tier\":\"$tier\",\"step\":\"check\",\"ok\":true}" >> "$results"
 done
 

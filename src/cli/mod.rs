@@ -586,17 +586,55 @@ fn print_event(event: stages::Event<'_>) {
                 r.failed,
                 r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_else(|| "—".into())
             );
-            if r.criticised.is_empty() {
-                println!("no unit is criticised this quarter");
-            } else {
-                println!("criticised ({}): {}", r.criticised.len(), r.criticised.join("、"));
-            }
+            print_criticised(r);
             println!("open {}", r.index.display());
             if let Some(e) = &r.pdf_error {
                 eprintln!("error: {e}");
             }
         }
         Event::Finished(stage, elapsed) => eprintln!("== {stage:?} stage done in {:.1} s", elapsed.as_secs_f64()),
+    }
+}
+
+/// How many criticised units a district's report lists on the terminal; beyond it (a district's
+/// report asked of a province's warehouse) the rest are counted and left to the attachment.
+const CRITICISED_LISTED: usize = 30;
+
+/// The criticised units: at a district's level each of them (a few dozen); at a city's or a
+/// province's, the counts and the units the notice names, the thousands in the attachment.
+fn print_criticised(r: &crate::report::ReportOutput) {
+    // A closed pipe (`govmedia report … | head`) is no reason to fail a written report.
+    let _ = write_criticised(&mut std::io::stdout().lock(), r);
+}
+
+fn write_criticised(out: &mut impl std::io::Write, r: &crate::report::ReportOutput) -> std::io::Result<()> {
+    if let Some(l) = &r.level {
+        writeln!(
+            out,
+            "criticised: {} of {} units in {} {}; the notice names {}: {}",
+            r.criticised.len(),
+            l.units,
+            l.regions,
+            l.region_zh,
+            l.named.len(),
+            l.named.join("、")
+        )?;
+        let last = if l.last_regions.is_empty() { String::new() } else { format!(" and the last-ranked {}", l.last_regions.join("、")) };
+        writeln!(out, "rectification notices: {} named units{last}", l.rectified)?;
+        writeln!(out, "every unit, account and problem: {}", r.attachment.display())
+    } else if r.criticised.is_empty() {
+        writeln!(out, "no unit is criticised this quarter")
+    } else if r.criticised.len() > CRITICISED_LISTED {
+        writeln!(
+            out,
+            "criticised ({}): {}… and {} more, every one in {}",
+            r.criticised.len(),
+            r.criticised[..CRITICISED_LISTED].join("、"),
+            r.criticised.len() - CRITICISED_LISTED,
+            r.attachment.display()
+        )
+    } else {
+        writeln!(out, "criticised ({}): {}", r.criticised.len(), r.criticised.join("、"))
     }
 }
 
@@ -679,4 +717,60 @@ async fn ingest_with_signal(wh: &Warehouse, sources: &[Source]) -> anyhow::Resul
     let opts = ingest_options();
     let at_start = wh.commits_made();
     interruptible(wh, async { Ok(ingest(wh, sources, &opts).await?) }, || (stages::Stage::Ingest, at_start)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output(criticised: usize) -> crate::report::ReportOutput {
+        crate::report::ReportOutput {
+            dir: "r/2019Q3".into(),
+            index: "r/2019Q3/index.html".into(),
+            files: Vec::new(),
+            criticised: (0..criticised).map(|i| format!("单位{i:04}")).collect(),
+            checked: 0,
+            failed: 0,
+            pass_rate: None,
+            pdf_error: None,
+            attachment: "r/2019Q3/2019Q3_排名.xlsx".into(),
+            level: None,
+        }
+    }
+
+    fn printed(r: &crate::report::ReportOutput) -> String {
+        let mut out = Vec::new();
+        write_criticised(&mut out, r).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_district_report_lists_its_criticised_units_up_to_thirty() {
+        let few = printed(&output(4));
+        assert_eq!(few, "criticised (4): 单位0000、单位0001、单位0002、单位0003\n");
+        // A district's report of a province's warehouse: 30 named, the rest counted.
+        let many = printed(&output(5410));
+        assert_eq!(many.matches("单位").count(), 30, "{many}");
+        assert!(
+            many.starts_with("criticised (5410): 单位0000、") && many.contains("… and 5380 more, every one in r/2019Q3/2019Q3_排名.xlsx")
+        );
+    }
+
+    #[test]
+    fn a_regional_report_prints_counts_and_the_named_units() {
+        let mut r = output(5410);
+        r.level = Some(crate::report::LevelSummary {
+            region_zh: "地市",
+            regions: 13,
+            units: 10000,
+            named: vec!["单位0007".into(), "单位0009".into()],
+            last_regions: vec!["市13".into()],
+            rectified: 2,
+        });
+        let text = printed(&r);
+        assert_eq!(text.matches("单位").count(), 2, "{text}");
+        assert!(text.contains("criticised: 5410 of 10000 units in 13 地市; the notice names 2: 单位0007、单位0009"), "{text}");
+        assert!(text.contains("rectification notices: 2 named units and the last-ranked 市13"), "{text}");
+        assert!(text.contains("every unit, account and problem: r/2019Q3/2019Q3_排名.xlsx"), "{text}");
+    }
 }

@@ -6,7 +6,7 @@
 //! escapes it, and nothing here writes fields or markup from it.
 
 use super::data::{Criticism, ReportData};
-use super::notice::{self, Blank, Notice, Seg};
+use super::notice::{self, Blank, Notice, Part, Seg};
 use super::ReportError;
 use crate::models::rubric::Rubric;
 use crate::platform::zh as platform_zh;
@@ -213,9 +213,16 @@ fn table(header: &[&str], widths: &[usize], rows: &[Vec<String>]) -> Table {
 
 /// [`table`] whose rows are at least `min_height` twips tall (room to write in by hand).
 fn table_rows(header: &[&str], widths: &[usize], rows: &[Vec<String>], min_height: Option<f32>) -> Table {
+    table_kept(header, widths, rows, min_height, false)
+}
+
+/// [`table_rows`]; with `keep`, every row is kept with the next (a short table is not split across
+/// pages, and its header row never stands alone at the foot of a page).
+fn table_kept(header: &[&str], widths: &[usize], rows: &[Vec<String>], min_height: Option<f32>, keep: bool) -> Table {
     let total: usize = widths.iter().sum();
     let widths: Vec<usize> = widths.iter().map(|w| w * text_width() / total.max(1)).collect();
-    let cell = |t: &str, w: usize, head: bool| {
+    let last = rows.len();
+    let cell = |t: &str, w: usize, head: bool, row: usize| {
         let mut r = run(if head { &HEITI } else { &FANGSONG }, TABLE_TEXT, t);
         if head {
             r = r.bold();
@@ -224,6 +231,7 @@ fn table_rows(header: &[&str], widths: &[usize], rows: &[Vec<String>], min_heigh
             .align(if head { AlignmentType::Center } else { AlignmentType::Left })
             .snap_to_grid(false)
             .line_spacing(LineSpacing::new().line_rule(LineSpacingType::Auto).line(240).before(0).after(0))
+            .keep_next(keep && row < last)
             .add_run(r);
         let c = TableCell::new().add_paragraph(p).width(w, WidthType::Dxa).vertical_align(VAlignType::Center);
         if head {
@@ -232,9 +240,9 @@ fn table_rows(header: &[&str], widths: &[usize], rows: &[Vec<String>], min_heigh
             c
         }
     };
-    let mut all = vec![TableRow::new(header.iter().zip(&widths).map(|(h, w)| cell(h, *w, true)).collect())];
-    for r in rows {
-        let row = TableRow::new(r.iter().zip(&widths).map(|(t, w)| cell(t, *w, false)).collect()).cant_split();
+    let mut all = vec![TableRow::new(header.iter().zip(&widths).map(|(h, w)| cell(h, *w, true, 0)).collect())];
+    for (i, r) in rows.iter().enumerate() {
+        let row = TableRow::new(r.iter().zip(&widths).map(|(t, w)| cell(t, *w, false, i + 1)).collect()).cant_split();
         all.push(match min_height {
             Some(h) => row.row_height(h).height_rule(HeightRule::AtLeast),
             None => row,
@@ -349,6 +357,70 @@ pub fn write_notice(d: &ReportData, n: &Notice, path: &Path) -> Result<(), Repor
     save(doc, path)
 }
 
+/// A notice made of [`Part`]s (a city's or a province's notice, a region's rectification notice)
+/// as a DOCX on the same page, in the same faces and sizes as the district's notice.
+pub fn write_parts(parts: &[Part], path: &Path) -> Result<(), ReportError> {
+    let mut doc = document();
+    // Items are numbered from 1 under each heading, as the district's notice numbers its problems.
+    let mut item_no = 0;
+    for (i, p) in parts.iter().enumerate() {
+        // A paragraph that introduces a table stays on the table's page.
+        let before_table = matches!(parts.get(i + 1), Some(Part::Table { .. }));
+        match p {
+            Part::Head { number, title: t, addressee: to } => {
+                let number = match number {
+                    Some(s) => text(s.clone()),
+                    None => vec![Seg::Blank(Blank::Number)],
+                };
+                doc = doc
+                    .add_paragraph(segs(exact(Paragraph::new()).align(AlignmentType::Center), &FANGSONG, BODY, false, &number))
+                    .add_paragraph(empty_line())
+                    .add_paragraph(title(t))
+                    .add_paragraph(empty_line());
+                let mut to = to.clone();
+                to.push(Seg::Text("：".into()));
+                doc = doc.add_paragraph(addressee(&to));
+            }
+            Part::Title { title: t, addressee: to } => {
+                let mut to = to.clone();
+                to.push(Seg::Text("：".into()));
+                doc = doc.add_paragraph(title(t)).add_paragraph(empty_line()).add_paragraph(addressee(&to));
+            }
+            Part::Heading1(h) => {
+                item_no = 0;
+                doc = doc.add_paragraph(heading1(h));
+            }
+            Part::Heading2(h) => {
+                item_no = 0;
+                doc = doc.add_paragraph(heading2(h));
+            }
+            Part::Para(p) => doc = doc.add_paragraph(body(p).keep_next(before_table)),
+            Part::Item { lead, rest } => {
+                item_no += 1;
+                doc = doc.add_paragraph(item(item_no, lead, rest));
+            }
+            Part::Table { header, widths, rows } => {
+                let header: Vec<&str> = header.iter().map(String::as_str).collect();
+                // Short tables here (the regions ranked, a region's worst units): kept on one page.
+                doc = doc.add_table(table_kept(&header, widths, rows, None, true)).add_paragraph(empty_line());
+            }
+            Part::Annexes(lines) => {
+                doc = doc.add_paragraph(empty_line());
+                for (i, a) in lines.iter().enumerate() {
+                    let lead = if i == 0 { "附件：" } else { "　　　" };
+                    doc = doc.add_paragraph(body(&text(format!("{lead}{}.{a}", i + 1))));
+                }
+            }
+            Part::Signature { office, date } => {
+                for p in signature(office, date) {
+                    doc = doc.add_paragraph(p);
+                }
+            }
+        }
+    }
+    save(doc, path)
+}
+
 /// The rule a category of problem breaks, as the notice cites it. The national indicators are
 /// quoted as they are written; the local rules are worded from the rubric the quarter was built
 /// with (its reposting deadline, its passing score).
@@ -442,8 +514,13 @@ pub fn file_name(s: &str) -> String {
 /// One rectification notice per criticised unit in `dir`, numbered in league-table order, and
 /// all of them in one file to print. Returns the files written.
 pub fn write_rectifications(d: &ReportData, n: &Notice, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    write_rectifications_for(d, n, dir, &notice::criticised_units(d))
+}
+
+/// [`write_rectifications`] for the `units` given, in that order (a city's or a province's notice
+/// sends one to each unit it names, not to every criticised unit).
+pub fn write_rectifications_for(d: &ReportData, n: &Notice, dir: &Path, units: &[String]) -> Result<Vec<PathBuf>, ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir { path: dir.to_path_buf(), source })?;
-    let units = notice::criticised_units(d);
     let mut files = Vec::new();
     let mut all = document();
     for (i, unit) in units.iter().enumerate() {

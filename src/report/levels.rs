@@ -8,7 +8,7 @@ use super::charts::level::{draw_level, LevelCharts};
 use super::data::{Account, ReportData, Rows, Unit};
 use super::ReportError;
 type Result<T, E = ReportError> = std::result::Result<T, E>;
-use super::notice::{md_segs, md_text, numeral, quarter_zh, Notice};
+use super::notice::{numeral, parts_markdown, quarter_zh, Notice, Part, Seg};
 use super::tables::{escape, html_table, LeagueTable};
 use super::{page, ReportOptions, ReportOutput};
 use crate::engine::run_query;
@@ -355,111 +355,233 @@ fn account_who(l: &LevelData, a: &Account) -> String {
     format!("{unit}{}“{}”", platform_zh(&a.platform), a.account_name)
 }
 
-/// The notice of a city's or a province's office, as Markdown: the overview, the regions ranked,
-/// the worst units and accounts named, the problems counted by category, and the attachment.
-pub fn markdown(d: &ReportData, l: &LevelData, n: &Notice) -> String {
+/// The notice of a city's or a province's office: the overview, the regions ranked, the worst
+/// units and accounts named, the problems counted by category, and the attachment. Written once as
+/// [`Part`]s and set both as Markdown and as the 公文 DOCX, so the two name the same units.
+pub fn notice_parts(d: &ReportData, l: &LevelData, n: &Notice) -> Vec<Part> {
     let region_zh = l.level.region_zh();
-    let mut s = String::new();
-    let title = md_segs(&n.title());
-    s.push_str(&format!("# {title}（草稿）\n\n"));
-    if let Some(number) = &n.number {
-        s.push_str(&format!("{}\n\n", md_text(number)));
-    }
-    let addressee = md_segs(&n.addressee_segs());
-    s.push_str(&format!("{addressee}：\n\n"));
-    s.push_str(&format!("{}\n\n## 一、总体情况\n\n", super::notice::opening(d, n)));
-    s.push_str(&md_text(&super::notice::overview(d)));
-    s.push_str(&format!("参评单位分布在{}个{region_zh}。\n\n", l.regions.len()));
+    let t = |s: String| vec![Seg::Text(s)];
+    let mut p = vec![Part::Head { number: n.number.clone(), title: n.title(), addressee: n.addressee_segs() }];
+    p.push(Part::Para(t(super::notice::opening(d, n))));
+    p.push(Part::Heading1("一、总体情况".into()));
+    p.push(Part::Para(t(format!("{}参评单位分布在{}个{region_zh}。", super::notice::overview(d), l.regions.len()))));
 
-    s.push_str(&format!("## 二、各{region_zh}排名\n\n"));
-    s.push_str(&format!("各{region_zh}按所辖单位综合得分的平均值排名（并列者名次相同）。\n\n"));
-    s.push_str(&format!(
-        "| 排名 | {region_zh} | 参评单位 | 检查账号 | 不合格账号 | 合格率 | 单位平均得分 | 等级 |\n|---|---|---|---|---|---|---|---|\n"
-    ));
-    for r in &l.regions {
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            r.rank,
-            md_text(&l.label(r)),
-            r.units,
-            r.accounts_checked,
-            r.accounts_failed,
-            r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_default(),
-            f2(r.unit_score_avg),
-            r.grade
-        ));
-    }
-    s.push('\n');
+    p.push(Part::Heading1(format!("二、各{region_zh}排名")));
+    p.push(Part::Para(t(format!("各{region_zh}按所辖单位综合得分的平均值排名（并列者名次相同）。"))));
+    let header = ["排名", region_zh, "参评单位", "检查账号", "不合格账号", "合格率", "单位平均得分", "等级"];
+    let rows = l
+        .regions
+        .iter()
+        .map(|r| {
+            vec![
+                r.rank.to_string(),
+                l.label(r),
+                r.units.to_string(),
+                r.accounts_checked.to_string(),
+                r.accounts_failed.to_string(),
+                r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_default(),
+                f2(r.unit_score_avg),
+                r.grade.clone(),
+            ]
+        })
+        .collect();
+    p.push(Part::Table { header: header.iter().map(|h| h.to_string()).collect(), widths: vec![7, 15, 10, 10, 11, 15, 14, 9], rows });
 
-    s.push_str("## 三、存在问题\n\n");
+    p.push(Part::Heading1("三、存在问题".into()));
     let counts = category_counts(d);
     if counts.is_empty() {
-        s.push_str("本季度检查未发现需通报的问题。\n\n");
+        p.push(Part::Para(t("本季度检查未发现需通报的问题。".into())));
     } else {
         let total: usize = counts.iter().map(|c| c.1).sum();
         let parts: Vec<String> = counts.iter().map(|(c, n, u)| format!("{c}{n}个（涉及{u}个单位）")).collect();
         let criticised = d.units.iter().filter(|u| u.criticized).count();
-        s.push_str(&format!("本季度共发现问题{total}个，其中{}。{criticised}个单位被通报批评。\n\n", parts.join("、")));
+        p.push(Part::Para(t(format!("本季度共发现问题{total}个，其中{}。{criticised}个单位被通报批评。", parts.join("、")))));
     }
+    let mut sub = 0;
     let worst = worst_units(d, l.named);
     if !worst.is_empty() {
-        s.push_str(&format!("### （{}）综合得分最低的{}个单位\n\n", numeral(0), worst.len()));
+        p.push(Part::Heading2(format!("（{}）综合得分最低的{}个单位", numeral(sub), worst.len())));
+        sub += 1;
         for u in &worst {
-            let problems: Vec<String> = counts_for_unit(d, &u.unit_name);
-            s.push_str(&format!(
-                "- {}：综合得分{}，{}，排名第{}位{}。\n",
-                md_text(&l.unit_named(&u.unit_name)),
-                f2(u.score),
-                u.grade,
-                u.rank,
-                if problems.is_empty() { String::new() } else { format!("；{}", md_text(&problems.join("、"))) }
-            ));
+            let problems = counts_for_unit(d, &u.unit_name);
+            p.push(Part::Item {
+                lead: format!("{}：", l.unit_named(&u.unit_name)),
+                rest: format!(
+                    "综合得分{}，{}，排名第{}位{}。",
+                    f2(u.score),
+                    u.grade,
+                    u.rank,
+                    if problems.is_empty() { String::new() } else { format!("；{}", problems.join("、")) }
+                ),
+            });
         }
         if let Some(last) = worst.last() {
             let tied = d.units.iter().filter(|u| rounded(u.score) == rounded(last.score)).count()
                 - worst.iter().filter(|u| rounded(u.score) == rounded(last.score)).count();
             if tied > 0 {
-                s.push_str(&format!("\n另有{tied}个单位综合得分同为{}，见附件。\n", f2(last.score)));
+                p.push(Part::Para(t(format!("另有{tied}个单位综合得分同为{}，见附件。", f2(last.score)))));
             }
         }
-        s.push('\n');
     }
     let accounts = worst_accounts(d, l.named);
     if !accounts.is_empty() {
-        s.push_str(&format!("### （{}）得分最低的{}个账号\n\n", numeral(1), accounts.len()));
+        p.push(Part::Heading2(format!("（{}）得分最低的{}个账号", numeral(sub), accounts.len())));
         for a in &accounts {
-            s.push_str(&format!(
-                "- {}：得分{}{}。\n",
-                md_text(&account_who(l, a)),
-                a.score.map(f2).unwrap_or_default(),
-                a.veto_reasons.as_deref().map(|v| format!("，单项否决：{}", md_text(v))).unwrap_or_default()
-            ));
+            p.push(Part::Item {
+                lead: format!("{}：", account_who(l, a)),
+                rest: format!(
+                    "得分{}{}。",
+                    a.score.map(f2).unwrap_or_default(),
+                    a.veto_reasons.as_deref().map(|v| format!("，单项否决：{v}")).unwrap_or_default()
+                ),
+            });
         }
         if let Some(score) = accounts.last().and_then(|a| a.score) {
             let same = |x: Option<f64>| x.is_some_and(|x| rounded(x) == rounded(score));
             let tied = d.accounts.iter().filter(|a| same(a.score)).count() - accounts.iter().filter(|a| same(a.score)).count();
             if tied > 0 {
-                s.push_str(&format!("\n另有{tied}个账号得分同为{}，见附件。\n", f2(score)));
+                p.push(Part::Para(t(format!("另有{tied}个账号得分同为{}，见附件。", f2(score)))));
             }
         }
-        s.push('\n');
     }
-    s.push_str(&format!(
-        "全部{}个单位的排名、{}个账号的得分和{}个问题的清单见附件。\n\n",
+    p.push(Part::Para(t(format!(
+        "全部{}个单位的排名、{}个账号的得分和{}个问题的清单见附件。",
         d.units.len(),
         d.accounts.len(),
         d.criticism.len()
-    ));
+    ))));
 
-    s.push_str("## 四、工作要求\n\n");
-    for p in n.requirements_paragraphs() {
-        s.push_str(&format!("{}\n\n", md_segs(&p)));
+    p.push(Part::Heading1("四、工作要求".into()));
+    p.extend(n.requirements_paragraphs().into_iter().map(Part::Para));
+    let (units, last) = (rectified_units(d, l), last_regions(l));
+    if !units.is_empty() || !last.is_empty() {
+        let mut to = Vec::new();
+        if !units.is_empty() {
+            to.push(format!("以上点名的{}个单位", units.len()));
+        }
+        if !last.is_empty() {
+            let names: Vec<String> = last.iter().map(|r| l.label(r)).collect();
+            to.push(format!("排名末位的{}", names.join("、")));
+        }
+        p.push(Part::Para(t(format!("对{}，另发整改通知单。", to.join("和")))));
     }
-    s.push_str(&format!("{}\n\n", md_segs(&n.deadline_sentence())));
-    s.push_str(&format!("{}\n\n{}\n\n", md_segs(&n.office_segs()), md_text(&n.date_zh())));
-    s.push_str("## 附件\n\n");
-    s.push_str(&format!("{}_排名.xlsx（各{region_zh}排名、单位排名、账号得分、通报问题清单）\n", d.quarter));
-    s
+    p.push(Part::Para(n.deadline_sentence()));
+    p.push(Part::Annexes(vec![format!("各{region_zh}排名、单位排名、账号得分及通报问题清单（{}_排名.xlsx）", d.quarter)]));
+    p.push(Part::Signature { office: n.office_segs(), date: n.date_zh() });
+    p
+}
+
+/// The notice of a city's or a province's office, as Markdown.
+pub fn markdown(d: &ReportData, l: &LevelData, n: &Notice) -> String {
+    parts_markdown(&notice_parts(d, l, n))
+}
+
+/// Who gets a rectification notice from a city's or a province's office: the units its notice
+/// names (the worst units and the units of the worst accounts) that have a problem to rectify.
+/// Every criticised unit hears from its own district's office; the city or the province writes to
+/// the few it names itself, in league-table order. (A named unit without a problem, say a low
+/// score without a veto or a deduction, has nothing to list, so it gets none.)
+pub fn rectified_units(d: &ReportData, l: &LevelData) -> Vec<String> {
+    let (_, named) = named(d, l);
+    let has_problem: BTreeSet<&str> = d.criticism.iter().filter_map(|c| c.unit_name.as_deref()).collect();
+    d.units
+        .iter()
+        .filter(|u| named.contains(&u.unit_name) && has_problem.contains(u.unit_name.as_str()))
+        .map(|u| u.unit_name.clone())
+        .collect()
+}
+
+/// The regions ranked last among their siblings (all of them when tied), one rectification notice
+/// each, addressed to that region's office: the office answers for its units' ranking. A region
+/// alone under its parent is ranked by nobody and is not "last".
+pub fn last_regions(l: &LevelData) -> Vec<&Region> {
+    let mut out = Vec::new();
+    let parents: BTreeSet<&Option<String>> = l.regions.iter().map(|r| &r.parent).collect();
+    for parent in parents {
+        let siblings: Vec<&Region> = l.regions.iter().filter(|r| &r.parent == parent).collect();
+        let worst = siblings.iter().map(|r| r.rank).max().unwrap_or(0);
+        if siblings.len() > 1 && siblings.iter().any(|r| r.rank < worst) {
+            out.extend(siblings.into_iter().filter(|r| r.rank == worst));
+        }
+    }
+    out
+}
+
+/// Whether a unit lies in a region.
+fn in_region(l: &LevelData, unit: &str, r: &Region) -> bool {
+    match l.unit_region.get(unit) {
+        Some((city, district)) if r.level == "city" => *city == r.region,
+        Some((city, Some(district))) => Some(city) == r.parent.as_ref() && *district == r.region,
+        _ => false,
+    }
+}
+
+/// The rectification notice of a region ranked last: its numbers, its worst criticised units (the
+/// rest in the attachment), the deadline; addressed to the region's office.
+fn region_parts(d: &ReportData, l: &LevelData, n: &Notice, r: &Region) -> Vec<Part> {
+    let (region_zh, label) = (l.level.region_zh(), l.label(r));
+    let t = |s: String| vec![Seg::Text(s)];
+    let mut p = vec![Part::Title {
+        title: t("政务新媒体检查排名末位整改通知单".into()),
+        addressee: t(format!("{label}政务新媒体主管部门")),
+    }];
+    let siblings = l.regions.iter().filter(|s| s.parent == r.parent).count();
+    p.push(Part::Para(t(format!(
+        "经{}政务新媒体检查，你{}所属单位平均得分{}，在{siblings}个{region_zh}中排名第{}位（末位），等级为{}。\
+         参评单位{}个，其中不合格{}个、被通报批评{}个；检查账号{}个，不合格{}个，合格率{}；发现问题{}个。\
+         现予通知，请督促所属单位逐项整改。",
+        n.quarter_zh,
+        if r.level == "city" { "市" } else { "区（县）" },
+        f2(r.unit_score_avg),
+        r.rank,
+        r.grade,
+        r.units,
+        r.units_failed,
+        r.units_criticized,
+        r.accounts_checked,
+        r.accounts_failed,
+        r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_else(|| "—".into()),
+        r.criticism_items
+    ))));
+    let mut units: Vec<&Unit> = d.units.iter().filter(|u| u.criticized && in_region(l, &u.unit_name, r)).collect();
+    units.sort_by(|a, b| rounded(a.score).cmp(&rounded(b.score)).then_with(|| a.unit_name.cmp(&b.unit_name)));
+    let total = units.len();
+    units.truncate(l.named);
+    if !units.is_empty() {
+        p.push(Part::Heading1(format!("一、综合得分最低的{}个被通报单位", units.len())));
+        let rows = units
+            .iter()
+            .map(|u| {
+                vec![u.rank.to_string(), u.unit_name.clone(), f2(u.score), u.grade.clone(), counts_for_unit(d, &u.unit_name).join("、")]
+            })
+            .collect();
+        let header = ["排名", "单位", "综合得分", "等级", "问题"].iter().map(|h| h.to_string()).collect();
+        p.push(Part::Table { header, widths: vec![8, 30, 12, 10, 40], rows });
+        let (you, column) = if r.level == "city" { ("你市", "所属市") } else { ("你区（县）", "所属区县") };
+        p.push(Part::Para(t(format!("{you}被通报批评的全部{total}个单位及其问题见附件（单位排名表按{column}筛选）。"))));
+    }
+    p.push(Part::Para(vec![
+        Seg::Text("请于".into()),
+        n.deadline.map(|d| Seg::Text(super::notice::date_zh(d))).unwrap_or(Seg::Blank(super::notice::Blank::Deadline)),
+        Seg::Text("前督促所属单位完成整改，并将整改情况报送".into()),
+        n.office_segs().remove(0),
+        Seg::Text("。".into()),
+    ]));
+    p.push(Part::Annexes(vec![format!("单位排名及通报问题清单（{}_排名.xlsx）", d.quarter)]));
+    p.push(Part::Signature { office: n.office_segs(), date: n.date_zh() });
+    p
+}
+
+/// The rectification notices of a city's or a province's office into `dir`: one per unit it names
+/// (and the file of all of them), one per region ranked last. Returns the files written.
+fn write_rectifications(d: &ReportData, l: &LevelData, n: &Notice, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = super::docx::write_rectifications_for(d, n, dir, &rectified_units(d, l))?;
+    for r in last_regions(l) {
+        let path = dir.join(format!("{}_排名末位整改通知单.docx", super::docx::file_name(&l.label(r))));
+        super::docx::write_parts(&region_parts(d, l, n, r), &path)?;
+        files.push(path);
+    }
+    Ok(files)
 }
 
 /// A unit's problems counted by category: 逾期不更新2个.
@@ -523,7 +645,8 @@ pub async fn report(
     super::tables::write_xlsx(&xlsx, &attachment_tables(&d, &l))?;
     files.push(xlsx);
 
-    let md = markdown(&d, &l, n);
+    let parts = notice_parts(&d, &l, n);
+    let md = parts_markdown(&parts);
     let notice_md = dir.join(format!("{quarter}_通报.md"));
     write(&notice_md, md.as_bytes())?;
     let notice_html = dir.join(format!("{quarter}_通报.html"));
@@ -531,14 +654,39 @@ pub async fn report(
         page(&format!("{} 通报（草稿）", n.quarter_zh), &format!("<section class=\"notice\">{}</section>", super::notice::html(&md)));
     write(&notice_html, notice_page.as_bytes())?;
     files.extend([notice_md, notice_html]);
+    // The same 公文 as the district's notice; the lists stay in the XLSX, so it keeps to a few pages.
+    let notice_docx = dir.join(format!("{quarter}_通报.docx"));
+    super::docx::write_parts(&parts, &notice_docx)?;
+    let mut docx = vec![notice_docx];
+    docx.extend(write_rectifications(&d, &l, n, &dir.join("整改通知"))?);
+    files.extend(docx.iter().cloned());
 
     let index = dir.join("index.html");
     write(&index, index_html(&d, &l, &drawn, &md, &top, &worst_units(&d, named))?.as_bytes())?;
     files.push(index.clone());
 
+    let mut pdf_error = None;
+    if opts.pdf {
+        match super::docx::to_pdf(&docx) {
+            Ok(pdfs) => files.extend(pdfs),
+            Err(e) => pdf_error = Some(e),
+        }
+    }
+
+    let (_, named_units) = self::named(&d, &l);
+    let summary = super::LevelSummary {
+        region_zh: level.region_zh(),
+        regions: l.regions.len(),
+        units: d.units.len(),
+        named: d.units.iter().filter(|u| named_units.contains(&u.unit_name)).map(|u| u.unit_name.clone()).collect(),
+        last_regions: last_regions(&l).iter().map(|r| l.label(r)).collect(),
+        rectified: rectified_units(&d, &l).len(),
+    };
     let all = d.platforms.iter().find(|p| p.platform == "all");
     Ok(ReportOutput {
-        pdf_error: opts.pdf.then_some(ReportError::NoRegionalDocx),
+        pdf_error,
+        attachment: dir.join(format!("{quarter}_排名.xlsx")),
+        level: Some(summary),
         dir,
         index,
         files,

@@ -59,8 +59,6 @@ or set GOVMEDIA_CJK_FONT to an installed family"
     NoRegions { quarter: String, source: crate::engine::EngineError },
     #[error("{quarter}: no unit of the register names its {region} (所属市, 所属区县), so there is no {office} report: add the columns to the 台账, or report with --level district")]
     NoRegionColumns { quarter: String, region: &'static str, office: &'static str },
-    #[error("a city's or a province's notice has no DOCX yet: no PDF was made")]
-    NoRegionalDocx,
 }
 
 type Result<T> = std::result::Result<T, ReportError>;
@@ -77,6 +75,26 @@ pub struct ReportOutput {
     pub pass_rate: Option<f64>,
     /// Why the PDFs asked for were not written (the other outputs were).
     pub pdf_error: Option<ReportError>,
+    /// The XLSX with every unit, account and problem.
+    pub attachment: PathBuf,
+    /// A city's or a province's report: what its notice names.
+    pub level: Option<LevelSummary>,
+}
+
+/// What a city's or a province's report names, for the terminal: it prints these, not the
+/// thousands of criticised units (they are in the attachment).
+#[derive(Debug)]
+pub struct LevelSummary {
+    /// 区县 or 地市.
+    pub region_zh: &'static str,
+    pub regions: usize,
+    pub units: usize,
+    /// The units the notice names, in league-table order.
+    pub named: Vec<String>,
+    /// The regions ranked last, each sent a rectification notice.
+    pub last_regions: Vec<String>,
+    /// The units sent a rectification notice.
+    pub rectified: usize,
 }
 
 /// What the office says in its documents, whether to make PDFs of them, and the rubric the
@@ -129,6 +147,8 @@ pub async fn report(wh: &Warehouse, quarter: &str, out: &Path, opts: &ReportOpti
     let all = d.platforms.iter().find(|p| p.platform == crate::platform::ALL_PLATFORMS);
     Ok(ReportOutput {
         pdf_error,
+        attachment: dir.join(format!("{quarter}_排名.xlsx")),
+        level: None,
         dir,
         index,
         files,

@@ -28,6 +28,16 @@ fn who(c: &super::data::Criticism) -> String {
 /// own); `|` is escaped so it cannot split a table cell; `#`, `>` and a list marker cannot open a
 /// heading, quote or list; `<`, `[`, `*`, `_` and `` ` `` cannot make HTML, links, emphasis or code.
 pub fn md_text(s: &str) -> String {
+    md_escape(s, true)
+}
+
+/// Text from the data as a Markdown table cell: as [`md_text`], but nothing at a cell's start
+/// opens a list or a heading, so a score (`75.13`) or a rank stays as written.
+pub fn md_cell(s: &str) -> String {
+    md_escape(s, false)
+}
+
+fn md_escape(s: &str, line_start: bool) -> String {
     let breaks = |c: char| c.is_control() || c.is_whitespace();
     let mut out = String::with_capacity(s.len() + 8);
     let mut leading_digits = true;
@@ -40,8 +50,8 @@ pub fn md_text(s: &str) -> String {
         }
         let markup = matches!(ch, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '~')
             // At the start of a line these open a list (`- `, `+ `, `1. `, `1) `) or underline a heading.
-            || (out.is_empty() && matches!(ch, '-' | '+' | '='))
-            || (leading_digits && !out.is_empty() && matches!(ch, '.' | ')'));
+            || (line_start && out.is_empty() && matches!(ch, '-' | '+' | '='))
+            || (line_start && leading_digits && !out.is_empty() && matches!(ch, '.' | ')'));
         leading_digits &= ch.is_ascii_digit();
         if markup {
             out.push('\\');
@@ -401,6 +411,92 @@ pub fn markdown(d: &ReportData, n: &Notice) -> String {
         for r in &a.rows {
             let cells: Vec<String> = r.iter().map(|c| md_text(c)).collect();
             s.push_str(&format!("| {} |\n", cells.join(" | ")));
+        }
+    }
+    s
+}
+
+/// A part of a notice written once and set twice, as Markdown ([`parts_markdown`]) and as a 公文
+/// DOCX (`docx::write_parts`), so the two name the same units in the same order. A city's and a
+/// province's notice and the rectification notices of their regions are made of these; the
+/// district's notice keeps its own writers (its attachments are tables in the document).
+#[derive(Debug, Clone)]
+pub enum Part {
+    /// The 文号 (a placeholder in the DOCX when not given), the title and the addressee.
+    Head {
+        number: Option<String>,
+        title: Vec<Seg>,
+        addressee: Vec<Seg>,
+    },
+    /// A title alone (a rectification notice's), the addressee below it.
+    Title {
+        title: Vec<Seg>,
+        addressee: Vec<Seg>,
+    },
+    /// 一、…
+    Heading1(String),
+    /// （一）…
+    Heading2(String),
+    Para(Vec<Seg>),
+    /// A numbered item: its lead (who) and the rest; numbered from 1 after each heading.
+    Item {
+        lead: String,
+        rest: String,
+    },
+    /// A table across the text block; `widths` are relative.
+    Table {
+        header: Vec<String>,
+        widths: Vec<usize>,
+        rows: Vec<Vec<String>>,
+    },
+    /// 附件: one line per attachment (a separate file).
+    Annexes(Vec<String>),
+    /// The issuing office and the date.
+    Signature {
+        office: Vec<Seg>,
+        date: String,
+    },
+}
+
+/// Parts as Markdown: text from the data escaped, placeholders as 【…】.
+pub fn parts_markdown(parts: &[Part]) -> String {
+    let mut s = String::new();
+    let mut in_items = false;
+    for p in parts {
+        if in_items && !matches!(p, Part::Item { .. }) {
+            s.push('\n');
+            in_items = false;
+        }
+        match p {
+            Part::Head { number, title, addressee } => {
+                s.push_str(&format!("# {}（草稿）\n\n", md_segs(title)));
+                if let Some(number) = number {
+                    s.push_str(&format!("{}\n\n", md_text(number)));
+                }
+                s.push_str(&format!("{}：\n\n", md_segs(addressee)));
+            }
+            Part::Title { title, addressee } => s.push_str(&format!("# {}\n\n{}：\n\n", md_segs(title), md_segs(addressee))),
+            Part::Heading1(h) => s.push_str(&format!("## {}\n\n", md_text(h))),
+            Part::Heading2(h) => s.push_str(&format!("### {}\n\n", md_text(h))),
+            Part::Para(segs) => s.push_str(&format!("{}\n\n", md_segs(segs))),
+            Part::Item { lead, rest } => {
+                s.push_str(&format!("- {}{}\n", md_text(lead), md_cell(rest)));
+                in_items = true;
+            }
+            Part::Table { header, rows, .. } => {
+                s.push_str(&format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len())));
+                for r in rows {
+                    s.push_str(&format!("| {} |\n", r.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | ")));
+                }
+                s.push('\n');
+            }
+            Part::Annexes(lines) => {
+                for (i, a) in lines.iter().enumerate() {
+                    let lead = if i == 0 { "附件：" } else { "　　　" };
+                    s.push_str(&format!("{lead}{}.{}\n\n", i + 1, md_cell(a)));
+                }
+            }
+            Part::Signature { office, date } => s.push_str(&format!("{}\n\n{}\n\n", md_segs(office), md_text(date))),
         }
     }
     s

@@ -12,7 +12,7 @@ fn tool(name: &str) -> Option<PathBuf> {
 }
 
 /// LibreOffice and poppler, or None (a skip outside CI; CI installs both).
-fn clients() -> Option<()> {
+pub(crate) fn clients() -> Option<()> {
     if tool("soffice").is_some() && tool("pdftotext").is_some() {
         return Some(());
     }
@@ -73,7 +73,7 @@ fn tables(xml: &str) -> Vec<Vec<Vec<String>>> {
         .collect()
 }
 
-fn pdftotext(pdf: &Path) -> String {
+pub(crate) fn pdftotext(pdf: &Path) -> String {
     let out = std::process::Command::new("pdftotext").arg(pdf).arg("-").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Lines wrap anywhere in Chinese text: compare without whitespace.

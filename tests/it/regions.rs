@@ -123,18 +123,27 @@ fn notice_pages(md: &str) -> f64 {
 }
 
 /// The city's report, written once (the charts take about 20 s in a debug build) at the level the
-/// register's regions imply, with the default N (10) of units and accounts named.
-fn city_report() -> &'static PathBuf {
-    static REPORT: OnceLock<PathBuf> = OnceLock::new();
+/// register's regions imply, with the default N (10) of units and accounts named, and PDFs when
+/// LibreOffice is installed: its folder and what it printed.
+fn city_report_run() -> &'static (PathBuf, String) {
+    static REPORT: OnceLock<(PathBuf, String)> = OnceLock::new();
     REPORT.get_or_init(|| {
         let c = city();
         let out = c.root.join("reports");
+        let mut args = vec!["report", "--quarter", "2019Q3", "--out", out.to_str().unwrap()];
+        if crate::documents::clients().is_some() {
+            args.push("--pdf");
+        }
         let t = std::time::Instant::now();
-        let r = govmedia(&c.wh, &["report", "--quarter", "2019Q3", "--out", out.to_str().unwrap()]);
-        eprintln!("report at the city's level (debug build): {:?}", t.elapsed());
+        let r = govmedia(&c.wh, &args);
+        eprintln!("report at the city's level (debug build, {args:?}): {:?}", t.elapsed());
         assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-        out.join("2019Q3")
+        (out.join("2019Q3"), r.stdout)
     })
+}
+
+fn city_report() -> &'static PathBuf {
+    &city_report_run().0
 }
 
 #[test]
@@ -242,6 +251,73 @@ fn the_city_notice_names_exactly_the_regions_and_units_the_rules_select() {
     assert_eq!(units_named(&md), units);
     assert_eq!(regions_ranked(&md), regions);
     assert_eq!(regions.len(), 17);
+}
+
+#[test]
+fn the_city_notice_is_a_docx_of_at_most_ten_pages_naming_the_units_of_its_markdown() {
+    let c = city();
+    let dir = city_report();
+    let md = std::fs::read_to_string(dir.join("2019Q3_通报.md")).unwrap();
+    let named = units_named(&md);
+    // The units sent a rectification notice: those the notice names that have a problem listed.
+    let with_problems: BTreeSet<String> =
+        sql(&c.wh, "SELECT DISTINCT unit_name FROM criticism_items WHERE quarter = '2019Q3' AND unit_name IS NOT NULL")
+            .into_iter()
+            .skip(1)
+            .collect();
+    let folder = dir.join("整改通知");
+    let mut sent = BTreeSet::new();
+    let mut regional = Vec::new();
+    for e in std::fs::read_dir(&folder).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if let Some(unit) = name.strip_suffix("_整改通知单.docx").and_then(|n| n.split_once('_')).map(|(_, u)| u.to_string()) {
+            sent.insert(unit);
+        } else if let Some(region) = name.strip_suffix("_排名末位整改通知单.docx") {
+            regional.push(region.to_string());
+        }
+    }
+    let want: BTreeSet<String> = named.intersection(&with_problems).cloned().collect();
+    assert!(!want.is_empty());
+    assert_eq!(sent, want, "one rectification notice per named unit with a problem");
+    // And one to each district ranked last of the city's districts.
+    let last = sql(
+        &c.wh,
+        "SELECT region FROM region_quarter_scores WHERE quarter = '2019Q3' AND level = 'district' \
+         AND rank = (SELECT max(rank) FROM region_quarter_scores WHERE quarter = '2019Q3' AND level = 'district') ORDER BY region",
+    );
+    regional.sort();
+    assert_eq!(regional, last[1..]);
+    assert!(folder.join("2019Q3_整改通知单_全部.docx").is_file());
+
+    // What the terminal prints: counts, the named units and the attachment, never every
+    // criticised unit (279 of them here).
+    let stdout = &city_report_run().1;
+    let criticised = sql(&c.wh, "SELECT count(*) AS n FROM unit_quarter_scores WHERE quarter = '2019Q3' AND criticized")[1].clone();
+    assert!(criticised.parse::<usize>().unwrap() > 3 * named.len(), "{criticised}");
+    assert!(stdout.contains(&format!("criticised: {criticised} of 667 units in 17 区县")), "{stdout}");
+    assert_eq!(units_named(stdout), named, "{stdout}");
+    assert!(stdout.contains("2019Q3_排名.xlsx"), "{stdout}");
+
+    // LibreOffice's PDF of the DOCX: at most 10 pages, naming the units the Markdown names.
+    let Some(()) = crate::documents::clients() else { return };
+    let pdf = dir.join("2019Q3_通报.pdf");
+    let info = std::process::Command::new("pdfinfo").arg(&pdf).output().unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    let pages: usize = info.lines().find_map(|l| l.strip_prefix("Pages:")).map(|p| p.trim().parse().unwrap()).unwrap();
+    assert!((1..=10).contains(&pages), "{info}");
+    let text = crate::documents::pdftotext(&pdf);
+    // pdftotext may read a table by columns: the header 参评单位 then the counts 40, 40, 40 read
+    // as a name. Only the register's units count.
+    let units: BTreeSet<String> = sql(&c.wh, "SELECT unit_name FROM unit_quarter_scores").into_iter().skip(1).collect();
+    assert_eq!(units_named(&text).intersection(&units).cloned().collect::<BTreeSet<_>>(), named);
+    for want in ["二、各区县排名", "三、存在问题", "附件：1.", "2019Q3_排名.xlsx", "—1—"] {
+        assert!(text.contains(want), "the notice's PDF lacks {want}");
+    }
+    for region in &last[1..] {
+        let text = crate::documents::pdftotext(&folder.join(format!("{region}_排名末位整改通知单.pdf")));
+        let rank = &sql(&c.wh, &format!("SELECT rank FROM region_quarter_scores WHERE level = 'district' AND region = '{region}'"))[1];
+        assert!(text.contains(&format!("{region}政务新媒体主管部门")) && text.contains(&format!("在17个区县中排名第{rank}位")), "{text}");
+    }
 }
 
 const REGISTER: &str = "单位名称,单位类别,平台,账号名称,账号ID,开设日期,状态,互动功能,运维责任人,所属市,所属区县\n\
