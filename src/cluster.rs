@@ -30,6 +30,8 @@ pub enum ClusterError {
 pub struct SchedulerOptions {
     /// Where clients and executors reach it (gRPC).
     pub bind: SocketAddr,
+    /// The host name executors reach it by, when not the bound address (e.g. bound to 0.0.0.0).
+    pub external_host: Option<String>,
     /// Seconds without a heartbeat after which an executor counts as lost and its tasks are
     /// run again elsewhere.
     pub executor_timeout_s: u64,
@@ -99,12 +101,19 @@ pub async fn scheduler(o: SchedulerOptions) -> Result<(), ClusterError> {
         let state = ballista_core::utils::default_session_builder(config)?;
         Ok(SessionStateBuilder::new_from_existing(state).with_runtime_env(runtime).build())
     }));
+    // Bound first, so that port 0 (the system's choice) is known: executors report their tasks
+    // to the host and port the scheduler gives them.
+    let listener = tokio::net::TcpListener::bind(o.bind).await.map_err(|e| err(e.into()))?;
+    let bound = listener.local_addr().map_err(|e| err(e.into()))?;
+    config.bind_port = bound.port();
+    config.external_host = match &o.external_host {
+        Some(host) => host.clone(),
+        None if bound.ip().is_unspecified() => "localhost".into(),
+        None => bound.ip().to_string(),
+    };
     config.validate().map_err(err)?;
     let cluster = BallistaCluster::new_from_config(&config).await.map_err(err)?;
     let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config)).await.map_err(err)?;
-    // Bound here, so that port 0 (the system's choice) can be told to whoever waits for it.
-    let listener = tokio::net::TcpListener::bind(o.bind).await.map_err(|e| err(e.into()))?;
-    let bound = listener.local_addr().map_err(|e| err(e.into()))?;
     println!("govmedia cluster scheduler: listening on {bound} (build with --cluster df://{bound})");
     start_grpc_service_with_listener(listener, scheduler).await.map_err(err)
 }

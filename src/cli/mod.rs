@@ -248,6 +248,9 @@ pub enum ClusterCommand {
         /// The address and port clients and executors reach it on.
         #[arg(long, default_value = "127.0.0.1:50050")]
         bind: std::net::SocketAddr,
+        /// The host name executors reach it by, if not --bind's address (needed with 0.0.0.0).
+        #[arg(long)]
+        external_host: Option<String>,
         /// Seconds without a heartbeat after which an executor counts as lost and its tasks run elsewhere.
         #[arg(long, default_value_t = 30)]
         executor_timeout: u64,
@@ -447,8 +450,8 @@ async fn watch(
 async fn cluster(role: ClusterCommand) -> anyhow::Result<i32> {
     use crate::cluster::{ExecutorOptions, SchedulerOptions};
     match role {
-        ClusterCommand::Scheduler { bind, executor_timeout } => {
-            crate::cluster::scheduler(SchedulerOptions { bind, executor_timeout_s: executor_timeout }).await?
+        ClusterCommand::Scheduler { bind, external_host, executor_timeout } => {
+            crate::cluster::scheduler(SchedulerOptions { bind, external_host, executor_timeout_s: executor_timeout }).await?
         }
         ClusterCommand::Executor { scheduler, bind, grpc_port, external_host, concurrency, work_dir, heartbeat } => {
             let grpc_port = match grpc_port {
