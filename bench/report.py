@@ -89,6 +89,9 @@ def main():
     # The Postgres endpoint's load test (bench/serve_load.py) keeps its own section.
     if os.path.exists("bench/serve_load.md"):
         print("\n" + open("bench/serve_load.md", encoding="utf-8").read().rstrip("\n"))
+    # So does the loopback cluster's (bench/cluster.sh).
+    if os.path.exists("bench/cluster.md"):
+        print("\n" + open("bench/cluster.md", encoding="utf-8").read().rstrip("\n"))
 
 
 if __name__ == "__main__":

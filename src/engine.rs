@@ -1,7 +1,7 @@
 //! The query engine every stage and command runs on: the one place a DataFusion session is made
 //! (its memory pool and spilling), the warehouse's object store is registered in it, and the
-//! allocator's policy is set. The build, the report, the tier exports and `govmedia sql` share it,
-//! so a remote engine can replace it later without touching them.
+//! allocator's policy is set. The build, the report, the tier exports and `govmedia sql` share it;
+//! [`Engine`] says whether a session runs here or on a Ballista cluster (`build --cluster`).
 
 use crate::warehouse::{Manifest, Warehouse, WarehouseError};
 use arrow::array::RecordBatch;
@@ -21,6 +21,93 @@ pub enum EngineError {
     Warehouse(#[from] WarehouseError),
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),
+    /// `--cluster` (or GOVMEDIA_CLUSTER) that is not `df://HOST:PORT`.
+    #[error("cluster {url}: {reason} (expected df://HOST:PORT, e.g. df://127.0.0.1:50050)")]
+    ClusterUrl { url: String, reason: String },
+    /// The scheduler does not answer: said before any model runs.
+    #[error("cannot reach the Ballista scheduler at {url}: {source} (start one with `govmedia cluster scheduler`)")]
+    ClusterUnreachable { url: String, source: std::io::Error },
+    #[error("cluster {0}: this govmedia was built without the `cluster` feature (cargo build --features cluster)")]
+    NoClusterFeature(String),
+}
+
+/// Where a session's queries run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// In this process, within its memory pool.
+    #[default]
+    Local,
+    /// On a Ballista cluster: the scheduler at `df://HOST:PORT` plans each query into stages and
+    /// its executors run them; this process only plans the SQL and collects the results.
+    Cluster { url: String, host: String, port: u16 },
+}
+
+impl Engine {
+    /// `df://HOST:PORT` (the port defaults to Ballista's 50050); None is the local engine.
+    pub fn from_cluster_url(url: Option<&str>) -> Result<Engine, EngineError> {
+        let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else { return Ok(Engine::Local) };
+        let bad = |reason: &str| EngineError::ClusterUrl { url: url.to_string(), reason: reason.to_string() };
+        let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+        if parsed.scheme() != "df" {
+            return Err(bad(&format!("scheme {}:// is not df://", parsed.scheme())));
+        }
+        let host = parsed.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad("no host"))?;
+        if !cfg!(feature = "cluster") {
+            return Err(EngineError::NoClusterFeature(url.to_string()));
+        }
+        Ok(Engine::Cluster { url: url.to_string(), host: host.to_string(), port: parsed.port().unwrap_or(50050) })
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Engine::Cluster { .. })
+    }
+
+    /// A session on this engine: [`session`] here, or one whose queries the cluster runs. Its
+    /// options (target partitions, joins not repartitioned, DATAFUSION_* overrides) are the
+    /// same either way and travel with each query to the scheduler.
+    pub async fn session(&self) -> Result<SessionContext, EngineError> {
+        match self {
+            Engine::Local => session(),
+            Engine::Cluster { url, host, port } => {
+                // Ballista's client connects only at the first query; an address that does not
+                // answer is said here, before a build takes the warehouse's lock for nothing.
+                let addr = format!("{host}:{port}");
+                let connect = tokio::net::TcpStream::connect(&addr);
+                match tokio::time::timeout(std::time::Duration::from_secs(10), connect).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(source)) => return Err(EngineError::ClusterUnreachable { url: url.clone(), source }),
+                    Err(_) => {
+                        let source = std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in 10 s");
+                        return Err(EngineError::ClusterUnreachable { url: url.clone(), source });
+                    }
+                }
+                remote_session(host, *port)
+            }
+        }
+    }
+}
+
+#[cfg(feature = "cluster")]
+fn remote_session(host: &str, port: u16) -> Result<SessionContext, EngineError> {
+    use ballista_core::extension::{SessionConfigExt, SessionStateExt};
+    // The client's own runtime keeps the memory pool for what it collects.
+    let local = session_in(runtime()?).state();
+    // Ballista 55's adaptive planner (on by default) left a build's query waiting for ever on
+    // the district tier; its static planner runs every model.
+    let mut config = local.config().clone().upgrade_for_ballista().with_ballista_adaptive_query_planner(false);
+    // Joins are repartitioned on a cluster whatever the local choice: a join that builds its
+    // left side once (CollectLeft) is run by each task with its own copy of that side, and a
+    // LEFT join then emits the unmatched left rows once per task (the district tier's
+    // account_weekly_posts came out with rows twice).
+    config.options_mut().optimizer.repartition_joins = true;
+    let state = datafusion::execution::SessionStateBuilder::new_from_existing(local).with_config(config).build();
+    let state = state.upgrade_for_ballista(format!("http://{host}:{port}"))?;
+    Ok(SessionContext::new_with_state(state))
+}
+
+#[cfg(not(feature = "cluster"))]
+fn remote_session(host: &str, port: u16) -> Result<SessionContext, EngineError> {
+    Err(EngineError::NoClusterFeature(format!("df://{host}:{port}")))
 }
 
 /// A session whose operators work within a memory pool ([`memory_limit`]) and spill to temporary

@@ -4,6 +4,8 @@
 
 pub mod calendar;
 pub mod cli;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod engine;
 pub mod generate;
 pub mod ingest;

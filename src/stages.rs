@@ -150,8 +150,21 @@ pub async fn build(
     models: Option<&Path>,
     on: &mut dyn FnMut(Event<'_>),
 ) -> Result<BuildReport, StageError> {
+    build_on(&crate::engine::Engine::Local, wh, quarter, check_point, rubric, models, on).await
+}
+
+/// [`build`] on an engine: this process, or a Ballista cluster (`build --cluster`).
+pub async fn build_on(
+    engine: &crate::engine::Engine,
+    wh: &Warehouse,
+    quarter: Quarter,
+    check_point: Option<&str>,
+    rubric: Option<&Path>,
+    models: Option<&Path>,
+    on: &mut dyn FnMut(Event<'_>),
+) -> Result<BuildReport, StageError> {
     let (scope, rubric) = build_inputs(quarter, check_point, rubric)?;
-    let report = crate::models::build(wh, scope, &rubric, models, true).await?;
+    let report = crate::models::build_on(engine, wh, scope, &rubric, models, true).await?;
     on(Event::Built(&report));
     if !report.failures().is_empty() {
         return Err(StageError::ChecksFailed { quarter: report.quarter.to_string(), failed: report.failures().len() });

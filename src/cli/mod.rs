@@ -146,6 +146,16 @@ A cancel request (psql's Ctrl-C) stops the client's running statement. Each stat
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
     },
+    /// The processes of a Ballista cluster that `build --cluster` runs the models on.
+    #[cfg(feature = "cluster")]
+    #[command(
+        subcommand,
+        after_help = "Example (one machine, two executors):\n  govmedia cluster scheduler --bind 127.0.0.1:50050 &\n  \
+govmedia cluster executor --bind 127.0.0.1:50051 --concurrency 1 &\n  \
+govmedia cluster executor --bind 127.0.0.1:50061 --concurrency 1 &\n  \
+govmedia build --quarter 2019Q3 --cluster df://127.0.0.1:50050"
+    )]
+    Cluster(ClusterCommand),
     /// Early warnings (预警) between quarterly checks: what is about to break or has just broken,
     /// per unit and account, as of a point. Reads only, unless --save.
     #[command(after_help = "Examples:\n  govmedia watch\n  \
@@ -225,6 +235,52 @@ pub struct BuildArgs {
     /// A folder of SQL models (staging/, intermediate/, marts/); default: ./sql if present, else the built-in models.
     #[arg(long)]
     pub models: Option<PathBuf>,
+    /// Run the models on a Ballista cluster: its scheduler, df://HOST:PORT (see `govmedia cluster`).
+    /// Its executors read the warehouse themselves: a folder they all see, or s3://.
+    #[arg(long, env = "GOVMEDIA_CLUSTER")]
+    pub cluster: Option<String>,
+}
+
+/// The processes of a Ballista cluster (`govmedia build --cluster`).
+#[cfg(feature = "cluster")]
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The scheduler: plans each query into stages and hands their tasks to the executors.
+    Scheduler {
+        /// The address and port clients and executors reach it on.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        bind: std::net::SocketAddr,
+        /// The host name executors reach it by, if not --bind's address (needed with 0.0.0.0).
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Seconds without a heartbeat after which an executor counts as lost and its tasks run elsewhere.
+        #[arg(long, default_value_t = 30)]
+        executor_timeout: u64,
+    },
+    /// An executor: runs the tasks the scheduler hands it, reading the warehouse itself.
+    Executor {
+        /// The scheduler's HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        scheduler: String,
+        /// The address and port of its Arrow Flight service (task results are fetched there).
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        bind: std::net::SocketAddr,
+        /// The port of its gRPC service (tasks are handed to it there); default: --bind's port + 1.
+        #[arg(long)]
+        grpc_port: Option<u16>,
+        /// The host name the scheduler and other executors reach it by, if not --bind's address.
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Tasks run at once; default: the machine's cores.
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Where task results and spills are written; default: a temporary folder.
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Seconds between heartbeats to the scheduler (keep it well under its --executor-timeout).
+        #[arg(long, default_value_t = 5)]
+        heartbeat: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -252,7 +308,10 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> anyhow::Resul
             return Ok(if e.use_stderr() { 1 } else { 0 });
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Query plans are encoded, decoded and planned by recursion: a Ballista scheduler (and
+    // its client) on a model's plan overflowed the 2 MiB a thread has by default. The stack is
+    // reserved, not used, until a deep plan needs it.
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(32 << 20).build()?;
     rt.block_on(run(cli))
 }
 
@@ -262,6 +321,11 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     // Export files only: no warehouse is opened (or created).
     if let Command::Generate { out, quarter, seed, tier: None, .. } = &cli.command {
         return generate_exports(out, quarter, *seed);
+    }
+    // A cluster's processes open no warehouse: each query names the files it reads.
+    #[cfg(feature = "cluster")]
+    if let Command::Cluster(role) = cli.command {
+        return cluster(role).await;
     }
     let reads_only =
         matches!(cli.command, Command::Sql { .. } | Command::Report { .. } | Command::Build(_) | Command::Test(_) | Command::Watch { .. });
@@ -311,7 +375,9 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Build(a) => {
             let quarter = crate::time::Quarter::parse(&a.quarter)?;
             let mut on = print_event;
-            let build = stages::build(&wh, quarter, a.check_point.as_deref(), a.rubric.as_deref(), a.models.as_deref(), &mut on);
+            let engine = crate::engine::Engine::from_cluster_url(a.cluster.as_deref())?;
+            let build =
+                stages::build_on(&engine, &wh, quarter, a.check_point.as_deref(), a.rubric.as_deref(), a.models.as_deref(), &mut on);
             let at_start = wh.commits_made();
             interruptible(&wh, async { Ok(build.await?) }, || (stages::Stage::Build, at_start)).await?;
             Ok(0)
@@ -319,11 +385,15 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Test(a) => {
             let quarter = crate::time::Quarter::parse(&a.quarter)?;
             let (scope, rubric) = stages::build_inputs(quarter, a.check_point.as_deref(), a.rubric.as_deref())?;
-            let report = crate::models::build(&wh, scope, &rubric, a.models.as_deref(), false).await?;
+            let engine = crate::engine::Engine::from_cluster_url(a.cluster.as_deref())?;
+            let report = crate::models::build_on(&engine, &wh, scope, &rubric, a.models.as_deref(), false).await?;
             print_checks(&report);
             Ok(if report.failures().is_empty() { 0 } else { 1 })
         }
         Command::Sql { query, format, output, max_rows } => sql(&wh, query, format, output, max_rows).await,
+        // Started above, before a warehouse is opened; here for completeness.
+        #[cfg(feature = "cluster")]
+        Command::Cluster(role) => cluster(role).await,
         #[cfg(feature = "serve")]
         Command::Serve { listen, password_file, tls_cert, tls_key } => serve(wh, listen, password_file, tls_cert.zip(tls_key)).await,
         Command::Watch { as_of, within, format, output, save, rubric, models } => {
@@ -374,6 +444,28 @@ async fn watch(
         eprintln!("saved {} warnings to {} (manifest version {version})", report.warnings.len(), crate::watch::MART);
     }
     Ok(if report.past_due() > 0 { 3 } else { 0 })
+}
+
+/// `cluster scheduler|executor`: a Ballista process of the cluster until Ctrl-C.
+#[cfg(feature = "cluster")]
+async fn cluster(role: ClusterCommand) -> anyhow::Result<i32> {
+    use crate::cluster::{ExecutorOptions, SchedulerOptions};
+    match role {
+        ClusterCommand::Scheduler { bind, external_host, executor_timeout } => {
+            crate::cluster::scheduler(SchedulerOptions { bind, external_host, executor_timeout_s: executor_timeout }).await?
+        }
+        ClusterCommand::Executor { scheduler, bind, grpc_port, external_host, concurrency, work_dir, heartbeat } => {
+            let grpc_port = match grpc_port {
+                Some(p) => p,
+                None => bind.port().checked_add(1).context("--bind's port is the last one: give --grpc-port")?,
+            };
+            let concurrency = concurrency.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+            let work_dir = work_dir.map(|d| d.display().to_string());
+            let o = ExecutorOptions { scheduler, bind, grpc_port, external_host, concurrency, work_dir, heartbeat_s: heartbeat };
+            crate::cluster::executor(o).await?
+        }
+    }
+    Ok(0)
 }
 
 /// `serve`: the warehouse to Postgres clients until Ctrl-C.

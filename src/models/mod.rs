@@ -4,9 +4,11 @@
 pub mod checks;
 pub mod rubric;
 
+use crate::engine::Engine;
 use crate::time::Quarter;
 use crate::warehouse::{Warehouse, WarehouseError};
 use arrow::array::{ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -347,10 +349,53 @@ fn platforms_batch() -> Result<RecordBatch, arrow::error::ArrowError> {
     RecordBatch::try_from_iter(vec![("platform", column(|p| p.code)), ("platform_zh", column(|p| p.zh))])
 }
 
-fn register_batch(ctx: &SessionContext, name: &str, batch: RecordBatch) -> Result<(), ModelError> {
-    let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+/// Where a run keeps the tables it makes for the models after it (`params`, `rubric`,
+/// `platforms`, empty staging tables, each materialized model's rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kept {
+    /// In this process's memory (the local engine).
+    Memory,
+    /// As Parquet in the warehouse under this folder (`_scratch/<build>`): on a cluster the
+    /// executors run every query and read only what the warehouse holds; a table in the
+    /// client's memory does not travel with a query plan.
+    Scratch(String),
+}
+
+impl Kept {
+    /// Registers `batches` under `name`, replacing a table of that name.
+    async fn keep(
+        &self,
+        ctx: &SessionContext,
+        wh: &Warehouse,
+        name: &str,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<(), ModelError> {
+        match self {
+            Kept::Memory => {
+                let table = MemTable::try_new(schema, vec![batches])?;
+                ctx.deregister_table(name)?;
+                ctx.register_table(name, Arc::new(table))?;
+            }
+            Kept::Scratch(dir) => {
+                let rel = format!("{dir}/{name}.parquet");
+                wh.write_batches(&rel, schema.clone(), batches).await?;
+                register_parquet(ctx, wh, name, &rel, schema)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Registers one Parquet file of the warehouse under `name`, with the schema it was written with.
+fn register_parquet(ctx: &SessionContext, wh: &Warehouse, name: &str, rel: &str, schema: SchemaRef) -> Result<(), ModelError> {
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+    let url = ListingTableUrl::parse(wh.file_url(rel))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
     ctx.deregister_table(name)?;
-    ctx.register_table(name, Arc::new(table))?;
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
 }
 
@@ -373,8 +418,42 @@ pub async fn build(
     models_dir: Option<&Path>,
     commit: bool,
 ) -> Result<BuildReport, ModelError> {
+    build_on(&Engine::Local, wh, scope, rubric, models_dir, commit).await
+}
+
+/// [`build`] on an engine: here, or on a Ballista cluster. The marts are collected here and
+/// committed the same way either way (files written, then one manifest swap), so a build that
+/// fails midway, an executor lost included, leaves the committed marts as they were.
+pub async fn build_on(
+    engine: &Engine,
+    wh: &Warehouse,
+    scope: BuildScope,
+    rubric: &rubric::Rubric,
+    models_dir: Option<&Path>,
+    commit: bool,
+) -> Result<BuildReport, ModelError> {
+    // Said before the lock is taken: a scheduler that does not answer stops nothing else.
+    let ctx = engine.session().await?;
     let lock = wh.lock(if commit { "govmedia build" } else { "govmedia test" }).await?;
-    let result = build_locked(wh, scope, rubric, models_dir, commit).await;
+    let result = async {
+        let kept = match engine {
+            Engine::Local => Kept::Memory,
+            Engine::Cluster { .. } => {
+                // What a killed build left: no other build runs while this one holds the lock.
+                wh.remove_folder(crate::warehouse::SCRATCH).await?;
+                let id = format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f"), std::process::id());
+                Kept::Scratch(format!("{}/{id}", crate::warehouse::SCRATCH))
+            }
+        };
+        let result = build_locked(ctx, &kept, wh, scope, rubric, models_dir, commit).await;
+        if let Kept::Scratch(dir) = &kept {
+            // A folder left behind (a store that refused the delete) is harmless: no manifest
+            // names it, and the next build on a cluster removes it.
+            let _ = wh.remove_folder(dir).await;
+        }
+        result
+    }
+    .await;
     wh.release(lock).await?;
     result
 }
@@ -392,21 +471,33 @@ pub struct Prepared {
 /// Sets up the session a build (or a watch run) runs its models in. `extra` are one-row tables
 /// the caller registers too (the watch's own parameters), named so the models can read them.
 pub async fn prepare(
+    ctx: SessionContext,
+    kept: &Kept,
     wh: &Warehouse,
     scope: BuildScope,
     rubric: &rubric::Rubric,
     models_dir: Option<&Path>,
     extra: Vec<(&str, RecordBatch)>,
 ) -> Result<Prepared, ModelError> {
-    let ctx = crate::engine::session()?;
     let manifest = wh.existing_manifest().await?;
-    crate::engine::register_warehouse(&ctx, wh, &prune_for(&manifest, &scope)).await?;
-    register_batch(&ctx, "params", scope.params_batch()?)?;
-    register_batch(&ctx, "rubric", rubric.to_batch()?)?;
-    register_batch(&ctx, "platforms", platforms_batch()?)?;
+    let pruned = prune_for(&manifest, &scope);
+    crate::engine::register_warehouse(&ctx, wh, &pruned).await?;
+    if kept != &Kept::Memory {
+        // The warehouse registers a staging table it does not hold yet as an empty one in memory.
+        let defaults = crate::table::STAGING.iter().copied().chain([&crate::table::REJECTS, &crate::table::INGEST_FILES]);
+        for def in defaults.filter(|d| pruned.files(d.name).is_empty()) {
+            kept.keep(&ctx, wh, def.name, def.schema(), Vec::new()).await?;
+        }
+    }
+    let one = |batch: RecordBatch| (batch.schema(), vec![batch]);
+    for (name, (schema, batches)) in
+        [("params", one(scope.params_batch()?)), ("rubric", one(rubric.to_batch()?)), ("platforms", one(platforms_batch()?))]
+    {
+        kept.keep(&ctx, wh, name, schema, batches).await?;
+    }
     let mut tables: BTreeSet<String> = ctx.catalog_names().into_iter().collect();
     for (name, batch) in extra {
-        register_batch(&ctx, name, batch)?;
+        kept.keep(&ctx, wh, name, batch.schema(), vec![batch]).await?;
         tables.insert(name.to_string());
     }
     tables.extend(crate::table::STAGING.iter().map(|t| t.name.to_string()));
@@ -419,7 +510,6 @@ pub async fn prepare(
 
 /// Where a run writes its marts: the warehouse, the quarter's partition, the version's files.
 struct MartSink<'a> {
-    wh: &'a Warehouse,
     quarter: &'a str,
     version: u64,
 }
@@ -436,7 +526,13 @@ pub struct Ran {
 /// Runs `models` in order in the prepared session, each registered under its name for those
 /// after it, with the ingest checks and the models' tests (those kept out of the build only when
 /// `all_tests`). A model reading one that failed an error-severity test is skipped.
-async fn run_models(ctx: &SessionContext, models: &[&Model], all_tests: bool, marts: Option<MartSink<'_>>) -> Result<Ran, ModelError> {
+async fn run_models(
+    ctx: &SessionContext,
+    (wh, kept): (&Warehouse, &Kept),
+    models: &[&Model],
+    all_tests: bool,
+    marts: Option<MartSink<'_>>,
+) -> Result<Ran, ModelError> {
     let mut runs = Vec::new();
     let mut outputs: Vec<(String, Vec<crate::warehouse::FileEntry>)> = Vec::new();
     let mut results = checks::ingest_checks(ctx).await;
@@ -485,14 +581,19 @@ async fn run_models(ctx: &SessionContext, models: &[&Model], all_tests: bool, ma
                 let batches: Vec<RecordBatch> = df.collect().await.map_err(sql_err)?.iter().map(compact).collect::<Result<_, _>>()?;
                 let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
                 let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+                let mut written = None;
                 if let (Layer::Mart, Some(sink)) = (m.layer, &marts) {
                     let rel = format!("marts/{}/quarter={}/v{:06}.parquet", m.name, sink.quarter, sink.version);
-                    let mut entry = sink.wh.write_batches(&rel, schema.clone(), batches.clone()).await?;
+                    let mut entry = wh.write_batches(&rel, schema.clone(), batches.clone()).await?;
                     entry.partition.insert("quarter".into(), sink.quarter.to_string());
                     outputs.push((m.name.clone(), vec![entry]));
+                    written = Some(rel);
                 }
-                let table = MemTable::try_new(schema, vec![batches])?;
-                ctx.register_table(m.name.as_str(), Arc::new(table))?;
+                match (kept, written) {
+                    // The mart's own file, already in the warehouse, serves the models after it.
+                    (Kept::Scratch(_), Some(rel)) => register_parquet(ctx, wh, &m.name, &rel, schema)?,
+                    _ => kept.keep(ctx, wh, &m.name, schema, batches).await?,
+                }
                 Some(rows)
             }
         };
@@ -517,19 +618,21 @@ async fn run_models(ctx: &SessionContext, models: &[&Model], all_tests: bool, ma
 }
 
 async fn build_locked(
+    ctx: SessionContext,
+    kept: &Kept,
     wh: &Warehouse,
     scope: BuildScope,
     rubric: &rubric::Rubric,
     models_dir: Option<&Path>,
     commit: bool,
 ) -> Result<BuildReport, ModelError> {
-    let Prepared { ctx, manifest, models_from: from, models } = prepare(wh, scope, rubric, models_dir, Vec::new()).await?;
+    let Prepared { ctx, manifest, models_from: from, models } = prepare(ctx, kept, wh, scope, rubric, models_dir, Vec::new()).await?;
     // The warnings are `govmedia watch`'s: a build neither runs nor tests them.
     let models: Vec<&Model> = models.iter().filter(|m| m.layer != Layer::Watch).collect();
     let quarter = scope.quarter.to_string();
     let version = manifest.version + 1;
-    let sink = commit.then_some(MartSink { wh, quarter: &quarter, version });
-    let Ran { runs, checks: results, skipped, outputs } = run_models(&ctx, &models, !commit, sink).await?;
+    let sink = commit.then_some(MartSink { quarter: &quarter, version });
+    let Ran { runs, checks: results, skipped, outputs } = run_models(&ctx, (wh, kept), &models, !commit, sink).await?;
     let failed = results.iter().any(|r| r.status() == "fail");
     if !commit {
         return Ok(BuildReport {
@@ -579,7 +682,8 @@ pub async fn run_watch_models(
     models_dir: Option<&Path>,
     extra: Vec<(&str, RecordBatch)>,
 ) -> Result<(SessionContext, Vec<String>, Ran), ModelError> {
-    let Prepared { ctx, models, .. } = prepare(wh, scope, rubric, models_dir, extra).await?;
+    let ctx = crate::engine::session()?;
+    let Prepared { ctx, models, .. } = prepare(ctx, &Kept::Memory, wh, scope, rubric, models_dir, extra).await?;
     // What the warnings read, and what that reads, back to staging: nothing else is run.
     let mut needed: BTreeSet<&str> = models.iter().filter(|m| m.layer == Layer::Watch).map(|m| m.name.as_str()).collect();
     for m in models.iter().rev() {
@@ -589,7 +693,7 @@ pub async fn run_watch_models(
     }
     let run: Vec<&Model> = models.iter().filter(|m| needed.contains(m.name.as_str())).collect();
     let watch = run.iter().filter(|m| m.layer == Layer::Watch).map(|m| m.name.clone()).collect();
-    let ran = run_models(&ctx, &run, false, None).await?;
+    let ran = run_models(&ctx, (wh, &Kept::Memory), &run, false, None).await?;
     Ok((ctx, watch, ran))
 }
 

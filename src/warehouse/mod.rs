@@ -115,6 +115,11 @@ pub fn table_dir(table: &str) -> String {
     }
 }
 
+/// Where a build on a cluster keeps the tables it passes between models (`_scratch/<build>/`):
+/// the executors read them from the warehouse like any staging table. Never named by a manifest;
+/// removed when the build ends, and leftovers of a killed build by the next one (under the lock).
+pub const SCRATCH: &str = "_scratch";
+
 pub struct Warehouse {
     store: Arc<dyn ObjectStore>,
     /// The store's URL root (scheme and host), as DataFusion's registry knows it.
@@ -313,6 +318,17 @@ impl Warehouse {
         w.close().await?;
         let bytes = self.store.head(&path).await?.size;
         Ok(FileEntry { path: rel.to_string(), rows, bytes, partition: Default::default() })
+    }
+
+    /// Deletes every object under the folder `rel` (a build's scratch tables, see
+    /// [`SCRATCH`]): no manifest names them, and the build that wrote them holds the lock.
+    pub async fn remove_folder(&self, rel: &str) -> Result<()> {
+        use futures::TryStreamExt;
+        let listed: Vec<_> = self.store.list(Some(&self.path(rel))).try_collect().await?;
+        for meta in listed {
+            self.store.delete(&meta.location).await?;
+        }
+        Ok(())
     }
 
     /// Stores a Parquet file made by [`encode_parquet_batches`] at `rel` and returns its manifest entry.

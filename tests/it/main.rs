@@ -4,6 +4,8 @@
 mod adapter_props;
 mod checkpoint;
 mod checks;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod common;
 mod conformance;
 mod demo;
