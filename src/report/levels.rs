@@ -619,51 +619,22 @@ pub async fn report(
     let l = load(ctx, &d.quarter, level, named).await?;
     let dir = out.join(&d.quarter);
     std::fs::create_dir_all(&dir).map_err(|source| ReportError::CreateDir { path: dir.clone(), source })?;
-    let mut files = Vec::new();
 
-    let top = best_units(&d, named);
-    // The worst in league-table order, as the chart lists them below the best.
-    let mut bottom = worst_units(&d, named);
-    bottom.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.unit_name.cmp(&b.unit_name)));
-    let label = |u: &Unit| format!("{}. {}", u.rank, u.unit_name);
-    let mut by_rate: Vec<&Region> = l.regions.iter().collect();
-    by_rate
-        .sort_by(|a, b| b.pass_rate.unwrap_or(0.0).total_cmp(&a.pass_rate.unwrap_or(0.0)).then_with(|| a.region_path.cmp(&b.region_path)));
-    let c = LevelCharts {
-        d: &d,
-        region_zh: level.region_zh(),
-        region_scores: l.regions.iter().map(|r| (format!("{}. {}", r.rank, l.label(r)), r.unit_score_avg, r.grade.clone())).collect(),
-        region_pass_rates: by_rate.iter().map(|r| (l.label(r), r.pass_rate.unwrap_or(0.0))).collect(),
-        top: top.iter().map(|u| (label(u), u.score, u.grade.clone())).collect(),
-        bottom: bottom.iter().map(|u| (label(u), u.score, u.grade.clone())).collect(),
-    };
-    let drawn = draw_level(&c, &dir.join("charts"), font)?;
-    files.extend(drawn.iter().flat_map(|(_, _, p)| p.clone()));
-
-    let quarter = &d.quarter;
-    let xlsx = dir.join(format!("{quarter}_排名.xlsx"));
-    super::tables::write_xlsx(&xlsx, &attachment_tables(&d, &l))?;
-    files.push(xlsx);
-
-    let parts = notice_parts(&d, &l, n);
-    let md = parts_markdown(&parts);
-    let notice_md = dir.join(format!("{quarter}_通报.md"));
-    write(&notice_md, md.as_bytes())?;
-    let notice_html = dir.join(format!("{quarter}_通报.html"));
-    let notice_page =
-        page(&format!("{} 通报（草稿）", n.quarter_zh), &format!("<section class=\"notice\">{}</section>", super::notice::html(&md)));
-    write(&notice_html, notice_page.as_bytes())?;
-    files.extend([notice_md, notice_html]);
-    // The same 公文 as the district's notice; the lists stay in the XLSX, so it keeps to a few pages.
-    let notice_docx = dir.join(format!("{quarter}_通报.docx"));
-    super::docx::write_parts(&parts, &notice_docx)?;
-    let mut docx = vec![notice_docx];
-    docx.extend(write_rectifications(&d, &l, n, &dir.join("整改通知"))?);
-    files.extend(docx.iter().cloned());
-
-    let index = dir.join("index.html");
-    write(&index, index_html(&d, &l, &drawn, &md, &top, &worst_units(&d, named))?.as_bytes())?;
-    files.push(index.clone());
+    let xlsx = dir.join(format!("{}_排名.xlsx", d.quarter));
+    // The XLSX attachment (every unit, account and problem: 50,000 rows at a province's scale) is
+    // the largest piece of the report's work, most of it deflating its sheets; it is written on a
+    // thread of its own while the charts and the documents are drawn.
+    let (written, documents) = std::thread::scope(|s| {
+        let attachment = s.spawn(|| super::tables::write_xlsx(&xlsx, &attachment_tables(&d, &l)));
+        let documents = charts_and_documents(&d, &l, n, &dir, font, level, named);
+        (attachment.join(), documents)
+    });
+    let (mut files, docx, index) = documents?;
+    match written {
+        Ok(written) => written?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+    files.push(xlsx.clone());
 
     let mut pdf_error = None;
     if opts.pdf {
@@ -685,7 +656,7 @@ pub async fn report(
     let all = d.platforms.iter().find(|p| p.platform == "all");
     Ok(ReportOutput {
         pdf_error,
-        attachment: dir.join(format!("{quarter}_排名.xlsx")),
+        attachment: xlsx.clone(),
         level: Some(summary),
         dir,
         index,
@@ -695,6 +666,60 @@ pub async fn report(
         failed: all.map(|p| p.failed).unwrap_or(0),
         pass_rate: all.and_then(|p| p.pass_rate),
     })
+}
+
+/// The level report's charts, notice (Markdown, HTML, DOCX), rectification notices and
+/// `index.html`: the files written, the DOCX among them, and the index.
+fn charts_and_documents(
+    d: &ReportData,
+    l: &LevelData,
+    n: &Notice,
+    dir: &Path,
+    font: &str,
+    level: Level,
+    named: usize,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>, PathBuf)> {
+    let mut files = Vec::new();
+    let top = best_units(d, named);
+    // The worst in league-table order, as the chart lists them below the best.
+    let mut bottom = worst_units(d, named);
+    bottom.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.unit_name.cmp(&b.unit_name)));
+    let label = |u: &Unit| format!("{}. {}", u.rank, u.unit_name);
+    let mut by_rate: Vec<&Region> = l.regions.iter().collect();
+    by_rate
+        .sort_by(|a, b| b.pass_rate.unwrap_or(0.0).total_cmp(&a.pass_rate.unwrap_or(0.0)).then_with(|| a.region_path.cmp(&b.region_path)));
+    let c = LevelCharts {
+        d,
+        region_zh: level.region_zh(),
+        region_scores: l.regions.iter().map(|r| (format!("{}. {}", r.rank, l.label(r)), r.unit_score_avg, r.grade.clone())).collect(),
+        region_pass_rates: by_rate.iter().map(|r| (l.label(r), r.pass_rate.unwrap_or(0.0))).collect(),
+        top: top.iter().map(|u| (label(u), u.score, u.grade.clone())).collect(),
+        bottom: bottom.iter().map(|u| (label(u), u.score, u.grade.clone())).collect(),
+    };
+    let drawn = draw_level(&c, &dir.join("charts"), font)?;
+    files.extend(drawn.iter().flat_map(|(_, _, p)| p.clone()));
+
+    let quarter = &d.quarter;
+    let parts = notice_parts(&d, &l, n);
+    let md = parts_markdown(&parts);
+    let notice_md = dir.join(format!("{quarter}_通报.md"));
+    write(&notice_md, md.as_bytes())?;
+    let notice_html = dir.join(format!("{quarter}_通报.html"));
+    let notice_page =
+        page(&format!("{} 通报（草稿）", n.quarter_zh), &format!("<section class=\"notice\">{}</section>", super::notice::html(&md)));
+    write(&notice_html, notice_page.as_bytes())?;
+    files.extend([notice_md, notice_html]);
+    // The same 公文 as the district's notice; the lists stay in the XLSX, so it keeps to a few pages.
+    let notice_docx = dir.join(format!("{quarter}_通报.docx"));
+    super::docx::write_parts(&parts, &notice_docx)?;
+    let mut docx = vec![notice_docx];
+    docx.extend(write_rectifications(&d, &l, n, &dir.join("整改通知"))?);
+    files.extend(docx.iter().cloned());
+
+    let index = dir.join("index.html");
+    write(&index, index_html(&d, &l, &drawn, &md, &top, &worst_units(&d, named))?.as_bytes())?;
+    files.push(index.clone());
+    Ok((files, docx, index))
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
