@@ -700,7 +700,7 @@ fn charts_and_documents(
     files.extend(drawn.iter().flat_map(|(_, _, p)| p.clone()));
 
     let quarter = &d.quarter;
-    let parts = notice_parts(&d, &l, n);
+    let parts = notice_parts(d, l, n);
     let md = parts_markdown(&parts);
     let notice_md = dir.join(format!("{quarter}_通报.md"));
     write(&notice_md, md.as_bytes())?;
@@ -713,11 +713,11 @@ fn charts_and_documents(
     let notice_docx = dir.join(format!("{quarter}_通报.docx"));
     super::docx::write_parts(&parts, &notice_docx)?;
     let mut docx = vec![notice_docx];
-    docx.extend(write_rectifications(&d, &l, n, &dir.join("整改通知"))?);
+    docx.extend(write_rectifications(d, l, n, &dir.join("整改通知"))?);
     files.extend(docx.iter().cloned());
 
     let index = dir.join("index.html");
-    write(&index, index_html(&d, &l, &drawn, &md, &top, &worst_units(&d, named))?.as_bytes())?;
+    write(&index, index_html(d, l, &drawn, &md, &top, &worst_units(d, named))?.as_bytes())?;
     files.push(index.clone());
     Ok((files, docx, index))
 }
