@@ -18,12 +18,13 @@ regions as (
 
 accounts as (
     select
-        unit_name,
-        sum(case when graded then 1 else 0 end) as accounts_checked,
-        sum(case when graded and grade = '不合格' then 1 else 0 end) as accounts_failed
-    from int_account_scores
-    where registered and unit_name is not null
-    group by unit_name
+        a.unit_name,
+        sum(case when a.graded then 1 else 0 end) as accounts_checked,
+        sum(case when a.graded and a.grade = rb.grade_fail_label then 1 else 0 end) as accounts_failed
+    from int_account_scores a
+    cross join rubric rb
+    where a.registered and a.unit_name is not null
+    group by a.unit_name
 ),
 
 items as (
@@ -39,11 +40,13 @@ unit_rows as (
         u.accounts_vetoed,
         u.score,
         u.grade,
+        case when u.grade = rb.grade_fail_label then 1 else 0 end as unit_failed,
         coalesce(a.accounts_checked, 0) as accounts_checked,
         coalesce(a.accounts_failed, 0) as accounts_failed,
         coalesce(i.criticism_items, 0) as criticism_items
     from units u
     join regions r on r.unit_name = u.unit_name
+    cross join rubric rb
     left join accounts a on a.unit_name = u.unit_name
     left join items i on i.unit_name = u.unit_name
 ),
@@ -52,7 +55,7 @@ per_region as (
     select
         'district' as level, city, district, concat(city, '/', district) as region_path, district as region, city as parent,
         count(*) as units,
-        sum(case when grade = '不合格' then 1 else 0 end) as units_failed,
+        sum(unit_failed) as units_failed,
         sum(case when criticism_items > 0 then 1 else 0 end) as units_criticized,
         sum(accounts) as accounts,
         sum(accounts_vetoed) as accounts_vetoed,
@@ -67,7 +70,7 @@ per_region as (
     select
         'city' as level, city, cast(null as varchar) as district, city as region_path, city as region, cast(null as varchar) as parent,
         count(*) as units,
-        sum(case when grade = '不合格' then 1 else 0 end) as units_failed,
+        sum(unit_failed) as units_failed,
         sum(case when criticism_items > 0 then 1 else 0 end) as units_criticized,
         sum(accounts) as accounts,
         sum(accounts_vetoed) as accounts_vetoed,
