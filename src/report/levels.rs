@@ -293,6 +293,24 @@ fn region_row(r: &Region) -> Vec<String> {
     ]
 }
 
+/// A region's row in the ranking the notice and `index.html` show: rank, name, units (and, with
+/// `criticized`, the units criticised), accounts checked and failed, pass rate, average unit score
+/// and grade. The attachment's fuller row is [`region_row`].
+fn ranking_row(l: &LevelData, r: &Region, criticized: bool) -> Vec<String> {
+    let mut row = vec![r.rank.to_string(), l.label(r), r.units.to_string()];
+    if criticized {
+        row.push(r.units_criticized.to_string());
+    }
+    row.extend([
+        r.accounts_checked.to_string(),
+        r.accounts_failed.to_string(),
+        r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_default(),
+        f2(r.unit_score_avg),
+        r.grade.clone(),
+    ]);
+    row
+}
+
 fn unit_row(l: &LevelData, u: &Unit) -> Vec<String> {
     let (city, district) = l.unit_place(&u.unit_name);
     vec![
@@ -369,22 +387,7 @@ pub fn notice_parts(d: &ReportData, l: &LevelData, n: &Notice) -> Vec<Part> {
     p.push(Part::Heading1(format!("二、各{region_zh}排名")));
     p.push(Part::Para(t(format!("各{region_zh}按所辖单位综合得分的平均值排名（并列者名次相同）。"))));
     let header = ["排名", region_zh, "参评单位", "检查账号", "不合格账号", "合格率", "单位平均得分", "等级"];
-    let rows = l
-        .regions
-        .iter()
-        .map(|r| {
-            vec![
-                r.rank.to_string(),
-                l.label(r),
-                r.units.to_string(),
-                r.accounts_checked.to_string(),
-                r.accounts_failed.to_string(),
-                r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_default(),
-                f2(r.unit_score_avg),
-                r.grade.clone(),
-            ]
-        })
-        .collect();
+    let rows = l.regions.iter().map(|r| ranking_row(l, r, false)).collect();
     p.push(Part::Table { header: header.iter().map(|h| h.to_string()).collect(), widths: vec![7, 15, 10, 10, 11, 15, 14, 9], rows });
 
     p.push(Part::Heading1("三、存在问题".into()));
@@ -764,23 +767,7 @@ fn index_html(
         q = escape(&d.quarter)
     ));
     body.push_str(&format!("<h2 id=\"regions\">各{region_zh}排名</h2>\n"));
-    let rows: Vec<Vec<String>> = l
-        .regions
-        .iter()
-        .map(|r| {
-            vec![
-                r.rank.to_string(),
-                l.label(r),
-                r.units.to_string(),
-                r.units_criticized.to_string(),
-                r.accounts_checked.to_string(),
-                r.accounts_failed.to_string(),
-                r.pass_rate.map(|p| format!("{p:.2}%")).unwrap_or_default(),
-                f2(r.unit_score_avg),
-                r.grade.clone(),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = l.regions.iter().map(|r| ranking_row(l, r, true)).collect();
     body.push_str(&html_table(
         &["排名", region_zh, "参评单位", "被通报单位", "检查账号", "不合格账号", "合格率", "单位平均得分", "等级"],
         &rows,
