@@ -248,9 +248,9 @@ impl Warehouse {
             _ => {
                 let (store, prefix) = object_store::parse_url_opts(url, std::env::vars().map(|(k, v)| (k.to_ascii_lowercase(), v)))
                     .map_err(|e| {
-                        // Only reached for s3:// when the build left out the (default) `s3` feature.
+                        // Only reached for s3:// when the build left out the `s3` feature.
                         let note = if matches!(scheme, "s3" | "s3a") {
-                            " (this build was made without the default `s3` feature, which s3:// warehouses need)"
+                            " (s3:// warehouses need govmedia built with the `s3` feature: cargo install --path . --features s3)"
                         } else {
                             ""
                         };
