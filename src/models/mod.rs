@@ -95,6 +95,10 @@ pub enum ModelError {
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// A build on a cluster that failed: what failed, and where (a scheduler that stopped answering
+    /// shows as a connection error of the model running then).
+    #[error("{inner} (building on the Ballista cluster at {url})")]
+    OnCluster { url: String, inner: Box<ModelError> },
 }
 
 /// The model files: from `dir` if given (or `./sql` if present), else the shipped ones.
@@ -455,7 +459,10 @@ pub async fn build_on(
     }
     .await;
     wh.release(lock).await?;
-    result
+    match engine {
+        Engine::Cluster { url, .. } => result.map_err(|e| ModelError::OnCluster { url: url.clone(), inner: Box::new(e) }),
+        Engine::Local => result,
+    }
 }
 
 /// A session set up for a scope: the warehouse's tables (pruned to what the scope reads), `params`,

@@ -22,6 +22,11 @@ impl Cluster {
     /// Starts a scheduler on a port the system picks, then `executors` executors of one task
     /// each. `executor_timeout`: seconds after which the scheduler takes a silent executor for lost.
     fn start(dir: &Path, executors: usize, executor_timeout: u64) -> Cluster {
+        Cluster::start_with(dir, executors, executor_timeout, &[])
+    }
+
+    /// [`Cluster::start`] with `env` set in every process (an S3 warehouse's settings).
+    fn start_with(dir: &Path, executors: usize, executor_timeout: u64, env: &[(String, String)]) -> Cluster {
         let logs = dir.join("cluster-logs");
         std::fs::create_dir_all(&logs).unwrap();
         let log = {
@@ -30,6 +35,7 @@ impl Cluster {
         };
         let mut scheduler = Command::new(env!("CARGO_BIN_EXE_govmedia"))
             .args(["cluster", "scheduler", "--bind", "127.0.0.1:0", "--executor-timeout", &executor_timeout.to_string()])
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log("scheduler.log"))
             .spawn()
@@ -50,6 +56,7 @@ impl Cluster {
                 .args(["--bind", &format!("127.0.0.1:{flight}"), "--grpc-port", &grpc.to_string()])
                 .arg("--work-dir")
                 .arg(&work)
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .stdout(log(&format!("executor-{i}.out")))
                 .stderr(log(&format!("executor-{i}.log")))
                 .spawn()
@@ -106,6 +113,11 @@ fn marts() -> Vec<String> {
 
 /// Every mart's 2019Q3 rows as sorted CSV lines, by mart.
 fn snapshot(wh: &Path) -> Vec<(String, Vec<String>)> {
+    snapshot_by(|query| sql(wh, query))
+}
+
+/// [`snapshot`] through `sql`, a query's CSV lines.
+fn snapshot_by(sql: impl Fn(&str) -> Vec<String>) -> Vec<(String, Vec<String>)> {
     marts()
         .into_iter()
         .map(|m| {
@@ -113,7 +125,7 @@ fn snapshot(wh: &Path) -> Vec<(String, Vec<String>)> {
                 "data_quality" => "SELECT * FROM data_quality".to_string(),
                 _ => format!("SELECT * FROM {m} WHERE quarter = '2019Q3'"),
             };
-            let mut lines = sql(wh, &query);
+            let mut lines = sql(&query);
             lines.sort();
             (m, lines)
         })
@@ -160,6 +172,48 @@ fn manifest_files(wh: &Path) -> Vec<(String, u64)> {
 fn scratch_files(wh: &Path) -> usize {
     let builds = std::fs::read_dir(wh.join("_scratch")).into_iter().flatten().flatten();
     builds.map(|b| std::fs::read_dir(b.path()).map(|f| f.count()).unwrap_or(0)).sum()
+}
+
+/// Tables passed on through the scratch folder by the time a build is mid-way: `params`, `rubric`,
+/// `platforms`, the empty staging tables and about a dozen models' (the district tier's build keeps
+/// about 25 in all).
+const MID_WAY: usize = 15;
+
+/// Starts `govmedia build --cluster` on `wh` and returns it mid-build: once [`MID_WAY`] tables have
+/// been passed on through the scratch folder.
+fn build_until_mid_way(wh: &Path, cluster: &str) -> (Child, Instant) {
+    let started = Instant::now();
+    let mut client = Command::new(env!("CARGO_BIN_EXE_govmedia"))
+        .arg("--warehouse")
+        .arg(wh)
+        .args(["build", "--quarter", "2019Q3", "--cluster", cluster])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while scratch_files(wh) < MID_WAY && started.elapsed() < Duration::from_secs(300) && client.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(client.try_wait().unwrap().is_none(), "the build ended before it could be interrupted");
+    (client, started)
+}
+
+/// Old marts the test can tell from a new build's: the district tier built at an earlier
+/// check point.
+fn district_with_old_marts(wh: &Path) -> Vec<(String, Vec<String>)> {
+    let r = govmedia(wh, &["generate", "--tier", "district", "--seed", "11"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = build(wh, &["--check-point", "2019-09-10T00:00:00+08:00"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    snapshot(wh)
+}
+
+/// Every file the manifest names is there, whole.
+fn assert_manifest_whole(wh: &Path) {
+    for (path, bytes) in manifest_files(wh) {
+        let len = std::fs::metadata(wh.join(&path)).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(len, bytes, "{path}: the manifest names {bytes} bytes");
+    }
 }
 
 fn build(wh: &Path, extra: &[&str]) -> Run {
@@ -212,27 +266,9 @@ fn an_executor_killed_mid_build_leaves_the_old_marts_or_the_new_ones() {
     // Lost executors are noticed within 4 s (their heartbeat is every second).
     let mut cluster = Cluster::start(dir.path(), 2, 4);
     let wh = dir.path().join("wh");
-    let r = govmedia(&wh, &["generate", "--tier", "district", "--seed", "11"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    // The old marts: an earlier check point, so that they differ from the new ones.
-    let r = build(&wh, &["--check-point", "2019-09-10T00:00:00+08:00"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let old = snapshot(&wh);
+    let old = district_with_old_marts(&wh);
 
-    let started = Instant::now();
-    let mut client = Command::new(env!("CARGO_BIN_EXE_govmedia"))
-        .arg("--warehouse")
-        .arg(&wh)
-        .args(["build", "--quarter", "2019Q3", "--cluster", &cluster.url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Mid-build: once some models' tables have been passed on through the scratch folder.
-    while scratch_files(&wh) < 6 && started.elapsed() < Duration::from_secs(300) && client.try_wait().unwrap().is_none() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(client.try_wait().unwrap().is_none(), "the build ended before an executor could be killed");
+    let (client, started) = build_until_mid_way(&wh, &cluster.url);
     let victim = &mut cluster.executors[0];
     victim.kill().unwrap();
     victim.wait().unwrap();
@@ -242,11 +278,7 @@ fn an_executor_killed_mid_build_leaves_the_old_marts_or_the_new_ones() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let now = snapshot(&wh);
     assert_eq!(scratch_files(&wh), 0, "scratch tables left behind");
-    // Every file the manifest names is there, whole.
-    for (path, bytes) in manifest_files(&wh) {
-        let len = std::fs::metadata(wh.join(&path)).map(|m| m.len()).unwrap_or(0);
-        assert_eq!(len, bytes, "{path}: the manifest names {bytes} bytes");
-    }
+    assert_manifest_whole(&wh);
     if out.status.success() {
         eprintln!("the build completed on the remaining executor (executor killed at {killed_at:?})");
         let r = build(&wh, &[]);
@@ -256,9 +288,77 @@ fn an_executor_killed_mid_build_leaves_the_old_marts_or_the_new_ones() {
         assert_same("the build that lost an executor", &new, &now);
     } else {
         eprintln!("the build failed after losing an executor at {killed_at:?}: {stderr}");
-        // Said as a build error on one line, naming the model that was running.
+        // Said as a build error, naming the model or data test that was running and the cluster.
         assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.starts_with("govmedia: ") && stderr.contains("model "), "unclear error: {stderr}");
+        assert!(stderr.starts_with("govmedia: ") && (stderr.contains("model ") || stderr.contains("test ")), "unclear error: {stderr}");
+        assert!(stderr.contains(&cluster.url), "{stderr}");
         assert_same("the build that lost an executor (old marts)", &old, &now);
     }
+}
+
+#[test]
+fn a_scheduler_lost_mid_build_fails_the_build_clearly_and_leaves_the_old_marts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(dir.path(), 2, 4);
+    let wh = dir.path().join("wh");
+    let old = district_with_old_marts(&wh);
+
+    let (mut client, started) = build_until_mid_way(&wh, &cluster.url);
+    cluster.scheduler.kill().unwrap();
+    cluster.scheduler.wait().unwrap();
+    let killed_at = started.elapsed();
+    // The build ends by itself, without waiting for ever on a scheduler that is gone.
+    let status = loop {
+        if let Some(status) = client.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > killed_at + Duration::from_secs(120) {
+            let _ = client.kill();
+            panic!("the build was still running 120 s after its scheduler was killed");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut client.stderr.take().unwrap(), &mut stderr).unwrap();
+    eprintln!("scheduler killed at {killed_at:?}; the build ended after {:?}: {stderr}", started.elapsed());
+    // Said as a build error on one line, naming the model or data test that was running and the
+    // cluster, once.
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("govmedia: ") && (stderr.contains("model ") || stderr.contains("test ")), "unclear error: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert_eq!(stderr.matches(&format!("on the Ballista cluster at {}", cluster.url)).count(), 1, "{stderr}");
+    assert_manifest_whole(&wh);
+    assert_same("the build that lost its scheduler (old marts)", &old, &snapshot(&wh));
+    assert_eq!(scratch_files(&wh), 0, "scratch tables left behind");
+    // The warehouse's lock was given back: a local build runs now.
+    let r = build(&wh, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// The warehouse in an S3 bucket (moto's server on loopback), read and written by the client and
+/// every executor from the same AWS_* settings.
+#[cfg(feature = "s3")]
+#[test]
+fn cluster_builds_an_s3_warehouse_as_the_local_build_does() {
+    use crate::s3;
+    let Some(server) = s3::server() else { return };
+    let env = s3::s3_env(server.port);
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start_with(dir.path(), 2, 30, &env);
+    let wh = s3::url("cluster");
+    let run = |args: &[&str]| {
+        let r = s3::run(&wh, &env, args);
+        assert_eq!(r.code, 0, "govmedia {args:?}: {}\n{}", r.stdout, r.stderr);
+        r
+    };
+    // The demo quarter, ingested and built here.
+    run(&["demo", "--out", dir.path().join("demo").to_str().unwrap()]);
+    let on_s3 = || snapshot_by(|query| run(&["sql", query, "--format", "csv"]).stdout.lines().map(str::to_string).collect());
+    let local = on_s3();
+    assert!(local.iter().any(|(_, rows)| rows.len() > 10), "the local build made no rows");
+    let r = s3::run(&wh, &env, &["build", "--quarter", "2019Q3", "--cluster", &cluster.url]);
+    assert_eq!(r.code, 0, "build on the cluster: {}\nscheduler:\n{}", r.stderr, cluster.log("scheduler.log"));
+    assert_same("the S3 warehouse built on the cluster", &local, &on_s3());
+    let left = s3::list(&s3::store(server.port), "cluster/_scratch");
+    assert!(left.is_empty(), "scratch tables left in the bucket: {left:?}");
 }

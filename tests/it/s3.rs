@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-const BUCKET: &str = "govmedia";
+pub(crate) const BUCKET: &str = "govmedia";
 
 /// `GOVMEDIA_S3_THOROUGH=1`: every kill point, fault rate and race, not the default sample.
 fn thorough() -> bool {
@@ -40,9 +40,9 @@ fn thorough() -> bool {
 // ---------------------------------------------------------------------------------------------
 // The server
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Server {
@@ -83,7 +83,7 @@ fn server_python() -> Option<PathBuf> {
 }
 
 /// A fresh server with the bucket made, or None (skipped) when moto is not installed.
-fn server() -> Option<Server> {
+pub(crate) fn server() -> Option<Server> {
     let Some(python) = server_python() else {
         if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
             panic!("no S3 test server: .ci/run installs moto's server into target/s3-venv");
@@ -120,7 +120,7 @@ fn raw_request(port: u16, method: &str, target: &str) -> std::io::Result<u16> {
 }
 
 /// The settings a run gets: MinIO-style, path-style requests to `port` (the server or a proxy).
-fn s3_env(port: u16) -> Vec<(String, String)> {
+pub(crate) fn s3_env(port: u16) -> Vec<(String, String)> {
     [
         ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
         ("AWS_ACCESS_KEY_ID", "test".into()),
@@ -144,7 +144,7 @@ fn command(warehouse: &str, env: &[(String, String)], args: &[&str]) -> Command 
     c
 }
 
-fn run(warehouse: &str, env: &[(String, String)], args: &[&str]) -> Run {
+pub(crate) fn run(warehouse: &str, env: &[(String, String)], args: &[&str]) -> Run {
     let out = command(warehouse, env, args).output().expect("run govmedia");
     Run {
         code: out.status.code().unwrap_or(-1),
@@ -154,7 +154,7 @@ fn run(warehouse: &str, env: &[(String, String)], args: &[&str]) -> Run {
 }
 
 /// The test's own view of the bucket, straight to the server.
-fn store(port: u16) -> AmazonS3 {
+pub(crate) fn store(port: u16) -> AmazonS3 {
     AmazonS3Builder::new()
         .with_endpoint(format!("http://127.0.0.1:{port}"))
         .with_allow_http(true)
@@ -166,15 +166,15 @@ fn store(port: u16) -> AmazonS3 {
         .unwrap()
 }
 
-fn url(prefix: &str) -> String {
+pub(crate) fn url(prefix: &str) -> String {
     format!("s3://{BUCKET}/{prefix}")
 }
 
-fn block<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn block<F: std::future::Future>(f: F) -> F::Output {
     rt().block_on(f)
 }
 
-fn list(s: &AmazonS3, prefix: &str) -> Vec<(String, u64)> {
+pub(crate) fn list(s: &AmazonS3, prefix: &str) -> Vec<(String, u64)> {
     use futures::TryStreamExt;
     let p = StorePath::from(prefix);
     let metas: Vec<_> = block(s.list(Some(&p)).try_collect()).unwrap();
