@@ -15,6 +15,13 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
 
 
+def spread(runs):
+    """The range of the runs' wall times, or "one run"."""
+    if len(runs) < 2:
+        return "one run"
+    return f"{min(r['seconds'] for r in runs):.2f}–{max(r['seconds'] for r in runs):.2f}"
+
+
 def main():
     rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
     by = defaultdict(list)
@@ -56,10 +63,9 @@ def main():
             runs = by[(t, "ingest")]
             secs = statistics.median(r["seconds"] for r in runs)
             mb = runs[0]["bytes"] / 1e6
-            spread = f"{min(r['seconds'] for r in runs):.2f}–{max(r['seconds'] for r in runs):.2f}" if len(runs) > 1 else "one run"
             e2e = by.get((t, "end_to_end"), [{}])[0]
             total = secs + e2e.get("build_seconds", 0) + e2e.get("report_seconds", 0)
-            out.append(f"| {t} | {mb:.1f} | {secs:.2f} | {mb / secs:.1f} | {spread} | {med((t, 'ingest'), 'rss_kb') / 1024:.0f} | "
+            out.append(f"| {t} | {mb:.1f} | {secs:.2f} | {mb / secs:.1f} | {spread(runs)} | {med((t, 'ingest'), 'rss_kb') / 1024:.0f} | "
                        f"{e2e.get('build_seconds', 0):.2f} | {e2e.get('report_seconds', 0):.2f} | {total:.1f} | {e2e.get('rss_kb', 0) / 1024:.0f} |")
     report_rows = [t for t in tiers if by.get((t, "report"))]
     if report_rows:
@@ -71,9 +77,8 @@ def main():
                 "|---|---|---|---|---|---|---|---|"]
         for t in report_rows:
             runs = by[(t, "report")]
-            spread = f"{min(r['seconds'] for r in runs):.2f}–{max(r['seconds'] for r in runs):.2f}" if len(runs) > 1 else "one run"
             pages = by.get((t, "notice"), [{}])[0].get("pages", "—")
-            out.append(f"| {t} | {runs[0]['level']} | {med((t, 'report'), 'seconds'):.2f} | {spread} | {med((t, 'report'), 'rss_kb') / 1024:.0f} | "
+            out.append(f"| {t} | {runs[0]['level']} | {med((t, 'report'), 'seconds'):.2f} | {spread(runs)} | {med((t, 'report'), 'rss_kb') / 1024:.0f} | "
                        f"{med((t, 'report'), 'index_bytes') / 1e6:.2f} | {med((t, 'report'), 'max_png_bytes') / 1e3:.0f} | {pages} |")
     demo = by.get(("district", "ingest_demo"))
     if demo:

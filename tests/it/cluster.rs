@@ -216,6 +216,14 @@ fn assert_manifest_whole(wh: &Path) {
     }
 }
 
+/// A build on the cluster that failed is said as a build error (exit status 1), naming the model
+/// or data test that was running and the cluster.
+fn assert_cluster_build_error(code: Option<i32>, stderr: &str, cluster: &str) {
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.starts_with("govmedia: ") && (stderr.contains("model ") || stderr.contains("test ")), "unclear error: {stderr}");
+    assert!(stderr.contains(cluster), "the error does not name the cluster: {stderr}");
+}
+
 fn build(wh: &Path, extra: &[&str]) -> Run {
     let mut args = vec!["build", "--quarter", "2019Q3"];
     args.extend_from_slice(extra);
@@ -288,10 +296,7 @@ fn an_executor_killed_mid_build_leaves_the_old_marts_or_the_new_ones() {
         assert_same("the build that lost an executor", &new, &now);
     } else {
         eprintln!("the build failed after losing an executor at {killed_at:?}: {stderr}");
-        // Said as a build error, naming the model or data test that was running and the cluster.
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.starts_with("govmedia: ") && (stderr.contains("model ") || stderr.contains("test ")), "unclear error: {stderr}");
-        assert!(stderr.contains(&cluster.url), "{stderr}");
+        assert_cluster_build_error(out.status.code(), &stderr, &cluster.url);
         assert_same("the build that lost an executor (old marts)", &old, &now);
     }
 }
@@ -321,10 +326,8 @@ fn a_scheduler_lost_mid_build_fails_the_build_clearly_and_leaves_the_old_marts()
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut client.stderr.take().unwrap(), &mut stderr).unwrap();
     eprintln!("scheduler killed at {killed_at:?}; the build ended after {:?}: {stderr}", started.elapsed());
-    // Said as a build error on one line, naming the model or data test that was running and the
-    // cluster, once.
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(stderr.starts_with("govmedia: ") && (stderr.contains("model ") || stderr.contains("test ")), "unclear error: {stderr}");
+    assert_cluster_build_error(status.code(), &stderr, &cluster.url);
+    // On one line, naming the cluster once.
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert_eq!(stderr.matches(&format!("on the Ballista cluster at {}", cluster.url)).count(), 1, "{stderr}");
     assert_manifest_whole(&wh);
