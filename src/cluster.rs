@@ -99,7 +99,13 @@ pub async fn scheduler(o: SchedulerOptions) -> Result<(), ClusterError> {
     config.override_session_builder = Some(Arc::new(|config: SessionConfig| {
         let runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(WarehouseStores::default())).build_arc()?;
         let state = ballista_core::utils::default_session_builder(config)?;
-        Ok(SessionStateBuilder::new_from_existing(state).with_runtime_env(runtime).build())
+        // The functions govmedia puts in DataFusion's place: a plan names them, and the
+        // scheduler must read them as the client meant (percentile_cont's exact interpolation).
+        let mut state = SessionStateBuilder::new_from_existing(state).with_runtime_env(runtime).build();
+        for f in crate::engine::functions() {
+            datafusion::execution::FunctionRegistry::register_udaf(&mut state, Arc::new(f))?;
+        }
+        Ok(state)
     }));
     // Bound first, so that port 0 (the system's choice) is known: executors report their tasks
     // to the host and port the scheduler gives them.
@@ -139,6 +145,12 @@ pub async fn executor(o: ExecutorOptions) -> Result<(), ClusterError> {
     // ones (string_to_array, which the models use), which its client and scheduler know.
     let mut functions = ballista_core::registry::BallistaFunctionRegistry::default();
     functions.scalar_functions.extend(ballista_core::extension::ballista_scalar_functions().into_iter().map(|f| (f.name().to_string(), f)));
+    // And govmedia's own, under every name they answer to (percentile_cont, quantile_cont).
+    for f in crate::engine::functions().into_iter().map(Arc::new) {
+        for name in std::iter::once(f.name()).chain(f.aliases().iter().map(String::as_str)) {
+            functions.aggregate_functions.insert(name.to_string(), f.clone());
+        }
+    }
     let config = ExecutorProcessConfig {
         override_function_registry: Some(Arc::new(functions)),
         bind_host: o.bind.ip().to_string(),

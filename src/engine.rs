@@ -3,6 +3,8 @@
 //! allocator's policy is set. The build, the report, the tier exports and `govmedia sql` share it;
 //! [`Engine`] says whether a session runs here or on a Ballista cluster (`build --cluster`).
 
+mod percentile;
+
 use crate::warehouse::{Manifest, Warehouse, WarehouseError};
 use arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
@@ -153,7 +155,23 @@ pub fn session_in(runtime: std::sync::Arc<datafusion::execution::runtime_env::Ru
             }
         }
     }
-    SessionContext::new_with_config_rt(config, runtime)
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    register_functions(&ctx);
+    ctx
+}
+
+/// The functions govmedia puts in DataFusion's place: `percentile_cont` interpolating exactly
+/// ([`percentile`]). A cluster's scheduler and executors register the same ones
+/// ([`functions`]).
+pub fn register_functions(ctx: &SessionContext) {
+    for f in functions() {
+        ctx.register_udaf(f);
+    }
+}
+
+/// The aggregate functions of [`register_functions`].
+pub fn functions() -> Vec<datafusion::logical_expr::AggregateUDF> {
+    vec![percentile::percentile_cont()]
 }
 
 /// A session with every table of the warehouse's current manifest registered.

@@ -2,7 +2,9 @@
 -- `sla_working_days`-th working day after the day it was received (SPEC §5.2).
 --
 -- The small tables come first in each join (the day limits with the check point, then the
--- accounts' windows): they are held in memory and the messages stream past them once.
+-- accounts' windows): they are held in memory and the messages stream past them once. Each
+-- message carries its window's account number (account_no) beside the (platform, account_id)
+-- strings: the models that count and rank messages per account group and sort on that integer.
 with day_limits as (
     select l.date, l.limit_end_s, p.c_s
     from params p
@@ -11,13 +13,14 @@ with day_limits as (
 ),
 
 messages as (
-    select m.platform, m.account_id, m.message_id, m.received_s, m.replied_s, m.received_on
+    select w.account_no, m.platform, m.account_id, m.message_id, m.received_s, m.replied_s, m.received_on
     from int_account_windows w
     join stg_interactions m on m.platform = w.platform and m.account_id = w.account_id
     where m.received_s >= w.window_start_s and m.received_s < w.window_end_s
 )
 
 select
+    m.account_no,
     m.platform,
     m.account_id,
     m.message_id,

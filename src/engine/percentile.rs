@@ -1,0 +1,265 @@
+//! `percentile_cont` with exact interpolation, in place of DataFusion's own in every session.
+//!
+//! SPEC §5.2's response-time percentiles are continuous: percentile p of n values lies at rank
+//! p·(n − 1) (0-based), interpolated linearly between the two ranks around it. DataFusion's
+//! `percentile_cont` keeps every value of a group (a hash aggregate, one pass over the messages)
+//! but rounds the interpolation weight down to a multiple of 1e-6, which moves a value in hours
+//! rounded to two decimals when it lies near a .xx5 boundary. This function is DataFusion's for
+//! everything but the result: the values are gathered by its accumulators (the same state, so
+//! partial aggregates, spilling and a cluster's stages work as they do), and each group's
+//! percentile is computed from them with the weight as it is, `lo + (p·(n−1) − ⌊p·(n−1)⌋)·(hi − lo)`,
+//! as DuckDB's `quantile_cont` and PostgreSQL compute it.
+//!
+//! The models call it in the standard form, `percentile_cont(0.5) within group (order by x)`.
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListArray};
+use arrow::datatypes::{DataType, FieldRef, Float64Type};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::function::{AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs};
+use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator, Signature};
+use std::sync::Arc;
+
+/// The exact `percentile_cont` (alias `quantile_cont`), to register in a session.
+pub fn percentile_cont() -> AggregateUDF {
+    AggregateUDF::new_from_impl(ExactPercentileCont { inner: datafusion::functions_aggregate::percentile_cont::percentile_cont_udaf() })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ExactPercentileCont {
+    /// DataFusion's `percentile_cont`: its signature, coercions, state and accumulators.
+    inner: Arc<AggregateUDF>,
+}
+
+impl AggregateUDFImpl for ExactPercentileCont {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        self.inner.state_fields(args)
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let percentile = percentile_of(&args)?;
+        let out = args.return_field.data_type().clone();
+        Ok(Box::new(Exact { inner: self.inner.accumulator(args)?, percentile, out }))
+    }
+
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        self.inner.groups_accumulator_supported(args)
+    }
+
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        let percentile = percentile_of(&args)?;
+        let out = args.return_field.data_type().clone();
+        Ok(Box::new(ExactGroups { inner: self.inner.create_groups_accumulator(args)?, percentile, out }))
+    }
+
+    fn simplify(&self) -> Option<AggregateFunctionSimplification> {
+        // Percentiles 0 and 1 become min and max; any other call stays this function.
+        self.inner.inner().simplify()
+    }
+
+    fn supports_within_group_clause(&self) -> bool {
+        true
+    }
+}
+
+/// The percentile of a call: its second argument, a literal in [0, 1]; `within group (order by x
+/// desc)` asks for 1 − p.
+fn percentile_of(args: &AccumulatorArgs) -> Result<f64> {
+    let bad = || DataFusionError::Plan("percentile_cont: the percentile must be a number between 0 and 1".into());
+    // A literal evaluates to itself over no rows; anything else (a column) is refused.
+    let none = arrow::array::RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
+    let value = match args.exprs.get(1).map(|e| e.evaluate(&none)).transpose()? {
+        Some(ColumnarValue::Scalar(v)) => v,
+        _ => return Err(bad()),
+    };
+    let p = match value.cast_to(&DataType::Float64)? {
+        ScalarValue::Float64(Some(p)) if (0.0..=1.0).contains(&p) => p,
+        _ => return Err(bad()),
+    };
+    let descending = args.order_bys.first().is_some_and(|s| s.options.descending);
+    Ok(if descending { 1.0 - p } else { p })
+}
+
+/// Percentile `p` of `values` (reordered in place): rank p·(n − 1), interpolated linearly between
+/// the values at the ranks around it. None for no values.
+pub fn exact_percentile(values: &mut [f64], p: f64) -> Option<f64> {
+    let n = values.len();
+    if n == 0 {
+        return None;
+    }
+    let index = p * (n - 1) as f64;
+    let lo = (index.floor() as usize).min(n - 1);
+    let (_, at, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
+    let lo_value = *at;
+    let weight = index - lo as f64;
+    match above.iter().copied().min_by(f64::total_cmp) {
+        Some(hi_value) if weight > 0.0 => Some(lo_value + weight * (hi_value - lo_value)),
+        _ => Some(lo_value),
+    }
+}
+
+/// Each list's exact percentile, as an array of `out` (the argument's float type).
+fn percentiles_of(lists: &ListArray, p: f64, out: &DataType) -> Result<ArrayRef> {
+    let mut values: Vec<f64> = Vec::new();
+    let result: Float64Array = (0..lists.len())
+        .map(|i| {
+            if lists.is_null(i) {
+                return Ok(None);
+            }
+            let list = arrow::compute::cast(&lists.value(i), &DataType::Float64)?;
+            let list = list.as_primitive::<Float64Type>();
+            values.clear();
+            values.extend(list.iter().flatten());
+            Ok(exact_percentile(&mut values, p))
+        })
+        .collect::<Result<_>>()?;
+    Ok(arrow::compute::cast(&result, out)?)
+}
+
+/// The state's one field: the list of a group's values.
+fn values_list(state: &[ArrayRef]) -> Result<&ListArray> {
+    state
+        .first()
+        .and_then(|a| a.as_list_opt::<i32>())
+        .ok_or_else(|| DataFusionError::Internal("percentile_cont: the state is not a list of values".into()))
+}
+
+#[derive(Debug)]
+struct Exact {
+    inner: Box<dyn Accumulator>,
+    percentile: f64,
+    out: DataType,
+}
+
+impl Accumulator for Exact {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.inner.update_batch(values)
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let state = self.inner.state()?;
+        let lists = match state.first() {
+            Some(ScalarValue::List(list)) => list.clone(),
+            // No values of a type the list holds (a NULL argument): DataFusion's own answer.
+            _ => return self.inner.evaluate(),
+        };
+        let result = percentiles_of(&lists, self.percentile, &self.out)?;
+        ScalarValue::try_from_array(&result, 0)
+    }
+
+    fn size(&self) -> usize {
+        self.inner.size() + std::mem::size_of::<Self>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.inner.state()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.inner.merge_batch(states)
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.inner.retract_batch(values)
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        self.inner.supports_retract_batch()
+    }
+}
+
+struct ExactGroups {
+    inner: Box<dyn GroupsAccumulator>,
+    percentile: f64,
+    out: DataType,
+}
+
+impl GroupsAccumulator for ExactGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.inner.update_batch(values, group_indices, opt_filter, total_num_groups)
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let state = self.inner.state(emit_to)?;
+        percentiles_of(values_list(&state)?, self.percentile, &self.out)
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        self.inner.state(emit_to)
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
+        self.inner.merge_batch(values, group_indices, total_num_groups)
+    }
+
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
+        self.inner.convert_to_state(values, opt_filter)
+    }
+
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_interpolate_with_the_exact_weight() {
+        let mut v = vec![40.0, 10.0, 30.0, 20.0];
+        assert_eq!(exact_percentile(&mut v, 0.5), Some(25.0));
+        // Rank 0.9 × 3 = 2.7: 30 + 0.7 × 10, with 0.7 as the rank's fraction is (not 0.699999).
+        let weight = 0.9 * 3.0 - 2.0;
+        assert_eq!(exact_percentile(&mut v, 0.9), Some(30.0 + weight * 10.0));
+        assert_eq!(exact_percentile(&mut [7.0], 0.9), Some(7.0));
+        assert_eq!(exact_percentile(&mut [], 0.5), None);
+        assert_eq!(exact_percentile(&mut [3.0, 1.0, 2.0], 1.0), Some(3.0));
+        assert_eq!(exact_percentile(&mut [3.0, 1.0, 2.0], 0.0), Some(1.0));
+    }
+
+    #[tokio::test]
+    async fn sessions_answer_percentile_cont_exactly_grouped_or_not() {
+        let ctx = crate::engine::session().unwrap();
+        // Ten values 0, 3600·k for k = 1..9 plus one more: p90 lies at rank 0.9 × 9 = 8.1, whose
+        // fraction 0.1 is 0.0999… in binary: DataFusion's own rounds the weight to 0.099999.
+        let sql = "select g, percentile_cont(0.9) within group (order by x) as p90, \
+                          percentile_cont(0.5) within group (order by x desc) filter (where x > 0) as p50_desc \
+                   from (values (1, 0.0), (1, 3600.0), (1, 7200.0), (1, 10800.0), (1, 14400.0), (1, 18000.0), \
+                                (1, 21600.0), (1, 25200.0), (1, 28800.0), (1, 100000.0), (2, null)) t(g, x) \
+                   group by g order by g";
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let p90 = batches[0].column(1).as_primitive::<Float64Type>();
+        let index = 0.9 * 9.0;
+        assert_eq!(p90.value(0), 28800.0 + (index - 8.0) * (100000.0 - 28800.0));
+        assert!(p90.is_null(1), "a group without values has no percentile");
+        // Descending order asks for 1 − p; the filter leaves nine values, the median is the fifth.
+        let p50 = batches[0].column(2).as_primitive::<Float64Type>();
+        assert_eq!(p50.value(0), 18000.0);
+        let whole = ctx.sql("select percentile_cont(0.9) within group (order by x) from (values (0.0), (1.0), (2.0), (3.0), (4.0), (5.0), (6.0), (7.0), (8.0), (100.0)) t(x)");
+        let whole = whole.await.unwrap().collect().await.unwrap();
+        assert_eq!(whole[0].column(0).as_primitive::<Float64Type>().value(0), 8.0 + (index - 8.0) * 92.0);
+    }
+}
