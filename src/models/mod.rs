@@ -541,7 +541,7 @@ async fn run_models(
     marts: Option<MartSink<'_>>,
 ) -> Result<Ran, ModelError> {
     let mut runs = Vec::new();
-    let mut outputs: Vec<(String, Vec<crate::warehouse::FileEntry>)> = Vec::new();
+    let mut writes: Vec<PendingMart> = Vec::new();
     let mut results = checks::ingest_checks(ctx).await;
     // Tables and models that failed an error-severity test, and why.
     let mut blocked: HashMap<String, String> = results
@@ -588,18 +588,30 @@ async fn run_models(
                 let batches: Vec<RecordBatch> = df.collect().await.map_err(sql_err)?.iter().map(compact).collect::<Result<_, _>>()?;
                 let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
                 let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-                let mut written = None;
-                if let (Layer::Mart, Some(sink)) = (m.layer, &marts) {
-                    let rel = format!("marts/{}/quarter={}/v{:06}.parquet", m.name, sink.quarter, sink.version);
-                    let mut entry = wh.write_batches(&rel, schema.clone(), batches.clone()).await?;
-                    entry.partition.insert("quarter".into(), sink.quarter.to_string());
-                    outputs.push((m.name.clone(), vec![entry]));
-                    written = Some(rel);
-                }
-                match (kept, written) {
-                    // The mart's own file, already in the warehouse, serves the models after it.
-                    (Kept::Scratch(_), Some(rel)) => register_parquet(ctx, wh, &m.name, &rel, schema)?,
-                    _ => kept.keep(ctx, wh, &m.name, schema, batches).await?,
+                let mart = match (m.layer, &marts) {
+                    (Layer::Mart, Some(sink)) => Some(format!("marts/{}/quarter={}/v{:06}.parquet", m.name, sink.quarter, sink.version)),
+                    _ => None,
+                };
+                match (kept, mart) {
+                    // On a cluster the mart's own file, written to the warehouse first, serves the
+                    // models after it.
+                    (Kept::Scratch(_), Some(rel)) => {
+                        let entry = wh.write_batches(&rel, schema.clone(), batches).await?;
+                        register_parquet(ctx, wh, &m.name, &rel, schema)?;
+                        writes.push(PendingMart::Written(m.name.clone(), entry));
+                    }
+                    // Here the mart is kept in memory for the models after it, and its Parquet is
+                    // encoded on a thread of its own while they run; the files are stored once
+                    // every model has run, before the commit.
+                    (Kept::Memory, Some(rel)) => {
+                        let (encode_schema, encode_batches) = (schema.clone(), batches.clone());
+                        let encoded = tokio::task::spawn_blocking(move || {
+                            crate::warehouse::encode_parquet_batches(encode_schema, encode_batches.into_iter().map(Ok))
+                        });
+                        writes.push(PendingMart::Encoding { name: m.name.clone(), rel, rows, encoded });
+                        kept.keep(ctx, wh, &m.name, schema, batches).await?;
+                    }
+                    (_, None) => kept.keep(ctx, wh, &m.name, schema, batches).await?,
                 }
                 Some(rows)
             }
@@ -621,7 +633,30 @@ async fn run_models(
         }
     }
     bar.finish_and_clear();
+    let mut outputs: Vec<(String, Vec<crate::warehouse::FileEntry>)> = Vec::new();
+    for write in writes {
+        let (name, mut entry) = match write {
+            PendingMart::Written(name, entry) => (name, entry),
+            PendingMart::Encoding { name, rel, rows, encoded } => {
+                let bytes = encoded
+                    .await
+                    .map_err(|e| ModelError::Invalid(format!("encoding the mart {name} stopped: {e}")))?
+                    .map_err(|e| ModelError::Warehouse(e.into()))?;
+                (name, wh.put_parquet(&rel, bytes, rows).await?)
+            }
+        };
+        if let Some(sink) = &marts {
+            entry.partition.insert("quarter".into(), sink.quarter.to_string());
+        }
+        outputs.push((name, vec![entry]));
+    }
     Ok(Ran { runs, checks: results, skipped, outputs })
+}
+
+/// A mart's Parquet file: written already (on a cluster), or being encoded on a thread of its own.
+enum PendingMart {
+    Written(String, crate::warehouse::FileEntry),
+    Encoding { name: String, rel: String, rows: u64, encoded: tokio::task::JoinHandle<Result<Vec<u8>, parquet::errors::ParquetError>> },
 }
 
 async fn build_locked(
