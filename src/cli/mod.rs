@@ -214,6 +214,11 @@ Exit status: 0 no warning is past due; 3 some warning is already past due (for a
         /// platform), for timing ingest.
         #[arg(long, requires = "tier", value_name = "DIR")]
         exports: Option<PathBuf>,
+        /// With --exports: canonical CSV, or the platforms' own formats (CSV, XLSX, JSON and
+        /// JSON Lines per platform, as the demo's) with DIR/pipeline.toml to ingest them; these
+        /// are held in memory while written: for the district and city tiers.
+        #[arg(long, requires = "exports", value_enum, default_value_t)]
+        formats: crate::generate::tier_exports::ExportFormats,
         /// With --tier: replace a warehouse that already holds data (all of it).
         #[arg(long, requires = "tier")]
         force: bool,
@@ -358,8 +363,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             ingest_files(&wh, &spec, &paths).await
         }
         Command::Demo { out, seed } => demo(&wh, &out, seed).await,
-        Command::Generate { out: _, quarter, seed, tier: Some(tier), exports, force } => {
-            generate_tier(&wh, tier, &quarter, seed, force, exports.as_deref()).await
+        Command::Generate { out: _, quarter, seed, tier: Some(tier), exports, formats, force } => {
+            generate_tier(&wh, tier, &quarter, seed, force, exports.as_deref().map(|dir| (dir, formats))).await
         }
         Command::Generate { out, quarter, seed, tier: None, .. } => generate_exports(&out, &quarter, seed),
         Command::Report { quarter, out, pdf, rubric, level } => {
@@ -536,7 +541,7 @@ async fn generate_tier(
     quarter: &str,
     seed: u64,
     force: bool,
-    exports: Option<&std::path::Path>,
+    exports: Option<(&std::path::Path, crate::generate::tier_exports::ExportFormats)>,
 ) -> anyhow::Result<i32> {
     let quarter = crate::time::Quarter::parse(quarter)?;
     let started = std::time::Instant::now();
@@ -552,12 +557,16 @@ async fn generate_tier(
         s.files,
         started.elapsed().as_secs_f64()
     );
-    if let Some(dir) = exports {
+    if let Some((dir, formats)) = exports {
         let started = std::time::Instant::now();
-        let written = crate::generate::tier_exports::write_exports(wh, dir).await?;
+        let written = crate::generate::tier_exports::write_exports(wh, dir, formats, quarter).await?;
         let bytes: u64 = written.iter().map(|w| w.3).sum();
+        let what = match formats {
+            crate::generate::tier_exports::ExportFormats::Canonical => "of CSV",
+            crate::generate::tier_exports::ExportFormats::Platform => "in the platforms' formats; ingest them with DIR/pipeline.toml",
+        };
         println!(
-            "wrote {} export files ({:.1} MB of CSV) to {} ({:.1} s)",
+            "wrote {} export files ({:.1} MB {what}) to {} ({:.1} s)",
             written.len(),
             bytes as f64 / 1e6,
             dir.display(),

@@ -173,7 +173,7 @@ fn write_filings(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
 
 /// Posts, one file per account in its platform's export format (weibo alternates between the two
 /// crawlers).
-fn write_posts(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
+pub(super) fn write_posts(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
     let mut n = 0;
     for (i, a) in plan.accounts.iter().enumerate() {
         let posts: Vec<&Post> = plan.posts.iter().filter(|p| p.account == i).collect();
@@ -223,7 +223,8 @@ fn write_weibo_crawler_posts(a: &Account, posts: &[&Post], out: &Path) -> Result
         .map(|p| {
             let mut r = vec![
                 format!("{}\t", p.id),
-                format!("Q{}", &p.id[p.id.len() - 8..]),
+                // The crawler's short id: the post id's last eight characters (all of a shorter one).
+                format!("Q{}", p.id.get(p.id.len().saturating_sub(8)..).unwrap_or(&p.id)),
                 format!("{}。详情请关注{}。", p.title, a.name),
                 String::new(),
                 String::new(),
@@ -404,7 +405,7 @@ fn write_douyin_creator_posts(a: &Account, posts: &[&Post], out: &Path) -> Resul
 }
 
 /// Douyin videos as MediaCrawler saw them (the same videos again: merged at ingest).
-fn write_mediacrawler_videos(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
+pub(super) fn write_mediacrawler_videos(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
     let mut lines = String::new();
     for p in plan.posts.iter().filter(|p| plan.accounts[p.account].platform == "douyin") {
         let a = &plan.accounts[p.account];
@@ -426,7 +427,7 @@ fn write_mediacrawler_videos(plan: &Plan, out: &Path) -> Result<usize, GenerateE
 }
 
 /// Toutiao (and anything else) in the canonical template, the time as text or as a Unix stamp.
-fn write_canonical_posts(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
+pub(super) fn write_canonical_posts(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
     let header = [
         "平台",
         "账号ID",
@@ -474,7 +475,7 @@ fn write_canonical_posts(plan: &Plan, out: &Path) -> Result<usize, GenerateError
 }
 
 /// Messages: the office's 留言办理 register (canonical), wechat comment lists, douyin comments.
-fn write_messages(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
+pub(super) fn write_messages(plan: &Plan, out: &Path) -> Result<usize, GenerateError> {
     let mut n = 0;
     let q_end = plan.quarter.end();
     let header = ["平台", "账号ID", "留言ID", "渠道", "留言时间", "留言人", "回复时间", "留言内容"];
