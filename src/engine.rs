@@ -246,7 +246,10 @@ fn set_purge_delay(ms: std::ffi::c_long) {
 }
 
 /// The memory pool of a session: `GOVMEDIA_MEMORY_LIMIT` (bytes, or with a unit: `512MiB`,
-/// `3GiB`), else a fifth of the machine's memory, at most 3 GiB.
+/// `3GiB`), else a fifth of the machine's memory, at most 2 GiB. Memory the pool does not see
+/// (Parquet's decoding buffers, batches between operators, the allocator's own pages) comes on
+/// top: about 1 GiB at the national tier, whose build peaked at 3.3 GiB with a 3 GiB pool and at
+/// 2.9 GiB with 2 GiB (86 s instead of 80 s; see BENCHMARKS.md).
 pub fn memory_limit() -> usize {
     if let Some(v) = std::env::var("GOVMEDIA_MEMORY_LIMIT").ok().and_then(|s| parse_size(&s)) {
         return v;
@@ -256,7 +259,7 @@ pub fn memory_limit() -> usize {
         .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok()))
         .map(|kib| kib * 1024)
         .unwrap_or(8 << 30);
-    (total / 5).min(3 << 30)
+    (total / 5).min(2 << 30)
 }
 
 pub fn parse_size(s: &str) -> Option<usize> {
