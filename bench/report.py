@@ -32,10 +32,12 @@ def main():
            "Command: `bash bench/run.sh` (tiers: `BENCH_TIERS`, runs: `BENCH_RUNS`, default 3; medians below).", "",
            "govmedia runs the models of `sql/` with DataFusion; DuckDB runs the same files over the same staging",
            "Parquet (`bench/duckdb_models.py`), and its marts are checked equal to govmedia's in the same run.",
-           "*Models* is the time spent running the models alone (both engines); govmedia's *build* adds reading the",
-           "manifest, the data tests and writing the marts to Parquet.", "",
-           "| tier | posts | messages | generate (s) | govmedia build (s) | govmedia models (s) | DuckDB models (s) | ratio models govmedia/DuckDB | govmedia peak RSS (MiB) | DuckDB peak RSS (MiB) | marts equal |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "*Models* is the time spent running the models alone, each from its SQL to its rows in memory (both",
+           "engines); govmedia's *build* is its whole process: reading the manifest, the models, the data tests, and",
+           "the marts' Parquet (encoded beside the models that follow, stored before the commit). DuckDB's *process*",
+           "is its whole process too: Python, DuckDB's start, the views over the staging files and the models.", "",
+           "| tier | posts | messages | generate (s) | govmedia build (s) | DuckDB process (s) | govmedia models (s) | DuckDB models (s) | ratio models govmedia/DuckDB | govmedia peak RSS (MiB) | DuckDB peak RSS (MiB) | marts equal |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     tiers = []
     for r in rows:
         if r["tier"] not in tiers and r["step"] == "generate":
@@ -46,11 +48,11 @@ def main():
         posts = summary.split(" posts")[0].split(", ")[-1] if " posts" in summary else "?"
         msgs = summary.split(" messages")[0].split(", ")[-1] if " messages" in summary else "?"
         gm, dm = med((t, "govmedia"), "models_seconds"), med((t, "duckdb"), "models_seconds")
-        gb = med((t, "govmedia"), "seconds")
+        gb, dp = med((t, "govmedia"), "seconds"), med((t, "duckdb"), "seconds")
         grss, drss = med((t, "govmedia"), "rss_kb"), med((t, "duckdb"), "rss_kb")
         ratio = f"{gm / dm:.2f}" if gm and dm else "—"
         ok = "yes" if by.get((t, "check")) else "not checked"
-        out.append(f"| {t} | {posts} | {msgs} | {g['seconds']:.1f} | {gb:.2f} | {gm:.2f} | {dm:.2f} | {ratio} | {grss / 1024:.0f} | {drss / 1024:.0f} | {ok} |")
+        out.append(f"| {t} | {posts} | {msgs} | {g['seconds']:.1f} | {gb:.2f} | {dp:.2f} | {gm:.2f} | {dm:.2f} | {ratio} | {grss / 1024:.0f} | {drss / 1024:.0f} | {ok} |")
     ingest_rows = [t for t in tiers if by.get((t, "ingest"))]
     if ingest_rows:
         out += ["", "Ingest of each tier's canonical CSV exports (register, posts, public messages; one file per platform)",
@@ -87,6 +89,22 @@ def main():
         out += ["", f"Ingest of the demo district's mixed export files ({mb:.1f} MB of CSV, XLSX, HTML and JSON Lines in the "
                     f"platforms' own formats): {secs:.2f} s, {mb / secs:.1f} MB/s, peak RSS "
                     f"{statistics.median(r['rss_kb'] for r in demo) / 1024:.0f} MiB."]
+    platform_rows = [t for t in tiers if by.get((t, "ingest_platform"))]
+    if platform_rows:
+        out += ["", "Ingest of a tier's quarter in the platforms' own formats (`generate --tier T --exports DIR --formats platform`:",
+                "weibo-crawler and weiboSpider CSV and the WeChat and Douyin workbooks (XLSX) per account, MediaCrawler's",
+                "JSON Lines of Douyin videos and comments, WeChat comment lists (JSON) per article, the office's CSV of",
+                "Toutiao posts (GBK) and of the other messages, the register as canonical CSV), with the pipeline file",
+                "written beside them (`govmedia run DIR/pipeline.toml --stages ingest`, into a fresh warehouse):",
+                "the median of `BENCH_RUNS` runs and their range.", "",
+                "| tier | files | exports (MB) | ingest (s) | ingest (MB/s) | ingest runs (s) | peak RSS (MiB) |",
+                "|---|---|---|---|---|---|---|"]
+        for t in platform_rows:
+            runs = by[(t, "ingest_platform")]
+            secs = statistics.median(r["seconds"] for r in runs)
+            mb = runs[0]["bytes"] / 1e6
+            out.append(f"| {t} | {runs[0]['files']} | {mb:.1f} | {secs:.2f} | {mb / secs:.1f} | {spread(runs)} | "
+                       f"{med((t, 'ingest_platform'), 'rss_kb') / 1024:.0f} |")
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
     if os.path.exists(notes):
         out += ["", open(notes, encoding="utf-8").read().rstrip()]

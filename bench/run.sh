@@ -11,7 +11,8 @@
 # RSS), the same models in DuckDB BENCH_RUNS times, and check once that DuckDB's marts equal
 # govmedia's; then time `report` at the tier's level (district, city, province) BENCH_RUNS times and
 # record its sizes (index.html, the largest chart PNG, the notice's pages). Ingest of the demo
-# district's mixed exports (CSV, XLSX, HTML, JSON Lines) is timed too.
+# district's mixed exports (CSV, XLSX, HTML, JSON Lines) is timed too, and for the tiers in
+# BENCH_PLATFORM_TIERS (default: city) ingest of the tier's quarter in the platforms' own formats.
 # Writes BENCHMARKS.md. Needs: cargo, python3 (a venv with DuckDB is made in bench/.venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,8 +79,33 @@ for tier in $tiers; do
         read -r report_secs report_kb < "$work/time.txt"
         echo "{\"tier\":\"$tier\",\"step\":\"end_to_end\",\"ingest_seconds\":$secs,\"build_seconds\":$build_secs,\"report_seconds\":$report_secs,\"rss_kb\":$(printf '%s\n' "$kb" "$build_kb" "$report_kb" | sort -n | tail -1)}" >> "$results"
     fi
+    if [[ " ${BENCH_PLATFORM_TIERS:-city} " == *" $tier "* ]]; then
+        # The same quarter as export files in the platforms' own formats (CSV, XLSX, JSON, JSON
+        # Lines per platform and account, as the demo's), ingested with the pipeline file written
+        # beside them.
+        platform="$work/$tier-platform"
+        rm -rf "$platform" "$work/$tier-scratch"
+        echo "== $tier: export files in the platforms' formats"
+        "$bin" --warehouse "$work/$tier-scratch" generate --tier "$tier" --seed 1 --exports "$platform" --formats platform > /dev/null
+        rm -rf "$work/$tier-scratch"
+        bytes=$(du -sb --exclude=pipeline.toml "$platform" | cut -f1)
+        files=$(find "$platform" -type f ! -name pipeline.toml | wc -l)
+        for i in $(seq "$runs"); do
+            echo "== $tier: ingest of the platforms' formats ($i/$runs)"
+            rm -rf "$work/$tier-platform-wh"
+            /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$work/$tier-platform-wh" run "$platform/pipeline.toml" --stages ingest > "$work/ingest.txt"
+            read -r secs kb < "$work/time.txt"
+            echo "{\"tier\":\"$tier\",\"step\":\"ingest_platform\",\"seconds\":$secs,\"rss_kb\":$kb,\"bytes\":$bytes,\"files\":$files}" >> "$results"
+        done
+        rm -rf "$work/$tier-platform-wh"
+    fi
     n=$runs
     [ "$tier" = national ] && n=${BENCH_NATIONAL_RUNS:-1}
+    # DuckDB's memory limit: 4 GB, and 16 GB nationally: its quantile_cont (the interaction
+    # model's percentiles) keeps every value in memory and cannot spill, and with 4 GB the
+    # national tier's model stops with "Out of Memory". govmedia's pool stays at its default.
+    duck_memory=${BENCH_DUCKDB_MEMORY:-4GB}
+    [ "$tier" = national ] && duck_memory=${BENCH_DUCKDB_NATIONAL_MEMORY:-16GB}
     for i in $(seq "$n"); do
         echo "== $tier: govmedia build ($i/$n)"
         /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$wh" build --quarter 2019Q3 > "$work/build.txt"
@@ -90,7 +116,7 @@ for tier in $tiers; do
         check=""
         [ "$i" = "$n" ] && check="--check"
         echo "== $tier: DuckDB ($i/$n) $check"
-        /usr/bin/time -f "%e %M" -o "$work/time.txt" "$venv/bin/python" bench/duckdb_models.py "$wh" --quarter 2019Q3 --memory-limit "${BENCH_DUCKDB_MEMORY:-4GB}" $check > "$work/duck.txt"
+        /usr/bin/time -f "%e %M" -o "$work/time.txt" "$venv/bin/python" bench/duckdb_models.py "$wh" --quarter 2019Q3 --memory-limit "$duck_memory" $check > "$work/duck.txt"
         read -r secs kb < "$work/time.txt"
         echo "{\"tier\":\"$tier\",\"step\":\"duckdb\",\"seconds\":$secs,\"models_seconds\":$(python3 -c "import json,sys; print(json.load(open('$work/duck.txt'))['seconds'])"),\"rss_kb\":$kb}" >> "$results"
     done
