@@ -149,7 +149,7 @@ impl TableDef {
     pub fn to_batch(&self, rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
         for (i, c) in self.columns.iter().enumerate() {
-            arrays.push(build_array(c.ty, rows.iter().map(|r| &r[i])));
+            arrays.push(build_array(c.ty, rows, i));
         }
         RecordBatch::try_new(self.schema(), arrays)
     }
@@ -178,10 +178,16 @@ impl TableDef {
     }
 }
 
-fn build_array<'a>(ty: ColType, values: impl Iterator<Item = &'a Value>) -> ArrayRef {
+/// Column `i` of `rows` as an array of its type. The builders are sized to the rows: a builder's
+/// default capacity (1,024 values) stays with the array it makes, and an ingest of 50,000 small
+/// files (a WeChat comment list per article) held gigabytes of it.
+fn build_array(ty: ColType, rows: &[Row], i: usize) -> ArrayRef {
+    let n = rows.len();
+    let values = rows.iter().map(|r| &r[i]);
     match ty {
         ColType::Utf8 => {
-            let mut b = StringBuilder::new();
+            let bytes = values.clone().map(|v| if let Value::Str(s) = v { s.len() } else { 0 }).sum();
+            let mut b = StringBuilder::with_capacity(n, bytes);
             for v in values {
                 match v {
                     Value::Str(s) => b.append_value(s),
@@ -191,27 +197,27 @@ fn build_array<'a>(ty: ColType, values: impl Iterator<Item = &'a Value>) -> Arra
             Arc::new(b.finish())
         }
         ColType::Int64 => {
-            let mut b = Int64Builder::new();
+            let mut b = Int64Builder::with_capacity(n);
             values.for_each(|v| b.append_option(if let Value::Int(x) = v { Some(*x) } else { None }));
             Arc::new(b.finish())
         }
         ColType::Float64 => {
-            let mut b = Float64Builder::new();
+            let mut b = Float64Builder::with_capacity(n);
             values.for_each(|v| b.append_option(if let Value::Float(x) = v { Some(*x) } else { None }));
             Arc::new(b.finish())
         }
         ColType::Boolean => {
-            let mut b = BooleanBuilder::new();
+            let mut b = BooleanBuilder::with_capacity(n);
             values.for_each(|v| b.append_option(if let Value::Bool(x) = v { Some(*x) } else { None }));
             Arc::new(b.finish())
         }
         ColType::Date => {
-            let mut b = Date32Builder::new();
+            let mut b = Date32Builder::with_capacity(n);
             values.for_each(|v| b.append_option(if let Value::Date(x) = v { Some(*x) } else { None }));
             Arc::new(b.finish())
         }
         ColType::Instant => {
-            let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+            let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
             values.for_each(|v| b.append_option(if let Value::Instant(x) = v { Some(*x) } else { None }));
             Arc::new(b.finish())
         }
