@@ -127,6 +127,8 @@ pub struct Lookup {
     pub run_at: Option<i64>,
     /// (platform, account_id) of register accounts.
     pub accounts: HashSet<(String, String)>,
+    /// The account_ids of `accounts`, whatever their platform (a file's folder names one).
+    pub account_ids: HashSet<String>,
     /// creator_hash → (platform, account_id), for MediaCrawler dumps.
     pub creator_hashes: HashMap<String, (String, String)>,
     /// (platform, post_id) → account_id, merged-away ids included.
@@ -136,6 +138,7 @@ pub struct Lookup {
 impl Lookup {
     pub fn add_account(&mut self, platform: &str, account_id: &str) {
         self.accounts.insert((platform.to_string(), account_id.to_string()));
+        self.account_ids.insert(account_id.to_string());
         self.creator_hashes.insert(creator_hash(account_id), (platform.to_string(), account_id.to_string()));
     }
     /// [`Lookup::run_at`], or now.
@@ -143,7 +146,16 @@ impl Lookup {
         self.run_at.unwrap_or_else(|| chrono::Utc::now().timestamp_micros())
     }
     pub fn has_account_id(&self, account_id: &str) -> bool {
-        self.accounts.iter().any(|(_, a)| a == account_id)
+        self.account_ids.contains(account_id)
+    }
+    /// Whether `hash` is the creator_hash of `account_id` (a register account's is looked up, not
+    /// computed again).
+    pub fn is_creator_hash_of(&self, hash: &str, account_id: &str) -> bool {
+        match self.creator_hashes.get(hash) {
+            Some((_, a)) => a == account_id,
+            None if self.account_ids.contains(account_id) => false,
+            None => hash == creator_hash(account_id),
+        }
     }
 }
 

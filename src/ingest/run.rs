@@ -284,6 +284,7 @@ fn refresh_accounts(lookup: &mut Lookup, registry: &[Row]) {
     let def = &table::REGISTRY;
     let (p, a) = (def.index("platform"), def.index("account_id"));
     lookup.accounts.clear();
+    lookup.account_ids.clear();
     lookup.creator_hashes.clear();
     for r in registry {
         if let (Some(p), Some(a)) = (r[p].as_str(), r[a].as_str()) {

@@ -5,7 +5,7 @@
 use super::{first_chars, ParsedRow};
 use crate::ingest::fields::*;
 use crate::ingest::read::{json_problem, read_json, read_sheet, sniff, Loc, Sniffed};
-use crate::ingest::{creator_hash, FileContext, FileError, Format, Kind, Outcome};
+use crate::ingest::{FileContext, FileError, Format, Kind, Outcome};
 use crate::table::RowBuilder;
 use crate::table::{Row, Value, INTERACTIONS, POSTS};
 use serde_json::{Map, Value as Json};
@@ -174,8 +174,10 @@ struct Comment {
 
 fn comments(ctx: &FileContext, platform: &str, records: Vec<Record>) -> Vec<ParsedRow> {
     // First pass: read every comment; second: fold the account's replies into their messages.
+    // Each comment on its own: a large dump's are read on every core.
+    use rayon::prelude::*;
     let parsed: Vec<(Loc, String, Result<Comment, String>)> = records
-        .into_iter()
+        .into_par_iter()
         .map(|r| {
             let c = checked(r.fields).and_then(|m| read_comment(ctx, platform, &m));
             (r.loc, r.raw, c)
@@ -264,5 +266,5 @@ fn read_comment(ctx: &FileContext, platform: &str, m: &Map<String, Json>) -> Res
     let parent = get(m, &["parent_comment_id"]);
     let parent = if parent.is_empty() || parent == "0" || parent == id { None } else { Some(parent) };
     let hash = get(m, &["creator_hash"]);
-    Ok(Comment { by_account: hash == creator_hash(&account), id, parent, account, created, hash })
+    Ok(Comment { by_account: ctx.lookup.is_creator_hash_of(&hash, &account), id, parent, account, created, hash })
 }
