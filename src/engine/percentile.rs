@@ -81,11 +81,11 @@ impl AggregateUDFImpl for ExactPercentileCont {
 /// The percentile of a call: its second argument, a literal in [0, 1]; `within group (order by x
 /// desc)` asks for 1 − p.
 fn percentile_of(args: &AccumulatorArgs) -> Result<f64> {
-    let bad = || DataFusionError::Plan("percentile_cont: the percentile must be a number between 0 and 1".into());
+    let bad = || DataFusionError::Plan("percentile_cont: the percentile must be a literal number between 0 and 1".into());
     // A literal evaluates to itself over no rows; anything else (a column) is refused.
     let none = arrow::array::RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
-    let value = match args.exprs.get(1).map(|e| e.evaluate(&none)).transpose()? {
-        Some(ColumnarValue::Scalar(v)) => v,
+    let value = match args.exprs.get(1).map(|e| e.evaluate(&none)) {
+        Some(Ok(ColumnarValue::Scalar(v))) => v,
         _ => return Err(bad()),
     };
     let p = match value.cast_to(&DataType::Float64)? {
@@ -261,5 +261,14 @@ mod tests {
         let whole = ctx.sql("select percentile_cont(0.9) within group (order by x) from (values (0.0), (1.0), (2.0), (3.0), (4.0), (5.0), (6.0), (7.0), (8.0), (100.0)) t(x)");
         let whole = whole.await.unwrap().collect().await.unwrap();
         assert_eq!(whole[0].column(0).as_primitive::<Float64Type>().value(0), 8.0 + (index - 8.0) * 92.0);
+        // A percentile that is not a literal in [0, 1] is refused by name, a column's too.
+        for p in ["1.5", "null", "x"] {
+            let q = format!("select percentile_cont({p}) within group (order by x) from (values (1.0), (2.0)) t(x)");
+            let err = match ctx.sql(&q).await {
+                Ok(df) => df.collect().await.expect_err(&q).to_string(),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains("must be a literal number between 0 and 1"), "{q}: {err}");
+        }
     }
 }
