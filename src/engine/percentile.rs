@@ -76,6 +76,10 @@ impl AggregateUDFImpl for ExactPercentileCont {
     fn supports_within_group_clause(&self) -> bool {
         true
     }
+
+    fn documentation(&self) -> Option<&datafusion::logical_expr::Documentation> {
+        self.inner.documentation()
+    }
 }
 
 /// The percentile of a call: its second argument, a literal in [0, 1]; `within group (order by x
@@ -153,6 +157,8 @@ impl Accumulator for Exact {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
+        // DataFusion's state() hands the values over (its accumulator is then empty); a window
+        // frame evaluates the same accumulator row after row, so they are given back.
         let state = self.inner.state()?;
         let lists = match state.first() {
             Some(ScalarValue::List(list)) => list.clone(),
@@ -160,6 +166,7 @@ impl Accumulator for Exact {
             _ => return self.inner.evaluate(),
         };
         let result = percentiles_of(&lists, self.percentile, &self.out)?;
+        self.inner.merge_batch(&[lists as ArrayRef])?;
         ScalarValue::try_from_array(&result, 0)
     }
 
@@ -261,6 +268,15 @@ mod tests {
         let whole = ctx.sql("select percentile_cont(0.9) within group (order by x) from (values (0.0), (1.0), (2.0), (3.0), (4.0), (5.0), (6.0), (7.0), (8.0), (100.0)) t(x)");
         let whole = whole.await.unwrap().collect().await.unwrap();
         assert_eq!(whole[0].column(0).as_primitive::<Float64Type>().value(0), 8.0 + (index - 8.0) * 92.0);
+        // As a window function: each row's frame, growing and sliding (the accumulator is
+        // evaluated row after row, and values leave a sliding frame).
+        let sql = "select percentile_cont(x, 0.5) over (order by x rows between unbounded preceding and current row) as grows, \
+                          percentile_cont(x, 0.5) over (order by x rows between 1 preceding and current row) as slides \
+                   from (values (1.0), (2.0), (4.0)) t(x) order by x";
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let column = |i: usize| batches[0].column(i).as_primitive::<Float64Type>().values().to_vec();
+        assert_eq!(column(0), vec![1.0, 1.5, 2.0]);
+        assert_eq!(column(1), vec![1.0, 1.5, 3.0]);
         // A percentile that is not a literal in [0, 1] is refused by name, a column's too.
         for p in ["1.5", "null", "x"] {
             let q = format!("select percentile_cont({p}) within group (order by x) from (values (1.0), (2.0)) t(x)");
