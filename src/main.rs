@@ -7,7 +7,7 @@ fn main() {
     let code = match govmedia::cli::main_with_args(std::env::args_os()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("govmedia: {e:#}");
+            eprintln!("govmedia: {}", govmedia::cli::error_chain(&e));
             1
         }
     };

@@ -305,6 +305,20 @@ impl From<Stage> for stages::Stage {
     }
 }
 
+/// An error and its causes in one line, `outer: cause: …`, each text once: a cause whose text its
+/// error already shows (DataFusion's errors wrap and repeat their sources) is not said again.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,

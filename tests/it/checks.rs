@@ -125,6 +125,10 @@ fn statements_that_change_the_warehouse_are_refused() {
     let league = sql(&wh, "SELECT unit_name, score, rank FROM unit_quarter_scores ORDER BY rank");
     assert_eq!(league[0], "unit_name,score,rank");
     assert_eq!(league.len(), 41);
+    // A planning error is said once, not once per error that wraps it.
+    let r = govmedia(&wh, &["sql", "SELECT no_such_column FROM posts"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stderr.matches("no_such_column").count(), 1, "{}", r.stderr);
 }
 
 #[test]
