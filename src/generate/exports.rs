@@ -702,18 +702,12 @@ pub fn pipeline_toml(plan: &Plan) -> String {
         n = q.q * 10,
         deadline = ymd(q.end() + Duration::days(30)),
     ));
+    for (kind, format, path) in
+        [("registry", "canonical", "registry/*.xlsx"), ("filings", "canonical", "filings/*.csv")].iter().chain(ACTIVITY_SOURCES)
+    {
+        s.push_str(&source_toml(kind, format, path, None));
+    }
     let sources: &[(&str, &str, &str, Option<String>)] = &[
-        ("registry", "canonical", "registry/*.xlsx", None),
-        ("filings", "canonical", "filings/*.csv", None),
-        ("posts", "weibo-crawler", "posts/weibo-crawler/**/*.csv", None),
-        ("posts", "weibospider", "posts/weibospider/**/*.csv", None),
-        ("posts", "wechat-mp", "posts/wechat-mp/*/*.xlsx", None),
-        ("posts", "douyin-creator", "posts/douyin-creator/*/*.xlsx", None),
-        ("posts", "mediacrawler", "posts/mediacrawler/**/*.jsonl", None),
-        ("posts", "canonical", "posts/canonical/*.csv", None),
-        ("interactions", "canonical", "interactions/canonical/*.csv", None),
-        ("interactions", "wechat-comments", "interactions/wechat-comments/*/*.json", None),
-        ("interactions", "mediacrawler", "interactions/mediacrawler/**/*.jsonl", None),
         (
             "followers",
             "weibo-crawler-users",
@@ -733,11 +727,32 @@ pub fn pipeline_toml(plan: &Plan) -> String {
         ("findings", "canonical", "findings/*.csv", None),
     ];
     for (kind, format, path, as_of) in sources {
-        s.push_str(&format!("[[source]]\nkind = \"{kind}\"\nformat = \"{format}\"\npath = \"{path}\"\n"));
-        if let Some(d) = as_of {
-            s.push_str(&format!("as_of = \"{d}\"\n"));
-        }
-        s.push('\n');
+        s.push_str(&source_toml(kind, format, path, as_of.as_deref()));
     }
+    s
+}
+
+/// The posts' and messages' sources (kind, format, path) of the files [`write_posts`],
+/// [`write_mediacrawler_videos`], [`write_canonical_posts`] and [`write_messages`] write, in the
+/// order they are ingested: the Douyin comments name videos of the posts before them.
+pub(super) const ACTIVITY_SOURCES: &[(&str, &str, &str)] = &[
+    ("posts", "weibo-crawler", "posts/weibo-crawler/**/*.csv"),
+    ("posts", "weibospider", "posts/weibospider/**/*.csv"),
+    ("posts", "wechat-mp", "posts/wechat-mp/*/*.xlsx"),
+    ("posts", "douyin-creator", "posts/douyin-creator/*/*.xlsx"),
+    ("posts", "mediacrawler", "posts/mediacrawler/**/*.jsonl"),
+    ("posts", "canonical", "posts/canonical/*.csv"),
+    ("interactions", "canonical", "interactions/canonical/*.csv"),
+    ("interactions", "wechat-comments", "interactions/wechat-comments/*/*.json"),
+    ("interactions", "mediacrawler", "interactions/mediacrawler/**/*.jsonl"),
+];
+
+/// One `[[source]]` table of a pipeline file.
+pub(super) fn source_toml(kind: &str, format: &str, path: &str, as_of: Option<&str>) -> String {
+    let mut s = format!("[[source]]\nkind = \"{kind}\"\nformat = \"{format}\"\npath = \"{path}\"\n");
+    if let Some(d) = as_of {
+        s.push_str(&format!("as_of = \"{d}\"\n"));
+    }
+    s.push('\n');
     s
 }

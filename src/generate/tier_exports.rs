@@ -173,7 +173,27 @@ enum Column<'a> {
 /// tiers.
 async fn write_platform_formats(wh: &Warehouse, dir: &Path, quarter: crate::time::Quarter) -> Result<Written, GenerateError> {
     use super::plan::{Account, Behaviour, Message, Plan, Post};
-    let ctx = crate::engine::warehouse_session(wh).await?;
+    use crate::table::{Value, INTERACTIONS, POSTS};
+    let manifest = wh.existing_manifest().await?;
+    let (mut posts, mut messages) = (wh.read_rows(&manifest, &POSTS).await?, wh.read_rows(&manifest, &INTERACTIONS).await?);
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let int = |v: &Value| if let Value::Int(n) = v { *n } else { 0 };
+    let when = |v: &Value| {
+        let micros = v.as_instant()?;
+        chrono::DateTime::from_timestamp_micros(micros).map(|t| t.with_timezone(&crate::time::beijing()).naive_local())
+    };
+    let (pc, mc) = (|c| POSTS.index(c), |c| INTERACTIONS.index(c));
+    let (p_platform, p_account, p_id, p_at) = (pc("platform"), pc("account_id"), pc("post_id"), pc("published_at"));
+    let (m_platform, m_account, m_id, m_at) = (mc("platform"), mc("account_id"), mc("message_id"), mc("received_at"));
+    // Posts and messages in (platform, account, time, id) order: the files come out the same every
+    // time, and each account's posts are in time order.
+    fn key(r: &crate::table::Row, (platform, account, at, id): (usize, usize, usize, usize)) -> impl Ord + '_ {
+        (r[platform].as_str(), r[account].as_str(), r[at].as_instant(), r[id].as_str())
+    }
+    let (post_key, message_key) = ((p_platform, p_account, p_at, p_id), (m_platform, m_account, m_at, m_id));
+    posts.sort_by(|x, y| key(x, post_key).cmp(&key(y, post_key)));
+    messages.sort_by(|x, y| key(x, message_key).cmp(&key(y, message_key)));
+
     let mut plan = Plan {
         quarter,
         units: Vec::new(),
@@ -186,18 +206,22 @@ async fn write_platform_formats(wh: &Warehouse, dir: &Path, quarter: crate::time
         findings: Vec::new(),
         planted: Vec::new(),
     };
+    let mut keys: Vec<(String, String)> = posts
+        .iter()
+        .map(|r| (text(&r[p_platform]), text(&r[p_account])))
+        .chain(messages.iter().map(|r| (text(&r[m_platform]), text(&r[m_account]))))
+        .collect();
+    keys.sort();
+    keys.dedup();
     let mut index: std::collections::HashMap<(String, String), usize> = Default::default();
-    let accounts = "select distinct platform, account_id from posts union select distinct platform, account_id from interactions \
-                    order by platform, account_id";
-    for row in rows(&ctx, accounts).await? {
-        let [platform, id] = [&row[0], &row[1]];
-        let Some(code) = crate::platform::of(&platform.text()).map(|p| p.code) else { continue };
-        index.insert((code.to_string(), id.text()), plan.accounts.len());
+    for (platform, id) in keys {
+        let Some(code) = crate::platform::of(&platform).map(|p| p.code) else { continue };
+        index.insert((code.to_string(), id.clone()), plan.accounts.len());
         plan.accounts.push(Account {
             unit: 0,
             platform: code,
-            id: id.text(),
-            name: id.text(),
+            id: id.clone(),
+            name: id,
             opened_on: quarter.start(),
             registered: true,
             interaction_enabled: true,
@@ -210,36 +234,32 @@ async fn write_platform_formats(wh: &Warehouse, dir: &Path, quarter: crate::time
             weight: 1.0,
         });
     }
-    let posts = "select platform, account_id, post_id, published_at, title, kind, repost_of, reads, wows, likes, comments, shares \
-                 from posts order by platform, account_id, published_at, post_id";
     // Each account's posts in time order: a message on WeChat or Douyin comments on the account's
     // latest post before it (its first post when it has none before).
     let mut posts_of: Vec<Vec<(chrono::NaiveDateTime, usize)>> = vec![Vec::new(); plan.accounts.len()];
-    for r in rows(&ctx, posts).await? {
-        let Some(&account) = index.get(&(r[0].text(), r[1].text())) else { continue };
-        let Some(at) = r[3].when() else { continue };
+    for r in &posts {
+        let Some(&account) = index.get(&(text(&r[p_platform]), text(&r[p_account]))) else { continue };
+        let Some(at) = when(&r[p_at]) else { continue };
         posts_of[account].push((at, plan.posts.len()));
         plan.posts.push(Post {
             account,
-            id: r[2].text(),
+            id: text(&r[p_id]),
             at,
-            title: r[4].text(),
-            repost_of: (r[5].text() == "repost").then(|| r[6].text()).filter(|s| !s.is_empty()),
+            title: text(&r[pc("title")]),
+            repost_of: (text(&r[pc("kind")]) == "repost").then(|| text(&r[pc("repost_of")])).filter(|s| !s.is_empty()),
             headline: true,
-            reads: r[7].int(),
-            wows: r[8].int(),
-            likes: r[9].int(),
-            comments: r[10].int(),
-            shares: r[11].int(),
+            reads: int(&r[pc("reads")]),
+            wows: int(&r[pc("wows")]),
+            likes: int(&r[pc("likes")]),
+            comments: int(&r[pc("comments")]),
+            shares: int(&r[pc("shares")]),
         });
     }
-    let messages = "select platform, account_id, message_id, channel, received_at, author, replied_at from interactions \
-                    order by platform, account_id, received_at, message_id";
-    for r in rows(&ctx, messages).await? {
-        let Some(&account) = index.get(&(r[0].text(), r[1].text())) else { continue };
-        let Some(at) = r[4].when() else { continue };
-        let a = &plan.accounts[account];
-        let commented = matches!(a.platform, "wechat" | "douyin") && r[3].text() == "comment";
+    for r in &messages {
+        let Some(&account) = index.get(&(text(&r[m_platform]), text(&r[m_account]))) else { continue };
+        let Some(at) = when(&r[m_at]) else { continue };
+        let channel = text(&r[mc("channel")]);
+        let commented = matches!(plan.accounts[account].platform, "wechat" | "douyin") && channel == "comment";
         let post = commented
             .then(|| {
                 let own = &posts_of[account];
@@ -249,15 +269,15 @@ async fn write_platform_formats(wh: &Warehouse, dir: &Path, quarter: crate::time
             .flatten();
         plan.messages.push(Message {
             account,
-            id: r[2].text(),
-            channel: match r[3].text().as_str() {
+            id: text(&r[m_id]),
+            channel: match channel.as_str() {
                 "private_message" => "私信",
                 "comment" => "评论",
                 _ => "留言",
             },
             at,
-            author: r[5].text(),
-            replied: r[6].when(),
+            author: text(&r[mc("author")]),
+            replied: when(&r[mc("replied_at")]),
             post,
         });
     }
@@ -281,20 +301,9 @@ async fn write_platform_formats(wh: &Warehouse, dir: &Path, quarter: crate::time
 /// Douyin comments name their videos), then the messages.
 fn platform_pipeline(quarter: crate::time::Quarter) -> String {
     let mut s = format!("# Generated by `govmedia generate --tier … --exports DIR --formats platform`.\nquarter = \"{quarter}\"\n\n");
-    let sources = [
-        ("registry", "canonical", "registry/*.csv"),
-        ("posts", "weibo-crawler", "posts/weibo-crawler/**/*.csv"),
-        ("posts", "weibospider", "posts/weibospider/**/*.csv"),
-        ("posts", "wechat-mp", "posts/wechat-mp/*/*.xlsx"),
-        ("posts", "douyin-creator", "posts/douyin-creator/*/*.xlsx"),
-        ("posts", "mediacrawler", "posts/mediacrawler/**/*.jsonl"),
-        ("posts", "canonical", "posts/canonical/*.csv"),
-        ("interactions", "canonical", "interactions/canonical/*.csv"),
-        ("interactions", "wechat-comments", "interactions/wechat-comments/*/*.json"),
-        ("interactions", "mediacrawler", "interactions/mediacrawler/**/*.jsonl"),
-    ];
-    for (kind, format, path) in sources {
-        s.push_str(&format!("[[source]]\nkind = \"{kind}\"\nformat = \"{format}\"\npath = \"{path}\"\n\n"));
+    s.push_str(&super::exports::source_toml("registry", "canonical", "registry/*.csv", None));
+    for (kind, format, path) in super::exports::ACTIVITY_SOURCES {
+        s.push_str(&super::exports::source_toml(kind, format, path, None));
     }
     s
 }
@@ -314,60 +323,4 @@ fn files_under(dir: &Path) -> std::collections::BTreeSet<PathBuf> {
         }
     }
     out
-}
-
-/// A cell of a query's row, read as text, an integer or a Beijing time.
-struct Cell(Option<String>, Option<i64>);
-
-impl Cell {
-    fn text(&self) -> String {
-        self.0.clone().unwrap_or_default()
-    }
-    fn int(&self) -> i64 {
-        self.1.unwrap_or(0)
-    }
-    fn when(&self) -> Option<chrono::NaiveDateTime> {
-        let micros = self.1?;
-        chrono::DateTime::from_timestamp_micros(micros).map(|t| t.with_timezone(&crate::time::beijing()).naive_local())
-    }
-}
-
-/// A query's rows: each cell as text, and as an integer when it is a number or an instant (its
-/// microseconds).
-async fn rows(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Result<Vec<Vec<Cell>>, GenerateError> {
-    let batches = ctx.sql(sql).await?.collect().await?;
-    let mut out = Vec::new();
-    for b in &batches {
-        let columns: Vec<(ArrayFormatter, Option<arrow::array::ArrayRef>)> = b
-            .columns()
-            .iter()
-            .map(|a| {
-                let ints = match a.data_type() {
-                    DataType::Timestamp(_, _) => arrow::compute::cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None))
-                        .and_then(|t| arrow::compute::cast(&t, &DataType::Int64))
-                        .ok(),
-                    t if t.is_integer() => arrow::compute::cast(a, &DataType::Int64).ok(),
-                    _ => None,
-                };
-                Ok((ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default())?, ints))
-            })
-            .collect::<Result<_, GenerateError>>()?;
-        for i in 0..b.num_rows() {
-            out.push(
-                columns
-                    .iter()
-                    .zip(b.columns())
-                    .map(|((f, ints), a)| {
-                        let text = a.is_valid(i).then(|| f.value(i).to_string());
-                        let int = ints.as_ref().and_then(|n| {
-                            let n = n.as_any().downcast_ref::<arrow::array::Int64Array>()?;
-                            n.is_valid(i).then(|| n.value(i))
-                        });
-                        Cell(text, int)
-                    })
-                    .collect(),
-            );
-        }
-    }
-    Ok(out)
 }
