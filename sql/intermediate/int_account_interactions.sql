@@ -1,17 +1,13 @@
 -- Interaction response (SPEC §5.2) per account: counts, rates, continuous percentiles of the
 -- response time in hours, and the interaction veto. The messages are grouped per account on the
 -- window's account number (account_no), an integer, and joined back to the windows by it.
-with limits as (
-    select account_no, replied, replied_on_time, pending, received_s, replied_s
-    from int_message_limits
-),
 
 -- The counts, and the continuous percentiles of the replied messages' response times (linear
 -- interpolation between the two nearest ranks, SPEC §5.2), in one pass over the messages: a hash
 -- aggregate per account that keeps each account's response times. govmedia's percentile_cont
 -- interpolates exactly (src/engine/percentile.rs); DataFusion's own rounds the weight to 1e-6,
 -- which moves 2-decimal values at the .xx5 boundary.
-per_account as (
+with per_account as (
     select
         account_no,
         count(*) as messages,
@@ -22,7 +18,7 @@ per_account as (
             as median_response_hours,
         percentile_cont(0.9) within group (order by cast(replied_s - received_s as double)) filter (where replied) / 3600.0
             as p90_response_hours
-    from limits
+    from int_message_limits
     group by account_no
 ),
 

@@ -102,7 +102,7 @@ fn percentile_of(args: &AccumulatorArgs) -> Result<f64> {
 
 /// Percentile `p` of `values` (reordered in place): rank p·(n − 1), interpolated linearly between
 /// the values at the ranks around it. None for no values.
-pub fn exact_percentile(values: &mut [f64], p: f64) -> Option<f64> {
+fn exact_percentile(values: &mut [f64], p: f64) -> Option<f64> {
     let n = values.len();
     if n == 0 {
         return None;
@@ -120,19 +120,21 @@ pub fn exact_percentile(values: &mut [f64], p: f64) -> Option<f64> {
 
 /// Each list's exact percentile, as an array of `out` (the argument's float type).
 fn percentiles_of(lists: &ListArray, p: f64, out: &DataType) -> Result<ArrayRef> {
+    let all = arrow::compute::cast(lists.values(), &DataType::Float64)?;
+    let all = all.as_primitive::<Float64Type>();
+    let offsets = lists.value_offsets();
     let mut values: Vec<f64> = Vec::new();
     let result: Float64Array = (0..lists.len())
         .map(|i| {
             if lists.is_null(i) {
-                return Ok(None);
+                return None;
             }
-            let list = arrow::compute::cast(&lists.value(i), &DataType::Float64)?;
-            let list = list.as_primitive::<Float64Type>();
+            let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
             values.clear();
-            values.extend(list.iter().flatten());
-            Ok(exact_percentile(&mut values, p))
+            values.extend(all.slice(start, end - start).iter().flatten());
+            exact_percentile(&mut values, p)
         })
-        .collect::<Result<_>>()?;
+        .collect();
     Ok(arrow::compute::cast(&result, out)?)
 }
 
