@@ -7,6 +7,7 @@ use super::ModelError;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::prelude::SessionContext;
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A model's `.toml`: its grain, description and tests.
@@ -32,6 +33,9 @@ pub struct TestSpec {
     pub unique: Option<Vec<String>>,
     pub accepted_values: Option<AcceptedValues>,
     pub relationships: Option<Relationship>,
+    /// A condition every row must meet (dbt_utils' `expression_is_true`): the rows where it is
+    /// false fail; a row where it is NULL passes, as in a `WHERE NOT (…)`.
+    pub expression_is_true: Option<String>,
     /// A query returning the failing rows.
     #[serde(rename = "assert")]
     pub assertion: Option<String>,
@@ -99,21 +103,29 @@ fn literal(s: &str) -> String {
 }
 
 impl TestSpec {
+    /// For a test that fails row by row (`not_null`, `accepted_values`, `expression_is_true`): its
+    /// name and the condition a failing row meets. The tests of a table that have one are counted
+    /// together, in one pass over it (see [`run_tests`]).
+    fn row_condition(&self) -> Option<(String, String)> {
+        if let Some(cols) = &self.not_null {
+            let cond = cols.iter().map(|c| format!("{} IS NULL", quote(c))).collect::<Vec<_>>().join(" OR ");
+            Some((format!("not_null({})", cols.join(", ")), cond))
+        } else if let Some(a) = &self.accepted_values {
+            let values = a.values.iter().map(|v| literal(v)).collect::<Vec<_>>().join(", ");
+            Some((format!("accepted_values({})", a.column), format!("{c} IS NOT NULL AND {c} NOT IN ({values})", c = quote(&a.column))))
+        } else {
+            self.expression_is_true.as_ref().map(|e| (format!("expression_is_true({e})"), format!("NOT ({e})")))
+        }
+    }
+
     /// The check's name and the query returning its failing rows.
     pub fn query(&self, table: &str) -> Result<(String, String), ModelError> {
         let t = quote(table);
-        let (default_name, sql) = if let Some(cols) = &self.not_null {
-            let cond = cols.iter().map(|c| format!("{} IS NULL", quote(c))).collect::<Vec<_>>().join(" OR ");
-            (format!("not_null({})", cols.join(", ")), format!("SELECT * FROM {t} WHERE {cond}"))
+        let (default_name, sql) = if let Some((name, cond)) = self.row_condition() {
+            (name, format!("SELECT * FROM {t} WHERE {cond}"))
         } else if let Some(cols) = &self.unique {
             let list = cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
             (format!("unique({})", cols.join(", ")), format!("SELECT {list}, count(*) AS n FROM {t} GROUP BY {list} HAVING count(*) > 1"))
-        } else if let Some(a) = &self.accepted_values {
-            let values = a.values.iter().map(|v| literal(v)).collect::<Vec<_>>().join(", ");
-            (
-                format!("accepted_values({})", a.column),
-                format!("SELECT * FROM {t} WHERE {c} IS NOT NULL AND {c} NOT IN ({values})", c = quote(&a.column)),
-            )
         } else if let Some(r) = &self.relationships {
             (
                 format!("relationships({} → {}.{})", r.column, r.to, r.field),
@@ -137,11 +149,49 @@ pub fn parse_spec(text: &str, origin: &str) -> Result<ModelSpec, ModelError> {
     toml::from_str(text).map_err(|source| ModelError::Spec { origin: origin.to_string(), source })
 }
 
-/// Runs one test against a registered table.
-pub async fn run_test(ctx: &SessionContext, table: &str, test: &TestSpec) -> Result<CheckResult, ModelError> {
+/// Runs a table's tests. Those that fail row by row are counted together in one pass over the
+/// table (a staging view of every post is read once for them, not once per test); a sample of
+/// failing rows is then read only for a test whose count is not zero. The others run one by one.
+pub async fn run_tests(ctx: &SessionContext, table: &str, tests: &[&TestSpec]) -> Result<Vec<CheckResult>, ModelError> {
+    let by_row: Vec<(usize, String, String)> =
+        tests.iter().enumerate().filter_map(|(i, t)| t.row_condition().map(|(name, cond)| (i, name, cond))).collect();
+    let mut counted: HashMap<usize, u64> = HashMap::new();
+    if !by_row.is_empty() {
+        let counts =
+            by_row.iter().enumerate().map(|(k, (_, _, cond))| format!("count(*) FILTER (WHERE {cond}) AS f{k}")).collect::<Vec<_>>();
+        let sql = format!("SELECT {} FROM {}", counts.join(", "), quote(table));
+        let names = by_row.iter().map(|(i, name, _)| tests[*i].name.clone().unwrap_or_else(|| name.clone())).collect::<Vec<_>>();
+        let failed = |source| ModelError::Test { check: names.join(", "), table: table.to_string(), source };
+        let batches = ctx.sql(&sql).await.map_err(failed)?.collect().await.map_err(failed)?;
+        let row = batches.iter().find(|b| b.num_rows() > 0);
+        for (k, (i, _, _)) in by_row.iter().enumerate() {
+            let n = row.and_then(|b| b.column(k).as_any().downcast_ref::<Int64Array>()).map_or(0, |a| a.value(0));
+            counted.insert(*i, n.max(0) as u64);
+        }
+    }
+    let mut out = Vec::with_capacity(tests.len());
+    for (i, test) in tests.iter().enumerate() {
+        out.push(match counted.get(&i) {
+            Some(0) => {
+                let (check, _) = test.query(table)?;
+                CheckResult { check, table: table.to_string(), severity: test.severity, failing_rows: 0, sample: Vec::new() }
+            }
+            Some(&n) => CheckResult { failing_rows: n, ..run_test(ctx, table, test, Some(20)).await? },
+            None => run_test(ctx, table, test, None).await?,
+        });
+    }
+    Ok(out)
+}
+
+/// Runs one test against a registered table: its failing rows counted and the first 20 kept, or
+/// only read up to `limit` rows.
+async fn run_test(ctx: &SessionContext, table: &str, test: &TestSpec, limit: Option<usize>) -> Result<CheckResult, ModelError> {
     let (check, sql) = test.query(table)?;
     let failed = |source| ModelError::Test { check: check.clone(), table: table.to_string(), source };
-    let df = ctx.sql(&sql).await.map_err(failed)?;
+    let mut df = ctx.sql(&sql).await.map_err(failed)?;
+    if let Some(n) = limit {
+        df = df.limit(0, Some(n)).map_err(failed)?;
+    }
     // Failing rows stream past: counted, and the first 20 kept (a test failing on every row of a
     // large table holds no more than that).
     let mut stream = df.execute_stream().await.map_err(failed)?;
@@ -228,12 +278,13 @@ pub async fn ingest_checks(ctx: &SessionContext) -> Vec<CheckResult> {
         unique: None,
         accepted_values: None,
         relationships: None,
+        expression_is_true: None,
         in_build: true,
         assertion: Some(
             "SELECT source_file, error FROM ingest_files WHERE status = 'error' AND run_id = (SELECT max(run_id) FROM ingest_files)".into(),
         ),
     };
-    if let Ok(r) = run_test(ctx, "ingest_files", &failed_files).await {
+    if let Ok(r) = run_test(ctx, "ingest_files", &failed_files, None).await {
         out.push(r);
     }
     out

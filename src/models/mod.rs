@@ -624,8 +624,8 @@ async fn run_models(
             millis: started.elapsed().as_millis(),
             reads: m.reads.clone(),
         });
-        for test in spec.tests.iter().filter(|t| t.in_build || all_tests) {
-            let r = checks::run_test(ctx, &m.name, test).await?;
+        let tests: Vec<&checks::TestSpec> = spec.tests.iter().filter(|t| t.in_build || all_tests).collect();
+        for r in checks::run_tests(ctx, &m.name, &tests).await? {
             if r.status() == "fail" {
                 blocked.insert(m.name.clone(), format!("{} failed {} ({} rows)", m.name, r.check, r.failing_rows));
             }

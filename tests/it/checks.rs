@@ -57,6 +57,39 @@ fn an_error_test_stops_its_dependents_and_keeps_the_marts() {
 }
 
 #[test]
+fn tests_that_fail_row_by_row_are_counted_in_one_pass_and_each_keeps_its_count_and_sample() {
+    let (dir, wh) = demo_warehouse();
+    let models = dir.path().join("models");
+    copy_dir(&repo().join("sql"), &models);
+    let spec = models.join("intermediate/int_account_windows.toml");
+    let mut text = std::fs::read_to_string(&spec).unwrap();
+    text.push_str(
+        "\n[[tests]]\nname = \"weibo only\"\nseverity = \"warn\"\naccepted_values = { column = \"platform\", values = [\"weibo\"] }\n",
+    );
+    text.push_str("\n[[tests]]\nseverity = \"warn\"\nexpression_is_true = \"platform <> 'douyin'\"\n");
+    text.push_str("\n[[tests]]\nseverity = \"warn\"\nexpression_is_true = \"closure_date > opened_on\"\n");
+    text.push_str("\n[[tests]]\nnot_null = [\"account_id\", \"window_start_s\"]\n");
+    std::fs::write(&spec, text).unwrap();
+    let r = govmedia(&wh, &["build", "--quarter", "2019Q3", "--models", models.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let count = |q: &str| sql(&wh, q)[1].parse::<u64>().unwrap();
+    let not_weibo = count("SELECT count(*) FROM account_quarter_indicators WHERE platform <> 'weibo'");
+    let douyin = count("SELECT count(*) FROM account_quarter_indicators WHERE platform = 'douyin'");
+    assert!(not_weibo > douyin && douyin > 0, "{not_weibo} {douyin}");
+    let failing = |check: &str| {
+        count(&format!("SELECT failing_rows FROM data_quality WHERE \"table\" = 'int_account_windows' AND \"check\" = '{check}'"))
+    };
+    let sampled = |check: &str| count(&format!("SELECT count(*) FROM data_quality_failures WHERE \"check\" = '{check}'"));
+    assert_eq!(failing("weibo only"), not_weibo);
+    assert_eq!(sampled("weibo only"), not_weibo.min(20));
+    assert_eq!(failing("expression_is_true(platform <> ''douyin'')"), douyin);
+    assert_eq!(sampled("expression_is_true(platform <> ''douyin'')"), douyin.min(20));
+    // A row where the expression is NULL (no closure) passes, as in dbt.
+    assert_eq!(failing("expression_is_true(closure_date > opened_on)"), 0);
+    assert_eq!(failing("not_null(account_id, window_start_s)"), 0);
+}
+
+#[test]
 fn a_model_file_added_by_an_analyst_is_built() {
     let (dir, wh) = demo_warehouse();
     let models = dir.path().join("models");
