@@ -90,23 +90,42 @@ pub fn expand(base: &Path, pattern: &str) -> Result<Vec<(PathBuf, String)>, Sour
     }
     let mut found = Vec::new();
     walk(&root, &parts, &mut found)?;
-    let mut out: Vec<(PathBuf, String)> = found
+    let mut out: Vec<(PathBuf, String, FileId)> = found
         .into_iter()
-        .filter(|p| {
+        .filter(|(p, _)| {
             let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
             !(name.starts_with('.') || name.starts_with("~$"))
         })
-        .map(|p| {
+        .map(|(p, id)| {
             let shown = p.strip_prefix(base).unwrap_or(&p).to_string_lossy().to_string();
-            (p, shown)
+            (p, shown, id)
         })
         .collect();
     out.sort_by(|a, b| a.1.cmp(&b.1));
-    out.dedup_by(|a, b| a.0 == b.0);
-    // One file under two names (a symlink to it, or a folder linked by name): read once.
+    // One file under two names (the same name twice, a symlink to it, or a folder linked by
+    // name): read once.
     let mut seen = std::collections::HashSet::new();
-    out.retain(|(p, _)| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
-    Ok(out)
+    out.retain(|(_, _, id)| seen.insert(id.clone()));
+    Ok(out.into_iter().map(|(p, shown, _)| (p, shown)).collect())
+}
+
+/// What a file is whatever name reaches it: its device and inode, from the one `stat` that finds
+/// it is a file (a canonical path costs a system call per folder of the path, for each of the
+/// tens of thousands of files a platform's exports can be).
+#[cfg(unix)]
+type FileId = (u64, u64);
+#[cfg(not(unix))]
+type FileId = PathBuf;
+
+#[cfg(unix)]
+fn file_id(_: &Path, meta: &std::fs::Metadata) -> FileId {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn file_id(path: &Path, _: &std::fs::Metadata) -> FileId {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// One folder level of a path pattern after its literal start.
@@ -148,10 +167,10 @@ fn split_pattern(full: &Path) -> Result<(PathBuf, Vec<Part>), SourceError> {
 }
 
 /// Adds the files under `dir` that match `parts` to `out`.
-fn walk(dir: &Path, parts: &[Part], out: &mut Vec<PathBuf>) -> Result<(), SourceError> {
+fn walk(dir: &Path, parts: &[Part], out: &mut Vec<(PathBuf, FileId)>) -> Result<(), SourceError> {
     let Some((part, rest)) = parts.split_first() else {
-        if dir.is_file() {
-            out.push(dir.to_path_buf());
+        if let Some(meta) = std::fs::metadata(dir).ok().filter(std::fs::Metadata::is_file) {
+            out.push((dir.to_path_buf(), file_id(dir, &meta)));
         }
         return Ok(());
     };

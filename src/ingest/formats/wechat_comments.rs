@@ -39,26 +39,30 @@ impl Format for WechatComments {
             for (i, c) in list.iter().enumerate() {
                 // One object per file: a comment's place is its element; JSON Lines: its line.
                 let loc = if single { Loc::Element(i as u64 + 1) } else { rec.loc.clone() };
-                // The raw text kept for a rejected comment leaves out what people wrote.
-                let mut shown = c.clone();
-                if let Some(m) = shown.as_object_mut() {
-                    m.remove("content");
-                    if let Some(r) = m.get_mut("reply").and_then(Json::as_object_mut) {
-                        r.remove("content");
-                    }
-                }
                 let problem = c.as_object().and_then(json_problem).or_else(|| {
                     crate::ingest::read::has_control(&article).then(|| "the article id (msg_data_id) holds a control character".to_string())
                 });
-                let outcome = match problem.map_or_else(|| comment_row(ctx, &account, &article, c), Err) {
-                    Ok(row) => Outcome::Row(row),
-                    Err(reason) => Outcome::Rejected(reason),
-                };
-                out.push(ParsedRow { loc, raw: shown.to_string(), outcome });
+                out.push(match problem.map_or_else(|| comment_row(ctx, &account, &article, c), Err) {
+                    Ok(row) => ParsedRow { loc, raw: String::new(), outcome: Outcome::Row(row) },
+                    Err(reason) => ParsedRow { loc, raw: shown(c), outcome: Outcome::Rejected(reason) },
+                });
             }
         }
         Ok(out)
     }
+}
+
+/// The raw text kept for a rejected comment: the comment without what people wrote. (Only a
+/// rejected row's text is kept, so a good comment's is never made.)
+fn shown(c: &Json) -> String {
+    let mut shown = c.clone();
+    if let Some(m) = shown.as_object_mut() {
+        m.remove("content");
+        if let Some(r) = m.get_mut("reply").and_then(Json::as_object_mut) {
+            r.remove("content");
+        }
+    }
+    shown.to_string()
 }
 
 fn article_of(obj: &Json) -> Option<String> {
