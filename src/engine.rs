@@ -122,7 +122,7 @@ pub fn session() -> Result<SessionContext, EngineError> {
 /// with [`session_in`] from one runtime share its pool (`govmedia serve` makes a session per
 /// warehouse version, and every client's query draws from the one pool).
 pub fn runtime() -> Result<std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>, EngineError> {
-    return_freed_memory_at_once();
+    return_freed_memory_soon();
     use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
     use datafusion::execution::memory_pool::FairSpillPool;
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -220,11 +220,14 @@ fn explain_refusal(sql: &str, e: DataFusionError) -> EngineError {
     }
 }
 
-/// From the first query on, freed memory goes back to the system at once (mimalloc, the
-/// allocator of the binary, otherwise waits 10 ms, 100 ms in its arenas): a national build frees
-/// gigabytes per model, and the delay doubled its peak RSS.
-fn return_freed_memory_at_once() {
-    set_purge_delay(0);
+/// From the first query on, freed memory goes back to the system after 100 ms (mimalloc, the
+/// allocator of the binary). Returned at once (0), every batch an operator makes is fresh memory
+/// the kernel must zero first: a province build took a million page faults and a fifth more CPU
+/// time (15.2 s against 13.2 s). Kept longer, a national build, which frees gigabytes per model,
+/// holds what it freed beside what it uses: its peak RSS doubled with mimalloc's own delays.
+/// With 100 ms and the 1.5 GiB pool its peak was 2.75 GiB (BENCHMARKS.md).
+fn return_freed_memory_soon() {
+    set_purge_delay(100);
 }
 
 /// Ingest keeps what it frees for its next file instead (a file's buffers and columns are freed
@@ -246,10 +249,11 @@ fn set_purge_delay(ms: std::ffi::c_long) {
 }
 
 /// The memory pool of a session: `GOVMEDIA_MEMORY_LIMIT` (bytes, or with a unit: `512MiB`,
-/// `3GiB`), else a fifth of the machine's memory, at most 2 GiB. Memory the pool does not see
+/// `3GiB`), else a fifth of the machine's memory, at most 1.5 GiB. Memory the pool does not see
 /// (Parquet's decoding buffers, batches between operators, the allocator's own pages) comes on
-/// top: about 1 GiB at the national tier, whose build peaked at 3.3 GiB with a 3 GiB pool and at
-/// 2.9 GiB with 2 GiB (86 s instead of 80 s; see BENCHMARKS.md).
+/// top: about 1 GiB at the national tier, whose build peaked at 3.3 GiB with a 3 GiB pool, at
+/// 2.9 GiB with 2 GiB, and at 2.75 GiB with 1.5 GiB and freed memory kept 100 ms (see
+/// BENCHMARKS.md).
 pub fn memory_limit() -> usize {
     if let Some(v) = std::env::var("GOVMEDIA_MEMORY_LIMIT").ok().and_then(|s| parse_size(&s)) {
         return v;
@@ -259,7 +263,7 @@ pub fn memory_limit() -> usize {
         .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok()))
         .map(|kib| kib * 1024)
         .unwrap_or(8 << 30);
-    (total / 5).min(2 << 30)
+    (total / 5).min(3 << 29)
 }
 
 pub fn parse_size(s: &str) -> Option<usize> {
