@@ -225,7 +225,7 @@ fn explain_refusal(sql: &str, e: DataFusionError) -> EngineError {
 /// the kernel must zero first: a province build took a million page faults and a fifth more CPU
 /// time (15.2 s against 13.2 s). Kept longer, a national build, which frees gigabytes per model,
 /// holds what it freed beside what it uses: its peak RSS doubled with mimalloc's own delays.
-/// With 100 ms and the 1.5 GiB pool its peak was 2.75 GiB (BENCHMARKS.md).
+/// With 100 ms and the 1.5 GiB pool its peak was 2.5–3.0 GiB in three runs (BENCHMARKS.md).
 fn return_freed_memory_soon() {
     set_purge_delay(100);
 }
