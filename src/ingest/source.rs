@@ -105,8 +105,7 @@ pub fn expand(base: &Path, pattern: &str) -> Result<Vec<(PathBuf, String)>, Sour
     // One file under two names (the same name twice, a symlink to it, or a folder linked by
     // name): read once.
     let mut seen = std::collections::HashSet::new();
-    out.retain(|(_, _, id)| seen.insert(id.clone()));
-    Ok(out.into_iter().map(|(p, shown, _)| (p, shown)).collect())
+    Ok(out.into_iter().filter_map(|(p, shown, id)| seen.insert(id).then_some((p, shown))).collect())
 }
 
 /// What a file is whatever name reaches it: its device and inode, from the one `stat` that finds
