@@ -163,9 +163,13 @@ pub async fn run_tests(ctx: &SessionContext, table: &str, tests: &[&TestSpec]) -
         let names = by_row.iter().map(|(i, name, _)| tests[*i].name.clone().unwrap_or_else(|| name.clone())).collect::<Vec<_>>();
         let failed = |source| ModelError::Test { check: names.join(", "), table: table.to_string(), source };
         let batches = ctx.sql(&sql).await.map_err(failed)?.collect().await.map_err(failed)?;
+        // One row of counts (an aggregate without groups); anything else is an error, never a pass.
         let row = batches.iter().find(|b| b.num_rows() > 0);
         for (k, (i, _, _)) in by_row.iter().enumerate() {
-            let n = row.and_then(|b| b.column(k).as_any().downcast_ref::<Int64Array>()).map_or(0, |a| a.value(0));
+            let n = row
+                .and_then(|b| b.column(k).as_any().downcast_ref::<Int64Array>())
+                .map(|a| a.value(0))
+                .ok_or_else(|| ModelError::Invalid(format!("{table}: the data test {} gave no count of failing rows", names[k])))?;
             counted.insert(*i, n.max(0) as u64);
         }
     }
