@@ -252,8 +252,8 @@ fn set_purge_delay(ms: std::ffi::c_long) {
 /// `3GiB`), else a fifth of the machine's memory, at most 1.5 GiB. Memory the pool does not see
 /// (Parquet's decoding buffers, batches between operators, the allocator's own pages) comes on
 /// top: about 1 GiB at the national tier, whose build peaked at 3.3 GiB with a 3 GiB pool, at
-/// 2.9 GiB with 2 GiB, and at 2.75 GiB with 1.5 GiB and freed memory kept 100 ms (see
-/// BENCHMARKS.md).
+/// 2.9 GiB with 2 GiB, and at 2.5–3.0 GiB in three runs with 1.5 GiB and freed memory kept
+/// 100 ms (see BENCHMARKS.md).
 pub fn memory_limit() -> usize {
     if let Some(v) = std::env::var("GOVMEDIA_MEMORY_LIMIT").ok().and_then(|s| parse_size(&s)) {
         return v;

@@ -7,7 +7,6 @@ use super::ModelError;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::prelude::SessionContext;
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A model's `.toml`: its grain, description and tests.
@@ -118,6 +117,11 @@ impl TestSpec {
         }
     }
 
+    /// The check's name: the test's own, else the one its kind gives it (`default`).
+    fn check_name(&self, default: String) -> String {
+        self.name.clone().unwrap_or(default)
+    }
+
     /// The check's name and the query returning its failing rows.
     pub fn query(&self, table: &str) -> Result<(String, String), ModelError> {
         let t = quote(table);
@@ -141,7 +145,7 @@ impl TestSpec {
         } else {
             return Err(ModelError::TestWithoutCheck { table: table.to_string() });
         };
-        Ok((self.name.clone().unwrap_or(default_name), sql))
+        Ok((self.check_name(default_name), sql))
     }
 }
 
@@ -153,34 +157,35 @@ pub fn parse_spec(text: &str, origin: &str) -> Result<ModelSpec, ModelError> {
 /// table (a staging view of every post is read once for them, not once per test); a sample of
 /// failing rows is then read only for a test whose count is not zero. The others run one by one.
 pub async fn run_tests(ctx: &SessionContext, table: &str, tests: &[&TestSpec]) -> Result<Vec<CheckResult>, ModelError> {
+    // (test, its check's name, the condition a failing row meets) of the row-by-row tests.
     let by_row: Vec<(usize, String, String)> =
-        tests.iter().enumerate().filter_map(|(i, t)| t.row_condition().map(|(name, cond)| (i, name, cond))).collect();
-    let mut counted: HashMap<usize, u64> = HashMap::new();
+        tests.iter().enumerate().filter_map(|(i, t)| t.row_condition().map(|(name, cond)| (i, t.check_name(name), cond))).collect();
+    // Each test's check and count of failing rows, when counted in the one pass.
+    let mut counted: Vec<Option<(String, u64)>> = vec![None; tests.len()];
     if !by_row.is_empty() {
         let counts =
             by_row.iter().enumerate().map(|(k, (_, _, cond))| format!("count(*) FILTER (WHERE {cond}) AS f{k}")).collect::<Vec<_>>();
         let sql = format!("SELECT {} FROM {}", counts.join(", "), quote(table));
-        let names = by_row.iter().map(|(i, name, _)| tests[*i].name.clone().unwrap_or_else(|| name.clone())).collect::<Vec<_>>();
-        let failed = |source| ModelError::Test { check: names.join(", "), table: table.to_string(), source };
+        let names = by_row.iter().map(|(_, name, _)| name.as_str()).collect::<Vec<_>>().join(", ");
+        let failed = |source| ModelError::Test { check: names.clone(), table: table.to_string(), source };
         let batches = ctx.sql(&sql).await.map_err(failed)?.collect().await.map_err(failed)?;
         // One row of counts (an aggregate without groups); anything else is an error, never a pass.
         let row = batches.iter().find(|b| b.num_rows() > 0);
-        for (k, (i, _, _)) in by_row.iter().enumerate() {
+        for (k, (i, name, _)) in by_row.into_iter().enumerate() {
             let n = row
                 .and_then(|b| b.column(k).as_any().downcast_ref::<Int64Array>())
                 .map(|a| a.value(0))
-                .ok_or_else(|| ModelError::Invalid(format!("{table}: the data test {} gave no count of failing rows", names[k])))?;
-            counted.insert(*i, n.max(0) as u64);
+                .ok_or_else(|| ModelError::Invalid(format!("{table}: the data test {name} gave no count of failing rows")))?;
+            counted[i] = Some((name, n.max(0) as u64));
         }
     }
     let mut out = Vec::with_capacity(tests.len());
-    for (i, test) in tests.iter().enumerate() {
-        out.push(match counted.get(&i) {
-            Some(0) => {
-                let (check, _) = test.query(table)?;
+    for (test, counted) in tests.iter().zip(counted) {
+        out.push(match counted {
+            Some((check, 0)) => {
                 CheckResult { check, table: table.to_string(), severity: test.severity, failing_rows: 0, sample: Vec::new() }
             }
-            Some(&n) => CheckResult { failing_rows: n, ..run_test(ctx, table, test, Some(20)).await? },
+            Some((_, n)) => CheckResult { failing_rows: n, ..run_test(ctx, table, test, Some(20)).await? },
             None => run_test(ctx, table, test, None).await?,
         });
     }
