@@ -25,11 +25,24 @@ per_week as (
     group by account_no, week_k
 ),
 
-counts as (
-    select w.platform, w.account_id, w.unit_name, w.account_name, k.week, k.week_start, coalesce(c.posts, 0) as posts
+-- Every account's weeks as integers first (4 million rows for a country), their counts joined on
+-- (account_no, week_k); the names come last, from the windows (the small side) by account_no.
+grid as (
+    select w.account_no, k.week, k.week_start, k.week_k
     from weeks k
     cross join int_account_windows w
-    left join per_week c on c.account_no = w.account_no and c.week_k = k.week_k
+),
+
+grid_counts as (
+    select g.account_no, g.week, g.week_start, coalesce(c.posts, 0) as posts
+    from grid g
+    left join per_week c on c.account_no = g.account_no and c.week_k = g.week_k
+),
+
+counts as (
+    select w.platform, w.account_id, w.unit_name, w.account_name, g.week, g.week_start, g.posts
+    from int_account_windows w
+    join grid_counts g on g.account_no = w.account_no
 )
 
 select

@@ -11,6 +11,7 @@ use arrow::array::{ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -542,6 +543,9 @@ async fn run_models(
 ) -> Result<Ran, ModelError> {
     let mut runs = Vec::new();
     let mut writes: Vec<PendingMart> = Vec::new();
+    let mut streamed: Vec<StreamedMart> = Vec::new();
+    // Tables some model (or its tests) reads: a mart no model reads is not kept in memory.
+    let read: BTreeSet<&str> = models.iter().flat_map(|m| m.reads.iter().map(String::as_str)).collect();
     let mut results = checks::ingest_checks(ctx).await;
     // Tables and models that failed an error-severity test, and why.
     let mut blocked: HashMap<String, String> = results
@@ -578,18 +582,46 @@ async fn run_models(
             None => m.layer == Layer::Staging,
             Some(other) => return Err(ModelError::Invalid(format!("{}: materialized = \"{other}\" (view or table)", m.path))),
         };
-        let rows = match as_view && m.layer != Layer::Mart {
-            true => {
+        // A mart no model reads is encoded into Parquet on a thread of its own as its rows come,
+        // and never held whole (the largest, a row per account and week, is 4 million rows for a
+        // country). Its tests run once its file is stored, after the last model.
+        let streamed_to = match (m.layer, kept) {
+            (Layer::Mart, Kept::Memory) if !read.contains(m.name.as_str()) => mart_path(m, &marts),
+            _ => None,
+        };
+        let rows = match (as_view && m.layer != Layer::Mart, streamed_to) {
+            (true, _) => {
                 ctx.register_table(m.name.as_str(), df.into_view())?;
                 None
             }
-            false => {
+            (false, Some(rel)) => {
+                let mut stream = df.execute_stream().await.map_err(sql_err)?;
+                let schema = stream.schema();
+                let (sender, received) = std::sync::mpsc::channel::<RecordBatch>();
+                let encode_schema = schema.clone();
+                let encoded = tokio::task::spawn_blocking(move || {
+                    crate::warehouse::encode_parquet_batches(encode_schema, received.into_iter().map(Ok))
+                });
+                let mut rows = 0u64;
+                while let Some(batch) = stream.next().await {
+                    let batch = batch.map_err(sql_err)?;
+                    rows += batch.num_rows() as u64;
+                    // Only a stopped encoder drops its end; its error comes when it is awaited.
+                    if sender.send(batch).is_err() {
+                        break;
+                    }
+                }
+                drop(sender);
+                streamed.push(StreamedMart { model: m, rel, rows, schema, encoded });
+                Some(rows)
+            }
+            (false, None) => {
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 let batches: Vec<RecordBatch> = df.collect().await.map_err(sql_err)?.iter().map(compact).collect::<Result<_, _>>()?;
                 let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
                 let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-                let mart = match (m.layer, &marts) {
-                    (Layer::Mart, Some(sink)) => Some(format!("marts/{}/quarter={}/v{:06}.parquet", m.name, sink.quarter, sink.version)),
+                let mart = match m.layer {
+                    Layer::Mart => mart_path(m, &marts),
                     _ => None,
                 };
                 match (kept, mart) {
@@ -624,6 +656,9 @@ async fn run_models(
             millis: started.elapsed().as_millis(),
             reads: m.reads.clone(),
         });
+        if streamed.last().is_some_and(|s| s.model.name == m.name) {
+            continue;
+        }
         let tests: Vec<&checks::TestSpec> = spec.tests.iter().filter(|t| t.in_build || all_tests).collect();
         for r in checks::run_tests(ctx, &m.name, &tests).await? {
             if r.status() == "fail" {
@@ -634,6 +669,20 @@ async fn run_models(
     }
     bar.finish_and_clear();
     let mut outputs: Vec<(String, Vec<crate::warehouse::FileEntry>)> = Vec::new();
+    for StreamedMart { model, rel, rows, schema, encoded } in streamed {
+        let bytes = encoded
+            .await
+            .map_err(|e| ModelError::Invalid(format!("encoding the mart {} stopped: {e}", model.name)))?
+            .map_err(|e| ModelError::Warehouse(e.into()))?;
+        let mut entry = wh.put_parquet(&rel, bytes, rows).await?;
+        register_parquet(ctx, wh, &model.name, &rel, schema)?;
+        let tests: Vec<&checks::TestSpec> = model.spec.tests.iter().filter(|t| t.in_build || all_tests).collect();
+        results.extend(checks::run_tests(ctx, &model.name, &tests).await?);
+        if let Some(sink) = &marts {
+            entry.partition.insert("quarter".into(), sink.quarter.to_string());
+        }
+        outputs.push((model.name.clone(), vec![entry]));
+    }
     for write in writes {
         let (name, mut entry) = match write {
             PendingMart::Written(name, entry) => (name, entry),
@@ -651,6 +700,20 @@ async fn run_models(
         outputs.push((name, vec![entry]));
     }
     Ok(Ran { runs, checks: results, skipped, outputs })
+}
+
+/// A mart's Parquet file's path in the warehouse, when the run stores marts.
+fn mart_path(m: &Model, marts: &Option<MartSink<'_>>) -> Option<String> {
+    marts.as_ref().map(|sink| format!("marts/{}/quarter={}/v{:06}.parquet", m.name, sink.quarter, sink.version))
+}
+
+/// A mart no model reads, encoded on a thread of its own from its rows as they came.
+struct StreamedMart<'a> {
+    model: &'a Model,
+    rel: String,
+    rows: u64,
+    schema: SchemaRef,
+    encoded: tokio::task::JoinHandle<Result<Vec<u8>, parquet::errors::ParquetError>>,
 }
 
 /// A mart's Parquet file: written already (on a cluster), or being encoded on a thread of its own.
