@@ -266,18 +266,20 @@ pub fn json_problem<'a>(fields: impl IntoIterator<Item = (&'a String, &'a serde_
             key
         }
     }
-    fn walk(v: &serde_json::Value, path: &str) -> Option<String> {
+    // The field's path is spelled only for the value found (a record's fields are walked for
+    // every record; most have nothing to report).
+    fn walk(v: &serde_json::Value, path: &dyn Fn() -> String) -> Option<String> {
         match v {
             serde_json::Value::String(s) if s.len() > MAX_CELL_BYTES => {
-                Some(format!("field {path} holds {} bytes, more than the {} KiB a cell may hold", s.len(), MAX_CELL_BYTES / 1024))
+                Some(format!("field {} holds {} bytes, more than the {} KiB a cell may hold", path(), s.len(), MAX_CELL_BYTES / 1024))
             }
-            serde_json::Value::String(s) if has_control(s) => Some(format!("field {path} holds a control character")),
-            serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| walk(item, &format!("{path}.{i}"))),
-            serde_json::Value::Object(m) => m.iter().find_map(|(k, item)| walk(item, &format!("{path}.{}", name(k)))),
+            serde_json::Value::String(s) if has_control(s) => Some(format!("field {} holds a control character", path())),
+            serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| walk(item, &|| format!("{}.{i}", path()))),
+            serde_json::Value::Object(m) => m.iter().find_map(|(k, item)| walk(item, &|| format!("{}.{}", path(), name(k)))),
             _ => None,
         }
     }
-    fields.into_iter().find_map(|(k, v)| walk(v, name(k)))
+    fields.into_iter().find_map(|(k, v)| walk(v, &|| name(k).to_string()))
 }
 
 fn split_header(rows: Vec<RawRow>, is_header: &dyn Fn(&[String]) -> bool, wanted: &str) -> Result<Sheet, ReadError> {
@@ -624,17 +626,31 @@ pub fn read_json(bytes: &[u8]) -> Result<Vec<JsonRecord>, ReadError> {
             v => vec![JsonRecord { loc: Loc::Line(1), value: Ok(v), raw }],
         });
     }
-    // JSON lines, parsed on every core (a dump of a quarter's comments is one file).
+    each_json_line(&text, |line, text| JsonRecord { loc: Loc::Line(line), value: json_line(text), raw: text.to_string() })
+}
+
+/// JSON Lines (one object per line) as `read` makes a record of each line (its number and
+/// text), or `None` when the bytes are one JSON document ([`read_json`] reads those). A format
+/// that needs only some of a line's fields reads them straight from its text, and no line's
+/// whole `serde_json::Value` is kept.
+pub fn read_json_lines<T: Send>(bytes: &[u8], read: impl Fn(u64, &str) -> T + Sync) -> Result<Option<Vec<T>>, ReadError> {
+    let text = decode_text(bytes)?;
+    if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() {
+        return Ok(None);
+    }
+    each_json_line(&text, read).map(Some)
+}
+
+/// A line of JSON Lines as a value, or why it is none.
+pub fn json_line(line: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str::<serde_json::Value>(line).map_err(|e| format!("not valid JSON ({e}); the line may be truncated"))
+}
+
+/// Each line that is not blank, read on every core (a dump of a quarter's comments is one file).
+fn each_json_line<T: Send>(text: &str, read: impl Fn(u64, &str) -> T + Sync) -> Result<Vec<T>, ReadError> {
     use rayon::prelude::*;
     let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
-    let out: Vec<JsonRecord> = lines
-        .into_par_iter()
-        .map(|(i, line)| {
-            let value =
-                serde_json::from_str::<serde_json::Value>(line).map_err(|e| format!("not valid JSON ({e}); the line may be truncated"));
-            JsonRecord { loc: Loc::Line(i as u64 + 1), value, raw: line.to_string() }
-        })
-        .collect();
+    let out: Vec<T> = lines.into_par_iter().map(|(i, line)| read(i as u64 + 1, line)).collect();
     if out.is_empty() {
         return Err(ReadError::Empty);
     }
@@ -644,6 +660,25 @@ pub fn read_json(bytes: &[u8]) -> Result<Vec<JsonRecord>, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_problem_names_the_field_by_its_path_and_never_the_value() {
+        let problem = |text: &str| match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(m)) => json_problem(&m),
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(
+            problem(r#"{"a":"x","reply":{"content":"ok","b":[1,"y\u0007"]}}"#).as_deref(),
+            Some("field reply.b.1 holds a control character")
+        );
+        assert_eq!(problem(r#"{"nick\u0001":"\u001b[2J"}"#).as_deref(), Some("field (a field name) holds a control character"));
+        let long = format!(r#"{{"reply":{{"content":"{}"}}}}"#, "x".repeat(MAX_CELL_BYTES + 1));
+        assert_eq!(
+            problem(&long),
+            Some(format!("field reply.content holds {} bytes, more than the 64 KiB a cell may hold", MAX_CELL_BYTES + 1))
+        );
+        assert_eq!(problem(r#"{"a":"x","reply":{"content":"中文\t","n":[1,{"m":null}]}}"#), None);
+    }
 
     #[test]
     fn gbk_and_utf8_decode_to_the_same_text() {

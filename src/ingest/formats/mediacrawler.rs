@@ -4,7 +4,9 @@
 
 use super::{first_chars, ParsedRow};
 use crate::ingest::fields::*;
-use crate::ingest::read::{json_problem, read_json, read_sheet, sniff, Loc, Sniffed};
+use crate::ingest::read::{
+    has_control, json_line, json_problem, read_json, read_json_lines, read_sheet, sniff, Loc, Sniffed, MAX_CELL_BYTES,
+};
 use crate::ingest::{FileContext, FileError, Format, Kind, Outcome};
 use crate::table::RowBuilder;
 use crate::table::{Row, Value, INTERACTIONS, POSTS};
@@ -44,19 +46,194 @@ impl Format for MediaCrawler {
 struct Record {
     loc: Loc,
     raw: String,
-    fields: Result<Map<String, Json>, String>,
+    fields: Result<Fields, String>,
 }
 
-/// The file's records as JSON objects, whatever the file type (CSV rows become objects of strings).
+/// A record's fields: an object read whole (a CSV row, a `.json` document's element, a line with
+/// something to report), or only the fields this format reads, from a line of JSON Lines.
+enum Fields {
+    Object(Map<String, Json>),
+    Known(Known),
+}
+
+/// The names of the fields a record is read by: [`Known`] keeps these and no others.
+const KNOWN: [&str; 17] = [
+    "aweme_id",
+    "note_id",
+    "comment_id",
+    "parent_comment_id",
+    "creator_hash",
+    "create_time",
+    "create_date_time",
+    "title",
+    "desc",
+    "content",
+    "liked_count",
+    "comment_count",
+    "comments_count",
+    "share_count",
+    "shared_count",
+    "aweme_url",
+    "note_url",
+];
+
+/// A JSON line's fields of [`KNOWN`], each as `serde_json` would give it (a string or a number;
+/// null or true/false for what is neither), read without building the line's whole value. The
+/// line is read this way only when it is one object whose values are strings, numbers, true,
+/// false or null, and no string is over [`MAX_CELL_BYTES`] or holds a control character: what
+/// [`json_problem`] finds nothing in. Any other line is read whole, as before, for its reason.
+struct Known([Option<Json>; KNOWN.len()]);
+
+impl Fields {
+    fn value(&self, name: &str) -> Option<&Json> {
+        match self {
+            Fields::Object(m) => m.get(name),
+            Fields::Known(k) => {
+                debug_assert!(KNOWN.contains(&name), "{name} is read but not among KNOWN");
+                KNOWN.iter().position(|n| *n == name).and_then(|i| k.0[i].as_ref())
+            }
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Known {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(KnownVisitor)
+    }
+}
+
+struct KnownVisitor;
+
+impl<'de> serde::de::Visitor<'de> for KnownVisitor {
+    type Value = Known;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object of plain values")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Known, A::Error> {
+        use serde::de::Error;
+        let mut known = Known(Default::default());
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            let value = map.next_value::<Plain<'de>>()?;
+            let at = KNOWN.iter().position(|n| *n == key);
+            known_value(value, at.map(|i| &mut known.0[i])).map_err(A::Error::custom)?;
+        }
+        Ok(known)
+    }
+}
+
+/// Checks a value as [`json_problem`] would, and keeps it in `slot` when its field is known.
+fn known_value(value: Plain<'_>, slot: Option<&mut Option<Json>>) -> Result<(), &'static str> {
+    let value = match value {
+        Plain::Text(s) if s.len() > MAX_CELL_BYTES || has_control(&s) => return Err("a value to report"),
+        Plain::Text(s) => Json::String(s.into_owned()),
+        Plain::Json(v) => v,
+        Plain::Nested => return Err("a nested value"),
+    };
+    if let Some(slot) = slot {
+        *slot = Some(value);
+    }
+    Ok(())
+}
+
+/// A string, borrowed from the line when it holds no escape.
+struct Text<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(v.to_string().into()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A value that is not an object or array: text, or the number, true, false or null as
+/// `serde_json::Value` holds it. An object or array is `Nested` (its contents skipped).
+enum Plain<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    Json(Json),
+    Nested,
+}
+
+impl<'de> serde::Deserialize<'de> for Plain<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Plain<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Plain<'de>, E> {
+                Ok(Plain::Text(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Plain<'de>, E> {
+                Ok(Plain::Text(v.to_string().into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Plain<'de>, E> {
+                Ok(Plain::Json(Json::Number(v.into())))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Plain<'de>, E> {
+                Ok(Plain::Json(Json::Number(v.into())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Plain<'de>, E> {
+                Ok(Plain::Json(serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Plain<'de>, E> {
+                Ok(Plain::Json(Json::Bool(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Plain<'de>, E> {
+                Ok(Plain::Json(Json::Null))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Plain<'de>, A::Error> {
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Plain::Nested)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Plain<'de>, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Plain::Nested)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A line of JSON Lines as a record: its known fields when nothing in it needs reporting, else
+/// the whole object (or why it is none), so that every reason stays as [`json_problem`] and the
+/// JSON reader give it.
+fn line_record(line: u64, text: &str) -> Record {
+    let fields = match serde_json::from_str::<Known>(text) {
+        Ok(known) => Ok(Fields::Known(known)),
+        Err(_) => json_line(text).and_then(|v| match v {
+            Json::Object(m) => Ok(Fields::Object(m)),
+            _ => Err("not a JSON object".to_string()),
+        }),
+    };
+    Record { loc: Loc::Line(line), raw: text.to_string(), fields }
+}
+
+/// The file's records, whatever the file type (CSV rows become objects of strings).
 fn records(bytes: &[u8]) -> Result<Vec<Record>, FileError> {
     if sniff(bytes) == Sniffed::Json {
+        if let Some(lines) = read_json_lines(bytes, line_record)? {
+            return Ok(lines);
+        }
         return Ok(read_json(bytes)?
             .into_iter()
             .map(|r| Record {
                 loc: r.loc,
                 raw: r.raw,
                 fields: r.value.and_then(|v| match v {
-                    Json::Object(m) => Ok(m),
+                    Json::Object(m) => Ok(Fields::Object(m)),
                     _ => Err("not a JSON object".to_string()),
                 }),
             })
@@ -73,25 +250,30 @@ fn records(bytes: &[u8]) -> Result<Vec<Record>, FileError> {
             // A row the reader could not take (unreadable, a cell too large) carries its reason.
             fields: match row.cells.first().and_then(|c| c.strip_prefix('\u{0}')) {
                 Some(reason) => Err(reason.to_string()),
-                None => Ok(sheet.headers.iter().zip(row.cells.iter()).map(|(h, c)| (h.clone(), Json::String(c.clone()))).collect()),
+                None => Ok(Fields::Object(
+                    sheet.headers.iter().zip(row.cells.iter()).map(|(h, c)| (h.clone(), Json::String(c.clone()))).collect(),
+                )),
             },
         })
         .collect())
 }
 
 /// A record's fields, or why they cannot be taken (a value too large, a control character).
-fn checked(fields: Result<Map<String, Json>, String>) -> Result<Map<String, Json>, String> {
-    let m = fields?;
-    match json_problem(&m) {
-        Some(problem) => Err(problem),
-        None => Ok(m),
+fn checked(fields: Result<Fields, String>) -> Result<Fields, String> {
+    match fields? {
+        Fields::Object(m) => match json_problem(&m) {
+            Some(problem) => Err(problem),
+            None => Ok(Fields::Object(m)),
+        },
+        // Read field by field only when there was nothing to report (`line_record`).
+        known => Ok(known),
     }
 }
 
 /// Whether a record is one of MediaCrawler's comments (its comments dumps carry these fields;
 /// its contents dumps never do).
-fn is_comment(m: &Map<String, Json>) -> bool {
-    m.contains_key("comment_id") || m.contains_key("parent_comment_id")
+fn is_comment(m: &Fields) -> bool {
+    m.value("comment_id").is_some() || m.value("parent_comment_id").is_some()
 }
 
 /// Why a comment record is not taken as a post. Its text is not kept either: a comment's row
@@ -102,9 +284,9 @@ const COMMENT_WITHHELD: &str = "(withheld: a comment's row may identify its auth
 const NOT_A_POST_WITHHELD: &str = "(withheld: a record without aweme_id or note_id is not a post, and may identify people)";
 
 /// A field as text: strings as they are, numbers printed; missing or null → "".
-fn get(m: &Map<String, Json>, names: &[&str]) -> String {
+fn get(m: &Fields, names: &[&str]) -> String {
     for n in names {
-        match m.get(*n) {
+        match m.value(n) {
             Some(Json::String(s)) if !s.trim().is_empty() => return s.trim().to_string(),
             Some(Json::Number(x)) => return x.to_string(),
             _ => {}
@@ -137,7 +319,7 @@ fn contents(ctx: &FileContext, platform: &str, records: Vec<Record>) -> Vec<Pars
         .collect()
 }
 
-fn content_row(ctx: &FileContext, platform: &str, m: &Map<String, Json>) -> Result<Row, String> {
+fn content_row(ctx: &FileContext, platform: &str, m: &Fields) -> Result<Row, String> {
     let id = required_text(&get(m, &["aweme_id", "note_id"]), "aweme_id/note_id")?;
     let hash = get(m, &["creator_hash"]);
     let (_, account) =
@@ -241,7 +423,7 @@ fn comments(ctx: &FileContext, platform: &str, records: Vec<Record>) -> Vec<Pars
 
 /// A comment record as a message. Its reasons quote no value: a message's cells may name or
 /// describe a person.
-fn read_comment(ctx: &FileContext, platform: &str, m: &Map<String, Json>) -> Result<Comment, String> {
+fn read_comment(ctx: &FileContext, platform: &str, m: &Fields) -> Result<Comment, String> {
     let id = get(m, &["comment_id"]);
     if id.is_empty() {
         if !is_comment(m) && !get(m, &["aweme_id", "note_id"]).is_empty() {
@@ -267,4 +449,59 @@ fn read_comment(ctx: &FileContext, platform: &str, m: &Map<String, Json>) -> Res
     let parent = if parent.is_empty() || parent == "0" || parent == id { None } else { Some(parent) };
     let hash = get(m, &["creator_hash"]);
     Ok(Comment { by_account: ctx.lookup.is_creator_hash_of(&hash, &account), id, parent, account, created, hash })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A line as every line was read before [`Known`]: its whole object.
+    fn whole(text: &str) -> Result<Fields, String> {
+        json_line(text).and_then(|v| match v {
+            Json::Object(m) => Ok(Fields::Object(m)),
+            _ => Err("not a JSON object".to_string()),
+        })
+    }
+
+    #[test]
+    fn a_line_read_field_by_field_gives_what_its_whole_object_gives() {
+        let long = format!(r#"{{"aweme_id":"a","content":"{}"}}"#, "x".repeat(MAX_CELL_BYTES + 1));
+        // (line, read field by field)
+        let lines: Vec<(&str, bool)> = vec![
+            (
+                r#"{"aweme_id":"a1","comment_id":"c1","create_time":1562027466,"creator_hash":"9b32","parent_comment_id":"0","nickname":"x"}"#,
+                true,
+            ),
+            (r#"{"title":"a\"b\u4e2d\/","aweme_id":" a2 ","note_url":"  "}"#, true),
+            (r#"{"liked_count":1.5e3,"comment_count":-3,"share_count":18446744073709551615,"shared_count":0.1}"#, true),
+            (r#"{"comment_id":null,"title":true,"desc":false}"#, true),
+            (r#"{"aweme_id":"x","aweme_id":"y","note_id":7}"#, true),
+            (r#"{}"#, true),
+            (r#"{"aweme_id":"a","nickname":"a\u0001b"}"#, false),
+            (r#"{"aweme_id":"a","title":"a\u0085"}"#, false),
+            (r#"{"aweme_id":"a","title":"a\u007f"}"#, false),
+            (r#"{"aweme_id":"a","extra":{"k":"v"},"tags":[1,"b"]}"#, false),
+            (r#"{"aweme_id":"a","extra":["\u0002"]}"#, false),
+            (&long, false),
+            (r#"[1,2]"#, false),
+            (r#""text""#, false),
+            (r#"{"aweme_id":"a""#, false),
+            (r#"{"a":1} x"#, false),
+        ];
+        for (line, field_by_field) in lines {
+            let record = line_record(1, line);
+            assert_eq!(matches!(record.fields, Ok(Fields::Known(_))), field_by_field, "{line}");
+            match (checked(record.fields), checked(whole(line))) {
+                (Ok(fast), Ok(slow)) => {
+                    for name in KNOWN {
+                        assert_eq!(get(&fast, &[name]), get(&slow, &[name]), "{line}: {name}");
+                        assert_eq!(fast.value(name), slow.value(name), "{line}: {name}");
+                    }
+                    assert_eq!(is_comment(&fast), is_comment(&slow), "{line}");
+                }
+                (Err(fast), Err(slow)) => assert_eq!(fast, slow, "{line}"),
+                (fast, slow) => panic!("{line}: read field by field {}, whole {}", fast.is_ok(), slow.is_ok()),
+            }
+        }
+    }
 }
