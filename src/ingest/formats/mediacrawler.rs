@@ -82,7 +82,8 @@ const KNOWN: [&str; 17] = [
 /// line is read this way only when it is one object whose values are strings, numbers, true,
 /// false or null, and no string is over [`MAX_CELL_BYTES`] or holds a control character: what
 /// [`json_problem`] finds nothing in. Any other line is read whole, as before, for its reason.
-struct Known([Option<Json>; KNOWN.len()]);
+/// Each field present is kept with its place in [`KNOWN`] (a field given twice: its last value).
+struct Known(Vec<(usize, Json)>);
 
 impl Fields {
     fn value(&self, name: &str) -> Option<&Json> {
@@ -90,7 +91,8 @@ impl Fields {
             Fields::Object(m) => m.get(name),
             Fields::Known(k) => {
                 debug_assert!(KNOWN.contains(&name), "{name} is read but not among KNOWN");
-                KNOWN.iter().position(|n| *n == name).and_then(|i| k.0[i].as_ref())
+                let i = KNOWN.iter().position(|n| *n == name)?;
+                k.0.iter().find(|(at, _)| *at == i).map(|(_, v)| v)
             }
         }
     }
@@ -111,28 +113,30 @@ impl<'de> serde::de::Visitor<'de> for KnownVisitor {
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Known, A::Error> {
         use serde::de::Error;
-        let mut known = Known(Default::default());
+        let mut known = Known(Vec::with_capacity(8));
         while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-            let value = map.next_value::<Plain<'de>>()?;
             let at = KNOWN.iter().position(|n| *n == key);
-            known_value(value, at.map(|i| &mut known.0[i])).map_err(A::Error::custom)?;
+            let value = known_value(map.next_value::<Plain<'de>>()?, at.is_some()).map_err(A::Error::custom)?;
+            let (Some(i), Some(value)) = (at, value) else { continue };
+            match known.0.iter_mut().find(|(at, _)| *at == i) {
+                Some((_, slot)) => *slot = value,
+                None => known.0.push((i, value)),
+            }
         }
         Ok(known)
     }
 }
 
-/// Checks a value as [`json_problem`] would, and keeps it in `slot` when its field is known.
-fn known_value(value: Plain<'_>, slot: Option<&mut Option<Json>>) -> Result<(), &'static str> {
-    let value = match value {
-        Plain::Text(s) if s.len() > MAX_CELL_BYTES || has_control(&s) => return Err("a value to report"),
-        Plain::Text(s) => Json::String(s.into_owned()),
-        Plain::Json(v) => v,
-        Plain::Nested => return Err("a nested value"),
-    };
-    if let Some(slot) = slot {
-        *slot = Some(value);
+/// A value as `serde_json` gives it (when `keep`: its field is read), if [`json_problem`] would
+/// find nothing in it.
+fn known_value(value: Plain<'_>, keep: bool) -> Result<Option<Json>, &'static str> {
+    match value {
+        Plain::Text(s) if s.len() > MAX_CELL_BYTES || has_control(&s) => Err("a value to report"),
+        Plain::Nested => Err("a nested value"),
+        _ if !keep => Ok(None),
+        Plain::Text(s) => Ok(Some(Json::String(s.into_owned()))),
+        Plain::Json(v) => Ok(Some(v)),
     }
-    Ok(())
 }
 
 /// A string, borrowed from the line when it holds no escape.
