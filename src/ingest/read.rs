@@ -613,48 +613,43 @@ fn cell_text(c: &Data) -> String {
 /// Reads `.json` (one object, or an array of objects) or JSON Lines (one object per line).
 /// A line that is not JSON becomes a record carrying the reason.
 pub fn read_json(bytes: &[u8]) -> Result<Vec<JsonRecord>, ReadError> {
+    read_json_with(bytes, |record| record, |line, text| JsonRecord { loc: Loc::Line(line), value: json_line(text), raw: text.to_string() })
+}
+
+/// Reads `.json` or JSON Lines as [`read_json`] does, each record made by `element` (of a JSON
+/// document's record) or by `line` (of a line's number and text). A format that needs only some of
+/// a line's fields reads them straight from its text, and no line's whole `serde_json::Value` is
+/// kept.
+pub fn read_json_with<T: Send>(
+    bytes: &[u8],
+    element: impl Fn(JsonRecord) -> T,
+    line: impl Fn(u64, &str) -> T + Sync,
+) -> Result<Vec<T>, ReadError> {
     let text = decode_text(bytes)?;
     // One JSON document (pretty-printed or not)?
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-        let raw = text.trim().to_string();
         return Ok(match v {
             serde_json::Value::Array(items) => items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| JsonRecord { loc: Loc::Element(i as u64 + 1), raw: v.to_string(), value: Ok(v) })
+                .map(|(i, v)| element(JsonRecord { loc: Loc::Element(i as u64 + 1), raw: v.to_string(), value: Ok(v) }))
                 .collect(),
-            v => vec![JsonRecord { loc: Loc::Line(1), value: Ok(v), raw }],
+            v => vec![element(JsonRecord { loc: Loc::Line(1), value: Ok(v), raw: text.trim().to_string() })],
         });
     }
-    each_json_line(&text, |line, text| JsonRecord { loc: Loc::Line(line), value: json_line(text), raw: text.to_string() })
-}
-
-/// JSON Lines (one object per line) as `read` makes a record of each line (its number and
-/// text), or `None` when the bytes are one JSON document ([`read_json`] reads those). A format
-/// that needs only some of a line's fields reads them straight from its text, and no line's
-/// whole `serde_json::Value` is kept.
-pub fn read_json_lines<T: Send>(bytes: &[u8], read: impl Fn(u64, &str) -> T + Sync) -> Result<Option<Vec<T>>, ReadError> {
-    let text = decode_text(bytes)?;
-    if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() {
-        return Ok(None);
+    // JSON lines, read on every core (a dump of a quarter's comments is one file).
+    use rayon::prelude::*;
+    let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
+    let out: Vec<T> = lines.into_par_iter().map(|(i, text)| line(i as u64 + 1, text)).collect();
+    if out.is_empty() {
+        return Err(ReadError::Empty);
     }
-    each_json_line(&text, read).map(Some)
+    Ok(out)
 }
 
 /// A line of JSON Lines as a value, or why it is none.
 pub fn json_line(line: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str::<serde_json::Value>(line).map_err(|e| format!("not valid JSON ({e}); the line may be truncated"))
-}
-
-/// Each line that is not blank, read on every core (a dump of a quarter's comments is one file).
-fn each_json_line<T: Send>(text: &str, read: impl Fn(u64, &str) -> T + Sync) -> Result<Vec<T>, ReadError> {
-    use rayon::prelude::*;
-    let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
-    let out: Vec<T> = lines.into_par_iter().map(|(i, line)| read(i as u64 + 1, line)).collect();
-    if out.is_empty() {
-        return Err(ReadError::Empty);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -589,6 +589,7 @@ async fn run_models(
             (Layer::Mart, Kept::Memory) if !read.contains(m.name.as_str()) => mart_path(m, &marts),
             _ => None,
         };
+        let streamed_now = streamed_to.is_some();
         let rows = match (as_view && m.layer != Layer::Mart, streamed_to) {
             (true, _) => {
                 ctx.register_table(m.name.as_str(), df.into_view())?;
@@ -656,11 +657,10 @@ async fn run_models(
             millis: started.elapsed().as_millis(),
             reads: m.reads.clone(),
         });
-        if streamed.last().is_some_and(|s| s.model.name == m.name) {
+        if streamed_now {
             continue;
         }
-        let tests: Vec<&checks::TestSpec> = spec.tests.iter().filter(|t| t.in_build || all_tests).collect();
-        for r in checks::run_tests(ctx, &m.name, &tests).await? {
+        for r in checks::run_tests(ctx, &m.name, &tests_run(m, all_tests)).await? {
             if r.status() == "fail" {
                 blocked.insert(m.name.clone(), format!("{} failed {} ({} rows)", m.name, r.check, r.failing_rows));
             }
@@ -668,38 +668,51 @@ async fn run_models(
         }
     }
     bar.finish_and_clear();
-    let mut outputs: Vec<(String, Vec<crate::warehouse::FileEntry>)> = Vec::new();
+    let mut stored: Vec<(String, crate::warehouse::FileEntry)> = Vec::new();
     for StreamedMart { model, rel, rows, schema, encoded } in streamed {
-        let bytes = encoded
-            .await
-            .map_err(|e| ModelError::Invalid(format!("encoding the mart {} stopped: {e}", model.name)))?
-            .map_err(|e| ModelError::Warehouse(e.into()))?;
-        let mut entry = wh.put_parquet(&rel, bytes, rows).await?;
+        stored.push((model.name.clone(), store_encoded(wh, &model.name, &rel, rows, encoded).await?));
         register_parquet(ctx, wh, &model.name, &rel, schema)?;
-        let tests: Vec<&checks::TestSpec> = model.spec.tests.iter().filter(|t| t.in_build || all_tests).collect();
-        results.extend(checks::run_tests(ctx, &model.name, &tests).await?);
-        if let Some(sink) = &marts {
-            entry.partition.insert("quarter".into(), sink.quarter.to_string());
-        }
-        outputs.push((model.name.clone(), vec![entry]));
+        results.extend(checks::run_tests(ctx, &model.name, &tests_run(model, all_tests)).await?);
     }
     for write in writes {
-        let (name, mut entry) = match write {
+        stored.push(match write {
             PendingMart::Written(name, entry) => (name, entry),
             PendingMart::Encoding { name, rel, rows, encoded } => {
-                let bytes = encoded
-                    .await
-                    .map_err(|e| ModelError::Invalid(format!("encoding the mart {name} stopped: {e}")))?
-                    .map_err(|e| ModelError::Warehouse(e.into()))?;
-                (name, wh.put_parquet(&rel, bytes, rows).await?)
+                let entry = store_encoded(wh, &name, &rel, rows, encoded).await?;
+                (name, entry)
             }
-        };
-        if let Some(sink) = &marts {
-            entry.partition.insert("quarter".into(), sink.quarter.to_string());
-        }
-        outputs.push((name, vec![entry]));
+        });
     }
+    let outputs = stored
+        .into_iter()
+        .map(|(name, mut entry)| {
+            if let Some(sink) = &marts {
+                entry.partition.insert("quarter".into(), sink.quarter.to_string());
+            }
+            (name, vec![entry])
+        })
+        .collect();
     Ok(Ran { runs, checks: results, skipped, outputs })
+}
+
+/// Stores a mart's Parquet once its encoder (on a thread of its own) has made it.
+async fn store_encoded(
+    wh: &Warehouse,
+    name: &str,
+    rel: &str,
+    rows: u64,
+    encoded: tokio::task::JoinHandle<Result<Vec<u8>, parquet::errors::ParquetError>>,
+) -> Result<crate::warehouse::FileEntry, ModelError> {
+    let bytes = encoded
+        .await
+        .map_err(|e| ModelError::Invalid(format!("encoding the mart {name} stopped: {e}")))?
+        .map_err(|e| ModelError::Warehouse(e.into()))?;
+    Ok(wh.put_parquet(rel, bytes, rows).await?)
+}
+
+/// The tests of a model a run runs: all of them (`govmedia test`), or those of every build.
+fn tests_run(m: &Model, all_tests: bool) -> Vec<&checks::TestSpec> {
+    m.spec.tests.iter().filter(|t| t.in_build || all_tests).collect()
 }
 
 /// A mart's Parquet file's path in the warehouse, when the run stores marts.

@@ -5,7 +5,7 @@
 use super::{first_chars, ParsedRow};
 use crate::ingest::fields::*;
 use crate::ingest::read::{
-    has_control, json_line, json_problem, read_json, read_json_lines, read_sheet, sniff, Loc, Sniffed, MAX_CELL_BYTES,
+    has_control, json_line, json_problem, read_json_with, read_sheet, sniff, JsonRecord, Loc, Sniffed, MAX_CELL_BYTES,
 };
 use crate::ingest::{FileContext, FileError, Format, Kind, Outcome};
 use crate::table::RowBuilder;
@@ -114,7 +114,8 @@ impl<'de> serde::de::Visitor<'de> for KnownVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Known, A::Error> {
         use serde::de::Error;
         let mut known = Known(Vec::with_capacity(8));
-        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+        // A key is borrowed from the line: one with an escape in it is read with the whole object.
+        while let Some(key) = map.next_key::<&'de str>()? {
             let at = KNOWN.iter().position(|n| *n == key);
             let value = known_value(map.next_value::<Plain<'de>>()?, at.is_some()).map_err(A::Error::custom)?;
             let (Some(i), Some(value)) = (at, value) else { continue };
@@ -136,28 +137,6 @@ fn known_value(value: Plain<'_>, keep: bool) -> Result<Option<Json>, &'static st
         _ if !keep => Ok(None),
         Plain::Text(s) => Ok(Some(Json::String(s.into_owned()))),
         Plain::Json(v) => Ok(Some(v)),
-    }
-}
-
-/// A string, borrowed from the line when it holds no escape.
-struct Text<'a>(std::borrow::Cow<'a, str>);
-
-impl<'de> serde::Deserialize<'de> for Text<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(v.into()))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
-                Ok(Text(v.to_string().into()))
-            }
-        }
-        d.deserialize_str(V)
     }
 }
 
@@ -217,31 +196,24 @@ impl<'de> serde::Deserialize<'de> for Plain<'de> {
 fn line_record(line: u64, text: &str) -> Record {
     let fields = match serde_json::from_str::<Known>(text) {
         Ok(known) => Ok(Fields::Known(known)),
-        Err(_) => json_line(text).and_then(|v| match v {
-            Json::Object(m) => Ok(Fields::Object(m)),
-            _ => Err("not a JSON object".to_string()),
-        }),
+        Err(_) => json_line(text).and_then(object),
     };
     Record { loc: Loc::Line(line), raw: text.to_string(), fields }
+}
+
+/// A JSON value as a record's fields: an object's, else why it is none.
+fn object(v: Json) -> Result<Fields, String> {
+    match v {
+        Json::Object(m) => Ok(Fields::Object(m)),
+        _ => Err("not a JSON object".to_string()),
+    }
 }
 
 /// The file's records, whatever the file type (CSV rows become objects of strings).
 fn records(bytes: &[u8]) -> Result<Vec<Record>, FileError> {
     if sniff(bytes) == Sniffed::Json {
-        if let Some(lines) = read_json_lines(bytes, line_record)? {
-            return Ok(lines);
-        }
-        return Ok(read_json(bytes)?
-            .into_iter()
-            .map(|r| Record {
-                loc: r.loc,
-                raw: r.raw,
-                fields: r.value.and_then(|v| match v {
-                    Json::Object(m) => Ok(Fields::Object(m)),
-                    _ => Err("not a JSON object".to_string()),
-                }),
-            })
-            .collect());
+        let element = |r: JsonRecord| Record { loc: r.loc, raw: r.raw, fields: r.value.and_then(object) };
+        return Ok(read_json_with(bytes, element, line_record)?);
     }
     let is_header = |cells: &[String]| cells.iter().any(|c| matches!(c.as_str(), "aweme_id" | "note_id" | "comment_id"));
     let sheet = read_sheet(bytes, &is_header, "aweme_id, note_id or comment_id")?;
@@ -481,6 +453,7 @@ mod tests {
             (r#"{"comment_id":null,"title":true,"desc":false}"#, true),
             (r#"{"aweme_id":"x","aweme_id":"y","note_id":7}"#, true),
             (r#"{}"#, true),
+            (r#"{"aweme\u005fid":"a","title":"t"}"#, false),
             (r#"{"aweme_id":"a","nickname":"a\u0001b"}"#, false),
             (r#"{"aweme_id":"a","title":"a\u0085"}"#, false),
             (r#"{"aweme_id":"a","title":"a\u007f"}"#, false),
