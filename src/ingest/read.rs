@@ -131,12 +131,15 @@ pub fn clean_cell(s: &str) -> String {
 
 /// [`clean_cell`] without the copy.
 pub fn clean(s: &str) -> &str {
-    // Most cells begin and end with a printable ASCII character: nothing to trim.
-    let printable = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_graphic());
-    if printable(s.as_bytes().first()) && printable(s.as_bytes().last()) {
-        return s;
+    let trimmed = |c: char| c.is_whitespace() || c == '\u{feff}';
+    // Most cells begin and end with a character that is not trimmed (ASCII or Chinese): the first
+    // and last characters are looked at, and nothing is trimmed.
+    let mut chars = s.chars();
+    match (chars.next(), chars.next_back()) {
+        (Some(a), Some(z)) if !trimmed(a) && !trimmed(z) => s,
+        (Some(a), None) if !trimmed(a) => s,
+        _ => s.trim_matches(trimmed),
     }
-    s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
 }
 
 /// How many of a file's first rows are searched for its header.

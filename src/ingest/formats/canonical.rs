@@ -167,7 +167,7 @@ impl Format for Canonical {
         let recognise = |cells: &[String]| recognises(fields, cells);
         let sheet = read_sheet(bytes, &recognise, &wanted(fields))?;
         let positions = positions(fields, &sheet.headers)?;
-        let shape = Shape { width: sheet.headers.len(), latest: latest_instant(ctx) };
+        let shape = Shape::new(ctx, fields, sheet.headers.len());
         Ok(map_rows(&sheet, |row| {
             let raw: Vec<&str> = row.cells.iter().map(String::as_str).collect();
             let mut cells = vec![Cell::Null; ctx.kind.table().columns.len()];
@@ -324,7 +324,7 @@ fn csv_text_columns(ctx: &FileContext, fields: &[Field], body: &[u8]) -> Result<
     let mut raw_store: Vec<&str> = Vec::with_capacity(header.len());
     let mut cell_store: Vec<Cell> = Vec::with_capacity(def.columns.len());
     let mut memo: Vec<Option<(String, Option<&'static str>)>> = vec![None; fields.len()];
-    let shape = Shape { width: header.len(), latest: latest_instant(ctx) };
+    let shape = Shape::new(ctx, fields, header.len());
     loop {
         let read = reader.read_byte_record(&mut record);
         checked.upto(reader.position().byte())?;
@@ -404,11 +404,23 @@ fn arrow_error(e: arrow::error::ArrowError) -> FileError {
     FileError::Other(format!("cannot build the table's columns: {e}"))
 }
 
-/// What a row is checked against besides its cells: the header's width, and the latest instant
-/// a cell may hold.
+/// What a row is checked against besides its cells (the header's width, the latest instant a cell
+/// may hold), and where its cells go: found once per file, not once per row.
 struct Shape {
     width: usize,
     latest: i64,
+    /// Per field, its column in the table.
+    slots: Vec<usize>,
+    /// A post's `kind` and `repost_of` columns (see [`complete`]).
+    post_kind: Option<(usize, usize)>,
+}
+
+impl Shape {
+    fn new(ctx: &FileContext, fields: &[Field], width: usize) -> Shape {
+        let table = ctx.kind.table();
+        let post_kind = matches!(ctx.kind, Kind::Posts).then(|| (table.index("kind"), table.index("repost_of")));
+        Shape { width, latest: latest_instant(ctx), slots: fields.iter().map(|f| table.index(f.column)).collect(), post_kind }
+    }
 }
 
 /// The latest instant this file's cells may hold ([`fields::plausible_instant`]).
@@ -441,9 +453,8 @@ fn parse_cells<'a>(
             shape.width
         ));
     }
-    let table = ctx.kind.table();
     let private = ctx.kind.holds_messages();
-    for (k, (field, pos)) in fields.iter().zip(positions).enumerate() {
+    for (k, ((field, pos), &slot)) in fields.iter().zip(positions).zip(&shape.slots).enumerate() {
         let raw = pos.and_then(|i| raw.get(i).copied()).unwrap_or("");
         let cell = match (field.parse, memo.get_mut(k)) {
             (Platform | Code(_), Some(slot)) => match slot {
@@ -460,9 +471,9 @@ fn parse_cells<'a>(
         if let Cell::Instant(t) = cell {
             fields::plausible_instant(t, field.headers[0], shape.latest)?;
         }
-        cells[table.index(field.column)] = cell;
+        cells[slot] = cell;
     }
-    complete(ctx.kind, table, cells);
+    complete(shape, cells);
     Ok(())
 }
 
@@ -534,12 +545,11 @@ fn text_cell(raw: &str) -> Cell<'_> {
 
 /// Defaults the templates leave implicit (SPEC §3). A directive without a deadline is stored
 /// without one, as filed: the models give it the rubric's `directive_deadline_hours`, its one home.
-fn complete(kind: Kind, table: &crate::table::TableDef, cells: &mut [Cell]) {
-    if matches!(kind, Kind::Posts) {
-        // No kind: an original post unless it names a repost_of.
-        let k = table.index("kind");
+fn complete(shape: &Shape, cells: &mut [Cell]) {
+    // A post without a kind: an original post unless it names a repost_of.
+    if let Some((k, repost_of)) = shape.post_kind {
         if cells[k].is_null() {
-            let repost = !cells[table.index("repost_of")].is_null();
+            let repost = !cells[repost_of].is_null();
             cells[k] = Cell::Str(if repost { "repost" } else { "original" });
         }
     }
