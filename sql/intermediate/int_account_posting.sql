@@ -41,9 +41,7 @@ sequenced as (
         t,
         original,
         lead(t) over (partition by account_no order by t) as next_t,
-        -- A post opens a week when the post before it (in time) is in another week.
-        (week between first_week and last_week
-            and coalesce(lag(week) over (partition by account_no order by t) <> week, true)) as opens_week
+        case when week between first_week and last_week then week end as window_week
     from in_window
 ),
 
@@ -52,7 +50,7 @@ per_account as (
         account_no,
         count(*) as posts,
         sum(case when original then 1 else 0 end) as original_posts,
-        sum(case when opens_week then 1 else 0 end) as weeks_with_posts,
+        count(distinct window_week) as weeks_with_posts,
         min(t) as first_t,
         max(t) as last_t,
         max(next_t - t) as inner_gap_s

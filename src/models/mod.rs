@@ -745,6 +745,8 @@ async fn build_locked(
     commit: bool,
 ) -> Result<BuildReport, ModelError> {
     let Prepared { ctx, manifest, models_from: from, models } = prepare(ctx, kept, wh, scope, rubric, models_dir, Vec::new()).await?;
+    let staged = crate::table::STAGING.iter().flat_map(|t| manifest.files(t.name)).map(|f| f.bytes).sum();
+    crate::engine::keep_freed_memory_below(staged);
     // The warnings are `govmedia watch`'s: a build neither runs nor tests them.
     let models: Vec<&Model> = models.iter().filter(|m| m.layer != Layer::Watch).collect();
     let quarter = scope.quarter.to_string();
