@@ -6,7 +6,8 @@
 #
 # For each tier: generate the staging Parquet (timed) and the same quarter as canonical CSV exports;
 # for the tiers in BENCH_INGEST_TIERS (default: district city province) ingest those exports into a
-# fresh warehouse (BENCH_RUNS times, timed, MB/s) and run build and report on it (the end-to-end time); then run
+# fresh warehouse (BENCH_RUNS times, timed, MB/s; DuckDB reading the same files into Parquet as
+# the machine's reference) and run build and report on it (the end-to-end time); then run
 # `govmedia build` BENCH_RUNS times on the generated staging (wall time, the models' own time, peak
 # RSS), the same models in DuckDB BENCH_RUNS times, and check once that DuckDB's marts equal
 # govmedia's; then time `report` at the tier's level (district, city, province) BENCH_RUNS times and
@@ -72,6 +73,13 @@ for tier in $tiers; do
                 done"
             read -r secs kb < "$work/time.txt"
             echo "{\"tier\":\"$tier\",\"step\":\"ingest\",\"seconds\":$secs,\"rss_kb\":$kb,\"bytes\":$bytes}" >> "$results"
+        done
+        # The machine's reference: DuckDB reads the same CSV files into Parquet, as many times.
+        for i in $(seq "$runs"); do
+            echo "== $tier: DuckDB reads the CSV into Parquet ($i/$runs)"
+            /usr/bin/time -f "%e %M" -o "$work/time.txt" "$venv/bin/python" bench/duckdb_csv.py "$exports" > /dev/null
+            read -r secs kb < "$work/time.txt"
+            echo "{\"tier\":\"$tier\",\"step\":\"ingest_duckdb\",\"seconds\":$secs,\"rss_kb\":$kb,\"bytes\":$bytes}" >> "$results"
         done
         /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$ingested" build --quarter 2019Q3 > /dev/null
         read -r build_secs build_kb < "$work/time.txt"
