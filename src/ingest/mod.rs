@@ -118,6 +118,10 @@ pub enum FileError {
     Other(String),
 }
 
+/// (platform, post_id) → account_id of every post, keyed with the hasher of the ingest's other
+/// large maps (`foldhash`): a city's comments look up hundreds of thousands of posts.
+pub type PostOwners = HashMap<(String, String), String, foldhash::fast::RandomState>;
+
 /// Facts a file's rows are checked and completed against: the register, the posts seen so far,
 /// the run's time.
 #[derive(Debug, Default)]
@@ -132,7 +136,7 @@ pub struct Lookup {
     /// creator_hash → (platform, account_id), for MediaCrawler dumps.
     pub creator_hashes: HashMap<String, (String, String)>,
     /// (platform, post_id) → account_id, merged-away ids included.
-    pub post_owners: HashMap<(String, String), String>,
+    pub post_owners: PostOwners,
 }
 
 impl Lookup {

@@ -87,6 +87,8 @@ async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions)
         }
     }
     bar.finish_and_clear();
+    // The lookups (a city's posts' owners: a million strings) are freed beside the commit.
+    std::thread::spawn(move || drop(lookup));
     commit_run(wh, manifest, &run, gathered).await
 }
 
@@ -618,22 +620,22 @@ fn merge_and_write(
 }
 
 /// (platform, post_id) → account_id of every post, merged-away ids included (MediaCrawler's
-/// comments name their post, not their account).
-async fn post_owners(wh: &Warehouse, entries: &[FileEntry], aliases: &[Row]) -> Result<HashMap<(String, String), String>, WarehouseError> {
+/// comments name their post, not their account). The three columns are read from each staged
+/// file, not its whole rows.
+async fn post_owners(wh: &Warehouse, entries: &[FileEntry], aliases: &[Row]) -> Result<super::PostOwners, WarehouseError> {
+    use arrow::array::AsArray;
     let def = &table::POSTS;
-    let mut owners = HashMap::new();
-    let mut add = |b: &RecordBatch| {
-        for r in 0..b.num_rows() {
-            let row = def.row_at(b, r);
-            if let (Some(p), Some(id), Some(a)) =
-                (row[def.index("platform")].as_str(), row[def.index("post_id")].as_str(), row[def.index("account_id")].as_str())
-            {
+    let mut owners = super::PostOwners::default();
+    for e in entries {
+        let batch = columns::conform(def, &wh.read_batch(e, &def.schema()).await?)?;
+        let column = |name: &str| batch.column(def.index(name)).as_string::<i32>();
+        let (platforms, ids, accounts) = (column("platform"), column("post_id"), column("account_id"));
+        owners.reserve(batch.num_rows());
+        for ((p, id), a) in platforms.iter().zip(ids).zip(accounts) {
+            if let (Some(p), Some(id), Some(a)) = (p, id, a) {
                 owners.insert((p.to_string(), id.to_string()), a.to_string());
             }
         }
-    };
-    for e in entries {
-        add(&columns::conform(def, &wh.read_batch(e, &def.schema()).await?)?);
     }
     let al = &table::POST_ALIASES;
     let (p, id, a) = (al.index("platform"), al.index("post_id"), al.index("account_id"));
