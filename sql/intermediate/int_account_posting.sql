@@ -29,9 +29,9 @@ in_window as (
         account_no,
         published_s as t,
         kind = 'original' as original,
-        week_k as week,
-        first_week,
-        last_week
+        -- The post's week when it is one of the window's whole weeks: computed before the sort
+        -- below, which then carries one column for it instead of three.
+        case when week_k between first_week and last_week then week_k end as window_week
     from int_posts_in_window
 ),
 
@@ -40,8 +40,8 @@ sequenced as (
         account_no,
         t,
         original,
-        lead(t) over (partition by account_no order by t) as next_t,
-        case when week between first_week and last_week then week end as window_week
+        window_week,
+        lead(t) over (partition by account_no order by t) as next_t
     from in_window
 ),
 
