@@ -9,7 +9,8 @@
 //! interaction model's two percentiles took the national build's messages (97 million) through
 //! that twice, with 4.2 GB of list arrays between the phases. Here the rows are repartitioned by
 //! the group keys instead and aggregated once (`SinglePartitioned`), as DataFusion does when the
-//! input already comes partitioned by them; the aggregate still spills beyond its memory.
+//! input already comes partitioned by them; the aggregate still spills beyond its memory. An
+//! aggregate that depends on the order of its rows, or approximates, keeps its two phases.
 
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::Result;
@@ -17,7 +18,7 @@ use datafusion::config::ConfigOptions;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::repartition::RepartitionExec;
-use datafusion::physical_plan::{ExecutionPlan, Partitioning};
+use datafusion::physical_plan::{ExecutionPlan, InputOrderMode, Partitioning};
 use std::sync::Arc;
 
 /// The rule, added after DataFusion's own (see the module's documentation).
@@ -47,9 +48,20 @@ fn one_phase(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPl
     let Some(first) = repartition.input().downcast_ref::<AggregateExec>() else { return Ok(None) };
     let &Partitioning::Hash(_, partitions) = repartition.partitioning() else { return Ok(None) };
     let phases = *last.mode() == AggregateMode::FinalPartitioned && *first.mode() == AggregateMode::Partial;
-    // A plain GROUP BY (no grouping sets), with no limit pushed into it.
-    let plain = first.group_expr().is_single() && !first.group_expr().expr().is_empty() && first.limit_options().is_none();
-    if !(phases && plain && keeps_values(first)?) {
+    // A plain GROUP BY (no grouping sets), with no limit pushed into either phase.
+    let plain = first.group_expr().is_single()
+        && !first.group_expr().expr().is_empty()
+        && first.limit_options().is_none()
+        && last.limit_options().is_none();
+    // Nothing that depends on the order rows arrive in, which a hash repartition does not keep:
+    // no ordering the partial aggregate requires or relies on (`array_agg(x order by y)` over
+    // sorted input), no ordered grouping, and no ordered aggregate but percentile_cont, which
+    // orders a group's values itself.
+    let unordered = first.required_input_ordering().iter().all(Option::is_none)
+        && *first.input_order_mode() == InputOrderMode::Linear
+        && !repartition.preserve_order()
+        && first.aggr_expr().iter().all(|f| f.order_bys().is_empty() || f.fun().name() == "percentile_cont");
+    if !(phases && plain && unordered && keeps_values(first)?) {
         return Ok(None);
     }
     let keys = first.group_expr().input_exprs();
@@ -66,8 +78,12 @@ fn one_phase(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPl
     Ok((once.schema() == last.schema()).then(|| Arc::new(once) as Arc<dyn ExecutionPlan>))
 }
 
-/// Whether one of the aggregate's functions keeps a list as its state.
+/// Whether one of the aggregate's functions keeps a list of values as its state, and none is an
+/// approximation (`approx_percentile_cont`'s digest of a group would differ, merged or not).
 fn keeps_values(agg: &AggregateExec) -> Result<bool> {
+    if agg.aggr_expr().iter().any(|f| f.fun().name().starts_with("approx_")) {
+        return Ok(false);
+    }
     for f in agg.aggr_expr() {
         if f.state_fields()?
             .iter()
@@ -123,6 +139,21 @@ mod tests {
         assert_eq!(once.num_rows(), 7);
         assert_eq!(once.column(1).as_primitive::<Int64Type>().values().iter().sum::<i64>(), 2000);
         assert_eq!(once.column(2).as_primitive::<Float64Type>().null_count(), 0);
+        // An ordered aggregate keeps its two phases: the order of a group's values is its answer.
+        let ordered = "select g, array_agg(x order by x desc) as xs from (values (1, 2.0), (1, 3.0), (2, 1.0), (1, 1.0)) t(g, x) group by g order by g";
+        let ctx = SessionContext::new_with_state(
+            SessionStateBuilder::new()
+                .with_config(SessionConfig::new().with_target_partitions(2))
+                .with_default_features()
+                .with_physical_optimizer_rule(std::sync::Arc::new(super::OnePhaseForValueLists))
+                .build(),
+        );
+        let plan = ctx.sql(ordered).await.unwrap().create_physical_plan().await.unwrap();
+        let shown = datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string();
+        assert!(!shown.contains("mode=SinglePartitioned"), "{shown}");
+        let rows = all(&datafusion::physical_plan::collect(plan, ctx.task_ctx()).await.unwrap());
+        let first = rows.column(1).as_list::<i32>().value(0);
+        assert_eq!(first.as_primitive::<Float64Type>().values().to_vec(), vec![3.0, 2.0, 1.0]);
         // The engine's sessions have the rule.
         let ours = crate::engine::session().unwrap();
         assert!(ours.state().physical_optimizers().iter().any(|r| r.name() == "one_phase_for_value_lists"));
