@@ -410,7 +410,7 @@ struct Shape {
     width: usize,
     latest: i64,
     /// Per field, its column in the table.
-    slots: Vec<usize>,
+    columns: Vec<usize>,
     /// A post's `kind` and `repost_of` columns (see [`complete`]).
     post_kind: Option<(usize, usize)>,
 }
@@ -419,7 +419,7 @@ impl Shape {
     fn new(ctx: &FileContext, fields: &[Field], width: usize) -> Shape {
         let table = ctx.kind.table();
         let post_kind = matches!(ctx.kind, Kind::Posts).then(|| (table.index("kind"), table.index("repost_of")));
-        Shape { width, latest: latest_instant(ctx), slots: fields.iter().map(|f| table.index(f.column)).collect(), post_kind }
+        Shape { width, latest: latest_instant(ctx), columns: fields.iter().map(|f| table.index(f.column)).collect(), post_kind }
     }
 }
 
@@ -454,7 +454,7 @@ fn parse_cells<'a>(
         ));
     }
     let private = ctx.kind.holds_messages();
-    for (k, ((field, pos), &slot)) in fields.iter().zip(positions).zip(&shape.slots).enumerate() {
+    for (k, ((field, pos), &column)) in fields.iter().zip(positions).zip(&shape.columns).enumerate() {
         let raw = pos.and_then(|i| raw.get(i).copied()).unwrap_or("");
         let cell = match (field.parse, memo.get_mut(k)) {
             (Platform | Code(_), Some(slot)) => match slot {
@@ -471,7 +471,7 @@ fn parse_cells<'a>(
         if let Cell::Instant(t) = cell {
             fields::plausible_instant(t, field.headers[0], shape.latest)?;
         }
-        cells[slot] = cell;
+        cells[column] = cell;
     }
     complete(shape, cells);
     Ok(())
