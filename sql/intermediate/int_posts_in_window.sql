@@ -16,7 +16,7 @@ select
     p.account_id,
     p.post_id,
     p.published_s,
-    cast(floor(cast(p.published_s - 316800 as double) / 604800) as bigint) as week_k,
+    cast(floor(cast(p.published_s - 316800 as double) / 604800) as int) as week_k,
     p.kind,
     p.position,
     p.reads,

@@ -8,7 +8,7 @@ weeks as (
     select
         d.date as week_start,
         -- Monday 00:00 Beijing time is 316800 + k * 604800 Unix seconds (1970-01-05 was a Monday).
-        cast((d.day_start_s - 316800) / 604800 as bigint) as week_k,
+        cast((d.day_start_s - 316800) / 604800 as int) as week_k,
         row_number() over (order by d.date) as week
     from params p
     cross join stg_calendar_days d

@@ -10,25 +10,51 @@
 //! percentile is computed from them with the weight as it is, `lo + (p·(n−1) − ⌊p·(n−1)⌋)·(hi − lo)`,
 //! as DuckDB's `quantile_cont` and PostgreSQL compute it.
 //!
-//! The models call it in the standard form, `percentile_cont(0.5) within group (order by x)`.
+//! The models call it in the standard form, `percentile_cont(0.5) within group (order by x)`, or
+//! with a list of percentiles, `percentile_cont([0.5, 0.9]) within group (order by x)`, which
+//! answers a list (`[median, p90]`, indexed from 1 as `p[1]`, `p[2]`) from one gathering of the
+//! values: two percentiles of one column then hold its values once, not twice. DuckDB reads the
+//! same call the same way, so a model's SQL stays the same on both engines.
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListArray};
-use arrow::datatypes::{DataType, FieldRef, Float64Type};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListArray, ListBuilder, Float64Builder};
+use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::function::{AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator, Signature};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Literal;
 use std::sync::Arc;
 
 /// The exact `percentile_cont` (alias `quantile_cont`), to register in a session.
 pub fn percentile_cont() -> AggregateUDF {
-    AggregateUDF::new_from_impl(ExactPercentileCont { inner: datafusion::functions_aggregate::percentile_cont::percentile_cont_udaf() })
+    AggregateUDF::new_from_impl(ExactPercentileCont {
+        inner: datafusion::functions_aggregate::percentile_cont::percentile_cont_udaf(),
+        // The argument types are checked and coerced by `coerce_types`: DataFusion's own
+        // signature takes one percentile, not a list of them.
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ExactPercentileCont {
-    /// DataFusion's `percentile_cont`: its signature, coercions, state and accumulators.
+    /// DataFusion's `percentile_cont`: its state and accumulators.
     inner: Arc<AggregateUDF>,
+    signature: Signature,
+}
+
+/// What a call asks for: one percentile (a number) or several (a list, answered as a list).
+#[derive(Debug, Clone)]
+enum Asked {
+    One(f64),
+    Many(Vec<f64>),
+}
+
+/// A list of `element`s, as a list of percentiles and the answer to it are typed.
+fn list_of(element: DataType) -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(element, true)))
 }
 
 impl AggregateUDFImpl for ExactPercentileCont {
@@ -41,11 +67,39 @@ impl AggregateUDFImpl for ExactPercentileCont {
     }
 
     fn signature(&self) -> &Signature {
-        self.inner.signature()
+        &self.signature
+    }
+
+    /// The values as DataFusion's own takes them (a float type kept, any other number as
+    /// Float64), the percentile as Float64, a list of them as a list of Float64.
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let bad = |what: &str| DataFusionError::Plan(format!("percentile_cont: {what}"));
+        let [value, percentile] = arg_types else {
+            return Err(bad("takes the values to order and one percentile or a list of them"));
+        };
+        let value = match value {
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => value.clone(),
+            t if t.is_numeric() || t.is_null() => DataType::Float64,
+            t => return Err(bad(&format!("the values must be numbers, not {t}"))),
+        };
+        let percentile = match percentile {
+            DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _)
+                if f.data_type().is_numeric() || f.data_type().is_null() =>
+            {
+                list_of(DataType::Float64)
+            }
+            t if t.is_numeric() || t.is_null() => DataType::Float64,
+            _ => return Err(bad("the percentile must be a literal number between 0 and 1, or a list of them")),
+        };
+        Ok(vec![value, percentile])
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.inner.return_type(arg_types)
+        let one = self.inner.return_type(&arg_types[..1])?;
+        Ok(match arg_types.get(1) {
+            Some(DataType::List(_)) => list_of(one),
+            _ => one,
+        })
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -53,9 +107,11 @@ impl AggregateUDFImpl for ExactPercentileCont {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let percentile = percentile_of(&args)?;
+        let asked = percentiles_asked(&args)?;
         let out = args.return_field.data_type().clone();
-        Ok(Box::new(Exact { inner: self.inner.accumulator(args)?, percentile, out }))
+        let (exprs, fields) = as_one_percentile(&args);
+        let inner = self.inner.accumulator(AccumulatorArgs { exprs: &exprs, expr_fields: &fields, ..args })?;
+        Ok(Box::new(Exact { inner, asked, out }))
     }
 
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
@@ -63,9 +119,11 @@ impl AggregateUDFImpl for ExactPercentileCont {
     }
 
     fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        let percentile = percentile_of(&args)?;
+        let asked = percentiles_asked(&args)?;
         let out = args.return_field.data_type().clone();
-        Ok(Box::new(ExactGroups { inner: self.inner.create_groups_accumulator(args)?, percentile, out }))
+        let (exprs, fields) = as_one_percentile(&args);
+        let inner = self.inner.create_groups_accumulator(AccumulatorArgs { exprs: &exprs, expr_fields: &fields, ..args })?;
+        Ok(Box::new(ExactGroups { inner, asked, out }))
     }
 
     fn simplify(&self) -> Option<AggregateFunctionSimplification> {
@@ -82,22 +140,55 @@ impl AggregateUDFImpl for ExactPercentileCont {
     }
 }
 
-/// The percentile of a call: its second argument, a literal in [0, 1]; `within group (order by x
-/// desc)` asks for 1 − p.
-fn percentile_of(args: &AccumulatorArgs) -> Result<f64> {
-    let bad = || DataFusionError::Plan("percentile_cont: the percentile must be a literal number between 0 and 1".into());
+/// The percentiles of a call: its second argument, a literal in [0, 1] or a non-empty list of
+/// them; `within group (order by x desc)` asks for 1 − p.
+fn percentiles_asked(args: &AccumulatorArgs) -> Result<Asked> {
+    let bad = || {
+        DataFusionError::Plan(
+            "percentile_cont: the percentile must be a literal number between 0 and 1, or a list of them".into(),
+        )
+    };
     // A literal evaluates to itself over no rows; anything else (a column) is refused.
     let none = arrow::array::RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
     let value = match args.exprs.get(1).map(|e| e.evaluate(&none)) {
         Some(Ok(ColumnarValue::Scalar(v))) => v,
         _ => return Err(bad()),
     };
-    let p = match value.cast_to(&DataType::Float64)? {
-        ScalarValue::Float64(Some(p)) if (0.0..=1.0).contains(&p) => p,
-        _ => return Err(bad()),
-    };
     let descending = args.order_bys.first().is_some_and(|s| s.options.descending);
-    Ok(if descending { 1.0 - p } else { p })
+    let checked = |p: Option<f64>| match p {
+        Some(p) if (0.0..=1.0).contains(&p) => Ok(if descending { 1.0 - p } else { p }),
+        _ => Err(bad()),
+    };
+    match value {
+        ScalarValue::List(list) if list.len() == 1 && !list.is_null(0) => {
+            let items = arrow::compute::cast(&list.value(0), &DataType::Float64)?;
+            let items = items.as_primitive::<Float64Type>();
+            let ps = items.iter().map(checked).collect::<Result<Vec<f64>>>()?;
+            if ps.is_empty() {
+                return Err(bad());
+            }
+            Ok(Asked::Many(ps))
+        }
+        ScalarValue::List(_) => Err(bad()),
+        v => match v.cast_to(&DataType::Float64)? {
+            ScalarValue::Float64(p) => Ok(Asked::One(checked(p)?)),
+            _ => Err(bad()),
+        },
+    }
+}
+
+/// The call's arguments as DataFusion's accumulators take them: a list of percentiles becomes one
+/// (0.5, which they check and which this function never reads: it answers from their values).
+fn as_one_percentile(args: &AccumulatorArgs) -> (Vec<Arc<dyn PhysicalExpr>>, Vec<FieldRef>) {
+    let mut exprs = args.exprs.to_vec();
+    let mut fields = args.expr_fields.to_vec();
+    if let (Some(e), Some(f)) = (exprs.get_mut(1), fields.get_mut(1)) {
+        if matches!(f.data_type(), DataType::List(_)) {
+            *e = Arc::new(Literal::new(ScalarValue::Float64(Some(0.5))));
+            *f = Arc::new(Field::new(f.name(), DataType::Float64, false));
+        }
+    }
+    (exprs, fields)
 }
 
 /// Percentile `p` of `values` (reordered in place): rank p·(n − 1), interpolated linearly between
@@ -118,28 +209,53 @@ fn exact_percentile(values: &mut [f64], p: f64) -> Option<f64> {
     }
 }
 
-/// Each list's exact percentile, as an array of `out` (the argument's float type).
-fn percentiles_of(lists: &ListArray, p: f64, out: &DataType) -> Result<ArrayRef> {
+/// Each list's exact percentiles asked, as an array of `out`: the argument's float type for one,
+/// a list of it for several (NULL for a group without values, as for one percentile).
+fn percentiles_of(lists: &ListArray, asked: &Asked, out: &DataType) -> Result<ArrayRef> {
     let all = arrow::compute::cast(lists.values(), &DataType::Float64)?;
     let all = all.as_primitive::<Float64Type>();
     let offsets = lists.value_offsets();
     let mut values: Vec<f64> = Vec::new();
-    let result: Float64Array = (0..lists.len())
-        .map(|i| {
-            if lists.is_null(i) {
-                return None;
+    // Group i's values, copied into `values` (reordered by each percentile's selection).
+    let gather = |i: usize, values: &mut Vec<f64>| {
+        let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+        values.clear();
+        // The states DataFusion's accumulators make hold no NULLs: their values are copied as
+        // one slice.
+        match all.null_count() {
+            0 => values.extend_from_slice(&all.values()[start..end]),
+            _ => values.extend(all.slice(start, end - start).iter().flatten()),
+        }
+    };
+    let result: ArrayRef = match asked {
+        Asked::One(p) => {
+            let one: Float64Array = (0..lists.len())
+                .map(|i| {
+                    if lists.is_null(i) {
+                        return None;
+                    }
+                    gather(i, &mut values);
+                    exact_percentile(&mut values, *p)
+                })
+                .collect();
+            Arc::new(one)
+        }
+        Asked::Many(ps) => {
+            let mut many = ListBuilder::with_capacity(Float64Builder::with_capacity(lists.len() * ps.len()), lists.len());
+            for i in 0..lists.len() {
+                gather(i, &mut values);
+                if lists.is_null(i) || values.is_empty() {
+                    many.append_null();
+                    continue;
+                }
+                for p in ps {
+                    many.values().append_option(exact_percentile(&mut values, *p));
+                }
+                many.append(true);
             }
-            let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
-            values.clear();
-            // The states DataFusion's accumulators make hold no NULLs: their values are copied
-            // as one slice.
-            match all.null_count() {
-                0 => values.extend_from_slice(&all.values()[start..end]),
-                _ => values.extend(all.slice(start, end - start).iter().flatten()),
-            }
-            exact_percentile(&mut values, p)
-        })
-        .collect();
+            Arc::new(many.finish())
+        }
+    };
     Ok(arrow::compute::cast(&result, out)?)
 }
 
@@ -154,7 +270,7 @@ fn values_list(state: &[ArrayRef]) -> Result<&ListArray> {
 #[derive(Debug)]
 struct Exact {
     inner: Box<dyn Accumulator>,
-    percentile: f64,
+    asked: Asked,
     out: DataType,
 }
 
@@ -169,10 +285,12 @@ impl Accumulator for Exact {
         let state = self.inner.state()?;
         let lists = match state.first() {
             Some(ScalarValue::List(list)) => list.clone(),
-            // No values of a type the list holds (a NULL argument): DataFusion's own answer.
+            // No values of a type the list holds (a NULL argument): DataFusion's own answer, or
+            // a NULL list for a list of percentiles.
+            _ if matches!(self.asked, Asked::Many(_)) => return ScalarValue::try_from(&self.out),
             _ => return self.inner.evaluate(),
         };
-        let result = percentiles_of(&lists, self.percentile, &self.out)?;
+        let result = percentiles_of(&lists, &self.asked, &self.out)?;
         self.inner.merge_batch(&[lists as ArrayRef])?;
         ScalarValue::try_from_array(&result, 0)
     }
@@ -200,7 +318,7 @@ impl Accumulator for Exact {
 
 struct ExactGroups {
     inner: Box<dyn GroupsAccumulator>,
-    percentile: f64,
+    asked: Asked,
     out: DataType,
 }
 
@@ -217,7 +335,7 @@ impl GroupsAccumulator for ExactGroups {
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let state = self.inner.state(emit_to)?;
-        percentiles_of(values_list(&state)?, self.percentile, &self.out)
+        percentiles_of(values_list(&state)?, &self.asked, &self.out)
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
@@ -284,8 +402,9 @@ mod tests {
         let column = |i: usize| batches[0].column(i).as_primitive::<Float64Type>().values().to_vec();
         assert_eq!(column(0), vec![1.0, 1.5, 2.0]);
         assert_eq!(column(1), vec![1.0, 1.5, 3.0]);
-        // A percentile that is not a literal in [0, 1] is refused by name, a column's too.
-        for p in ["1.5", "null", "x"] {
+        // A percentile that is not a literal in [0, 1] is refused by name, a column's too, and a
+        // list holding one.
+        for p in ["1.5", "null", "x", "[0.5, 1.5]", "[0.5, null]", "[]"] {
             let q = format!("select percentile_cont({p}) within group (order by x) from (values (1.0), (2.0)) t(x)");
             let err = match ctx.sql(&q).await {
                 Ok(df) => df.collect().await.expect_err(&q).to_string(),
@@ -293,5 +412,61 @@ mod tests {
             };
             assert!(err.contains("must be a literal number between 0 and 1"), "{q}: {err}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_list_of_percentiles_answers_each_as_its_own_call_does() {
+        let ctx = crate::engine::session().unwrap();
+        // Integers are taken as Float64; group 3's values are all filtered out, group 4 has none.
+        let data = "(values (1, 10), (1, 40), (1, 20), (1, 30), (1, 100), (2, 7), (2, 7), (2, 1), (3, -1), (4, null)) t(g, x)";
+        let sql = format!(
+            "select g, \
+                    percentile_cont([0.5, 0.9, 0.25]) within group (order by x) filter (where x > 0) as many, \
+                    percentile_cont([0.9]) within group (order by x desc) filter (where x > 0) as desc_one, \
+                    percentile_cont(0.5) within group (order by x) filter (where x > 0) as p50, \
+                    percentile_cont(0.9) within group (order by x) filter (where x > 0) as p90, \
+                    percentile_cont(0.25) within group (order by x) filter (where x > 0) as p25, \
+                    percentile_cont(0.9) within group (order by x desc) filter (where x > 0) as p90_desc \
+             from {data} group by g order by g"
+        );
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let b = &batches[0];
+        let many = b.column(1).as_list::<i32>();
+        let desc_one = b.column(2).as_list::<i32>();
+        let single = |c: usize| b.column(c).as_primitive::<Float64Type>().clone();
+        let (p50, p90, p25, p90_desc) = (single(3), single(4), single(5), single(6));
+        for row in 0..2 {
+            let got = many.value(row);
+            let got = got.as_primitive::<Float64Type>();
+            assert_eq!(got.values().to_vec(), vec![p50.value(row), p90.value(row), p25.value(row)], "group {}", row + 1);
+            // Descending order asks for 1 − p, in a list as alone.
+            assert_eq!(desc_one.value(row).as_primitive::<Float64Type>().value(0), p90_desc.value(row));
+        }
+        // Group 1: 10, 20, 30, 40, 100; the median is 30, p90 at rank 3.6 is 40 + 0.6·60.
+        assert_eq!(p50.value(0), 30.0);
+        assert_eq!(p90.value(0), 40.0 + (0.9 * 4.0 - 3.0) * 60.0);
+        // A group without values answers a NULL list, whose items are NULL, as one call's answer is.
+        for row in 2..4 {
+            assert!(many.is_null(row) && p50.is_null(row), "group {}", row + 1);
+        }
+        let sql = format!(
+            "select g, p[1] as a, p[2] as b from (select g, percentile_cont([0.5, 0.9]) within group (order by x) as p \
+             from {data} group by g) order by g"
+        );
+        let indexed = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let a = indexed[0].column(1).as_primitive::<Float64Type>();
+        assert_eq!(a.value(0), 30.0);
+        assert!(a.is_null(3));
+        // Without groups, and as a window function.
+        let whole = ctx.sql("select percentile_cont([0.0, 0.5, 1.0]) within group (order by x) from (values (3.0), (1.0), (2.0)) t(x)");
+        let whole = whole.await.unwrap().collect().await.unwrap();
+        let whole = whole[0].column(0).as_list::<i32>().value(0);
+        assert_eq!(whole.as_primitive::<Float64Type>().values().to_vec(), vec![1.0, 2.0, 3.0]);
+        let sql = "select percentile_cont(x, [0.5, 1.0]) over (order by x rows between unbounded preceding and current row) as grows \
+                   from (values (1.0), (2.0), (4.0)) t(x) order by x";
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let grows = batches[0].column(0).as_list::<i32>();
+        let rows: Vec<Vec<f64>> = (0..3).map(|i| grows.value(i).as_primitive::<Float64Type>().values().to_vec()).collect();
+        assert_eq!(rows, vec![vec![1.0, 1.0], vec![1.5, 2.0], vec![2.0, 4.0]]);
     }
 }
