@@ -4,16 +4,17 @@
 
 -- The counts, and the continuous percentiles of the replied messages' response times (linear
 -- interpolation between the two nearest ranks, SPEC §5.2), in one pass over the messages: a hash
--- aggregate per account that keeps each account's response times once, for both percentiles. govmedia's percentile_cont
--- interpolates exactly (src/engine/percentile.rs); DataFusion's own rounds the weight to 1e-6,
--- which moves 2-decimal values at the .xx5 boundary.
+-- aggregate per account that keeps each account's response times once, for both percentiles.
+-- govmedia's percentile_cont interpolates exactly (src/engine/percentile.rs); DataFusion's own
+-- rounds the weight to 1e-6, which moves 2-decimal values at the .xx5 boundary. The counts are
+-- filtered counts (count(*) filter), which skip the CASE a sum of 1s and 0s evaluates per message.
 with per_account as (
     select
         account_no,
         count(*) as messages,
-        sum(case when replied then 1 else 0 end) as replied,
-        sum(case when replied_on_time then 1 else 0 end) as replied_on_time,
-        sum(case when pending then 1 else 0 end) as pending,
+        count(*) filter (where replied) as replied,
+        count(*) filter (where replied_on_time) as replied_on_time,
+        count(*) filter (where pending) as pending,
         -- Both percentiles from one list of the account's response times (seconds): [median, p90].
         percentile_cont([0.5, 0.9]) within group (order by cast(replied_s - received_s as double)) filter (where replied)
             as response_s

@@ -49,7 +49,7 @@ per_account as (
     select
         account_no,
         count(*) as posts,
-        sum(case when original then 1 else 0 end) as original_posts,
+        count(*) filter (where original) as original_posts,
         count(distinct window_week) as weeks_with_posts,
         min(t) as first_t,
         max(t) as last_t,
@@ -62,7 +62,7 @@ history as (
     select
         w.account_no,
         max(p.published_s) as last_post_s,
-        sum(case when p.published_s >= w.recent_from_s and p.published_s < w.c_s then 1 else 0 end) as recent_posts
+        count(*) filter (where p.published_s >= w.recent_from_s and p.published_s < w.c_s) as recent_posts
     from windows w
     join stg_posts p on p.platform = w.platform and p.account_id = w.account_id
     where p.published_s <= w.c_s

@@ -18,7 +18,7 @@ sums as (
     select
         account_no,
         count(*) as n,
-        sum(case when kind = 'original' then 1 else 0 end) as n_original,
+        count(*) filter (where kind = 'original') as n_original,
         sum(reads) as reads,
         sum(wows) as wows,
         sum(likes) as likes,
