@@ -16,7 +16,7 @@
 //! values: two percentiles of one column then hold its values once, not twice. DuckDB reads the
 //! same call the same way, so a model's SQL stays the same on both engines.
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListArray, ListBuilder, Float64Builder};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Float64Builder, ListArray, ListBuilder};
 use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::error::DataFusionError;
@@ -24,8 +24,8 @@ use datafusion::logical_expr::function::{AccumulatorArgs, AggregateFunctionSimpl
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
-use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
+use datafusion::physical_expr::PhysicalExpr;
 use std::sync::Arc;
 
 /// The exact `percentile_cont` (alias `quantile_cont`), to register in a session.
@@ -143,11 +143,8 @@ impl AggregateUDFImpl for ExactPercentileCont {
 /// The percentiles of a call: its second argument, a literal in [0, 1] or a non-empty list of
 /// them; `within group (order by x desc)` asks for 1 − p.
 fn percentiles_asked(args: &AccumulatorArgs) -> Result<Asked> {
-    let bad = || {
-        DataFusionError::Plan(
-            "percentile_cont: the percentile must be a literal number between 0 and 1, or a list of them".into(),
-        )
-    };
+    let bad =
+        || DataFusionError::Plan("percentile_cont: the percentile must be a literal number between 0 and 1, or a list of them".into());
     // A literal evaluates to itself over no rows; anything else (a column) is refused.
     let none = arrow::array::RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
     let value = match args.exprs.get(1).map(|e| e.evaluate(&none)) {
