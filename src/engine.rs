@@ -104,7 +104,13 @@ fn remote_session(host: &str, port: u16) -> Result<SessionContext, EngineError> 
     // account_weekly_posts came out with rows twice).
     config.options_mut().optimizer.repartition_joins = true;
     let state = datafusion::execution::SessionStateBuilder::new_from_existing(local).with_config(config).build();
-    let state = state.upgrade_for_ballista(format!("http://{host}:{port}"))?;
+    let mut state = state.upgrade_for_ballista(format!("http://{host}:{port}"))?;
+    // Ballista's upgrade puts DataFusion's aggregate functions back in place of the session's:
+    // govmedia's are registered again, so that the client plans with them (a list of percentiles
+    // is theirs alone), as the scheduler and the executors do.
+    for f in functions() {
+        datafusion::execution::FunctionRegistry::register_udaf(&mut state, std::sync::Arc::new(f))?;
+    }
     Ok(SessionContext::new_with_state(state))
 }
 
