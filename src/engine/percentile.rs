@@ -95,7 +95,8 @@ impl AggregateUDFImpl for ExactPercentileCont {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        let one = self.inner.return_type(&arg_types[..1])?;
+        let value = arg_types.first().ok_or_else(|| DataFusionError::Plan("percentile_cont: takes the values to order".into()))?;
+        let one = self.inner.return_type(std::slice::from_ref(value))?;
         Ok(match arg_types.get(1) {
             Some(DataType::List(_)) => list_of(one),
             _ => one,
@@ -439,8 +440,10 @@ mod tests {
             // Descending order asks for 1 − p, in a list as alone.
             assert_eq!(desc_one.value(row).as_primitive::<Float64Type>().value(0), p90_desc.value(row));
         }
-        // Group 1: 10, 20, 30, 40, 100; the median is 30, p90 at rank 3.6 is 40 + 0.6·60.
+        // Group 1: 10, 20, 30, 40, 100; the median is 30, p90 at rank 3.6 is 40 + 0.6·60, and p90
+        // in descending order is p10, at rank 0.4: 10 + 0.4·10.
         assert_eq!(p50.value(0), 30.0);
+        assert!((desc_one.value(0).as_primitive::<Float64Type>().value(0) - 14.0).abs() < 1e-9);
         assert_eq!(p90.value(0), 40.0 + (0.9 * 4.0 - 3.0) * 60.0);
         // A group without values answers a NULL list, whose items are NULL, as one call's answer is.
         for row in 2..4 {
