@@ -747,6 +747,7 @@ async fn build_locked(
     let Prepared { ctx, manifest, models_from: from, models } = prepare(ctx, kept, wh, scope, rubric, models_dir, Vec::new()).await?;
     let staged = crate::table::STAGING.iter().flat_map(|t| manifest.files(t.name)).map(|f| f.bytes).sum();
     crate::engine::keep_freed_memory_below(staged);
+    crate::engine::build_in_small_pages();
     // The warnings are `govmedia watch`'s: a build neither runs nor tests them.
     let models: Vec<&Model> = models.iter().filter(|m| m.layer != Layer::Watch).collect();
     let quarter = scope.quarter.to_string();
