@@ -259,8 +259,8 @@ pub fn keep_freed_memory_below(staged_bytes: u64) {
 /// mimalloc asks Linux for: the kernel zeroes a whole huge page on the first touch of any byte of
 /// it, and a build's operators touch many buffers sparsely. Ten alternating pairs of runs on the
 /// province tier: the models faster without huge pages in nine (medians 4.71 s with, 4.38 s
-/// without), the peak 0.73–0.97 GiB with, 0.65–0.76 GiB without; the district tier's peak halves
-/// (250 → 126 MiB); the national tier's time is the same either way. Ingest keeps them (its
+/// without), the peak 0.71–0.95 GiB with, 0.64–0.74 GiB without; the district tier's peak halves
+/// (237 → 123 MiB); the national tier's time is the same either way. Ingest keeps them (its
 /// columns are filled densely; 2 % slower without).
 /// MIMALLOC_ALLOW_THP in the environment (mimalloc's own setting) is left to rule.
 pub fn build_in_small_pages() {
