@@ -102,9 +102,7 @@ pub async fn scheduler(o: SchedulerOptions) -> Result<(), ClusterError> {
         // The functions govmedia puts in DataFusion's place: a plan names them, and the
         // scheduler must read them as the client meant (percentile_cont's exact interpolation).
         let mut state = SessionStateBuilder::new_from_existing(state).with_runtime_env(runtime).build();
-        for f in crate::engine::functions() {
-            datafusion::execution::FunctionRegistry::register_udaf(&mut state, Arc::new(f))?;
-        }
+        crate::engine::register_functions_in(&mut state)?;
         Ok(state)
     }));
     // Bound first, so that port 0 (the system's choice) is known: executors report their tasks

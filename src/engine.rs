@@ -108,9 +108,7 @@ fn remote_session(host: &str, port: u16) -> Result<SessionContext, EngineError> 
     // Ballista's upgrade puts DataFusion's aggregate functions back in place of the session's:
     // govmedia's are registered again, so that the client plans with them (a list of percentiles
     // is theirs alone), as the scheduler and the executors do.
-    for f in functions() {
-        datafusion::execution::FunctionRegistry::register_udaf(&mut state, std::sync::Arc::new(f))?;
-    }
+    register_functions_in(&mut state)?;
     Ok(SessionContext::new_with_state(state))
 }
 
@@ -180,6 +178,16 @@ pub fn register_functions(ctx: &SessionContext) {
     for f in functions() {
         ctx.register_udaf(f);
     }
+}
+
+/// [`register_functions`] in a session's state: a cluster's scheduler, and a cluster client's
+/// session after Ballista's upgrade (which puts DataFusion's own aggregate functions back).
+#[cfg(feature = "cluster")]
+pub fn register_functions_in(state: &mut datafusion::execution::SessionState) -> Result<(), DataFusionError> {
+    for f in functions() {
+        datafusion::execution::FunctionRegistry::register_udaf(state, std::sync::Arc::new(f))?;
+    }
+    Ok(())
 }
 
 /// The aggregate functions of [`register_functions`].

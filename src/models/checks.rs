@@ -108,8 +108,7 @@ impl TestSpec {
     /// together, in one pass over it (see [`run_tests`]).
     fn row_condition(&self) -> Option<(String, String)> {
         if let Some(cols) = &self.not_null {
-            let cond = cols.iter().map(|c| format!("{} IS NULL", quote(c))).collect::<Vec<_>>().join(" OR ");
-            Some((format!("not_null({})", cols.join(", ")), cond))
+            Some((format!("not_null({})", cols.join(", ")), any_null(cols)))
         } else if let Some(a) = &self.accepted_values {
             let values = a.values.iter().map(|v| literal(v)).collect::<Vec<_>>().join(", ");
             Some((format!("accepted_values({})", a.column), format!("{c} IS NOT NULL AND {c} NOT IN ({values})", c = quote(&a.column))))
@@ -127,8 +126,8 @@ impl TestSpec {
             // No columns: the condition as it is (an error, as before).
             Some(cols) if cols.is_empty() => (name, Some(cond)),
             Some(cols) => {
-                let left = cols.iter().filter(|c| !null_free.contains(*c)).map(|c| format!("{} IS NULL", quote(c))).collect::<Vec<_>>();
-                (name, (!left.is_empty()).then(|| left.join(" OR ")))
+                let left: Vec<&String> = cols.iter().filter(|c| !null_free.contains(*c)).collect();
+                (name, (!left.is_empty()).then(|| any_null(left)))
             }
             None => (name, Some(cond)),
         })
@@ -168,6 +167,11 @@ impl TestSpec {
 
 pub fn parse_spec(text: &str, origin: &str) -> Result<ModelSpec, ModelError> {
     toml::from_str(text).map_err(|source| ModelError::Spec { origin: origin.to_string(), source })
+}
+
+/// The condition of a row with a NULL in any of `columns`.
+fn any_null<'a>(columns: impl IntoIterator<Item = &'a String>) -> String {
+    columns.into_iter().map(|c| format!("{} IS NULL", quote(c))).collect::<Vec<_>>().join(" OR ")
 }
 
 /// Runs a table's tests. Those that fail row by row are counted together in one pass over the
