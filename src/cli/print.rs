@@ -147,13 +147,12 @@ pub fn print_build(report: &crate::models::BuildReport) {
             println!("{t}");
         }
     }
-    let total: u128 = runs.iter().map(|r| r.millis).sum();
     println!(
         "build {}: {} models from {} in {} ms; manifest version {}",
         report.quarter,
         runs.len(),
         report.models_from,
-        total,
+        report.models_millis,
         report.manifest_version
     );
 }

@@ -317,6 +317,9 @@ pub struct BuildReport {
     pub checks: Vec<checks::CheckResult>,
     /// Models not run, and why (what they depend on failed an error-severity test).
     pub skipped: Vec<(String, String)>,
+    /// The wall time in which at least one model ran (models that do not read each other run at
+    /// once; their tests are not counted, as in each model's own time).
+    pub models_millis: u128,
     /// The marts were committed (false for `govmedia test`, or when an error-severity test failed).
     pub committed: bool,
     pub manifest_version: u64,
@@ -527,23 +530,27 @@ pub struct Ran {
     pub runs: Vec<ModelRun>,
     pub checks: Vec<checks::CheckResult>,
     pub skipped: Vec<(String, String)>,
+    /// The wall time in which at least one model ran.
+    pub models_millis: u128,
     /// The marts' files written (with a sink only).
     outputs: Vec<(String, Vec<crate::warehouse::FileEntry>)>,
 }
 
-/// Runs `models` in order in the prepared session, each registered under its name for those
-/// after it, with the ingest checks and the models' tests (those kept out of the build only when
+/// Runs `models` in the prepared session, each registered under its name for those after it,
+/// with the ingest checks and the models' tests (those kept out of the build only when
 /// `all_tests`). A model reading one that failed an error-severity test is skipped.
+///
+/// Up to `at_once` models run at the same time: a model starts once every model it reads has
+/// run, in the order the models are planned in. What a run reports (its models, tests and files)
+/// is in that order whatever order the models finished in.
 async fn run_models(
     ctx: &SessionContext,
     (wh, kept): (&Warehouse, &Kept),
     models: &[&Model],
     all_tests: bool,
     marts: Option<MartSink<'_>>,
+    at_once: usize,
 ) -> Result<Ran, ModelError> {
-    let mut runs = Vec::new();
-    let mut writes: Vec<PendingMart> = Vec::new();
-    let mut streamed: Vec<StreamedMart> = Vec::new();
     // Tables some model (or its tests) reads: a mart no model reads is not kept in memory.
     let read: BTreeSet<&str> = models.iter().flat_map(|m| m.reads.iter().map(String::as_str)).collect();
     let mut results = checks::ingest_checks(ctx).await;
@@ -553,121 +560,78 @@ async fn run_models(
         .filter(|r| r.status() == "fail")
         .map(|r| (r.table.clone(), format!("{} failed {} ({} rows)", r.table, r.check, r.failing_rows)))
         .collect();
-    let mut skipped = Vec::new();
     // A bar on the terminal (hidden when stderr is not one): national builds take minutes.
     let bar = indicatif::ProgressBar::new(models.len() as u64);
     if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} models [{bar:30}] {pos}/{len}  {elapsed}  {wide_msg}") {
         bar.set_style(style.progress_chars("=> "));
     }
-    for &m in models {
-        bar.set_message(m.name.clone());
+    let position: HashMap<&str, usize> = models.iter().enumerate().map(|(i, m)| (m.name.as_str(), i)).collect();
+    let mut finished: Vec<bool> = vec![false; models.len()];
+    let mut waiting: Vec<usize> = (0..models.len()).collect();
+    let mut running = futures::stream::FuturesUnordered::new();
+    let mut done: Vec<(usize, ModelDone)> = Vec::new();
+    let mut skipped: Vec<(usize, String, String)> = Vec::new();
+    loop {
+        // Start, in plan order, every model whose inputs are made, up to `at_once` running.
+        let mut i = 0;
+        while i < waiting.len() && running.len() < at_once.max(1) {
+            let m = models[waiting[i]];
+            let ready = m.reads.iter().all(|r| r == &m.name || position.get(r.as_str()).is_none_or(|&p| finished[p]));
+            if !ready {
+                i += 1;
+                continue;
+            }
+            let at = waiting.remove(i);
+            if let Some(why) = m.reads.iter().find_map(|r| blocked.get(r)).cloned() {
+                bar.inc(1);
+                blocked.insert(m.name.clone(), why.clone());
+                skipped.push((at, m.name.clone(), why));
+                finished[at] = true;
+                // A skipped model may be all a later one waited for.
+                i = 0;
+                continue;
+            }
+            bar.set_message(m.name.clone());
+            let streamed_to = match (m.layer, kept) {
+                (Layer::Mart, Kept::Memory) if !read.contains(m.name.as_str()) => mart_path(m, &marts),
+                _ => None,
+            };
+            let stored_at = match m.layer {
+                Layer::Mart => mart_path(m, &marts),
+                _ => None,
+            };
+            running.push(async move { (at, run_model(ctx, (wh, kept), m, streamed_to, stored_at, all_tests).await) });
+        }
+        let Some((at, outcome)) = running.next().await else { break };
+        let outcome = outcome?;
         bar.inc(1);
-        if let Some(why) = m.reads.iter().find_map(|r| blocked.get(r)).cloned() {
-            skipped.push((m.name.clone(), why.clone()));
-            blocked.insert(m.name.clone(), why);
-            continue;
+        for r in outcome.results.iter().filter(|r| r.status() == "fail") {
+            blocked.insert(models[at].name.clone(), format!("{} failed {} ({} rows)", models[at].name, r.check, r.failing_rows));
         }
-        let spec = &m.spec;
-        let started = Instant::now();
-        let sql_err = |source| ModelError::Sql { model: m.name.clone(), path: m.path.clone(), source };
-        if std::env::var("GOVMEDIA_EXPLAIN").is_ok_and(|v| v.split(',').any(|n| n.trim() == m.name)) {
-            explain_analyze(ctx, m).await.map_err(sql_err)?;
-        }
-        let df = ctx.sql(&m.sql).await.map_err(sql_err)?;
-        // A mart of earlier builds (all quarters) is replaced by this build's in the session.
-        ctx.deregister_table(m.name.as_str())?;
-        let as_view = match spec.materialized.as_deref() {
-            Some("view") => true,
-            Some("table") => false,
-            None => m.layer == Layer::Staging,
-            Some(other) => return Err(ModelError::Invalid(format!("{}: materialized = \"{other}\" (view or table)", m.path))),
-        };
-        // A mart no model reads is encoded into Parquet on a thread of its own as its rows come,
-        // and never held whole (the largest, a row per account and week, is 4 million rows for a
-        // country). Its tests run once its file is stored, after the last model.
-        let streamed_to = match (m.layer, kept) {
-            (Layer::Mart, Kept::Memory) if !read.contains(m.name.as_str()) => mart_path(m, &marts),
-            _ => None,
-        };
-        let streamed_now = streamed_to.is_some();
-        let rows = match (as_view && m.layer != Layer::Mart, streamed_to) {
-            (true, _) => {
-                ctx.register_table(m.name.as_str(), df.into_view())?;
-                None
-            }
-            (false, Some(rel)) => {
-                let mut stream = df.execute_stream().await.map_err(sql_err)?;
-                let schema = stream.schema();
-                let (sender, received) = std::sync::mpsc::channel::<RecordBatch>();
-                let encode_schema = schema.clone();
-                let encoded = tokio::task::spawn_blocking(move || {
-                    crate::warehouse::encode_parquet_batches(encode_schema, received.into_iter().map(Ok))
-                });
-                let mut rows = 0u64;
-                while let Some(batch) = stream.next().await {
-                    let batch = batch.map_err(sql_err)?;
-                    rows += batch.num_rows() as u64;
-                    // Only a stopped encoder drops its end; its error comes when it is awaited.
-                    if sender.send(batch).is_err() {
-                        break;
-                    }
-                }
-                drop(sender);
-                streamed.push(StreamedMart { model: m, rel, rows, schema, encoded });
-                Some(rows)
-            }
-            (false, None) => {
-                let schema = Arc::new(df.schema().as_arrow().clone());
-                let batches: Vec<RecordBatch> = df.collect().await.map_err(sql_err)?.iter().map(compact).collect::<Result<_, _>>()?;
-                let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
-                let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-                let mart = match m.layer {
-                    Layer::Mart => mart_path(m, &marts),
-                    _ => None,
-                };
-                match (kept, mart) {
-                    // On a cluster the mart's own file, written to the warehouse first, serves the
-                    // models after it.
-                    (Kept::Scratch(_), Some(rel)) => {
-                        let entry = wh.write_batches(&rel, schema.clone(), batches).await?;
-                        register_parquet(ctx, wh, &m.name, &rel, schema)?;
-                        writes.push(PendingMart::Written(m.name.clone(), entry));
-                    }
-                    // Here the mart is kept in memory for the models after it, and its Parquet is
-                    // encoded on a thread of its own while they run; the files are stored once
-                    // every model has run, before the commit.
-                    (Kept::Memory, Some(rel)) => {
-                        let (encode_schema, encode_batches) = (schema.clone(), batches.clone());
-                        let encoded = tokio::task::spawn_blocking(move || {
-                            crate::warehouse::encode_parquet_batches(encode_schema, encode_batches.into_iter().map(Ok))
-                        });
-                        writes.push(PendingMart::Encoding { name: m.name.clone(), rel, rows, encoded });
-                        kept.keep(ctx, wh, &m.name, schema, batches).await?;
-                    }
-                    (_, None) => kept.keep(ctx, wh, &m.name, schema, batches).await?,
-                }
-                Some(rows)
-            }
-        };
-        runs.push(ModelRun {
-            name: m.name.clone(),
-            layer: m.layer,
-            view: rows.is_none(),
-            rows: rows.unwrap_or(0),
-            millis: started.elapsed().as_millis(),
-            reads: m.reads.clone(),
-        });
-        if streamed_now {
-            continue;
-        }
-        for r in checks::run_tests(ctx, &m.name, &tests_run(m, all_tests)).await? {
-            if r.status() == "fail" {
-                blocked.insert(m.name.clone(), format!("{} failed {} ({} rows)", m.name, r.check, r.failing_rows));
-            }
-            results.push(r);
-        }
+        finished[at] = true;
+        done.push((at, outcome));
     }
     bar.finish_and_clear();
+    if let Some(&at) = waiting.first() {
+        return Err(ModelError::Invalid(format!("model {} waits for a model that never runs", models[at].name)));
+    }
+    done.sort_by_key(|(at, _)| *at);
+    skipped.sort_by_key(|(at, ..)| *at);
+    let models_millis = covered(done.iter().map(|(_, d)| d.span)).as_millis();
+    let mut runs = Vec::new();
+    let mut writes: Vec<PendingMart> = Vec::new();
+    let mut streamed: Vec<StreamedMart> = Vec::new();
+    for (at, outcome) in done {
+        runs.push(outcome.run);
+        results.extend(outcome.results);
+        match outcome.made {
+            Stored::Nothing => {}
+            Stored::Write(write) => writes.push(write),
+            Stored::Streamed { rel, rows, schema, encoded } => {
+                streamed.push(StreamedMart { model: models[at], rel, rows, schema, encoded })
+            }
+        }
+    }
     let mut stored: Vec<(String, crate::warehouse::FileEntry)> = Vec::new();
     for StreamedMart { model, rel, rows, schema, encoded } in streamed {
         stored.push((model.name.clone(), store_encoded(wh, &model.name, &rel, rows, encoded).await?));
@@ -692,7 +656,182 @@ async fn run_models(
             (name, vec![entry])
         })
         .collect();
-    Ok(Ran { runs, checks: results, skipped, outputs })
+    let skipped = skipped.into_iter().map(|(_, name, why)| (name, why)).collect();
+    Ok(Ran { runs, checks: results, skipped, models_millis, outputs })
+}
+
+/// The time covered by at least one of the spans.
+fn covered(spans: impl Iterator<Item = (Instant, Instant)>) -> std::time::Duration {
+    let mut spans: Vec<(Instant, Instant)> = spans.collect();
+    spans.sort();
+    let mut total = std::time::Duration::ZERO;
+    let mut open: Option<(Instant, Instant)> = None;
+    for (from, to) in spans {
+        open = match open {
+            Some((a, b)) if from <= b => Some((a, b.max(to))),
+            Some((a, b)) => {
+                total += b - a;
+                Some((from, to))
+            }
+            None => Some((from, to)),
+        };
+    }
+    total + open.map_or(std::time::Duration::ZERO, |(a, b)| b - a)
+}
+
+/// What running one model did.
+struct ModelDone {
+    run: ModelRun,
+    /// When the model started and when its rows were registered (its tests not counted).
+    span: (Instant, Instant),
+    /// Its tests' results (none yet for a streamed mart: its tests run from its file).
+    results: Vec<checks::CheckResult>,
+    made: Stored,
+}
+
+/// What becomes of a model's rows once it has run.
+enum Stored {
+    /// A view or an intermediate table: registered in the session only.
+    Nothing,
+    /// A mart kept in memory, its file being encoded or written.
+    Write(PendingMart),
+    /// A mart no model reads, encoded on a thread of its own as its rows came.
+    Streamed { rel: String, rows: u64, schema: SchemaRef, encoded: tokio::task::JoinHandle<Result<Vec<u8>, parquet::errors::ParquetError>> },
+}
+
+/// What a model's query made, on the task it ran on.
+enum Made {
+    View,
+    Streamed { rows: u64, schema: SchemaRef, encoded: tokio::task::JoinHandle<Result<Vec<u8>, parquet::errors::ParquetError>> },
+    Rows { schema: SchemaRef, batches: Vec<RecordBatch>, rows: u64 },
+}
+
+/// Runs one model and its tests. Its planning, its query and its tests run as tasks of their own,
+/// so models that do not read each other plan and run on every core at once; registering its
+/// table and its file is done here.
+async fn run_model(
+    ctx: &SessionContext,
+    (wh, kept): (&Warehouse, &Kept),
+    m: &Model,
+    streamed_to: Option<String>,
+    stored_at: Option<String>,
+    all_tests: bool,
+) -> Result<ModelDone, ModelError> {
+    let started = Instant::now();
+    let as_view = match m.spec.materialized.as_deref() {
+        Some("view") => m.layer != Layer::Mart,
+        Some("table") => false,
+        None => m.layer == Layer::Staging,
+        Some(other) => return Err(ModelError::Invalid(format!("{}: materialized = \"{other}\" (view or table)", m.path))),
+    };
+    let streamed = streamed_to.is_some() && !as_view;
+    let made = on_a_task_of_its_own(&m.name, make(ctx.clone(), m.clone(), as_view, streamed)).await?;
+    let (rows, made) = match made {
+        Made::View => (None, Stored::Nothing),
+        Made::Streamed { rows, schema, encoded } => {
+            let rel = streamed_to.unwrap_or_default();
+            (Some(rows), Stored::Streamed { rel, rows, schema, encoded })
+        }
+        Made::Rows { schema, batches, rows } => {
+            let stored = match (kept, stored_at) {
+                // On a cluster the mart's own file, written to the warehouse first, serves the
+                // models after it.
+                (Kept::Scratch(_), Some(rel)) => {
+                    let entry = wh.write_batches(&rel, schema.clone(), batches).await?;
+                    register_parquet(ctx, wh, &m.name, &rel, schema)?;
+                    Stored::Write(PendingMart::Written(m.name.clone(), entry))
+                }
+                // Here the mart is kept in memory for the models after it, and its Parquet is
+                // encoded on a thread of its own while they run; the files are stored once
+                // every model has run, before the commit.
+                (Kept::Memory, Some(rel)) => {
+                    let (encode_schema, encode_batches) = (schema.clone(), batches.clone());
+                    let encoded = tokio::task::spawn_blocking(move || {
+                        crate::warehouse::encode_parquet_batches(encode_schema, encode_batches.into_iter().map(Ok))
+                    });
+                    kept.keep(ctx, wh, &m.name, schema, batches).await?;
+                    Stored::Write(PendingMart::Encoding { name: m.name.clone(), rel, rows, encoded })
+                }
+                (_, None) => {
+                    kept.keep(ctx, wh, &m.name, schema, batches).await?;
+                    Stored::Nothing
+                }
+            };
+            (Some(rows), stored)
+        }
+    };
+    let ended = Instant::now();
+    let run = ModelRun {
+        name: m.name.clone(),
+        layer: m.layer,
+        view: rows.is_none(),
+        rows: rows.unwrap_or(0),
+        millis: (ended - started).as_millis(),
+        reads: m.reads.clone(),
+    };
+    let results = match made {
+        Stored::Streamed { .. } => Vec::new(),
+        _ => {
+            let (ctx, name, tests) = (ctx.clone(), m.name.clone(), tests_run(m, all_tests).into_iter().cloned().collect::<Vec<_>>());
+            on_a_task_of_its_own(&m.name, async move { checks::run_tests(&ctx, &name, &tests.iter().collect::<Vec<_>>()).await }).await?
+        }
+    };
+    Ok(ModelDone { run, span: (started, ended), results, made })
+}
+
+/// Plans and runs a model's query: registers a view, streams a mart no model reads to its
+/// encoder, or collects the rows.
+async fn make(ctx: SessionContext, m: Model, as_view: bool, streamed: bool) -> Result<Made, ModelError> {
+    let sql_err = |source| ModelError::Sql { model: m.name.clone(), path: m.path.clone(), source };
+    if std::env::var("GOVMEDIA_EXPLAIN").is_ok_and(|v| v.split(',').any(|n| n.trim() == m.name)) {
+        explain_analyze(&ctx, &m).await.map_err(sql_err)?;
+    }
+    let df = ctx.sql(&m.sql).await.map_err(sql_err)?;
+    // A mart of earlier builds (all quarters) is replaced by this build's in the session.
+    ctx.deregister_table(m.name.as_str())?;
+    if as_view {
+        ctx.register_table(m.name.as_str(), df.into_view())?;
+        return Ok(Made::View);
+    }
+    if streamed {
+        // A mart no model reads is encoded into Parquet on a thread of its own as its rows come,
+        // and never held whole (the largest, a row per account and week, is 4 million rows for
+        // a country). Its tests run once its file is stored, after the last model.
+        let mut stream = df.execute_stream().await.map_err(sql_err)?;
+        let schema = stream.schema();
+        let (sender, received) = std::sync::mpsc::channel::<RecordBatch>();
+        let encode_schema = schema.clone();
+        let encoded =
+            tokio::task::spawn_blocking(move || crate::warehouse::encode_parquet_batches(encode_schema, received.into_iter().map(Ok)));
+        let mut rows = 0u64;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(sql_err)?;
+            rows += batch.num_rows() as u64;
+            // Only a stopped encoder drops its end; its error comes when it is awaited.
+            if sender.send(batch).is_err() {
+                break;
+            }
+        }
+        return Ok(Made::Streamed { rows, schema, encoded });
+    }
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches: Vec<RecordBatch> = df.collect().await.map_err(sql_err)?.iter().map(compact).collect::<Result<_, _>>()?;
+    let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
+    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    Ok(Made::Rows { schema, batches, rows })
+}
+
+/// Runs `work` as a task of its own on the runtime (any of its threads), a panic in it going on
+/// as this one's.
+async fn on_a_task_of_its_own<T: Send + 'static>(
+    model: &str,
+    work: impl std::future::Future<Output = Result<T, ModelError>> + Send + 'static,
+) -> Result<T, ModelError> {
+    match tokio::spawn(work).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(ModelError::Invalid(format!("model {model} stopped: {e}"))),
+    }
 }
 
 /// Stores a mart's Parquet once its encoder (on a thread of its own) has made it.
@@ -753,7 +892,9 @@ async fn build_locked(
     let quarter = scope.quarter.to_string();
     let version = manifest.version + 1;
     let sink = commit.then_some(MartSink { quarter: &quarter, version });
-    let Ran { runs, checks: results, skipped, outputs } = run_models(&ctx, (wh, kept), &models, !commit, sink).await?;
+    let at_once = crate::engine::models_at_once(staged);
+    let Ran { runs, checks: results, skipped, models_millis, outputs } =
+        run_models(&ctx, (wh, kept), &models, !commit, sink, at_once).await?;
     let failed = results.iter().any(|r| r.status() == "fail");
     if !commit {
         return Ok(BuildReport {
@@ -762,6 +903,7 @@ async fn build_locked(
             runs,
             checks: results,
             skipped,
+            models_millis,
             committed: false,
             manifest_version: manifest.version,
         });
@@ -788,6 +930,7 @@ async fn build_locked(
         runs,
         checks: results,
         skipped,
+        models_millis,
         committed: !failed,
         manifest_version: committed.version,
     })
@@ -804,7 +947,8 @@ pub async fn run_watch_models(
     extra: Vec<(&str, RecordBatch)>,
 ) -> Result<(SessionContext, Vec<String>, Ran), ModelError> {
     let ctx = crate::engine::session()?;
-    let Prepared { ctx, models, .. } = prepare(ctx, &Kept::Memory, wh, scope, rubric, models_dir, extra).await?;
+    let Prepared { ctx, models, manifest, .. } = prepare(ctx, &Kept::Memory, wh, scope, rubric, models_dir, extra).await?;
+    let staged = crate::table::STAGING.iter().flat_map(|t| manifest.files(t.name)).map(|f| f.bytes).sum();
     // What the warnings read, and what that reads, back to staging: nothing else is run.
     let mut needed: BTreeSet<&str> = models.iter().filter(|m| m.layer == Layer::Watch).map(|m| m.name.as_str()).collect();
     for m in models.iter().rev() {
@@ -814,7 +958,7 @@ pub async fn run_watch_models(
     }
     let run: Vec<&Model> = models.iter().filter(|m| needed.contains(m.name.as_str())).collect();
     let watch = run.iter().filter(|m| m.layer == Layer::Watch).map(|m| m.name.clone()).collect();
-    let ran = run_models(&ctx, (wh, &Kept::Memory), &run, false, None).await?;
+    let ran = run_models(&ctx, (wh, &Kept::Memory), &run, false, None, crate::engine::models_at_once(staged)).await?;
     Ok((ctx, watch, ran))
 }
 
@@ -840,6 +984,16 @@ mod tests {
             ("intermediate/b.sql".to_string(), "select * from a".to_string()),
         ];
         assert!(plan(&cycle, &tables).unwrap_err().to_string().contains("cycle"));
+    }
+
+    #[test]
+    fn the_models_time_is_the_time_some_model_ran() {
+        let t = Instant::now();
+        let ms = |n: u64| t + std::time::Duration::from_millis(n);
+        // 0–10 and 5–20 overlap, 20–25 touches, 30–40 stands alone: 25 + 10 ms.
+        let spans = [(ms(5), ms(20)), (ms(0), ms(10)), (ms(30), ms(40)), (ms(20), ms(25))];
+        assert_eq!(covered(spans.into_iter()).as_millis(), 35);
+        assert_eq!(covered(std::iter::empty()).as_millis(), 0);
     }
 
     #[test]

@@ -191,3 +191,41 @@ fn the_interactive_shell_describes_tables_and_runs_multi_line_statements() {
     assert!(stderr.contains("refused"), "{stderr}");
     assert!(dir.path().join(".govmedia_history").exists());
 }
+
+#[test]
+fn models_run_one_at_a_time_or_several_at_once_to_the_same_marts_in_the_same_order() {
+    let (_dir, wh) = demo_warehouse();
+    let marts = [
+        "account_quarter_indicators",
+        "account_weekly_posts",
+        "criticism_items",
+        "directive_reposts",
+        "platform_quarter_summary",
+        "region_quarter_scores",
+        "unit_quarter_scores",
+        "unit_regions",
+    ];
+    let built = |at_once: &str| {
+        let r = govmedia_with(&wh, &["build", "--quarter", "2019Q3"], &[("GOVMEDIA_MODELS_AT_ONCE", at_once)]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        // The models' table, in the order it lists them (their times left out).
+        let order: Vec<String> = r.stdout.lines().filter_map(|l| l.split('|').nth(1)).map(|name| name.trim().to_string()).collect();
+        let rows: Vec<(String, Vec<String>)> = marts
+            .iter()
+            .map(|m| {
+                let mut rows = sql(&wh, &format!("SELECT * FROM {m}"));
+                rows.sort();
+                (m.to_string(), rows)
+            })
+            .collect();
+        (order, rows)
+    };
+    let (one_order, one_rows) = built("1");
+    let (many_order, many_rows) = built("8");
+    assert!(one_order.len() > 30, "{one_order:?}");
+    assert_eq!(one_order, many_order);
+    for ((name, one), (_, many)) in one_rows.iter().zip(&many_rows) {
+        assert!(one.len() > 1, "{name} has no rows");
+        assert_eq!(one, many, "{name} differs");
+    }
+}

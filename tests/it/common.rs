@@ -32,7 +32,13 @@ pub struct Run {
 
 /// Runs the govmedia binary.
 pub fn govmedia(warehouse: &Path, args: &[&str]) -> Run {
+    govmedia_with(warehouse, args, &[])
+}
+
+/// Runs the govmedia binary with these variables in its environment.
+pub fn govmedia_with(warehouse: &Path, args: &[&str], vars: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_govmedia"))
+        .envs(vars.iter().copied())
         .arg("--warehouse")
         .arg(warehouse)
         .args(args)
