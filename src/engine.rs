@@ -264,7 +264,7 @@ pub fn keep_freed_memory_below(staged_bytes: u64) {
 }
 
 /// How many models a build runs at once (models that do not read each other): one per core when
-/// its staging is under half the memory pool, else one. At the district and city tiers most of a
+/// its staging files come to at most half the memory pool, else one. At the district and city tiers most of a
 /// model's time is planning it and starting its operators, on one core: two at once, the city's
 /// models took 0.43 s instead of 0.56 s. Models that run at once share the pool: nationally (3.2 GB
 /// of staging) the posting and interaction models spilled more side by side, 55.2 s of models

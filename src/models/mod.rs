@@ -132,24 +132,71 @@ pub fn model_files(dir: Option<&Path>) -> Result<(String, Vec<(String, String)>)
     Ok((dir.display().to_string(), files))
 }
 
-/// Table names of a SQL text: identifiers right after FROM or JOIN (or a comma in a FROM list),
-/// outside comments and string literals, lower-cased.
+/// Table names of a SQL text: identifiers right after FROM or JOIN, and after each comma of a FROM
+/// list (`from a, b x, c as y`), outside comments and string literals, lower-cased.
 fn identifiers(sql: &str) -> BTreeSet<String> {
     let words = words(sql);
+    let is_name = |w: &str| w.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     let mut out = BTreeSet::new();
     for (i, w) in words.iter().enumerate() {
-        if i > 0
-            && matches!(words[i - 1].as_str(), "from" | "join")
-            && w.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        {
-            out.insert(w.clone());
+        if !(i > 0 && matches!(words[i - 1].as_str(), "from" | "join") && is_name(w)) {
+            continue;
+        }
+        out.insert(w.clone());
+        if words[i - 1] != "from" {
+            continue;
+        }
+        // A FROM list: after a table, its alias (with or without AS), then a comma and the next.
+        let mut j = i + 1;
+        loop {
+            if words.get(j).is_some_and(|w| w == "as") {
+                j += 1;
+            }
+            if words.get(j).is_some_and(|w| is_name(w) && !ends_a_table(w)) {
+                j += 1;
+            }
+            match (words.get(j).map(String::as_str), words.get(j + 1)) {
+                (Some(","), Some(next)) if is_name(next) => {
+                    out.insert(next.clone());
+                    j += 2;
+                }
+                _ => break,
+            }
         }
     }
     out
 }
 
-/// The words of a SQL text (identifiers, and `(` `,` as separate tokens), outside comments and
-/// string literals, lower-cased.
+/// Words that may follow a table in a FROM clause and are not its alias.
+fn ends_a_table(w: &str) -> bool {
+    matches!(
+        w,
+        "where"
+            | "join"
+            | "inner"
+            | "left"
+            | "right"
+            | "full"
+            | "cross"
+            | "natural"
+            | "on"
+            | "using"
+            | "group"
+            | "order"
+            | "having"
+            | "limit"
+            | "offset"
+            | "union"
+            | "intersect"
+            | "except"
+            | "window"
+            | "qualify"
+            | "select"
+    )
+}
+
+/// The words of a SQL text (identifiers, and `(` `)` `,` as tokens of their own), outside
+/// comments and string literals, lower-cased.
 fn words(sql: &str) -> Vec<String> {
     let mut out = Vec::new();
     let chars: Vec<char> = sql.chars().collect();
@@ -179,8 +226,8 @@ fn words(sql: &str) -> Vec<String> {
             }
             out.push(chars[start..i].iter().collect::<String>().to_ascii_lowercase());
         } else {
-            if c == '(' {
-                out.push("(".into());
+            if matches!(c, '(' | ')' | ',') {
+                out.push(c.to_string());
             }
             i += 1;
         }
@@ -571,10 +618,13 @@ async fn run_models(
     let mut running = futures::stream::FuturesUnordered::new();
     let mut done: Vec<(usize, ModelDone)> = Vec::new();
     let mut skipped: Vec<(usize, String, String)> = Vec::new();
+    // The error of the first model in plan order that failed: once one has, no other starts, and
+    // those running finish, so the error reported is the one a run one at a time would give.
+    let mut failed: Option<(usize, ModelError)> = None;
     loop {
         // Start, in plan order, every model whose inputs are made, up to `at_once` running.
         let mut i = 0;
-        while i < waiting.len() && running.len() < at_once.max(1) {
+        while failed.is_none() && i < waiting.len() && running.len() < at_once.max(1) {
             let m = models[waiting[i]];
             let ready = m.reads.iter().all(|r| r == &m.name || position.get(r.as_str()).is_none_or(|&p| finished[p]));
             if !ready {
@@ -603,7 +653,15 @@ async fn run_models(
             running.push(async move { (at, run_model(ctx, (wh, kept), m, streamed_to, stored_at, all_tests).await) });
         }
         let Some((at, outcome)) = running.next().await else { break };
-        let outcome = outcome?;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                if failed.as_ref().is_none_or(|(first, _)| at < *first) {
+                    failed = Some((at, e));
+                }
+                continue;
+            }
+        };
         bar.inc(1);
         for r in outcome.results.iter().filter(|r| r.status() == "fail") {
             blocked.insert(models[at].name.clone(), format!("{} failed {} ({} rows)", models[at].name, r.check, r.failing_rows));
@@ -612,6 +670,9 @@ async fn run_models(
         done.push((at, outcome));
     }
     bar.finish_and_clear();
+    if let Some((_, e)) = failed {
+        return Err(e);
+    }
     if let Some(&at) = waiting.first() {
         return Err(ModelError::Invalid(format!("model {} waits for a model that never runs", models[at].name)));
     }
@@ -822,12 +883,20 @@ async fn make(ctx: SessionContext, m: Model, as_view: bool, streamed: bool) -> R
 }
 
 /// Runs `work` as a task of its own on the runtime (any of its threads), a panic in it going on
-/// as this one's.
+/// as this one's. Dropped before it ends (the build stopped by Ctrl-C or by another model's
+/// error), the task is stopped too.
 async fn on_a_task_of_its_own<T: Send + 'static>(
     model: &str,
     work: impl std::future::Future<Output = Result<T, ModelError>> + Send + 'static,
 ) -> Result<T, ModelError> {
-    match tokio::spawn(work).await {
+    struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+    impl<T> Drop for AbortOnDrop<T> {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut task = AbortOnDrop(tokio::spawn(work));
+    match (&mut task.0).await {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => Err(ModelError::Invalid(format!("model {model} stopped: {e}"))),
@@ -892,7 +961,8 @@ async fn build_locked(
     let quarter = scope.quarter.to_string();
     let version = manifest.version + 1;
     let sink = commit.then_some(MartSink { quarter: &quarter, version });
-    let at_once = crate::engine::models_at_once(staged);
+    // On a cluster the executors' cores and memory are not this machine's: one model at a time.
+    let at_once = if kept == &Kept::Memory { crate::engine::models_at_once(staged) } else { 1 };
     let Ran { runs, checks: results, skipped, models_millis, outputs } =
         run_models(&ctx, (wh, kept), &models, !commit, sink, at_once).await?;
     let failed = results.iter().any(|r| r.status() == "fail");
@@ -974,6 +1044,11 @@ mod tests {
             ("intermediate/int_a.sql".to_string(), "select * from posts".to_string()),
         ];
         let tables: BTreeSet<String> = ["posts".to_string()].into();
+        // A FROM list names each of its tables; a CTE list's commas name none.
+        let listed = identifiers(
+            "with a as (select * from t1 x), b as (select 1 from t2) select * from t3, t4 as y, t5 z, (select 1) s where x in (select q from t6)",
+        );
+        assert_eq!(listed.into_iter().collect::<Vec<_>>(), vec!["t1", "t2", "t3", "t4", "t5", "t6"]);
         let order = plan(&files, &tables).unwrap();
         let names: Vec<_> = order.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, vec!["int_a", "int_b", "m"]);

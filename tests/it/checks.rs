@@ -38,7 +38,9 @@ fn an_error_test_stops_its_dependents_and_keeps_the_marts() {
     text.push_str("\n[[tests]]\nname = \"no wechat accounts\"\nassert = \"select * from int_account_windows where platform = 'wechat'\"\n");
     text.push_str("\n[[tests]]\nname = \"a warning only\"\nseverity = \"warn\"\nassert = \"select * from int_account_windows where platform = 'weibo'\"\n");
     std::fs::write(&spec, text).unwrap();
-    let r = govmedia(&wh, &["build", "--quarter", "2019Q3", "--models", models.to_str().unwrap()]);
+    // Several models at once, whatever the machine's cores: the skip still reaches every dependent.
+    let r =
+        govmedia_with(&wh, &["build", "--quarter", "2019Q3", "--models", models.to_str().unwrap()], &[("GOVMEDIA_MODELS_AT_ONCE", "4")]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("FAIL int_account_windows.no wechat accounts"), "{}", r.stderr);
     assert!(r.stderr.contains("warn int_account_windows.a warning only"), "{}", r.stderr);
@@ -227,5 +229,25 @@ fn models_run_one_at_a_time_or_several_at_once_to_the_same_marts_in_the_same_ord
     for ((name, one), (_, many)) in one_rows.iter().zip(&many_rows) {
         assert!(one.len() > 1, "{name} has no rows");
         assert_eq!(one, many, "{name} differs");
+    }
+}
+
+#[test]
+fn of_two_broken_models_running_at_once_the_first_in_plan_order_is_reported() {
+    let (dir, wh) = demo_warehouse();
+    let models = dir.path().join("models");
+    copy_dir(&repo().join("sql"), &models);
+    // Both read only stg_posts, so they start together; int_a_broken comes first in the plan.
+    std::fs::write(models.join("intermediate/int_a_broken.sql"), "select no_such_column from stg_posts").unwrap();
+    std::fs::write(models.join("intermediate/int_b_broken.sql"), "select 1 as x from stg_posts where nonsense(").unwrap();
+    for _ in 0..3 {
+        let r = govmedia_with(
+            &wh,
+            &["build", "--quarter", "2019Q3", "--models", models.to_str().unwrap()],
+            &[("GOVMEDIA_MODELS_AT_ONCE", "4")],
+        );
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(r.stderr.contains("int_a_broken"), "{}", r.stderr);
+        assert!(!r.stderr.contains("int_b_broken"), "{}", r.stderr);
     }
 }
