@@ -6,6 +6,7 @@
 mod commit;
 mod lock;
 pub mod manifest;
+mod mapped;
 #[cfg(feature = "s3")]
 pub mod s3;
 mod secret;
@@ -224,7 +225,7 @@ impl Warehouse {
                 let prefix = StorePath::from_absolute_path(&path)
                     .map_err(|e| WarehouseError::Other(format!("bad warehouse path {}: {e}", path.display())))?;
                 Ok(Warehouse::new(
-                    Arc::new(object_store::local::LocalFileSystem::new()),
+                    Arc::new(mapped::MappedLocal::new()),
                     Url::parse("file:///").expect("file URL"),
                     prefix,
                     display,
