@@ -602,11 +602,8 @@ async fn run_models(
     let read: BTreeSet<&str> = models.iter().flat_map(|m| m.reads.iter().map(String::as_str)).collect();
     let mut results = checks::ingest_checks(ctx).await;
     // Tables and models that failed an error-severity test, and why.
-    let mut blocked: HashMap<String, String> = results
-        .iter()
-        .filter(|r| r.status() == "fail")
-        .map(|r| (r.table.clone(), format!("{} failed {} ({} rows)", r.table, r.check, r.failing_rows)))
-        .collect();
+    let mut blocked: HashMap<String, String> =
+        results.iter().filter(|r| r.status() == "fail").map(|r| (r.table.clone(), blocked_by(r))).collect();
     // A bar on the terminal (hidden when stderr is not one): national builds take minutes.
     let bar = indicatif::ProgressBar::new(models.len() as u64);
     if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} models [{bar:30}] {pos}/{len}  {elapsed}  {wide_msg}") {
@@ -642,15 +639,13 @@ async fn run_models(
                 continue;
             }
             bar.set_message(m.name.clone());
-            let streamed_to = match (m.layer, kept) {
-                (Layer::Mart, Kept::Memory) if !read.contains(m.name.as_str()) => mart_path(m, &marts),
-                _ => None,
-            };
             let stored_at = match m.layer {
                 Layer::Mart => mart_path(m, &marts),
                 _ => None,
             };
-            running.push(async move { (at, run_model(ctx, (wh, kept), m, streamed_to, stored_at, all_tests).await) });
+            // A mart no model reads is streamed to its encoder (locally, when the run stores marts).
+            let streamed = stored_at.is_some() && kept == &Kept::Memory && !read.contains(m.name.as_str());
+            running.push(async move { (at, run_model(ctx, (wh, kept), m, stored_at, streamed, all_tests).await) });
         }
         let Some((at, outcome)) = running.next().await else { break };
         let outcome = match outcome {
@@ -664,7 +659,7 @@ async fn run_models(
         };
         bar.inc(1);
         for r in outcome.results.iter().filter(|r| r.status() == "fail") {
-            blocked.insert(models[at].name.clone(), format!("{} failed {} ({} rows)", models[at].name, r.check, r.failing_rows));
+            blocked.insert(models[at].name.clone(), blocked_by(r));
         }
         finished[at] = true;
         done.push((at, outcome));
@@ -740,6 +735,11 @@ fn covered(spans: impl Iterator<Item = (Instant, Instant)>) -> std::time::Durati
     total + open.map_or(std::time::Duration::ZERO, |(a, b)| b - a)
 }
 
+/// Why what reads a table that failed an error-severity test is skipped.
+fn blocked_by(r: &checks::CheckResult) -> String {
+    format!("{} failed {} ({} rows)", r.table, r.check, r.failing_rows)
+}
+
 /// What running one model did.
 struct ModelDone {
     run: ModelRun,
@@ -757,13 +757,13 @@ enum Stored {
     /// A mart kept in memory, its file being encoded or written.
     Write(PendingMart),
     /// A mart no model reads, encoded on a thread of its own as its rows came.
-    Streamed { rel: String, rows: u64, schema: SchemaRef, encoded: tokio::task::JoinHandle<Result<Vec<u8>, parquet::errors::ParquetError>> },
+    Streamed { rel: String, rows: u64, schema: SchemaRef, encoded: Encoded },
 }
 
 /// What a model's query made, on the task it ran on.
 enum Made {
     View,
-    Streamed { rows: u64, schema: SchemaRef, encoded: tokio::task::JoinHandle<Result<Vec<u8>, parquet::errors::ParquetError>> },
+    Streamed { rows: u64, schema: SchemaRef, encoded: Encoded },
     Rows { schema: SchemaRef, batches: Vec<RecordBatch>, rows: u64 },
 }
 
@@ -774,8 +774,8 @@ async fn run_model(
     ctx: &SessionContext,
     (wh, kept): (&Warehouse, &Kept),
     m: &Model,
-    streamed_to: Option<String>,
     stored_at: Option<String>,
+    streamed: bool,
     all_tests: bool,
 ) -> Result<ModelDone, ModelError> {
     let started = Instant::now();
@@ -785,15 +785,12 @@ async fn run_model(
         None => m.layer == Layer::Staging,
         Some(other) => return Err(ModelError::Invalid(format!("{}: materialized = \"{other}\" (view or table)", m.path))),
     };
-    let streamed = streamed_to.is_some() && !as_view;
-    let made = on_a_task_of_its_own(&m.name, make(ctx.clone(), m.clone(), as_view, streamed)).await?;
-    let (rows, made) = match made {
-        Made::View => (None, Stored::Nothing),
-        Made::Streamed { rows, schema, encoded } => {
-            let rel = streamed_to.unwrap_or_default();
-            (Some(rows), Stored::Streamed { rel, rows, schema, encoded })
-        }
-        Made::Rows { schema, batches, rows } => {
+    let made = on_a_task_of_its_own(&m.name, make(ctx.clone(), m.clone(), as_view, streamed && !as_view)).await?;
+    let (rows, made) = match (made, stored_at) {
+        (Made::View, _) => (None, Stored::Nothing),
+        (Made::Streamed { rows, schema, encoded }, Some(rel)) => (Some(rows), Stored::Streamed { rel, rows, schema, encoded }),
+        (Made::Streamed { .. }, None) => return Err(ModelError::Invalid(format!("{}: streamed with no file to store", m.name))),
+        (Made::Rows { schema, batches, rows }, stored_at) => {
             let stored = match (kept, stored_at) {
                 // On a cluster the mart's own file, written to the warehouse first, serves the
                 // models after it.
@@ -903,13 +900,16 @@ async fn on_a_task_of_its_own<T: Send + 'static>(
     }
 }
 
+/// A mart's Parquet being encoded on a thread of its own.
+type Encoded = tokio::task::JoinHandle<Result<Vec<u8>, parquet::errors::ParquetError>>;
+
 /// Stores a mart's Parquet once its encoder (on a thread of its own) has made it.
 async fn store_encoded(
     wh: &Warehouse,
     name: &str,
     rel: &str,
     rows: u64,
-    encoded: tokio::task::JoinHandle<Result<Vec<u8>, parquet::errors::ParquetError>>,
+    encoded: Encoded,
 ) -> Result<crate::warehouse::FileEntry, ModelError> {
     let bytes = encoded
         .await
@@ -934,13 +934,18 @@ struct StreamedMart<'a> {
     rel: String,
     rows: u64,
     schema: SchemaRef,
-    encoded: tokio::task::JoinHandle<Result<Vec<u8>, parquet::errors::ParquetError>>,
+    encoded: Encoded,
 }
 
 /// A mart's Parquet file: written already (on a cluster), or being encoded on a thread of its own.
 enum PendingMart {
     Written(String, crate::warehouse::FileEntry),
-    Encoding { name: String, rel: String, rows: u64, encoded: tokio::task::JoinHandle<Result<Vec<u8>, parquet::errors::ParquetError>> },
+    Encoding { name: String, rel: String, rows: u64, encoded: Encoded },
+}
+
+/// The bytes of the warehouse's staging files.
+fn staged_bytes(manifest: &crate::warehouse::Manifest) -> u64 {
+    crate::table::STAGING.iter().flat_map(|t| manifest.files(t.name)).map(|f| f.bytes).sum()
 }
 
 async fn build_locked(
@@ -953,7 +958,7 @@ async fn build_locked(
     commit: bool,
 ) -> Result<BuildReport, ModelError> {
     let Prepared { ctx, manifest, models_from: from, models } = prepare(ctx, kept, wh, scope, rubric, models_dir, Vec::new()).await?;
-    let staged = crate::table::STAGING.iter().flat_map(|t| manifest.files(t.name)).map(|f| f.bytes).sum();
+    let staged = staged_bytes(&manifest);
     crate::engine::keep_freed_memory_below(staged);
     crate::engine::build_in_small_pages();
     // The warnings are `govmedia watch`'s: a build neither runs nor tests them.
@@ -1018,7 +1023,7 @@ pub async fn run_watch_models(
 ) -> Result<(SessionContext, Vec<String>, Ran), ModelError> {
     let ctx = crate::engine::session()?;
     let Prepared { ctx, models, manifest, .. } = prepare(ctx, &Kept::Memory, wh, scope, rubric, models_dir, extra).await?;
-    let staged = crate::table::STAGING.iter().flat_map(|t| manifest.files(t.name)).map(|f| f.bytes).sum();
+    let staged = staged_bytes(&manifest);
     // What the warnings read, and what that reads, back to staging: nothing else is run.
     let mut needed: BTreeSet<&str> = models.iter().filter(|m| m.layer == Layer::Watch).map(|m| m.name.as_str()).collect();
     for m in models.iter().rev() {
