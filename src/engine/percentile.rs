@@ -378,7 +378,8 @@ impl GroupsAccumulator for ExactGroups {
 /// country's 150,000 accounts per partition that read gigabytes in all. It also hands its values
 /// to `evaluate` only as a state, a copy of them all into one list, which was copied again group
 /// by group. The state (for spilling and for a two-phase plan) is the same list of values as
-/// DataFusion's, so the two read each other's.
+/// DataFusion's, so the two read each other's. Float16 and Float32 values (a column of that type)
+/// keep DataFusion's accumulator, through `ExactGroups`.
 struct GroupedValues {
     groups: Vec<Vec<f64>>,
     /// The bytes the groups' vectors hold (the sum of their capacities).
@@ -417,6 +418,7 @@ impl GroupedValues {
     fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<f64>> {
         let taken = emit_to.take_needed(&mut self.groups);
         let bytes: usize = taken.iter().map(|v| v.capacity() * size_of::<f64>()).sum();
+        debug_assert!(bytes <= self.held, "percentile_cont: {bytes} bytes taken of {} counted", self.held);
         self.held = self.held.saturating_sub(bytes);
         taken
     }
@@ -431,6 +433,13 @@ impl GroupsAccumulator for GroupedValues {
         total_num_groups: usize,
     ) -> Result<()> {
         let values = float64(values)?;
+        if group_indices.len() != values.len() {
+            return Err(DataFusionError::Internal(format!(
+                "percentile_cont: {} group indices for {} values",
+                group_indices.len(),
+                values.len()
+            )));
+        }
         self.groups.resize_with(total_num_groups, Vec::new);
         let kept = |i: usize| values.is_valid(i) && opt_filter.is_none_or(|f| f.is_valid(i) && f.value(i));
         for (i, (&g, &x)) in group_indices.iter().zip(values.values().iter()).enumerate() {
@@ -532,52 +541,81 @@ mod tests {
 
     #[test]
     fn grouped_values_answer_alike_in_one_pass_or_through_states_and_count_their_bytes() -> Result<()> {
-        // Group 0: 10, 40, NULL, 20, 30, 100; group 1: 7, and 1 filtered out; group 2: nothing.
-        let values: ArrayRef =
-            Arc::new(Float64Array::from(vec![Some(10.0), Some(40.0), None, Some(20.0), Some(7.0), Some(30.0), Some(100.0), Some(1.0)]));
-        let groups = [0, 0, 0, 0, 1, 0, 0, 1];
-        let filter = BooleanArray::from(vec![true, true, true, true, true, true, true, false]);
-        let asked = Asked::Many(vec![0.5, 0.9]);
-        let new = || GroupedValues::new(asked.clone(), list_of(DataType::Float64));
+        // Group 0: 10, 40, NULL, 20, 30, 100 and 1000 whose filter is NULL; group 1: 7, and 1
+        // filtered out; group 2: nothing.
+        let values: ArrayRef = Arc::new(Float64Array::from(vec![
+            Some(10.0),
+            Some(40.0),
+            None,
+            Some(20.0),
+            Some(7.0),
+            Some(30.0),
+            Some(100.0),
+            Some(1.0),
+            Some(1000.0),
+        ]));
+        let groups = [0, 0, 0, 0, 1, 0, 0, 1, 0];
+        let filter =
+            BooleanArray::from(vec![Some(true), Some(true), Some(true), Some(true), Some(true), Some(true), Some(true), Some(false), None]);
+        let new = |asked: Asked, out: DataType| GroupedValues::new(asked, out);
+        let many = || new(Asked::Many(vec![0.5, 0.9]), list_of(DataType::Float64));
         let update = |acc: &mut GroupedValues| -> Result<()> {
             acc.update_batch(&[values.slice(0, 4)], &groups[..4], Some(&filter.slice(0, 4)), 2)?;
-            acc.update_batch(&[values.slice(4, 4)], &groups[4..], Some(&filter.slice(4, 4)), 3)
+            acc.update_batch(&[values.slice(4, 5)], &groups[4..], Some(&filter.slice(4, 5)), 3)
         };
-        let answers = |acc: &mut GroupedValues| -> Result<Vec<Option<Vec<f64>>>> {
-            let a = acc.evaluate(EmitTo::All)?;
+        let lists = |a: ArrayRef| -> Vec<Option<Vec<f64>>> {
             let lists = a.as_list::<i32>();
-            Ok((0..lists.len())
-                .map(|i| lists.is_valid(i).then(|| lists.value(i).as_primitive::<Float64Type>().values().to_vec()))
-                .collect())
+            (0..lists.len()).map(|i| lists.is_valid(i).then(|| lists.value(i).as_primitive::<Float64Type>().values().to_vec())).collect()
         };
         let capacities = |acc: &GroupedValues| acc.groups.iter().map(|v| v.capacity() * 8).sum::<usize>();
 
-        let mut whole = new();
+        let mut whole = many();
         update(&mut whole)?;
         assert_eq!(whole.held, capacities(&whole));
-        assert_eq!(whole.size(), whole.held + whole.groups.capacity() * size_of::<Vec<f64>>() + size_of::<GroupedValues>());
         let expected = vec![Some(vec![30.0, 40.0 + (0.9 * 4.0 - 3.0) * 60.0]), Some(vec![7.0, 7.0]), None];
-        assert_eq!(answers(&mut whole)?, expected);
+        assert_eq!(lists(whole.evaluate(EmitTo::All)?), expected);
         assert_eq!(whole.held, 0, "the emitted groups' bytes are no longer counted");
 
+        // One percentile, the first two groups emitted before the last.
+        let mut one = new(Asked::One(0.5), DataType::Float64);
+        update(&mut one)?;
+        let first = one.evaluate(EmitTo::First(2))?;
+        assert_eq!(first.as_primitive::<Float64Type>().values().to_vec(), vec![30.0, 7.0]);
+        assert_eq!(one.held, capacities(&one));
+        let last = one.evaluate(EmitTo::All)?;
+        assert!(last.len() == 1 && last.is_null(0), "a group without values has no percentile");
+
         // Partial states, the first group emitted on its own, merged into a final accumulator.
-        let mut partial = new();
+        let mut partial = many();
         update(&mut partial)?;
         let first = partial.state(EmitTo::First(1))?;
         assert_eq!(partial.held, capacities(&partial));
         let rest = partial.state(EmitTo::All)?;
-        let mut merged = new();
+        let mut merged = many();
         merged.merge_batch(&first, &[0], 1)?;
         merged.merge_batch(&rest, &[1, 2], 3)?;
         assert_eq!(merged.held, capacities(&merged));
-        assert_eq!(answers(&mut merged)?, expected);
+        assert_eq!(lists(merged.evaluate(EmitTo::All)?), expected);
 
         // Each row converted to a state of its own (a NULL or filtered row to a NULL list), merged.
-        let rows = new().convert_to_state(std::slice::from_ref(&values), Some(&filter))?;
-        assert_eq!(rows[0].null_count(), 2);
-        let mut converted = new();
+        let rows = many().convert_to_state(std::slice::from_ref(&values), Some(&filter))?;
+        assert_eq!(rows[0].null_count(), 3);
+        let mut converted = many();
         converted.merge_batch(&rows, &groups, 3)?;
-        assert_eq!(answers(&mut converted)?, expected);
+        assert_eq!(lists(converted.evaluate(EmitTo::All)?), expected);
+
+        // A state read back in part (its offsets not starting at 0), with a NULL item and a NULL
+        // list: [99], [5, NULL, 15], NULL, [1], of which the last three.
+        let state = ListArray::new(
+            state_field(),
+            arrow::buffer::OffsetBuffer::new(vec![0, 1, 4, 4, 5].into()),
+            Arc::new(Float64Array::from(vec![Some(99.0), Some(5.0), None, Some(15.0), Some(1.0)])),
+            Some(vec![true, true, false, true].into()),
+        );
+        let mut read_back = new(Asked::Many(vec![0.5]), list_of(DataType::Float64));
+        read_back.merge_batch(&[Arc::new(state.slice(1, 3))], &[0, 1, 1], 2)?;
+        assert_eq!(read_back.held, capacities(&read_back));
+        assert_eq!(lists(read_back.evaluate(EmitTo::All)?), vec![Some(vec![10.0]), Some(vec![1.0])]);
         Ok(())
     }
 
