@@ -113,10 +113,15 @@ fn both(
         move |e: DrawError| ReportError::Chart { chart: name.to_string(), path, reason: e.0 }
     };
     (|| {
-        let root = BitMapBackend::new(&png, (size.0 * 2, size.1 * 2)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        draw_png(root.clone(), 2)?;
-        root.present().map_err(err)
+        let (w, h) = (size.0 * 2, size.1 * 2);
+        let mut rgb = vec![0u8; w as usize * h as usize * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+            root.fill(&WHITE).map_err(err)?;
+            draw_png(root.clone(), 2)?;
+            root.present().map_err(err)?;
+        }
+        write_png(&png, (w, h), &rgb).map_err(err)
     })()
     .map_err(failed(&png))?;
     (|| {
@@ -127,6 +132,22 @@ fn both(
     })()
     .map_err(failed(&svg))?;
     Ok(vec![png, svg])
+}
+
+/// Writes an RGB image as PNG with each row's filter chosen for it (adaptive). plotters' own
+/// writer filters no row: the weekly heat map of a district's 120 accounts (2400 × 4364 pixels,
+/// its hatched cells and text) came to 1.43 MB, and to about 0.6 MB with adaptive filters, at the
+/// same compression level.
+fn write_png(path: &Path, (w, h): (u32, u32), rgb: &[u8]) -> Result<(), png::EncodingError> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut encoder = png::Encoder::new(file, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+    encoder.set_compression(png::Compression::Default);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()
 }
 
 macro_rules! chart {
@@ -744,6 +765,23 @@ fn pass_rate_trend<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, d: &ReportD
 mod tests {
     use super::*;
     use crate::report::data::{Account, Unit, WeeklyRow};
+
+    #[test]
+    fn a_chart_png_reads_back_as_the_pixels_drawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.png");
+        // 3 × 2 pixels: a gradient row and a row of primaries.
+        let rgb: Vec<u8> = vec![0, 0, 0, 100, 100, 100, 255, 255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 255];
+        write_png(&path, (3, 2), &rgb).unwrap();
+        let decoder = png::Decoder::new(std::fs::File::open(&path).unwrap());
+        let mut reader = decoder.read_info().unwrap();
+        let mut read = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut read).unwrap();
+        assert_eq!((info.width, info.height, info.color_type), (3, 2, png::ColorType::Rgb));
+        assert_eq!(&read[..info.buffer_size()], &rgb[..]);
+        // A buffer that is not the image's size is an error, not a panic.
+        assert!(write_png(&path, (3, 3), &rgb).is_err());
+    }
 
     fn account(unit: Option<&str>, id: &str, status: &str) -> Account {
         Account {
