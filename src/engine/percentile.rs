@@ -262,17 +262,21 @@ fn percentiles_of(lists: &ListArray, asked: &Asked, out: &DataType) -> Result<Ar
             answers.push(None);
             continue;
         }
-        // Group i's values, copied (each percentile's selection reorders them). The states
-        // DataFusion's accumulators make hold no NULLs: their values are copied as one slice.
-        let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+        // Group i's values, copied (each percentile's selection reorders them).
         values.clear();
-        match all.null_count() {
-            0 => values.extend_from_slice(&all.values()[start..end]),
-            _ => values.extend(all.slice(start, end - start).iter().flatten()),
-        }
+        values.extend_from_slice(&items(all, offsets[i] as usize..offsets[i + 1] as usize));
         answers.push(Some(&mut values));
     }
     answers.finish(out)
+}
+
+/// The values of `all` in `range` but its NULLs: the slice itself when it holds none, as the states
+/// DataFusion's accumulators and `GroupedValues` make never do.
+fn items(all: &Float64Array, range: std::ops::Range<usize>) -> std::borrow::Cow<'_, [f64]> {
+    match all.null_count() {
+        0 => std::borrow::Cow::Borrowed(&all.values()[range]),
+        _ => std::borrow::Cow::Owned(all.slice(range.start, range.len()).iter().flatten().collect()),
+    }
 }
 
 /// The state's one field: the list of a group's values.
@@ -396,6 +400,12 @@ fn float64(values: &[ArrayRef]) -> Result<&Float64Array> {
         .ok_or_else(|| DataFusionError::Internal("percentile_cont: the values are not Float64".into()))
 }
 
+/// Whether row `i` counts: its value is not NULL and the filter, if any, is true there (not false
+/// or NULL).
+fn kept(values: &Float64Array, filter: Option<&BooleanArray>, i: usize) -> bool {
+    values.is_valid(i) && filter.is_none_or(|f| f.is_valid(i) && f.value(i))
+}
+
 /// The state's lists: the values held as Float64 lists.
 fn state_field() -> FieldRef {
     Arc::new(Field::new_list_field(DataType::Float64, true))
@@ -441,15 +451,9 @@ impl GroupsAccumulator for GroupedValues {
             )));
         }
         self.groups.resize_with(total_num_groups, Vec::new);
-        let kept = |i: usize| values.is_valid(i) && opt_filter.is_none_or(|f| f.is_valid(i) && f.value(i));
         for (i, (&g, &x)) in group_indices.iter().zip(values.values().iter()).enumerate() {
-            if kept(i) {
-                let v = &mut self.groups[g];
-                if v.len() == v.capacity() {
-                    self.extend(g, &[x]);
-                } else {
-                    v.push(x);
-                }
+            if kept(values, opt_filter, i) {
+                self.extend(g, &[x]);
             }
         }
         Ok(())
@@ -481,7 +485,7 @@ impl GroupsAccumulator for GroupedValues {
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
         let lists = values_list(values)?;
-        let items = lists
+        let all = lists
             .values()
             .as_primitive_opt::<Float64Type>()
             .ok_or_else(|| DataFusionError::Internal("percentile_cont: the state's values are not Float64".into()))?;
@@ -491,14 +495,7 @@ impl GroupsAccumulator for GroupedValues {
             if lists.is_null(i) {
                 continue;
             }
-            let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
-            match items.null_count() {
-                0 => self.extend(g, &items.values()[start..end]),
-                _ => {
-                    let kept: Vec<f64> = items.slice(start, end - start).iter().flatten().collect();
-                    self.extend(g, &kept);
-                }
-            }
+            self.extend(g, &items(all, offsets[i] as usize..offsets[i + 1] as usize));
         }
         Ok(())
     }
@@ -506,8 +503,7 @@ impl GroupsAccumulator for GroupedValues {
     /// Each row as a group of its own: a list of its value, NULL where the value is NULL or filtered out.
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
         let values = float64(values)?;
-        let kept: arrow::buffer::NullBuffer =
-            (0..values.len()).map(|i| values.is_valid(i) && opt_filter.is_none_or(|f| f.is_valid(i) && f.value(i))).collect();
+        let kept: arrow::buffer::NullBuffer = (0..values.len()).map(|i| kept(values, opt_filter, i)).collect();
         let list = ListArray::new(
             state_field(),
             arrow::buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(1, values.len())),
