@@ -279,15 +279,18 @@ pub fn models_at_once(staged_bytes: u64) -> usize {
     std::thread::available_parallelism().map(usize::from).unwrap_or(1)
 }
 
-/// A build takes its memory from the system in 4 KiB pages, not the 2 MiB transparent huge pages
-/// mimalloc asks Linux for: the kernel zeroes a whole huge page on the first touch of any byte of
-/// it, and a build's operators touch many buffers sparsely. Ten alternating pairs of runs on the
-/// province tier: the models faster without huge pages in nine (medians 4.71 s with, 4.38 s
-/// without), the peak 0.71–0.95 GiB with, 0.64–0.74 GiB without; the district tier's peak halves
-/// (237 → 123 MiB); the national tier's time is the same either way. Ingest keeps them (its
-/// columns are filled densely; 2 % slower without).
+/// Builds and ingests take their memory from the system in 4 KiB pages, not the 2 MiB transparent
+/// huge pages mimalloc asks Linux for: the kernel zeroes a whole huge page on the first touch of
+/// any byte of it. A build's operators touch many buffers sparsely: ten alternating pairs of runs
+/// on the province tier, the models faster without huge pages in nine (medians 4.71 s with,
+/// 4.38 s without), the peak 0.71–0.95 GiB with, 0.64–0.74 GiB without; the district tier's peak
+/// halves (237 → 123 MiB); the national tier's time is the same either way. Ingest fills its
+/// columns densely, yet the kernel's zeroing of huge pages was a quarter of its CPU time: the
+/// province's posts (447 MB of CSV), alternating runs, took 3.9–4.5 s with (2.0–2.9 s of it in
+/// the kernel) and 3.3–3.4 s without (0.6–0.7 s in the kernel); its messages 4.7–5.2 s against
+/// 4.4–4.5 s.
 /// MIMALLOC_ALLOW_THP in the environment (mimalloc's own setting) is left to rule.
-pub fn build_in_small_pages() {
+pub fn take_memory_in_small_pages() {
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
         return;
     }

@@ -45,6 +45,7 @@ pub async fn ingest(wh: &Warehouse, sources: &[Source], opts: &IngestOptions) ->
 
 async fn ingest_locked(wh: &Warehouse, sources: &[Source], opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     crate::engine::keep_freed_memory();
+    crate::engine::take_memory_in_small_pages();
     let started = chrono::Utc::now();
     let manifest = wh.manifest().await?;
     let secret = wh.secret().await?;

@@ -960,7 +960,7 @@ async fn build_locked(
     let Prepared { ctx, manifest, models_from: from, models } = prepare(ctx, kept, wh, scope, rubric, models_dir, Vec::new()).await?;
     let staged = staged_bytes(&manifest);
     crate::engine::keep_freed_memory_below(staged);
-    crate::engine::build_in_small_pages();
+    crate::engine::take_memory_in_small_pages();
     // The warnings are `govmedia watch`'s: a build neither runs nor tests them.
     let models: Vec<&Model> = models.iter().filter(|m| m.layer != Layer::Watch).collect();
     let quarter = scope.quarter.to_string();
