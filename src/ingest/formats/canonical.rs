@@ -245,19 +245,43 @@ impl From<FileError> for Stop {
 }
 
 /// The bytes the CSV reader has passed, checked as `decode_text` checks a whole file (UTF-8 with
-/// no control characters), a record at a time while they are in the cache: the file is read from
-/// memory once, not once per check.
+/// no control characters), a stretch of records at a time while they are in the cache: the file is
+/// read from memory once, not once per check.
 struct Checked<'a> {
     body: &'a [u8],
     at: usize,
 }
 
+/// How far past the reader a check reaches: the records of the next 64 KiB are checked with the
+/// one the reader stands after, up to the last line break among them, so that a check runs over
+/// many records at once instead of starting once per record.
+const CHECK_AHEAD: usize = 64 * 1024;
+
 impl Checked<'_> {
-    /// Checks the bytes up to `end` (where the reader stands after a record).
+    /// Checks the bytes up to `end` (where the reader stands after a record), and the whole
+    /// lines of the next [`CHECK_AHEAD`] bytes.
+    ///
+    /// Checking early changes no outcome: every way out of reading a file checks all of it first
+    /// (`first`, and the end of [`csv_text_columns`]). Within a stretch the first fault counts, as
+    /// record by record: a control character before the first byte that is not UTF-8 refuses the
+    /// file, the other way round the file is read as GB18030.
     fn upto(&mut self, end: u64) -> Result<(), Stop> {
         let end = (end as usize).clamp(self.at, self.body.len());
-        let span = std::str::from_utf8(&self.body[self.at..end]).map_err(|_| Stop::NotUtf8)?;
-        if has_control(span) {
+        if end == self.at {
+            return Ok(());
+        }
+        let reach = (end + CHECK_AHEAD).min(self.body.len());
+        // A line break is one ASCII byte, never inside a character of several bytes.
+        let end = memchr::memrchr(b'\n', &self.body[end..reach]).map_or(end, |i| end + i + 1);
+        let stretch = &self.body[self.at..end];
+        let text = match std::str::from_utf8(stretch) {
+            Ok(text) => text,
+            Err(e) => {
+                let before = std::str::from_utf8(&stretch[..e.valid_up_to()]).unwrap_or_default();
+                return Err(if has_control(before) { Stop::File(ReadError::Undecodable.into()) } else { Stop::NotUtf8 });
+            }
+        };
+        if has_control(text) {
             return Err(Stop::File(ReadError::Undecodable.into()));
         }
         self.at = end;
