@@ -32,8 +32,10 @@ fn writer_properties() -> WriterProperties {
     // decompressing Snappy was 8 % of a province build's CPU time, and the same build reads LZ4
     // faster, for files 6 % larger (BENCHMARKS.md). Snappy files of older builds stay readable.
     let mut b = WriterProperties::builder().set_compression(Compression::LZ4_RAW).set_max_row_group_row_count(Some(256 * 1024));
-    // The ids of posts and messages are unique: a dictionary of them only costs time to build.
-    for unique in ["post_id", "message_id"] {
+    // The ids of posts and messages are unique, and so nearly are the instants they were posted,
+    // received and answered: a dictionary of them only costs time to build (it grows to its
+    // bound, then the column chunk goes on without one), and time to read.
+    for unique in ["post_id", "message_id", "published_at", "received_at", "replied_at"] {
         b = b.set_column_dictionary_enabled(unique.into(), false);
     }
     // Minimum and maximum per column chunk (a row group), not per page: no query of the models
