@@ -641,6 +641,17 @@ mod tests {
             // A control character in the last record, then one after it.
             ([head, b"weibo,1,b,2019-07-01 10:00,x\x01\n".as_slice()].concat(), Some("neither UTF-8")),
             ([head, b"weibo,1,b,2019-07-01 10:00,x\n\x02".as_slice()].concat(), Some("neither UTF-8")),
+            // A control character, then GBK bytes in a later record of the same stretch: refused.
+            (
+                [ascii, b"weibo,1,b,2019-07-01 10:00,x\x01\n".as_slice(), b"weibo,1,c,2019-07-01 10:00,\xb0\xa1\n".as_slice()].concat(),
+                Some("neither UTF-8"),
+            ),
+            // GBK bytes more than a stretch (CHECK_AHEAD) past the header: read as GB18030.
+            (
+                [ascii, &b"weibo,1,b,2019-07-01 10:00,x\n".repeat(CHECK_AHEAD / 16), b"weibo,1,c,2019-07-01 10:00,\xb0\xa1\n".as_slice()]
+                    .concat(),
+                None,
+            ),
             // A header without a required column, and a bad byte further down.
             ("平台,账号ID,标题\n微博,1,好\n".as_bytes().iter().chain(b"x,\xff\n").copied().collect(), Some("neither UTF-8")),
             ("平台,账号ID,标题\n微博,1,好\n".as_bytes().to_vec(), Some("missing required column")),
@@ -651,7 +662,8 @@ mod tests {
                 (Ok((r, rejects)), Ok(c)) => {
                     assert!(refused.is_none(), "{bytes:?} was read");
                     assert_eq!((&c.batch, &c.rejects), (r, rejects));
-                    assert_eq!(r.num_rows(), 2);
+                    let lines = bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+                    assert_eq!(r.num_rows(), lines - 1);
                 }
                 (Err(a), Err(b)) => {
                     assert_eq!(a, b);
