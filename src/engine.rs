@@ -3,6 +3,7 @@
 //! allocator's policy is set. The build, the report, the tier exports and `govmedia sql` share it;
 //! [`Engine`] says whether a session runs here or on a Ballista cluster (`build --cluster`).
 
+mod build_side;
 mod one_phase;
 mod percentile;
 
@@ -164,6 +165,7 @@ pub fn session_in(runtime: std::sync::Arc<datafusion::execution::runtime_env::Ru
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
+        .with_physical_optimizer_rules(build_side::rules_with_build_sides())
         .with_physical_optimizer_rule(std::sync::Arc::new(one_phase::OnePhaseForValueLists))
         .build();
     let ctx = SessionContext::new_with_state(state);
