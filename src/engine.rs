@@ -165,6 +165,8 @@ pub fn session_in(runtime: std::sync::Arc<datafusion::execution::runtime_env::Ru
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
+        // A hash join builds on the side that reads fewer rows, whatever the estimates said
+        // (build_side), and list-valued aggregates run in one phase (one_phase).
         .with_physical_optimizer_rules(build_side::rules_with_build_sides())
         .with_physical_optimizer_rule(std::sync::Arc::new(one_phase::OnePhaseForValueLists))
         .build();

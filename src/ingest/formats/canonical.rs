@@ -262,9 +262,11 @@ impl Checked<'_> {
     /// lines of the next [`CHECK_AHEAD`] bytes.
     ///
     /// Checking early changes no outcome: every way out of reading a file checks all of it first
-    /// (`first`, and the end of [`csv_text_columns`]). Within a stretch the first fault counts, as
-    /// record by record: a control character before the first byte that is not UTF-8 refuses the
-    /// file, the other way round the file is read as GB18030.
+    /// (`first`, and the end of [`csv_text_columns`]), and the outcome is the one `decode_text`
+    /// gives the whole file. A file with a byte that is not UTF-8 anywhere is read again as
+    /// GB18030 (where a control character is refused): a C1 control's UTF-8 bytes (`C2 80`–`9F`)
+    /// are an ideograph there, so a control found before such a byte does not refuse the file.
+    /// Only a file that is UTF-8 throughout is refused here for a control character.
     fn upto(&mut self, end: u64) -> Result<(), Stop> {
         let end = (end as usize).clamp(self.at, self.body.len());
         if end == self.at {
@@ -273,16 +275,13 @@ impl Checked<'_> {
         let reach = (end + CHECK_AHEAD).min(self.body.len());
         // A line break is one ASCII byte, never inside a character of several bytes.
         let end = memchr::memrchr(b'\n', &self.body[end..reach]).map_or(end, |i| end + i + 1);
-        let stretch = &self.body[self.at..end];
-        let text = match std::str::from_utf8(stretch) {
-            Ok(text) => text,
-            Err(e) => {
-                let before = std::str::from_utf8(&stretch[..e.valid_up_to()]).unwrap_or_default();
-                return Err(if has_control(before) { Stop::File(ReadError::Undecodable.into()) } else { Stop::NotUtf8 });
-            }
-        };
+        let Ok(text) = std::str::from_utf8(&self.body[self.at..end]) else { return Err(Stop::NotUtf8) };
         if has_control(text) {
-            return Err(Stop::File(ReadError::Undecodable.into()));
+            // The rest of the file decides (only on this path): not UTF-8, it is read as GB18030.
+            return Err(match std::str::from_utf8(&self.body[end..]) {
+                Ok(_) => Stop::File(ReadError::Undecodable.into()),
+                Err(_) => Stop::NotUtf8,
+            });
         }
         self.at = end;
         Ok(())
@@ -625,8 +624,9 @@ mod tests {
         (Ok((kind.table().to_batch(&rows).unwrap(), rejects)), columns)
     }
 
-    /// The column reading checks the text record by record: bad bytes late in a file, or before
-    /// a missing column is noticed, give what the row reading (which checks the file first) gives.
+    /// The column reading checks the text a stretch of lines at a time as it reads: bad bytes late
+    /// in a file, or before a missing column is noticed, give what the row reading (which checks
+    /// the file first) gives.
     #[test]
     fn late_bad_bytes_are_found_as_the_row_path_finds_them() {
         let head = "平台,账号ID,发布ID,发布时间,标题\n微博,1,a,2019-07-01 10:00,好\n".as_bytes();
@@ -646,6 +646,26 @@ mod tests {
                 [ascii, b"weibo,1,b,2019-07-01 10:00,x\x01\n".as_slice(), b"weibo,1,c,2019-07-01 10:00,\xb0\xa1\n".as_slice()].concat(),
                 Some("neither UTF-8"),
             ),
+            // A C1 control's UTF-8 bytes before GBK bytes, in one record or two: an ideograph in
+            // GB18030, so the file is read as GB18030 (its Chinese header then is not: refused).
+            ([ascii, b"weibo,1,b,2019-07-01 10:00,\xc2\x80\xb0\xa1\n".as_slice()].concat(), None),
+            (
+                [ascii, b"weibo,1,b,2019-07-01 10:00,x\xc2\x85\n".as_slice(), b"weibo,1,c,2019-07-01 10:00,\xb0\xa1\n".as_slice()].concat(),
+                None,
+            ),
+            // ... and when the GBK bytes lie more than a stretch (CHECK_AHEAD) past the control.
+            (
+                [
+                    ascii,
+                    b"weibo,1,b,2019-07-01 10:00,x\xc2\x85\n".as_slice(),
+                    &b"weibo,1,c,2019-07-01 10:00,x\n".repeat(CHECK_AHEAD / 16),
+                    b"weibo,1,d,2019-07-01 10:00,\xb0\xa1\n".as_slice(),
+                ]
+                .concat(),
+                None,
+            ),
+            // The same control in a file that is UTF-8 throughout: refused.
+            ([ascii, b"weibo,1,b,2019-07-01 10:00,x\xc2\x85\n".as_slice()].concat(), Some("neither UTF-8")),
             // GBK bytes more than a stretch (CHECK_AHEAD) past the header: read as GB18030.
             (
                 [ascii, &b"weibo,1,b,2019-07-01 10:00,x\n".repeat(CHECK_AHEAD / 16), b"weibo,1,c,2019-07-01 10:00,\xb0\xa1\n".as_slice()]
