@@ -4,6 +4,7 @@
 //! [`Engine`] says whether a session runs here or on a Ballista cluster (`build --cluster`).
 
 mod build_side;
+mod monotonic;
 mod one_phase;
 mod percentile;
 
@@ -151,6 +152,13 @@ pub fn session_in(runtime: std::sync::Arc<datafusion::execution::runtime_env::Ru
     // (300,000 rows nationally) and the calendar against posts and messages, and repartitioning
     // 100 million messages by account would cost more than the whole model.
     config.options_mut().optimizer.repartition_joins = false;
+    // Posts and messages are stored sorted by (platform, account, instant), declared to DataFusion
+    // when every file is (`warehouse::declared_order`). Files that do not overlap in that order are
+    // read one after another as one ordered stream, and an order already there is kept (merged
+    // across partitions) rather than sorted again: the per-account windows and aggregates then
+    // stream.
+    config.options_mut().execution.split_file_groups_by_statistics = true;
+    config.options_mut().optimizer.prefer_existing_sort = true;
     // Any DataFusion option can be set from the environment, over the choices above, e.g.
     // DATAFUSION_EXECUTION_TARGET_PARTITIONS=4.
     for entry in config.options().entries() {
@@ -182,6 +190,7 @@ pub fn register_functions(ctx: &SessionContext) {
     for f in functions() {
         ctx.register_udaf(f);
     }
+    ctx.register_udf(monotonic::to_unixtime());
 }
 
 /// [`register_functions`] in a session's state: a cluster's scheduler, and a cluster client's
@@ -191,6 +200,7 @@ pub fn register_functions_in(state: &mut datafusion::execution::SessionState) ->
     for f in functions() {
         datafusion::execution::FunctionRegistry::register_udaf(state, std::sync::Arc::new(f))?;
     }
+    datafusion::execution::FunctionRegistry::register_udf(state, std::sync::Arc::new(monotonic::to_unixtime()))?;
     Ok(())
 }
 

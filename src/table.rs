@@ -332,6 +332,22 @@ const INTERACTIONS_COLS: &[Column] = &[
 pub static INTERACTIONS: TableDef =
     TableDef { name: "interactions", columns: INTERACTIONS_COLS, key: &["platform", "account_id", "message_id"] };
 
+/// The order of the rows in each stored file of posts and of public messages: by platform, account
+/// and instant, each ascending with NULLs last (the order SQL's `ORDER BY … ASC` asks for, strings
+/// by their bytes). Ingest and the generator write their files in it and record it in the manifest
+/// (`FileEntry::sorted_by`); a build declares it to DataFusion for a table whose every file has it,
+/// so that the per-account windows and aggregates of the models read the rows in order instead of
+/// sorting or hashing them again.
+pub fn stored_order(def: &TableDef) -> Option<[&'static str; 3]> {
+    if def.name == POSTS.name {
+        Some(["platform", "account_id", "published_at"])
+    } else if def.name == INTERACTIONS.name {
+        Some(["platform", "account_id", "received_at"])
+    } else {
+        None
+    }
+}
+
 const FOLLOWERS_COLS: &[Column] = &[
     col("platform", Utf8),
     col("account_id", Utf8),

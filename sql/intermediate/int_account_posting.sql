@@ -4,9 +4,10 @@
 -- Two passes over the posts: the posts in the window (int_posts_in_window), ordered by time per
 -- account, give the counts, the gaps and the weeks with a post; all posts up to C, joined once to
 -- the accounts' windows (the small side, on the left), give the last post and the recent ones.
--- The posts carry the window's account number (account_no), not the (platform, account_id)
--- strings: the sort per account and the aggregates are on one integer, and the results are joined
--- back to the windows by it. Weeks are numbered as int_posts_in_window numbers them (week_k).
+-- The posts are stored in order of account and time (govmedia declares that order to
+-- DataFusion), so the window per (platform, account_id) ordered by time and the aggregate after
+-- it read the rows as they come, with no sort; the results join back to the windows by account.
+-- Weeks are numbered as int_posts_in_window numbers them (week_k).
 with windows as (
     select
         w.platform,
@@ -26,7 +27,8 @@ with windows as (
 
 in_window as (
     select
-        account_no,
+        platform,
+        account_id,
         published_s as t,
         kind = 'original' as original,
         -- The post's week when it is one of the window's whole weeks: computed before the sort
@@ -37,17 +39,19 @@ in_window as (
 
 sequenced as (
     select
-        account_no,
+        platform,
+        account_id,
         t,
         original,
         window_week,
-        lead(t) over (partition by account_no order by t) as next_t
+        lead(t) over (partition by platform, account_id order by t) as next_t
     from in_window
 ),
 
 per_account as (
     select
-        account_no,
+        platform,
+        account_id,
         count(*) as posts,
         count(*) filter (where original) as original_posts,
         count(distinct window_week) as weeks_with_posts,
@@ -55,7 +59,7 @@ per_account as (
         max(t) as last_t,
         max(next_t - t) as inner_gap_s
     from sequenced
-    group by account_no
+    group by platform, account_id
 ),
 
 history as (
@@ -88,7 +92,7 @@ joined as (
         cast(w.c_s - h.last_post_s as double) / 86400.0 as days_since_last_post,
         coalesce(h.recent_posts, 0) as recent_posts
     from windows w
-    left join per_account a on a.account_no = w.account_no
+    left join per_account a on a.platform = w.platform and a.account_id = w.account_id
     left join history h on h.account_no = w.account_no
 )
 

@@ -193,12 +193,13 @@ impl Writer<'_> {
         if cols.rows == 0 {
             return Ok(());
         }
-        let batch = cols.finish()?;
+        let batch = in_stored_order(cols.def, cols.finish()?)?;
         self.n += 1;
         let sub: String = partition.iter().map(|(k, v)| format!("{k}={v}/")).collect();
         let rel = format!("{}/{sub}{}-{:05}.parquet", crate::warehouse::table_dir(cols.def.name), self.run, self.n);
         let mut entry = self.wh.write_batches(&rel, cols.def.schema(), [batch]).await?;
         entry.partition = partition.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        entry.sorted_by = table::stored_order(cols.def).map(|o| o.map(String::from).to_vec()).unwrap_or_default();
         self.files.entry(cols.def.name).or_default().push(entry);
         Ok(())
     }
@@ -259,8 +260,7 @@ async fn generate_tier_locked(
     let directives = Directives::new(&accounts, clock.days);
     w.rows(&table::DIRECTIVES, &directives.rows(&clock)).await?;
     w.rows(&table::CALENDAR, &calendar_rows(&clock)).await?;
-    let (mut n_posts, n_messages) = write_activity(&mut w, &accounts, &directives, &clock, &mut rng).await?;
-    n_posts += write_directive_sources(&mut w, &accounts, &directives, &clock).await?;
+    let (n_posts, n_messages) = write_activity(&mut w, &accounts, &directives, &clock, &mut rng).await?;
     let files = commit_tables(wh, &mut w, base_version, tier).await?;
     Ok(TierSummary { accounts: n_accounts, units: n_units, posts: n_posts, messages: n_messages, files })
 }
@@ -457,8 +457,29 @@ impl MessageColumns {
     }
 }
 
-/// Posts and messages, month by month and platform by platform (the staging partitions).
-/// Returns how many posts and messages were written.
+/// A batch of posts or messages in the stored order (`table::stored_order`: by account, then
+/// instant; the platform is the partition's), rows of the same instant by their id.
+fn in_stored_order(def: &table::TableDef, batch: RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let Some([_, account, at]) = table::stored_order(def) else { return Ok(batch) };
+    let id = def.key.last().copied().unwrap_or(account);
+    let last = arrow::compute::SortOptions { descending: false, nulls_first: false };
+    let columns: Vec<arrow::compute::SortColumn> = [account, at, id]
+        .iter()
+        .map(|c| arrow::compute::SortColumn { values: batch.column(def.index(c)).clone(), options: Some(last) })
+        .collect();
+    let indices = arrow::compute::lexsort_to_indices(&columns, None)?;
+    arrow::compute::take_record_batch(&batch, &indices)
+}
+
+/// The Beijing quarter of a date as a partition names it (`2019Q3`).
+fn quarter_label(d: NaiveDate) -> String {
+    format!("{}Q{}", d.year(), d.month0() / 3 + 1)
+}
+
+/// Posts and messages, platform by platform, each platform's accounts in the order of their ids
+/// (the staging partitions: platform and quarter, files in the stored order that do not overlap).
+/// The directives' source posts are among their account's. Returns how many posts and messages
+/// were written.
 async fn write_activity(
     w: &mut Writer<'_>,
     accounts: &[Account],
@@ -470,19 +491,14 @@ async fn write_activity(
     let pc = PostColumns::new();
     let now_us = clock.now.as_instant().unwrap_or(0);
     let (mut n_posts, mut n_messages) = (0u64, 0u64);
-    let months: Vec<(i64, i64, String)> = (0..3)
-        .map(|k| {
-            let first = NaiveDate::from_ymd_opt(start.year(), start.month0() + 1 + k, 1).expect("month");
-            let next =
-                if k == 2 { clock.quarter.end() } else { NaiveDate::from_ymd_opt(start.year(), start.month0() + 2 + k, 1).expect("month") };
-            ((first - start).num_days(), (next - start).num_days(), first.format("%Y-%m").to_string())
-        })
-        .collect();
+    let days = (clock.quarter.end() - start).num_days();
+    let mut by_id: Vec<usize> = (0..accounts.len()).collect();
+    by_id.sort_by(|&i, &j| accounts[i].id.cmp(&accounts[j].id));
     // Zombies' last posts, long before the quarter.
-    let history_month = (start - Duration::days(150)).format("%Y-%m").to_string();
+    let history = quarter_label(start - Duration::days(150));
     for platform in PLATFORMS {
         let mut posts = Columns::new(p);
-        for a in accounts.iter().filter(|a| a.platform == platform && a.zombie) {
+        for a in by_id.iter().map(|&k| &accounts[k]).filter(|a| a.platform == platform && a.zombie) {
             n_posts += 1;
             let post = PostRow {
                 platform,
@@ -496,27 +512,32 @@ async fn write_activity(
             };
             pc.push(&mut posts, post, now_us);
         }
-        w.flush(&mut posts, &[("platform", platform.to_string()), ("month", history_month.clone())]).await?;
-        for (from, to, month) in &months {
-            let part = [("platform", platform.to_string()), ("month", month.clone())];
-            let mut out = Activity::new(now_us);
-            for (k, a) in accounts.iter().enumerate().filter(|(_, a)| a.platform == platform && !a.zombie) {
-                let reposts = k != directives.source;
-                for day in *from..(*to).min(a.stops + 1) {
+        w.flush(&mut posts, &[("platform", platform.to_string()), ("quarter", history.clone())]).await?;
+        let part = [("platform", platform.to_string()), ("quarter", quarter_label(start))];
+        let mut out = Activity::new(now_us);
+        for &k in by_id.iter().filter(|&&k| accounts[k].platform == platform) {
+            let a = &accounts[k];
+            let reposts = k != directives.source;
+            if !a.zombie {
+                for day in 0..days.min(a.stops + 1) {
                     account_day(&mut out, a, day, reposts, directives, clock, rng);
                 }
-                if out.posts.rows >= CHUNK {
-                    w.flush(&mut out.posts, &part).await?;
-                }
-                if out.msgs.rows >= CHUNK {
-                    w.flush(&mut out.msgs, &part).await?;
-                }
             }
-            w.flush(&mut out.posts, &part).await?;
-            w.flush(&mut out.msgs, &part).await?;
-            n_posts += out.n_posts;
-            n_messages += out.n_messages;
+            if k == directives.source {
+                out.n_posts += directive_sources(&mut out.posts, &pc, a, directives, clock, now_us);
+            }
+            // Files end between accounts, so that no two of a partition overlap.
+            if out.posts.rows >= CHUNK {
+                w.flush(&mut out.posts, &part).await?;
+            }
+            if out.msgs.rows >= CHUNK {
+                w.flush(&mut out.msgs, &part).await?;
+            }
         }
+        w.flush(&mut out.posts, &part).await?;
+        w.flush(&mut out.msgs, &part).await?;
+        n_posts += out.n_posts;
+        n_messages += out.n_messages;
     }
     Ok((n_posts, n_messages))
 }
@@ -619,20 +640,12 @@ fn account_day(out: &mut Activity, a: &Account, day: i64, reposts: bool, directi
     }
 }
 
-/// The directives' source posts; returns how many.
-async fn write_directive_sources(
-    w: &mut Writer<'_>,
-    accounts: &[Account],
-    directives: &Directives,
-    clock: &Clock,
-) -> Result<u64, GenerateError> {
-    let pc = PostColumns::new();
-    let now_us = clock.now.as_instant().unwrap_or(0);
-    let mut src_posts = Columns::new(&table::POSTS);
+/// The directives' source posts, by their source account; returns how many.
+fn directive_sources(posts: &mut Columns, pc: &PostColumns, a: &Account, directives: &Directives, clock: &Clock, now_us: i64) -> u64 {
     for (k, d) in directives.days.iter().enumerate() {
         let post = PostRow {
             platform: directives.source_platform,
-            account: &accounts[directives.source].id,
+            account: &a.id,
             id: format!("dir-{k:03}"),
             at: clock.at(*d, 9 * 3600),
             title: format!("重要通知{k:03}"),
@@ -640,11 +653,9 @@ async fn write_directive_sources(
             position: 100,
             counts: [100; 5],
         };
-        pc.push(&mut src_posts, post, now_us);
+        pc.push(posts, post, now_us);
     }
-    let partition = [("platform", directives.source_platform.into()), ("month", clock.start.format("%Y-%m").to_string())];
-    w.flush(&mut src_posts, &partition).await?;
-    Ok(directives.days.len() as u64)
+    directives.days.len() as u64
 }
 
 /// Every table is replaced (the tier writes no aliases or findings: they are left empty); the

@@ -3,9 +3,11 @@
 //! run, a row equal to the staged one keeps the staged row, the same post seen twice is one post),
 //! with hash maps over borrowed keys instead of row values.
 //!
-//! Both tables are stored by platform and month. Only the files of the platforms a run brings rows
-//! for are read, and only the partitions whose rows change are written again; the others keep
-//! their files.
+//! Both tables are stored by platform and quarter (Beijing time), each file's rows in the order of
+//! [`table::stored_order`]: by account, then instant. A quarter's build reads only the files it
+//! needs, and the models' per-account windows and aggregates read each file's rows in order. Only
+//! the files of the platforms a run brings rows for are read, and only the partitions whose rows
+//! change are written again; the others keep their files.
 
 use super::accounting::{Candidate, FileReport};
 use super::merge::{alias_row, fold_same_posts, merge_cross_source, same_content};
@@ -196,7 +198,7 @@ impl PartitionRows<'_> {
     }
 }
 
-/// The platform of a table's partition and the month, as `year * 12 + month - 1` (`i32::MIN`
+/// The platform of a table's partition and the quarter, as `year * 4 + quarter - 1` (`i32::MIN`
 /// when the row has no time).
 type Part<'a> = (&'a str, i32);
 
@@ -507,7 +509,7 @@ fn partition(u: Universe, patched: Patched, staged: &[Staged], order: &[u32], al
     let time = u.times(time_column(u.def));
     let part_of = |i: usize| -> Part {
         let p = platform.get(i).unwrap_or("unknown");
-        let m = time.get(i).map_or(i32::MIN, month_of_instant);
+        let m = time.get(i).map_or(i32::MIN, quarter_of_instant);
         (p, m)
     };
     let staged_parts: Vec<Option<(String, i32)>> = staged.iter().map(|s| entry_part(&s.entry)).collect();
@@ -555,29 +557,26 @@ fn partition(u: Universe, patched: Patched, staged: &[Staged], order: &[u32], al
     let mut write: Vec<(BTreeMap<String, String>, Vec<u32>)> = parts
         .into_iter()
         .filter(|((p, m), _, _)| dirty.contains(&(p.to_string(), *m)))
-        .map(|((p, m), idx, _)| (BTreeMap::from([("platform".to_string(), p.to_string()), ("month".to_string(), month_label(m))]), idx))
+        .map(|((p, q), idx, _)| (BTreeMap::from([("platform".to_string(), p.to_string()), ("quarter".to_string(), quarter_label(q))]), idx))
         .collect();
     write.sort_by(|a, b| a.0.cmp(&b.0));
     drop((platform, time));
     Update { keep, parts: write, changed, universe: u, patched }
 }
 
-/// A partition's rows, sorted by the key (the platform is the partition's).
+/// A partition's rows in the stored order ([`table::stored_order`]: the platform is the
+/// partition's, so by account, then instant), rows of the same account and instant by their id.
 fn partition_rows<'u>(u: &'u Universe, patched: &Patched, idx: &[u32]) -> Result<PartitionRows<'u>, ArrowError> {
     let changed: Vec<Row> = idx.iter().filter_map(|i| patched.get(i).cloned()).collect();
     let changed = u.def.to_batch(&changed)?;
     let mut sources: Vec<&RecordBatch> = u.batches.iter().collect();
     sources.push(&changed);
-    // The key without the platform: one or two strings.
-    let keys: Vec<Vec<&StringArray>> = u
-        .def
-        .key
-        .iter()
-        .filter(|c| **c != "platform")
-        .map(|c| sources.iter().map(|b| b.column(u.def.index(c)).as_string::<i32>()).collect())
-        .collect();
-    let value =
-        |k: usize, (b, r): (usize, usize)| -> Option<&str> { keys.get(k).and_then(|col| col[b].is_valid(r).then(|| col[b].value(r))) };
+    let strings = |c: &str| -> Vec<&StringArray> { sources.iter().map(|b| b.column(u.def.index(c)).as_string::<i32>()).collect() };
+    let (accounts, ids) = (strings("account_id"), strings(u.def.key.last().copied().unwrap_or("account_id")));
+    let times: Vec<&TimestampMicrosecondArray> = sources.iter().map(|b| b.column(u.def.index(time_column(u.def))).as_primitive()).collect();
+    fn string<'a>(col: &[&'a StringArray], (b, r): (usize, usize)) -> Option<&'a str> {
+        col[b].is_valid(r).then(|| col[b].value(r))
+    }
     let mut next_changed = 0;
     let at: Vec<(usize, usize)> = idx
         .iter()
@@ -590,23 +589,25 @@ fn partition_rows<'u>(u: &'u Universe, patched: &Patched, idx: &[u32]) -> Result
             }
         })
         .collect();
-    let picks = if keys.len() < 2 {
-        let mut picks: Vec<(Option<&str>, (usize, usize))> = at.into_iter().map(|at| (value(0, at), at)).collect();
-        picks.sort_unstable();
-        picks.into_iter().map(|(_, at)| at).collect()
-    } else {
-        sort_by_two_keys(at, |at| value(0, at), |at| value(1, at))
+    // NULLs last, as the order is declared: (is NULL, value).
+    let instant = |(b, r): (usize, usize)| -> (bool, i64) {
+        if times[b].is_valid(r) {
+            (false, times[b].value(r))
+        } else {
+            (true, 0)
+        }
     };
+    let picks = sort_by_two_keys(at, |at| string(&accounts, at), |at| (instant(at), string(&ids, at).is_none(), string(&ids, at)));
     Ok(PartitionRows { u, changed, picks })
 }
 
 /// Rows sorted by two keys whose first repeats (an account has many messages): a bucket per
-/// first value, the buckets in order, then each bucket sorted by the second key (and the row).
-/// Fewer and cheaper comparisons than sorting by both.
-fn sort_by_two_keys<'a>(
+/// first value, the buckets in order (NULL last), then each bucket sorted by the second key (and
+/// the row). Fewer and cheaper comparisons than sorting by both.
+fn sort_by_two_keys<'a, K: Ord>(
     rows: Vec<(usize, usize)>,
     first: impl Fn((usize, usize)) -> Option<&'a str>,
-    second: impl Fn((usize, usize)) -> Option<&'a str>,
+    second: impl Fn((usize, usize)) -> K,
 ) -> Vec<(usize, usize)> {
     let mut ranks: hashbrown::HashMap<Option<&str>, u32, foldhash::fast::FixedState> =
         hashbrown::HashMap::with_capacity_and_hasher(rows.len() / 16, Default::default());
@@ -618,7 +619,7 @@ fn sort_by_two_keys<'a>(
         })
         .collect();
     let mut distinct: Vec<(Option<&str>, u32)> = ranks.into_iter().collect();
-    distinct.sort_unstable();
+    distinct.sort_unstable_by_key(|&(v, _)| (v.is_none(), v));
     let mut bucket_of = vec![0usize; distinct.len()];
     for (b, &(_, r)) in distinct.iter().enumerate() {
         bucket_of[r as usize] = b;
@@ -667,9 +668,9 @@ fn stamp(u: &Universe, batch: RecordBatch, picks: &[(usize, usize)]) -> Result<R
     RecordBatch::try_new(batch.schema(), columns)
 }
 
-/// The Beijing month of an instant, as `year * 12 + month - 1` (civil-from-days arithmetic, as in
-/// H. Hinnant's `chrono` algorithms: a call per row of tens of millions).
-fn month_of_instant(micros: i64) -> i32 {
+/// The Beijing quarter of an instant, as `year * 4 + quarter - 1` (civil-from-days arithmetic, as
+/// in H. Hinnant's `chrono` algorithms: a call per row of tens of millions).
+fn quarter_of_instant(micros: i64) -> i32 {
     let days = (micros + 8 * 3_600_000_000).div_euclid(86_400_000_000);
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -679,29 +680,32 @@ fn month_of_instant(micros: i64) -> i32 {
     let mp = (5 * doy + 2) / 153;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (year * 12 + month - 1) as i32
+    (year * 4 + (month - 1) / 3) as i32
 }
 
-fn month_label(m: i32) -> String {
-    if m == i32::MIN {
+/// A quarter as a partition names it (`2019Q3`), or `unknown` for rows without an instant.
+fn quarter_label(q: i32) -> String {
+    if q == i32::MIN {
         "unknown".into()
     } else {
-        format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1)
+        format!("{:04}Q{}", q.div_euclid(4), q.rem_euclid(4) + 1)
     }
 }
 
-/// A staged file's partition, if it has one (files written before partitioning have none, and
-/// their rows are written again by partition).
+/// A staged file's partition, if it has one. Files written before partitioning have none, and
+/// files of a month (the layout before quarters) are not in the stored order: their rows are
+/// written again by quarter.
 fn entry_part(e: &FileEntry) -> Option<(String, i32)> {
     let platform = e.partition.get("platform")?.clone();
-    let month = e.partition.get("month")?;
-    let m = if month == "unknown" {
+    let quarter = e.partition.get("quarter")?;
+    let q = if quarter == "unknown" {
         i32::MIN
     } else {
-        let (y, mo) = month.split_once('-')?;
-        y.parse::<i32>().ok()? * 12 + mo.parse::<i32>().ok()? - 1
+        let (y, q) = quarter.split_once('Q')?;
+        let q = q.parse::<i32>().ok().filter(|q| (1..=4).contains(q))?;
+        y.parse::<i32>().ok()? * 4 + q - 1
     };
-    Some((platform, m))
+    Some((platform, q))
 }
 
 #[cfg(test)]
@@ -723,31 +727,45 @@ mod tests {
             let mut rows: Vec<(usize, usize)> = (0..n).map(|i| (i % 2, i / 2)).collect();
             rand::seq::SliceRandom::shuffle(rows.as_mut_slice(), &mut rng);
             let at = |(b, r): (usize, usize)| r * 2 + b;
-            let mut want: Vec<_> = rows.iter().map(|&p| (first[at(p)], second[at(p)], p)).collect();
+            // The first key with NULLs last, as the stored order declares it.
+            let mut want: Vec<_> = rows.iter().map(|&p| (first[at(p)].is_none(), first[at(p)], second[at(p)], p)).collect();
             want.sort();
             let got = sort_by_two_keys(rows, |p| first[at(p)], |p| second[at(p)]);
-            assert_eq!(got, want.into_iter().map(|w| w.2).collect::<Vec<_>>(), "{n}");
+            assert_eq!(got, want.into_iter().map(|w| w.3).collect::<Vec<_>>(), "{n}");
         }
     }
 
     #[test]
-    fn month_labels_round_trip() {
-        for label in ["2019-01", "2019-12", "2020-07", "unknown"] {
+    fn quarter_labels_round_trip() {
+        for label in ["2019Q1", "2019Q4", "2020Q3", "unknown"] {
             let e = FileEntry {
                 path: String::new(),
                 rows: 0,
                 bytes: 0,
-                partition: BTreeMap::from([("platform".into(), "weibo".into()), ("month".into(), label.into())]),
+                partition: BTreeMap::from([("platform".into(), "weibo".into()), ("quarter".into(), label.into())]),
+                sorted_by: Vec::new(),
             };
-            let (_, m) = entry_part(&e).unwrap();
-            assert_eq!(month_label(m), label);
+            let (_, q) = entry_part(&e).unwrap();
+            assert_eq!(quarter_label(q), label);
         }
-        // Months of Beijing time, across month, year and leap-day boundaries and before 1970.
+        // A month's file (the layout before quarters) and a malformed label are not partitions.
+        for (key, label) in [("month", "2019-07"), ("quarter", "2019Q5"), ("quarter", "2019-07")] {
+            let e = FileEntry {
+                path: String::new(),
+                rows: 0,
+                bytes: 0,
+                partition: BTreeMap::from([("platform".into(), "weibo".into()), (key.into(), label.into())]),
+                sorted_by: Vec::new(),
+            };
+            assert!(entry_part(&e).is_none(), "{key}={label}");
+        }
+        // Quarters of Beijing time, across month, year and leap-day boundaries and before 1970.
         let mut t = crate::time::parse_instant("1969-12-31 23:00:00").unwrap();
         let end = crate::time::parse_instant("2032-03-02 00:00:00").unwrap();
         while t < end {
-            let want = crate::time::beijing_date_of(t).format("%Y-%m").to_string();
-            assert_eq!(month_label(month_of_instant(t)), want, "{t}");
+            let date = crate::time::beijing_date_of(t);
+            let want = format!("{}Q{}", date.format("%Y"), (chrono::Datelike::month0(&date) / 3) + 1);
+            assert_eq!(quarter_label(quarter_of_instant(t)), want, "{t}");
             t += 7 * 3_600_000_000;
         }
     }

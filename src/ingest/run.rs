@@ -300,7 +300,7 @@ fn sort_by_key(def: &TableDef, rows: &mut [Row]) {
     rows.sort_by_cached_key(|r| def.key_of(r));
 }
 
-/// Posts and messages are stored by platform and month, and merged as columns ([`partitioned`]).
+/// Posts and messages are stored by platform and quarter, and merged as columns ([`partitioned`]).
 fn is_partitioned(def: &TableDef) -> bool {
     def.name == table::POSTS.name || def.name == table::INTERACTIONS.name
 }
@@ -584,6 +584,7 @@ fn merge_and_write(
                                 let rel = format!("{dir}/{sub}{name}.parquet");
                                 let mut entry = handle.block_on(wh.put_parquet(&rel, bytes, rows.len() as u64))?;
                                 entry.partition = values.clone();
+                                entry.sorted_by = table::stored_order(def).map(|o| o.map(String::from).to_vec()).unwrap_or_default();
                                 count_write(writes, opts)?;
                                 Ok(entry)
                             })();

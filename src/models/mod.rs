@@ -327,16 +327,22 @@ impl BuildScope {
     }
 }
 
-/// The files a quarter's build reads: posts up to the check point's month (the history before Q
-/// counts for days since the last post), public messages of the quarter's months only.
+/// The files a quarter's build reads: posts up to the check point's quarter (the history before Q
+/// counts for days since the last post), public messages of Q (and of the check point's quarter)
+/// only. Files of a month (warehouses written before quarters) are chosen by their month.
 fn prune_for(manifest: &crate::warehouse::Manifest, scope: &BuildScope) -> crate::warehouse::Manifest {
-    let c_month = crate::time::beijing_date_of(scope.check_point * 1_000_000).format("%Y-%m").to_string();
-    let q_first = scope.quarter.start().format("%Y-%m").to_string();
+    // The last instant the build sees is just before C.
+    let last = crate::time::beijing_date_of(scope.check_point * 1_000_000 - 1);
+    let quarter_of = |d: chrono::NaiveDate| format!("{}Q{}", d.format("%Y"), chrono::Datelike::month0(&d) / 3 + 1);
+    let (c_month, q_first) = (last.format("%Y-%m").to_string(), scope.quarter.start().format("%Y-%m").to_string());
+    let (c_quarter, q) = (quarter_of(last), quarter_of(scope.quarter.start()));
     let mut m = manifest.clone();
-    for (table, from) in [("posts", None), ("interactions", Some(q_first.as_str()))] {
+    for (table, from_month, from_quarter) in [("posts", None, None), ("interactions", Some(q_first.as_str()), Some(q.as_str()))] {
         if let Some(t) = m.tables.get_mut(table) {
-            t.files.retain(|f| match f.partition.get("month") {
-                Some(month) if month != "unknown" => month.as_str() <= c_month.as_str() && from.is_none_or(|first| month.as_str() >= first),
+            let within = |v: &str, last: &str, first: Option<&str>| v == "unknown" || (v <= last && first.is_none_or(|f| v >= f));
+            t.files.retain(|f| match (f.partition.get("quarter"), f.partition.get("month")) {
+                (Some(quarter), _) => within(quarter, &c_quarter, from_quarter),
+                (None, Some(month)) => within(month, &c_month, from_month),
                 _ => true,
             });
         }
@@ -1040,6 +1046,41 @@ pub async fn run_watch_models(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A quarter's build reads the posts up to the check point's quarter and the messages of the
+    /// quarter (files of a quarter, or of a month in a warehouse written before quarters).
+    #[test]
+    fn a_build_reads_the_files_of_its_quarters() {
+        use crate::warehouse::manifest::{FileEntry, Manifest, TableFiles};
+        let file = |table: &str, key: &str, value: &str| FileEntry {
+            path: format!("{table}/{key}={value}"),
+            rows: 1,
+            bytes: 1,
+            partition: BTreeMap::from([("platform".to_string(), "weibo".to_string()), (key.to_string(), value.to_string())]),
+            sorted_by: Vec::new(),
+        };
+        let mut m = Manifest::default();
+        for table in ["posts", "interactions"] {
+            let files = ["2019Q1", "2019Q2", "2019Q3", "2019Q4", "unknown"]
+                .iter()
+                .map(|q| file(table, "quarter", q))
+                .chain(["2019-06", "2019-07", "2019-09", "2019-10"].iter().map(|mo| file(table, "month", mo)))
+                .collect();
+            m.tables.insert(table.to_string(), TableFiles { files });
+        }
+        let read = |c: &str| {
+            let quarter = Quarter::parse("2019Q3").unwrap();
+            let c = if c.is_empty() { crate::time::date_start_micros(quarter.end()) } else { crate::time::parse_instant(c).unwrap() }
+                / 1_000_000;
+            let pruned = prune_for(&m, &BuildScope { quarter, check_point: c });
+            ["posts", "interactions"]
+                .map(|t| pruned.files(t).iter().map(|f| f.path.rsplit('=').next().unwrap_or("").to_string()).collect::<Vec<_>>().join(" "))
+        };
+        // C at the quarter's end (1 October 00:00) sees nothing of October.
+        assert_eq!(read(""), ["2019Q1 2019Q2 2019Q3 unknown 2019-06 2019-07 2019-09", "2019Q3 unknown 2019-07 2019-09"]);
+        // C in August: the September month's file is not read; the quarter's is.
+        assert_eq!(read("2019-08-15 00:00:00"), ["2019Q1 2019Q2 2019Q3 unknown 2019-06 2019-07", "2019Q3 unknown 2019-07"]);
+    }
 
     #[test]
     fn dependencies_come_from_the_sql_and_order_the_models() {

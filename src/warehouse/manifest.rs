@@ -25,9 +25,12 @@ pub struct FileEntry {
     pub path: String,
     pub rows: u64,
     pub bytes: u64,
-    /// Partition values (`quarter`, `platform`, `month`), so a reader can pick only what it needs.
+    /// Partition values (`platform`, `quarter`; `month` in warehouses written before quarters), so a reader can pick only what it needs.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub partition: BTreeMap<String, String>,
+    /// The columns the file's rows are sorted by (`crate::table::stored_order`), when they are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sorted_by: Vec<String>,
 }
 
 impl Manifest {

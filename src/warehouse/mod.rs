@@ -334,7 +334,7 @@ impl Warehouse {
         }
         w.close().await?;
         let bytes = self.store.head(&path).await?.size;
-        Ok(FileEntry { path: rel.to_string(), rows, bytes, partition: Default::default() })
+        Ok(FileEntry { path: rel.to_string(), rows, bytes, partition: Default::default(), sorted_by: Vec::new() })
     }
 
     /// Deletes every object under the folder `rel` (a build's scratch tables, see
@@ -352,7 +352,7 @@ impl Warehouse {
     pub async fn put_parquet(&self, rel: &str, bytes: Vec<u8>, rows: u64) -> Result<FileEntry> {
         let size = bytes.len() as u64;
         self.store.put(&self.path(rel), PutPayload::from(bytes)).await?;
-        Ok(FileEntry { path: rel.to_string(), rows, bytes: size, partition: Default::default() })
+        Ok(FileEntry { path: rel.to_string(), rows, bytes: size, partition: Default::default(), sorted_by: Vec::new() })
     }
 
     /// Reads one file as one batch (empty, with `schema`, when the file has no rows).
@@ -393,7 +393,10 @@ impl Warehouse {
             self.verify_files(&t.files).await?;
             let urls =
                 t.files.iter().map(|f| ListingTableUrl::parse(self.file_url(&f.path))).collect::<std::result::Result<Vec<_>, _>>()?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+            let mut options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+            if let Some(order) = declared_order(name, &t.files) {
+                options = options.with_file_sort_order(vec![order]);
+            }
             let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
             let config = config.infer_schema(&ctx.state()).await?;
             let config = with_later_columns(name, config);
@@ -409,6 +412,17 @@ impl Warehouse {
         }
         Ok(())
     }
+}
+
+/// The order of a table's rows in each of its files, as DataFusion is told it: the table's stored
+/// order (`crate::table::stored_order`) when the manifest says every file is in it, else none.
+/// DataFusion trusts a declared order, and keeps it for a scan only where the files it reads one
+/// after another do not overlap (by their statistics); a table with a file in any other order (a
+/// warehouse written before the order) is read as unordered.
+fn declared_order(name: &str, files: &[FileEntry]) -> Option<Vec<datafusion::logical_expr::SortExpr>> {
+    let order = crate::table::staging_table(name).and_then(crate::table::stored_order)?;
+    let all = files.iter().all(|f| f.sorted_by.len() == order.len() && f.sorted_by.iter().zip(order).all(|(a, b)| a == b));
+    all.then(|| order.iter().map(|c| datafusion::prelude::col(*c).sort(true, false)).collect())
 }
 
 /// A staging table written before a column was added to it (the register's optional `city` and

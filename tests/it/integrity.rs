@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const JULY: &str = "平台,账号ID,发布ID,发布时间,标题\n微博,1001,a1,2019-07-01 09:00,甲\n微博,1001,a2,2019-07-08 09:00,乙\n";
-const AUGUST: &str = "平台,账号ID,发布ID,发布时间,标题\n微博,1001,b1,2019-08-01 09:00,丙\n";
+// Another platform: posts are stored by platform and quarter, so August is a file of its own.
+const AUGUST: &str = "平台,账号ID,发布ID,发布时间,标题\n抖音,d1,b1,2019-08-01 09:00,丙\n";
 
 fn source(dir: &Path, file: &str) -> govmedia::ingest::source::Source {
     let spec =
@@ -269,8 +270,10 @@ fn a_swapped_data_file_is_reported() {
     let wh = two_versions(dir.path());
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(wh.join("_manifest.json")).unwrap()).unwrap();
     let posts: Vec<&str> = m["tables"]["posts"]["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
-    assert_eq!(posts.len(), 2, "July and August partitions");
-    std::fs::copy(wh.join(posts[0]), wh.join(posts[1])).unwrap();
+    assert_eq!(posts.len(), 2, "the partitions of July's and August's platforms");
+    // August's file (the partition a second ingest of August merges into) swapped for July's.
+    let august = posts.iter().position(|p| p.contains("platform=douyin")).unwrap();
+    std::fs::copy(wh.join(posts[1 - august]), wh.join(posts[august])).unwrap();
     let r = govmedia(&wh, &["sql", "SELECT count(*) FROM posts"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.stderr.contains("does not match the manifest"), "{}", r.stderr);

@@ -36,6 +36,50 @@ fn a_tiers_export_files_ingest_back_to_its_staging_rows() {
             panic!("{q}:\n generated {x}\n ingested  {y}");
         }
     }
+    for wh in [&generated, &ingested] {
+        assert_stored_in_order(wh);
+    }
+}
+
+/// Every file of posts and messages is in the stored order the manifest says it is in (platform,
+/// account, instant, NULL last), of one platform and quarter; and the files of a partition do not
+/// overlap in accounts, so that DataFusion reads them one after another as one ordered stream.
+fn assert_stored_in_order(wh: &std::path::Path) {
+    use arrow::array::{Array, AsArray};
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(wh.join("_manifest.json")).unwrap()).unwrap();
+    for (table, time) in [("posts", "published_at"), ("interactions", "received_at")] {
+        let files = m["tables"][table]["files"].as_array().unwrap();
+        assert!(!files.is_empty());
+        let mut ranges: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+        for f in files {
+            let sorted: Vec<&str> = f["sorted_by"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+            assert_eq!(sorted, vec!["platform", "account_id", time], "{f}");
+            let bytes = bytes::Bytes::from(std::fs::read(wh.join(f["path"].as_str().unwrap())).unwrap());
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap();
+            let mut rows: Vec<(String, String, Option<i64>)> = Vec::new();
+            for batch in reader {
+                let batch = batch.unwrap();
+                let s = |c: &str| batch.column(batch.schema().index_of(c).unwrap()).as_string::<i32>().clone();
+                let (p, a) = (s("platform"), s("account_id"));
+                let t = batch
+                    .column(batch.schema().index_of(time).unwrap())
+                    .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                    .clone();
+                rows.extend(
+                    (0..batch.num_rows()).map(|r| (p.value(r).to_string(), a.value(r).to_string(), t.is_valid(r).then(|| t.value(r)))),
+                );
+            }
+            let key = |r: &(String, String, Option<i64>)| (r.0.clone(), r.1.clone(), r.2.is_none(), r.2);
+            assert!(rows.windows(2).all(|w| key(&w[0]) <= key(&w[1])), "{table}: {} is out of order", f["path"]);
+            assert!(rows.iter().all(|r| r.0 == f["partition"]["platform"].as_str().unwrap()), "{f}");
+            let part = format!("{}/{}", f["partition"]["platform"], f["partition"]["quarter"]);
+            ranges.entry(part).or_default().push((rows[0].1.clone(), rows[rows.len() - 1].1.clone()));
+        }
+        for (part, mut r) in ranges {
+            r.sort();
+            assert!(r.windows(2).all(|w| w[0].1 < w[1].0), "{table} {part}: files overlap in accounts: {r:?}");
+        }
+    }
 }
 
 #[test]

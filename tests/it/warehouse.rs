@@ -52,16 +52,16 @@ fn a_run_rewrites_only_the_partitions_it_changes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(
-        d.join("q3.csv"),
+        d.join("posts.csv"),
         "平台,账号ID,发布ID,发布时间,标题,阅读数\n\
-        微博,1001,p1,2019-07-05 09:00,甲,1\n微博,1001,p2,2019-08-05 09:00,乙,2\n抖音,d1,p3,2019-07-06 09:00,丙,3\n",
+        微博,1001,p1,2019-07-05 09:00,甲,1\n微博,1001,p2,2019-10-05 09:00,乙,2\n抖音,d1,p3,2019-07-06 09:00,丙,3\n",
     )
     .unwrap();
-    // p2 again, moved to September (a corrected time), and a new post.
+    // p2 again, moved to January (a corrected time), and a new post.
     std::fs::write(
         d.join("fix.csv"),
         "平台,账号ID,发布ID,发布时间,标题,阅读数\n\
-        微博,1001,p2,2019-09-01 09:00,乙,2\n微博,1001,p4,2019-09-02 09:00,丁,4\n",
+        微博,1001,p2,2020-01-01 09:00,乙,2\n微博,1001,p4,2020-01-02 09:00,丁,4\n",
     )
     .unwrap();
     let wh_dir = d.join("wh");
@@ -70,35 +70,85 @@ fn a_run_rewrites_only_the_partitions_it_changes() {
     let files = |rt: &tokio::runtime::Runtime| -> Vec<(String, String)> {
         let m = rt.block_on(wh.manifest()).unwrap();
         let mut f: Vec<(String, String)> =
-            m.files("posts").iter().map(|e| (format!("{}/{}", e.partition["platform"], e.partition["month"]), e.path.clone())).collect();
+            m.files("posts").iter().map(|e| (format!("{}/{}", e.partition["platform"], e.partition["quarter"]), e.path.clone())).collect();
         f.sort();
         f
     };
-    rt.block_on(ingest(&wh, &[source(d, "posts", "q3.csv")], &IngestOptions::default())).unwrap();
+    rt.block_on(ingest(&wh, &[source(d, "posts", "posts.csv")], &IngestOptions::default())).unwrap();
     let first = files(&rt);
     let parts: Vec<&str> = first.iter().map(|(p, _)| p.as_str()).collect();
-    assert_eq!(parts, vec!["douyin/2019-07", "weibo/2019-07", "weibo/2019-08"]);
+    assert_eq!(parts, vec!["douyin/2019Q3", "weibo/2019Q3", "weibo/2019Q4"]);
 
     rt.block_on(ingest(&wh, &[source(d, "posts", "fix.csv")], &IngestOptions::default())).unwrap();
     let second = files(&rt);
     let parts: Vec<&str> = second.iter().map(|(p, _)| p.as_str()).collect();
-    // August lost its only post and has no file; September is new; July's files are untouched.
-    assert_eq!(parts, vec!["douyin/2019-07", "weibo/2019-07", "weibo/2019-09"]);
+    // The fourth quarter lost its only post and has no file; 2020Q1 is new; Q3's files are untouched.
+    assert_eq!(parts, vec!["douyin/2019Q3", "weibo/2019Q3", "weibo/2020Q1"]);
     assert_eq!(second[..2], first[..2], "the partitions the run did not change keep their files");
     let posts = sql(&wh_dir, "SELECT post_id, cast(published_at AS varchar) AS t FROM posts ORDER BY post_id");
     assert_eq!(
         posts,
-        vec!["post_id,t", "p1,2019-07-05T01:00:00Z", "p2,2019-09-01T01:00:00Z", "p3,2019-07-06T01:00:00Z", "p4,2019-09-02T01:00:00Z"]
+        vec!["post_id,t", "p1,2019-07-05T01:00:00Z", "p2,2020-01-01T01:00:00Z", "p3,2019-07-06T01:00:00Z", "p4,2020-01-02T01:00:00Z"]
     );
 
     // The same file again changes nothing: no partition is written.
     rt.block_on(ingest(&wh, &[source(d, "posts", "fix.csv")], &IngestOptions::default())).unwrap();
     assert_eq!(files(&rt), second);
-    // The first file again: p2 goes back to August (newer wins), September keeps p4.
-    rt.block_on(ingest(&wh, &[source(d, "posts", "q3.csv")], &IngestOptions::default())).unwrap();
+    // The first file again: p2 goes back to October (newer wins), 2020Q1 keeps p4.
+    rt.block_on(ingest(&wh, &[source(d, "posts", "posts.csv")], &IngestOptions::default())).unwrap();
     let parts: Vec<String> = files(&rt).into_iter().map(|(p, _)| p).collect();
-    assert_eq!(parts, vec!["douyin/2019-07", "weibo/2019-07", "weibo/2019-08", "weibo/2019-09"]);
+    assert_eq!(parts, vec!["douyin/2019Q3", "weibo/2019Q3", "weibo/2019Q4", "weibo/2020Q1"]);
     assert_eq!(sql(&wh_dir, "SELECT count(*) AS n, count(DISTINCT post_id) AS ids FROM posts"), vec!["n,ids", "4,4"]);
+}
+
+/// Posts and messages are stored by platform and quarter, each file's rows by account and instant
+/// (NULL last), whatever order the sources gave them in; the manifest says so, and DataFusion is
+/// told the order only while every file of the table has it.
+#[test]
+fn posts_and_messages_are_stored_in_account_and_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("posts.csv"),
+        "平台,账号ID,发布ID,发布时间,标题\n\
+        微博,b,p1,2019-07-05 09:00,甲\n微博,a,p2,2019-08-05 09:00,乙\n微博,b,p3,2019-07-01 09:00,丙\n\
+        微博,a,p4,2019-07-09 09:00,丁\n微博,a,p0,2019-07-09 09:00,戊\n微博,b,p5,2019-09-30 23:59,己\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("later.csv"),
+        "平台,账号ID,发布ID,发布时间,标题\n微博,ab,p6,2019-08-01 09:00,庚\n微博,a,p7,2019-07-01 08:00,辛\n",
+    )
+    .unwrap();
+    let wh_dir = d.join("wh");
+    let wh = Warehouse::open(wh_dir.to_str().unwrap()).unwrap();
+    let rt = rt();
+    rt.block_on(ingest(&wh, &[source(d, "posts", "posts.csv")], &IngestOptions::default())).unwrap();
+    rt.block_on(ingest(&wh, &[source(d, "posts", "later.csv")], &IngestOptions::default())).unwrap();
+    let m = rt.block_on(wh.manifest()).unwrap();
+    let files = m.files("posts");
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].partition["quarter"], "2019Q3");
+    assert_eq!(files[0].sorted_by, vec!["platform", "account_id", "published_at"]);
+    // The file's own rows, in the order they were written.
+    let bytes = std::fs::read(wh_dir.join(&files[0].path)).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap().build().unwrap();
+    let mut ids = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let c = batch.column(batch.schema().index_of("post_id").unwrap());
+        let c = arrow::array::AsArray::as_string::<i32>(c);
+        ids.extend(c.iter().map(|v| v.unwrap().to_string()));
+    }
+    assert_eq!(ids, vec!["p7", "p0", "p4", "p2", "p6", "p3", "p1", "p5"]);
+    // The order is declared: a window over it needs no sort.
+    let plan = sql(
+        &wh_dir,
+        "EXPLAIN SELECT post_id, lead(published_at) OVER (PARTITION BY platform, account_id ORDER BY published_at) FROM posts",
+    )
+    .join("\n");
+    assert!(!plan.contains("SortExec"), "{plan}");
 }
 
 fn walk_count(dir: &Path) -> usize {
