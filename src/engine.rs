@@ -184,8 +184,10 @@ pub fn session_in(runtime: std::sync::Arc<datafusion::execution::runtime_env::Ru
 }
 
 /// The functions govmedia puts in DataFusion's place: `percentile_cont` interpolating exactly
-/// ([`percentile`]). A cluster's scheduler and executors register the same ones
-/// ([`functions`]).
+/// ([`percentile`]), and `to_unixtime` telling the planner it keeps an instant's order
+/// ([`monotonic`]). A cluster's scheduler and executors register the same aggregates
+/// ([`functions`]); an executor runs DataFusion's own `to_unixtime`, which computes the same
+/// seconds (the order matters only to the scheduler's planning).
 pub fn register_functions(ctx: &SessionContext) {
     for f in functions() {
         ctx.register_udaf(f);

@@ -85,10 +85,9 @@ select
     coalesce(a.closure_s < p.c_s, false) as closed_at_c,
     not coalesce(a.closure_s < p.c_s, false) as graded,
     -- A number for the account (1, 2, … in (platform, account_id) order): the models that join
-    -- the posts to the windows carry it instead of the two strings, so that sorting and grouping
-    -- the posts per account is on one integer. It and the week numbers are 32-bit: the posting
-    -- model's sort per account carries them for every post (49 million for a country), and
-    -- narrower rows spill a third less of it.
+    -- the posts and messages to the windows carry it instead of the two strings, so that grouping
+    -- them per account is on one integer. It and the week numbers are 32-bit: narrower rows for
+    -- the 49 million posts of a country.
     cast(row_number() over (order by a.platform, a.account_id) as int) as account_no
 from params p
 cross join all_accounts a

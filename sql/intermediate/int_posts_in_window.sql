@@ -1,6 +1,8 @@
 -- Every post published inside its account's assessment window [window_start_s, window_end_s),
--- with the account's number (account_no) from int_account_windows: the models that count, sum or
--- order the posts per account do so on that one integer, not on the (platform, account_id) strings.
+-- with the account's number (account_no) from int_account_windows: the models that count or sum
+-- the posts per account group them on that one integer, not on the (platform, account_id) strings.
+-- The posts keep the order they are stored in (by platform, account and time): int_account_posting
+-- orders them per (platform, account_id) without a sort.
 -- The windows are the small side of the join (on the left); the posts stream past them.
 --
 -- week_k numbers the post's Monday–Sunday week by arithmetic: Monday 00:00 Beijing time is

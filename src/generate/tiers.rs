@@ -189,18 +189,36 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    async fn flush(&mut self, cols: &mut Columns, partition: &[(&str, String)]) -> Result<(), GenerateError> {
+    /// Writes the posts or messages built so far, in the stored order, a file per quarter of
+    /// their instants (a message can arrive, and a late repost be posted, after the quarter ends).
+    async fn flush(&mut self, cols: &mut Columns, platform: &str) -> Result<(), GenerateError> {
         if cols.rows == 0 {
             return Ok(());
         }
-        let batch = in_stored_order(cols.def, cols.finish()?)?;
-        self.n += 1;
-        let sub: String = partition.iter().map(|(k, v)| format!("{k}={v}/")).collect();
-        let rel = format!("{}/{sub}{}-{:05}.parquet", crate::warehouse::table_dir(cols.def.name), self.run, self.n);
-        let mut entry = self.wh.write_batches(&rel, cols.def.schema(), [batch]).await?;
-        entry.partition = partition.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        entry.sorted_by = table::stored_order(cols.def).map(|o| o.map(String::from).to_vec()).unwrap_or_default();
-        self.files.entry(cols.def.name).or_default().push(entry);
+        use arrow::array::{Array, AsArray};
+        let def = cols.def;
+        let batch = in_stored_order(def, cols.finish()?)?;
+        let times = batch.column(def.index(partitioned_time(def))).as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        let mut quarters: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        for r in 0..batch.num_rows() {
+            let q = if times.is_valid(r) { crate::time::quarter_of_instant(times.value(r)) } else { i32::MIN };
+            quarters.entry(q).or_default().push(r as u32);
+        }
+        for (q, rows) in quarters {
+            let part = if rows.len() == batch.num_rows() {
+                batch.clone()
+            } else {
+                arrow::compute::take_record_batch(&batch, &arrow::array::UInt32Array::from(rows))?
+            };
+            let partition = [("platform", platform.to_string()), ("quarter", crate::time::quarter_label(q))];
+            self.n += 1;
+            let sub: String = partition.iter().map(|(k, v)| format!("{k}={v}/")).collect();
+            let rel = format!("{}/{sub}{}-{:05}.parquet", crate::warehouse::table_dir(def.name), self.run, self.n);
+            let mut entry = self.wh.write_batches(&rel, def.schema(), [part]).await?;
+            entry.partition = partition.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+            entry.sorted_by = table::stored_order(def).map(|o| o.map(String::from).to_vec()).unwrap_or_default();
+            self.files.entry(def.name).or_default().push(entry);
+        }
         Ok(())
     }
     async fn rows(&mut self, def: &'static table::TableDef, rows: &[Row]) -> Result<(), GenerateError> {
@@ -471,13 +489,14 @@ fn in_stored_order(def: &table::TableDef, batch: RecordBatch) -> Result<RecordBa
     arrow::compute::take_record_batch(&batch, &indices)
 }
 
-/// The Beijing quarter of a date as a partition names it (`2019Q3`).
-fn quarter_label(d: NaiveDate) -> String {
-    format!("{}Q{}", d.year(), d.month0() / 3 + 1)
+/// The column whose instant places a row of posts or messages in its quarter.
+fn partitioned_time(def: &table::TableDef) -> &'static str {
+    table::stored_order(def).map_or("published_at", |[_, _, at]| at)
 }
 
 /// Posts and messages, platform by platform, each platform's accounts in the order of their ids
-/// (the staging partitions: platform and quarter, files in the stored order that do not overlap).
+/// (the staging partitions: platform and quarter, files in the stored order that do not overlap:
+/// each file ends between two accounts).
 /// The directives' source posts are among their account's. Returns how many posts and messages
 /// were written.
 async fn write_activity(
@@ -495,7 +514,6 @@ async fn write_activity(
     let mut by_id: Vec<usize> = (0..accounts.len()).collect();
     by_id.sort_by(|&i, &j| accounts[i].id.cmp(&accounts[j].id));
     // Zombies' last posts, long before the quarter.
-    let history = quarter_label(start - Duration::days(150));
     for platform in PLATFORMS {
         let mut posts = Columns::new(p);
         for a in by_id.iter().map(|&k| &accounts[k]).filter(|a| a.platform == platform && a.zombie) {
@@ -512,8 +530,7 @@ async fn write_activity(
             };
             pc.push(&mut posts, post, now_us);
         }
-        w.flush(&mut posts, &[("platform", platform.to_string()), ("quarter", history.clone())]).await?;
-        let part = [("platform", platform.to_string()), ("quarter", quarter_label(start))];
+        w.flush(&mut posts, platform).await?;
         let mut out = Activity::new(now_us);
         for &k in by_id.iter().filter(|&&k| accounts[k].platform == platform) {
             let a = &accounts[k];
@@ -528,14 +545,14 @@ async fn write_activity(
             }
             // Files end between accounts, so that no two of a partition overlap.
             if out.posts.rows >= CHUNK {
-                w.flush(&mut out.posts, &part).await?;
+                w.flush(&mut out.posts, platform).await?;
             }
             if out.msgs.rows >= CHUNK {
-                w.flush(&mut out.msgs, &part).await?;
+                w.flush(&mut out.msgs, platform).await?;
             }
         }
-        w.flush(&mut out.posts, &part).await?;
-        w.flush(&mut out.msgs, &part).await?;
+        w.flush(&mut out.posts, platform).await?;
+        w.flush(&mut out.msgs, platform).await?;
         n_posts += out.n_posts;
         n_messages += out.n_messages;
     }

@@ -169,13 +169,13 @@ pub(super) struct Update {
 }
 
 impl Update {
-    /// The rows of `parts[i]`, sorted by the key.
+    /// The rows of `parts[i]`, in the stored order.
     pub fn rows(&self, i: usize) -> Result<PartitionRows<'_>, ArrowError> {
         partition_rows(&self.universe, &self.patched, &self.parts[i].1)
     }
 }
 
-/// A partition's rows in key order, copied out a slice at a time.
+/// A partition's rows in the stored order, copied out a slice at a time.
 pub(super) struct PartitionRows<'u> {
     u: &'u Universe,
     /// The rows a merge changed, as one batch after the universe's.
@@ -509,7 +509,7 @@ fn partition(u: Universe, patched: Patched, staged: &[Staged], order: &[u32], al
     let time = u.times(time_column(u.def));
     let part_of = |i: usize| -> Part {
         let p = platform.get(i).unwrap_or("unknown");
-        let m = time.get(i).map_or(i32::MIN, quarter_of_instant);
+        let m = time.get(i).map_or(i32::MIN, crate::time::quarter_of_instant);
         (p, m)
     };
     let staged_parts: Vec<Option<(String, i32)>> = staged.iter().map(|s| entry_part(&s.entry)).collect();
@@ -557,7 +557,9 @@ fn partition(u: Universe, patched: Patched, staged: &[Staged], order: &[u32], al
     let mut write: Vec<(BTreeMap<String, String>, Vec<u32>)> = parts
         .into_iter()
         .filter(|((p, m), _, _)| dirty.contains(&(p.to_string(), *m)))
-        .map(|((p, q), idx, _)| (BTreeMap::from([("platform".to_string(), p.to_string()), ("quarter".to_string(), quarter_label(q))]), idx))
+        .map(|((p, q), idx, _)| {
+            (BTreeMap::from([("platform".to_string(), p.to_string()), ("quarter".to_string(), crate::time::quarter_label(q))]), idx)
+        })
         .collect();
     write.sort_by(|a, b| a.0.cmp(&b.0));
     drop((platform, time));
@@ -668,30 +670,6 @@ fn stamp(u: &Universe, batch: RecordBatch, picks: &[(usize, usize)]) -> Result<R
     RecordBatch::try_new(batch.schema(), columns)
 }
 
-/// The Beijing quarter of an instant, as `year * 4 + quarter - 1` (civil-from-days arithmetic, as
-/// in H. Hinnant's `chrono` algorithms: a call per row of tens of millions).
-fn quarter_of_instant(micros: i64) -> i32 {
-    let days = (micros + 8 * 3_600_000_000).div_euclid(86_400_000_000);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year * 4 + (month - 1) / 3) as i32
-}
-
-/// A quarter as a partition names it (`2019Q3`), or `unknown` for rows without an instant.
-fn quarter_label(q: i32) -> String {
-    if q == i32::MIN {
-        "unknown".into()
-    } else {
-        format!("{:04}Q{}", q.div_euclid(4), q.rem_euclid(4) + 1)
-    }
-}
-
 /// A staged file's partition, if it has one. Files written before partitioning have none, and
 /// files of a month (the layout before quarters) are not in the stored order: their rows are
 /// written again by quarter.
@@ -746,7 +724,7 @@ mod tests {
                 sorted_by: Vec::new(),
             };
             let (_, q) = entry_part(&e).unwrap();
-            assert_eq!(quarter_label(q), label);
+            assert_eq!(crate::time::quarter_label(q), label);
         }
         // A month's file (the layout before quarters) and a malformed label are not partitions.
         for (key, label) in [("month", "2019-07"), ("quarter", "2019Q5"), ("quarter", "2019-07")] {
@@ -765,7 +743,7 @@ mod tests {
         while t < end {
             let date = crate::time::beijing_date_of(t);
             let want = format!("{}Q{}", date.format("%Y"), (chrono::Datelike::month0(&date) / 3) + 1);
-            assert_eq!(quarter_label(quarter_of_instant(t)), want, "{t}");
+            assert_eq!(crate::time::quarter_label(crate::time::quarter_of_instant(t)), want, "{t}");
             t += 7 * 3_600_000_000;
         }
     }

@@ -330,19 +330,25 @@ impl BuildScope {
 /// The files a quarter's build reads: posts up to the check point's quarter (the history before Q
 /// counts for days since the last post), public messages of Q (and of the check point's quarter)
 /// only. Files of a month (warehouses written before quarters) are chosen by their month.
+///
+/// The models compare Unix seconds, truncated: a post counts at C when its second is C's (a post
+/// at C itself, at the end of a quarter, is in the next quarter's file), a message only when its
+/// second is before C's.
 fn prune_for(manifest: &crate::warehouse::Manifest, scope: &BuildScope) -> crate::warehouse::Manifest {
-    // The last instant the build sees is just before C.
-    let last = crate::time::beijing_date_of(scope.check_point * 1_000_000 - 1);
-    let quarter_of = |d: chrono::NaiveDate| format!("{}Q{}", d.format("%Y"), chrono::Datelike::month0(&d) / 3 + 1);
-    let (c_month, q_first) = (last.format("%Y-%m").to_string(), scope.quarter.start().format("%Y-%m").to_string());
-    let (c_quarter, q) = (quarter_of(last), quarter_of(scope.quarter.start()));
+    let c = scope.check_point * 1_000_000;
+    let month = |d: chrono::NaiveDate| d.format("%Y-%m").to_string();
+    let quarter = |d: chrono::NaiveDate| format!("{}Q{}", d.format("%Y"), chrono::Datelike::month0(&d) / 3 + 1);
+    let (post_last, message_last) = (crate::time::beijing_date_of(c + 999_999), crate::time::beijing_date_of(c - 1));
+    let first = scope.quarter.start();
     let mut m = manifest.clone();
-    for (table, from_month, from_quarter) in [("posts", None, None), ("interactions", Some(q_first.as_str()), Some(q.as_str()))] {
+    for (table, last, from) in [("posts", post_last, None), ("interactions", message_last, Some(first))] {
         if let Some(t) = m.tables.get_mut(table) {
-            let within = |v: &str, last: &str, first: Option<&str>| v == "unknown" || (v <= last && first.is_none_or(|f| v >= f));
+            let within = |v: &str, label: &dyn Fn(chrono::NaiveDate) -> String| {
+                v == "unknown" || (v <= label(last).as_str() && from.is_none_or(|f| v >= label(f).as_str()))
+            };
             t.files.retain(|f| match (f.partition.get("quarter"), f.partition.get("month")) {
-                (Some(quarter), _) => within(quarter, &c_quarter, from_quarter),
-                (None, Some(month)) => within(month, &c_month, from_month),
+                (Some(q), _) => within(q, &quarter),
+                (None, Some(mo)) => within(mo, &month),
                 _ => true,
             });
         }
@@ -1076,8 +1082,9 @@ mod tests {
             ["posts", "interactions"]
                 .map(|t| pruned.files(t).iter().map(|f| f.path.rsplit('=').next().unwrap_or("").to_string()).collect::<Vec<_>>().join(" "))
         };
-        // C at the quarter's end (1 October 00:00) sees nothing of October.
-        assert_eq!(read(""), ["2019Q1 2019Q2 2019Q3 unknown 2019-06 2019-07 2019-09", "2019Q3 unknown 2019-07 2019-09"]);
+        // C at the quarter's end (1 October 00:00): a post in C's own second counts, so the posts of
+        // the fourth quarter and of October are read; no message of October is.
+        assert_eq!(read(""), ["2019Q1 2019Q2 2019Q3 2019Q4 unknown 2019-06 2019-07 2019-09 2019-10", "2019Q3 unknown 2019-07 2019-09"]);
         // C in August: the September month's file is not read; the quarter's is.
         assert_eq!(read("2019-08-15 00:00:00"), ["2019Q1 2019Q2 2019Q3 unknown 2019-06 2019-07", "2019Q3 unknown 2019-07"]);
     }

@@ -44,7 +44,8 @@ fn writer_properties() -> WriterProperties {
     // the file a row came from have none: nobody filters on a range of them, and comparing each
     // value with the chunk's least and greatest is most of what their statistics cost. The ids
     // keep theirs: a chunk's null count proves `not_null` without a scan (src/models/checks.rs),
-    // and a posts file is sorted by post id, so its row groups' ranges prune lookups by id.
+    // and a file is in account order, so row groups' ranges of account ids (and of post ids that
+    // begin with their account's, as many platforms' do) prune lookups by id.
     b = b.set_statistics_enabled(EnabledStatistics::Chunk);
     for text in ["title", "source_file"] {
         b = b.set_column_statistics_enabled(text.into(), EnabledStatistics::None);
@@ -443,4 +444,33 @@ fn with_later_columns(
     let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
     fields.extend(missing.into_iter().map(|f| Arc::new(f.as_ref().clone().with_nullable(true))));
     config.with_schema(Arc::new(arrow::datatypes::Schema::new(fields)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The order is declared only for posts and messages whose every file is in it: a file from
+    /// before the order (no `sorted_by`), or in another, withholds it.
+    #[test]
+    fn an_order_is_declared_only_when_every_file_has_it() {
+        let file = |sorted_by: &[&str]| FileEntry {
+            path: "f".into(),
+            rows: 1,
+            bytes: 1,
+            partition: Default::default(),
+            sorted_by: sorted_by.iter().map(|c| c.to_string()).collect(),
+        };
+        let posts = ["platform", "account_id", "published_at"];
+        let shown = |o: Option<Vec<datafusion::logical_expr::SortExpr>>| o.map(|o| o.iter().map(|e| e.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            shown(declared_order("posts", &[file(&posts), file(&posts)])),
+            Some(vec!["platform ASC NULLS LAST".to_string(), "account_id ASC NULLS LAST".into(), "published_at ASC NULLS LAST".into()])
+        );
+        assert!(declared_order("posts", &[file(&posts), file(&[])]).is_none());
+        assert!(declared_order("posts", &[file(&["platform", "account_id"])]).is_none());
+        assert!(declared_order("interactions", &[file(&posts)]).is_none());
+        assert!(declared_order("registry", &[file(&posts)]).is_none());
+        assert!(declared_order("interactions", &[file(&["platform", "account_id", "received_at"])]).is_some());
+    }
 }

@@ -149,6 +149,36 @@ fn posts_and_messages_are_stored_in_account_and_time_order() {
     )
     .join("\n");
     assert!(!plan.contains("SortExec"), "{plan}");
+
+    // Messages likewise, each platform's and quarter's in a file of its own.
+    std::fs::write(
+        d.join("messages.csv"),
+        "平台,账号ID,留言ID,留言时间,留言人,回复时间\n\
+        微博,b,m1,2019-07-05 09:00,甲,2019-07-05 10:00\n抖音,z,m2,2019-07-01 09:00,乙,\n微博,a,m3,2019-10-01 00:00,丙,\n\
+        微博,a,m4,2019-09-30 23:00,丁,\n微博,a,m0,2019-07-02 09:00,戊,\n微博,b,m5,2019-07-05 09:00,己,\n",
+    )
+    .unwrap();
+    rt.block_on(ingest(&wh, &[source(d, "interactions", "messages.csv")], &IngestOptions::default())).unwrap();
+    let m = rt.block_on(wh.manifest()).unwrap();
+    let mut files: Vec<(String, Vec<String>)> = m
+        .files("interactions")
+        .iter()
+        .map(|f| {
+            assert_eq!(f.sorted_by, vec!["platform", "account_id", "received_at"]);
+            let bytes = bytes::Bytes::from(std::fs::read(wh_dir.join(&f.path)).unwrap());
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap();
+            let mut ids = Vec::new();
+            for batch in reader {
+                let batch = batch.unwrap();
+                let c = batch.column(batch.schema().index_of("message_id").unwrap());
+                ids.extend(arrow::array::AsArray::as_string::<i32>(c).iter().map(|v| v.unwrap().to_string()));
+            }
+            (format!("{}/{}", f.partition["platform"], f.partition["quarter"]), ids)
+        })
+        .collect();
+    files.sort();
+    let want = [("douyin/2019Q3", vec!["m2"]), ("weibo/2019Q3", vec!["m0", "m4", "m1", "m5"]), ("weibo/2019Q4", vec!["m3"])];
+    assert_eq!(files, want.map(|(p, ids)| (p.to_string(), ids.iter().map(|i| i.to_string()).collect::<Vec<_>>())).to_vec());
 }
 
 fn walk_count(dir: &Path) -> usize {
