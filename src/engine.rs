@@ -105,6 +105,12 @@ fn remote_session(host: &str, port: u16) -> Result<SessionContext, EngineError> 
     // LEFT join then emits the unmatched left rows once per task (the district tier's
     // account_weekly_posts came out with rows twice).
     config.options_mut().optimizer.repartition_joins = true;
+    // A cluster's shuffles do not keep the order of the rows they move: a plan that relies on a
+    // file's order after a repartition (a window or an aggregate in order) would see each account's
+    // rows in several runs. Files are read unordered there, and no order is declared
+    // ([`reads_files_in_order`]).
+    config.options_mut().execution.split_file_groups_by_statistics = false;
+    config.options_mut().optimizer.prefer_existing_sort = false;
     let state = datafusion::execution::SessionStateBuilder::new_from_existing(local).with_config(config).build();
     let mut state = state.upgrade_for_ballista(format!("http://{host}:{port}"))?;
     // Ballista's upgrade puts DataFusion's aggregate functions back in place of the session's:
@@ -222,8 +228,16 @@ pub async fn warehouse_session(wh: &Warehouse) -> Result<SessionContext, EngineE
 /// Registers the warehouse's object store in the session, then the manifest's tables by name.
 pub async fn register_warehouse(ctx: &SessionContext, wh: &Warehouse, manifest: &Manifest) -> Result<(), EngineError> {
     ctx.runtime_env().register_object_store(wh.store_url(), wh.store().clone());
-    wh.register_tables(ctx, manifest).await?;
+    wh.register_tables(ctx, manifest, reads_files_in_order(ctx)).await?;
     Ok(())
+}
+
+/// Whether the session reads a table's files in their stored order, so that the order may be
+/// declared to it: a local session does ([`session_in`]); a cluster's does not, since its
+/// shuffles between stages do not keep an order (`remote_session`).
+pub fn reads_files_in_order(ctx: &SessionContext) -> bool {
+    let options = ctx.state().config().options().clone();
+    options.execution.split_file_groups_by_statistics && options.optimizer.prefer_existing_sort
 }
 
 /// Statements that would change the warehouse are refused.

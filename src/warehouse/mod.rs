@@ -381,8 +381,10 @@ impl Warehouse {
 
     /// Registers every table of the manifest in a DataFusion session under its name; staging tables
     /// with no files yet are registered empty, so queries and models can name them. The session
-    /// must know the store already (`engine::register_warehouse` does both).
-    pub async fn register_tables(&self, ctx: &SessionContext, manifest: &Manifest) -> Result<()> {
+    /// must know the store already (`engine::register_warehouse` does both). With `ordered`, the
+    /// order of posts' and messages' files is declared (`declared_order`): only for a session that
+    /// keeps it (`engine::reads_files_in_order`).
+    pub async fn register_tables(&self, ctx: &SessionContext, manifest: &Manifest, ordered: bool) -> Result<()> {
         use datafusion::datasource::file_format::parquet::ParquetFormat;
         use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
         use datafusion::datasource::MemTable;
@@ -395,7 +397,7 @@ impl Warehouse {
             let urls =
                 t.files.iter().map(|f| ListingTableUrl::parse(self.file_url(&f.path))).collect::<std::result::Result<Vec<_>, _>>()?;
             let mut options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-            if let Some(order) = declared_order(name, &t.files) {
+            if let Some(order) = declared_order(name, &t.files).filter(|_| ordered) {
                 options = options.with_file_sort_order(vec![order]);
             }
             let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
