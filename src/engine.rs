@@ -68,8 +68,9 @@ impl Engine {
     }
 
     /// A session on this engine: [`session`] here, or one whose queries the cluster runs. Its
-    /// options (target partitions, joins not repartitioned, DATAFUSION_* overrides) are the
-    /// same either way and travel with each query to the scheduler.
+    /// options (target partitions, DATAFUSION_* overrides) travel with each query to the
+    /// scheduler; a cluster's differ in three (`remote_session`): joins are repartitioned, and
+    /// no order of files is relied on.
     pub async fn session(&self) -> Result<SessionContext, EngineError> {
         match self {
             Engine::Local => session(),
@@ -105,12 +106,15 @@ fn remote_session(host: &str, port: u16) -> Result<SessionContext, EngineError> 
     // LEFT join then emits the unmatched left rows once per task (the district tier's
     // account_weekly_posts came out with rows twice).
     config.options_mut().optimizer.repartition_joins = true;
-    // A cluster's shuffles do not keep the order of the rows they move: a plan that relies on a
-    // file's order after a repartition (a window or an aggregate in order) would see each account's
-    // rows in several runs. Files are read unordered there, and no order is declared
-    // ([`reads_files_in_order`]).
+    // A cluster's shuffles do not keep the order of the rows they move: a plan that relies on an
+    // order after a repartition (a window or an aggregate over posts in their files' order) would
+    // see an account's rows in several runs. The session is marked so that no file order is
+    // declared to it ([`reads_files_in_order`]). And DataFusion's defaults come back for the two
+    // options that keep orders: an order-preserving repartition, planned for any order (one a sort
+    // made, too), is a plain shuffle on Ballista.
     config.options_mut().execution.split_file_groups_by_statistics = false;
     config.options_mut().optimizer.prefer_existing_sort = false;
+    let config = config.with_extension(std::sync::Arc::new(UnorderedShuffles));
     let state = datafusion::execution::SessionStateBuilder::new_from_existing(local).with_config(config).build();
     let mut state = state.upgrade_for_ballista(format!("http://{host}:{port}"))?;
     // Ballista's upgrade puts DataFusion's aggregate functions back in place of the session's:
@@ -158,11 +162,11 @@ pub fn session_in(runtime: std::sync::Arc<datafusion::execution::runtime_env::Ru
     // (300,000 rows nationally) and the calendar against posts and messages, and repartitioning
     // 100 million messages by account would cost more than the whole model.
     config.options_mut().optimizer.repartition_joins = false;
-    // Posts and messages are stored sorted by (platform, account, instant), declared to DataFusion
-    // when every file is (`warehouse::declared_order`). Files that do not overlap in that order are
-    // read one after another as one ordered stream, and an order already there is kept (merged
-    // across partitions) rather than sorted again: the per-account windows and aggregates then
-    // stream.
+    // Posts and messages (`interactions`) are stored sorted by (platform, account, instant), declared
+    // to a local session when every file is (`warehouse::declared_order`, [`reads_files_in_order`]).
+    // Files that do not overlap in that order are read one after another as one ordered stream, and
+    // an order already there is kept (merged across partitions) rather than sorted again: the
+    // per-account windows and aggregates then stream.
     config.options_mut().execution.split_file_groups_by_statistics = true;
     config.options_mut().optimizer.prefer_existing_sort = true;
     // Any DataFusion option can be set from the environment, over the choices above, e.g.
@@ -232,13 +236,19 @@ pub async fn register_warehouse(ctx: &SessionContext, wh: &Warehouse, manifest: 
     Ok(())
 }
 
-/// Whether the session reads a table's files in their stored order, so that the order may be
-/// declared to it: a local session does ([`session_in`]); a cluster's does not, since its
-/// shuffles between stages do not keep an order (`remote_session`).
+/// Whether a table's stored order may be declared to the session: a local session keeps an order
+/// across its repartitions; a cluster's session is marked [`UnorderedShuffles`] (its shuffles
+/// between stages do not keep one). With `split_file_groups_by_statistics` or
+/// `prefer_existing_sort` turned off locally (DATAFUSION_* overrides), a declared order is still
+/// true: DataFusion then sorts again where it needs an order.
 pub fn reads_files_in_order(ctx: &SessionContext) -> bool {
-    let options = ctx.state().config().options().clone();
-    options.execution.split_file_groups_by_statistics && options.optimizer.prefer_existing_sort
+    ctx.state().config().get_extension::<UnorderedShuffles>().is_none()
 }
+
+/// Marks a session whose queries run on a cluster, where a shuffle between stages does not keep
+/// the order of the rows it moves: no file order is declared to it.
+#[derive(Debug)]
+pub struct UnorderedShuffles;
 
 /// Statements that would change the warehouse are refused.
 pub fn read_only() -> SQLOptions {
@@ -381,4 +391,19 @@ pub fn parse_size(s: &str) -> Option<usize> {
         _ => return None,
     };
     Some((n * mult) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A local session is told the stored order of posts and messages; a cluster's, whose shuffles
+    /// do not keep it, is not.
+    #[tokio::test]
+    async fn only_a_local_session_reads_files_in_order() {
+        assert!(super::reads_files_in_order(&super::session().unwrap()));
+        #[cfg(feature = "cluster")]
+        {
+            let remote = super::remote_session("127.0.0.1", 9).unwrap();
+            assert!(!super::reads_files_in_order(&remote));
+        }
+    }
 }

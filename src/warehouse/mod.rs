@@ -47,6 +47,9 @@ fn writer_properties() -> WriterProperties {
     // and a file is in account order, so row groups' ranges of account ids (and of post ids that
     // begin with their account's, as many platforms' do) prune lookups by id.
     b = b.set_statistics_enabled(EnabledStatistics::Chunk);
+    // No `sorting_columns`: DataFusion would take a table's order from them without being told
+    // (`declared_order`), on a cluster too, whose shuffles do not keep it
+    // (`engine::reads_files_in_order`).
     for text in ["title", "source_file"] {
         b = b.set_column_statistics_enabled(text.into(), EnabledStatistics::None);
     }
