@@ -339,12 +339,22 @@ pub static INTERACTIONS: TableDef =
 /// so that the per-account windows and aggregates of the models read the rows in order instead of
 /// sorting or hashing them again.
 pub fn stored_order(def: &TableDef) -> Option<[&'static str; 3]> {
+    (def.name == POSTS.name || def.name == INTERACTIONS.name).then(|| ["platform", "account_id", instant_column(def)])
+}
+
+/// [`stored_order`] as a file's manifest entry records it (`FileEntry::sorted_by`): empty for a
+/// table stored in no order.
+pub fn stored_order_names(def: &TableDef) -> Vec<String> {
+    stored_order(def).map(|o| o.map(String::from).to_vec()).unwrap_or_default()
+}
+
+/// The instant of a post or a public message: it orders an account's rows ([`stored_order`]), and
+/// with the platform it names the partition (the quarter) a row is stored in.
+pub fn instant_column(def: &TableDef) -> &'static str {
     if def.name == POSTS.name {
-        Some(["platform", "account_id", "published_at"])
-    } else if def.name == INTERACTIONS.name {
-        Some(["platform", "account_id", "received_at"])
+        "published_at"
     } else {
-        None
+        "received_at"
     }
 }
 

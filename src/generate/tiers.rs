@@ -198,7 +198,7 @@ impl Writer<'_> {
         use arrow::array::{Array, AsArray};
         let def = cols.def;
         let batch = in_stored_order(def, cols.finish()?)?;
-        let times = batch.column(def.index(partitioned_time(def))).as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        let times = batch.column(def.index(table::instant_column(def))).as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
         let mut quarters: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
         for r in 0..batch.num_rows() {
             let q = if times.is_valid(r) { crate::time::quarter_of_instant(times.value(r)) } else { i32::MIN };
@@ -216,7 +216,7 @@ impl Writer<'_> {
             let rel = format!("{}/{sub}{}-{:05}.parquet", crate::warehouse::table_dir(def.name), self.run, self.n);
             let mut entry = self.wh.write_batches(&rel, def.schema(), [part]).await?;
             entry.partition = partition.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-            entry.sorted_by = table::stored_order(def).map(|o| o.map(String::from).to_vec()).unwrap_or_default();
+            entry.sorted_by = table::stored_order_names(def);
             self.files.entry(def.name).or_default().push(entry);
         }
         Ok(())
@@ -487,11 +487,6 @@ fn in_stored_order(def: &table::TableDef, batch: RecordBatch) -> Result<RecordBa
         .collect();
     let indices = arrow::compute::lexsort_to_indices(&columns, None)?;
     arrow::compute::take_record_batch(&batch, &indices)
-}
-
-/// The column whose instant places a row of posts or messages in its quarter.
-fn partitioned_time(def: &table::TableDef) -> &'static str {
-    table::stored_order(def).map_or("published_at", |[_, _, at]| at)
 }
 
 /// Posts and messages, platform by platform, each platform's accounts in the order of their ids

@@ -302,15 +302,6 @@ impl Universe {
     }
 }
 
-/// The table's time column, which (with the platform) names a row's partition.
-pub(super) fn time_column(def: &TableDef) -> &'static str {
-    if def.name == table::POSTS.name {
-        "published_at"
-    } else {
-        "received_at"
-    }
-}
-
 pub(super) fn merge(
     def: &'static TableDef,
     staged: Vec<Staged>,
@@ -506,7 +497,7 @@ fn content_comparators(def: &TableDef, left: &RecordBatch, right: &RecordBatch) 
 /// again, the others keep their files.
 fn partition(u: Universe, patched: Patched, staged: &[Staged], order: &[u32], alive: &[bool]) -> Update {
     let platform = u.strings("platform");
-    let time = u.times(time_column(u.def));
+    let time = u.times(table::instant_column(u.def));
     let part_of = |i: usize| -> Part {
         let p = platform.get(i).unwrap_or("unknown");
         let m = time.get(i).map_or(i32::MIN, crate::time::quarter_of_instant);
@@ -575,7 +566,8 @@ fn partition_rows<'u>(u: &'u Universe, patched: &Patched, idx: &[u32]) -> Result
     sources.push(&changed);
     let strings = |c: &str| -> Vec<&StringArray> { sources.iter().map(|b| b.column(u.def.index(c)).as_string::<i32>()).collect() };
     let (accounts, ids) = (strings("account_id"), strings(u.def.key.last().copied().unwrap_or("account_id")));
-    let times: Vec<&TimestampMicrosecondArray> = sources.iter().map(|b| b.column(u.def.index(time_column(u.def))).as_primitive()).collect();
+    let times: Vec<&TimestampMicrosecondArray> =
+        sources.iter().map(|b| b.column(u.def.index(table::instant_column(u.def))).as_primitive()).collect();
     fn string<'a>(col: &[&'a StringArray], (b, r): (usize, usize)) -> Option<&'a str> {
         col[b].is_valid(r).then(|| col[b].value(r))
     }
@@ -599,7 +591,14 @@ fn partition_rows<'u>(u: &'u Universe, patched: &Patched, idx: &[u32]) -> Result
             (true, 0)
         }
     };
-    let picks = sort_by_two_keys(at, |at| string(&accounts, at), |at| (instant(at), string(&ids, at).is_none(), string(&ids, at)));
+    let picks = sort_by_two_keys(
+        at,
+        |at| string(&accounts, at),
+        |at| {
+            let id = string(&ids, at);
+            (instant(at), id.is_none(), id)
+        },
+    );
     Ok(PartitionRows { u, changed, picks })
 }
 

@@ -584,7 +584,7 @@ fn merge_and_write(
                                 let rel = format!("{dir}/{sub}{name}.parquet");
                                 let mut entry = handle.block_on(wh.put_parquet(&rel, bytes, rows.len() as u64))?;
                                 entry.partition = values.clone();
-                                entry.sorted_by = table::stored_order(def).map(|o| o.map(String::from).to_vec()).unwrap_or_default();
+                                entry.sorted_by = table::stored_order_names(def);
                                 count_write(writes, opts)?;
                                 Ok(entry)
                             })();

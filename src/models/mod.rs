@@ -335,20 +335,22 @@ impl BuildScope {
 /// at C itself, at the end of a quarter, is in the next quarter's file), a message only when its
 /// second is before C's.
 fn prune_for(manifest: &crate::warehouse::Manifest, scope: &BuildScope) -> crate::warehouse::Manifest {
+    // An instant's labels as the partitions name them: its quarter (`time::quarter_label`, as
+    // ingest and the generator label their files) and its month (the layout before quarters).
+    let labels = |t: i64| {
+        let quarter = crate::time::quarter_label(crate::time::quarter_of_instant(t));
+        (quarter, crate::time::beijing_date_of(t).format("%Y-%m").to_string())
+    };
     let c = scope.check_point * 1_000_000;
-    let month = |d: chrono::NaiveDate| d.format("%Y-%m").to_string();
-    let quarter = |d: chrono::NaiveDate| format!("{}Q{}", d.format("%Y"), chrono::Datelike::month0(&d) / 3 + 1);
-    let (post_last, message_last) = (crate::time::beijing_date_of(c + 999_999), crate::time::beijing_date_of(c - 1));
-    let first = scope.quarter.start();
+    let q_start = crate::time::date_start_micros(scope.quarter.start());
     let mut m = manifest.clone();
-    for (table, last, from) in [("posts", post_last, None), ("interactions", message_last, Some(first))] {
+    for (table, last, from) in [("posts", c + 999_999, None), ("interactions", c - 1, Some(q_start))] {
         if let Some(t) = m.tables.get_mut(table) {
-            let within = |v: &str, label: &dyn Fn(chrono::NaiveDate) -> String| {
-                v == "unknown" || (v <= label(last).as_str() && from.is_none_or(|f| v >= label(f).as_str()))
-            };
+            let (last, from) = (labels(last), from.map(labels));
+            let within = |v: &str, last: &str, first: Option<&str>| v == "unknown" || (v <= last && first.is_none_or(|f| v >= f));
             t.files.retain(|f| match (f.partition.get("quarter"), f.partition.get("month")) {
-                (Some(q), _) => within(q, &quarter),
-                (None, Some(mo)) => within(mo, &month),
+                (Some(q), _) => within(q, &last.0, from.as_ref().map(|f| f.0.as_str())),
+                (None, Some(mo)) => within(mo, &last.1, from.as_ref().map(|f| f.1.as_str())),
                 _ => true,
             });
         }

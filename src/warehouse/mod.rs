@@ -426,9 +426,10 @@ impl Warehouse {
 /// after another do not overlap (by their statistics); a table with a file in any other order (a
 /// warehouse written before the order) is read as unordered.
 fn declared_order(name: &str, files: &[FileEntry]) -> Option<Vec<datafusion::logical_expr::SortExpr>> {
-    let order = crate::table::staging_table(name).and_then(crate::table::stored_order)?;
-    let all = files.iter().all(|f| f.sorted_by.len() == order.len() && f.sorted_by.iter().zip(order).all(|(a, b)| a == b));
-    all.then(|| order.iter().map(|c| datafusion::prelude::col(*c).sort(true, false)).collect())
+    let def = crate::table::staging_table(name)?;
+    let order = crate::table::stored_order(def)?;
+    let recorded = crate::table::stored_order_names(def);
+    files.iter().all(|f| f.sorted_by == recorded).then(|| order.iter().map(|c| datafusion::prelude::col(*c).sort(true, false)).collect())
 }
 
 /// A staging table written before a column was added to it (the register's optional `city` and

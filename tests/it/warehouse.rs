@@ -131,20 +131,7 @@ fn posts_and_messages_are_stored_in_account_and_time_order() {
     assert_eq!(files[0].partition["quarter"], "2019Q3");
     assert_eq!(files[0].sorted_by, vec!["platform", "account_id", "published_at"]);
     // The file's own rows, in the order they were written.
-    let bytes = std::fs::read(wh_dir.join(&files[0].path)).unwrap();
-    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
-    // The order is the manifest's to declare, to the sessions that keep it: the file's own metadata
-    // says none (DataFusion would take it from there on a cluster too).
-    assert!(builder.metadata().row_groups().iter().all(|g| g.sorting_columns().is_none()));
-    let reader = builder.build().unwrap();
-    let mut ids = Vec::new();
-    for batch in reader {
-        let batch = batch.unwrap();
-        let c = batch.column(batch.schema().index_of("post_id").unwrap());
-        let c = arrow::array::AsArray::as_string::<i32>(c);
-        ids.extend(c.iter().map(|v| v.unwrap().to_string()));
-    }
-    assert_eq!(ids, vec!["p7", "p0", "p4", "p2", "p6", "p3", "p1", "p5"]);
+    assert_eq!(stored_ids(&wh_dir.join(&files[0].path), "post_id"), vec!["p7", "p0", "p4", "p2", "p6", "p3", "p1", "p5"]);
     // The order is declared: a window over it needs no sort.
     let plan = sql(
         &wh_dir,
@@ -168,20 +155,29 @@ fn posts_and_messages_are_stored_in_account_and_time_order() {
         .iter()
         .map(|f| {
             assert_eq!(f.sorted_by, vec!["platform", "account_id", "received_at"]);
-            let bytes = bytes::Bytes::from(std::fs::read(wh_dir.join(&f.path)).unwrap());
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap();
-            let mut ids = Vec::new();
-            for batch in reader {
-                let batch = batch.unwrap();
-                let c = batch.column(batch.schema().index_of("message_id").unwrap());
-                ids.extend(arrow::array::AsArray::as_string::<i32>(c).iter().map(|v| v.unwrap().to_string()));
-            }
+            let ids = stored_ids(&wh_dir.join(&f.path), "message_id");
             (format!("{}/{}", f.partition["platform"], f.partition["quarter"]), ids)
         })
         .collect();
     files.sort();
     let want = [("douyin/2019Q3", vec!["m2"]), ("weibo/2019Q3", vec!["m0", "m4", "m1", "m5"]), ("weibo/2019Q4", vec!["m3"])];
     assert_eq!(files, want.map(|(p, ids)| (p.to_string(), ids.iter().map(|i| i.to_string()).collect::<Vec<_>>())).to_vec());
+}
+
+/// A stored file's ids, in the order its rows were written. The file's own metadata declares no
+/// order: the order is the manifest's to declare, to the sessions that keep it (DataFusion would
+/// take it from the file's `sorting_columns` on a cluster too).
+fn stored_ids(path: &Path, column: &str) -> Vec<String> {
+    let bytes = bytes::Bytes::from(std::fs::read(path).unwrap());
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+    assert!(builder.metadata().row_groups().iter().all(|g| g.sorting_columns().is_none()));
+    let mut ids = Vec::new();
+    for batch in builder.build().unwrap() {
+        let batch = batch.unwrap();
+        let c = batch.column(batch.schema().index_of(column).unwrap());
+        ids.extend(arrow::array::AsArray::as_string::<i32>(c).iter().map(|v| v.unwrap().to_string()));
+    }
+    ids
 }
 
 fn walk_count(dir: &Path) -> usize {
