@@ -31,7 +31,7 @@ in_window as (
         account_id,
         published_s as t,
         kind = 'original' as original,
-        -- The post's week when it is one of the window's whole weeks: computed before the sort
+        -- The post's week when it is one of the window's whole weeks: computed before the window
         -- below, which then carries one column for it instead of three.
         case when week_k between first_week and last_week then week_k end as window_week
     from int_posts_in_window
