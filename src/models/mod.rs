@@ -409,6 +409,29 @@ fn compact(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError>
     RecordBatch::try_new(batch.schema(), columns)
 }
 
+/// `batches` cut into batches of at most `size` rows (slices, not copies). An operator may emit a
+/// whole table as one batch (an outer join's unmatched build rows, all at its end), and a model
+/// kept as one batch is read on one core by the models after it, whose joins probe it slowly: the
+/// national account scores probed the filing model's 300,000 rows, one batch, in 555 ms, and the
+/// same number of rows in 37 batches in 51–109 ms.
+fn in_batches_of(batches: Vec<RecordBatch>, size: usize) -> Vec<RecordBatch> {
+    let size = size.max(1);
+    let mut out = Vec::with_capacity(batches.len());
+    for batch in batches {
+        if batch.num_rows() <= size {
+            out.push(batch);
+            continue;
+        }
+        let mut start = 0;
+        while start < batch.num_rows() {
+            let len = size.min(batch.num_rows() - start);
+            out.push(batch.slice(start, len));
+            start += len;
+        }
+    }
+    out
+}
+
 /// The `platforms` table the models name platforms from: each code and the name reports give it
 /// ([`crate::platform`], their one home).
 fn platforms_batch() -> Result<RecordBatch, arrow::error::ArrowError> {
@@ -887,7 +910,9 @@ async fn make(ctx: SessionContext, m: Model, as_view: bool, streamed: bool) -> R
         return Ok(Made::Streamed { rows, schema, encoded });
     }
     let schema = Arc::new(df.schema().as_arrow().clone());
-    let batches: Vec<RecordBatch> = df.collect().await.map_err(sql_err)?.iter().map(compact).collect::<Result<_, _>>()?;
+    let batch_size = ctx.state().config().batch_size();
+    let collected = df.collect().await.map_err(sql_err)?;
+    let batches: Vec<RecordBatch> = in_batches_of(collected.iter().map(compact).collect::<Result<_, _>>()?, batch_size);
     let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     Ok(Made::Rows { schema, batches, rows })
@@ -1054,6 +1079,22 @@ pub async fn run_watch_models(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A kept model's batches come in slices of at most a batch's rows, in order, none lost.
+    #[test]
+    fn kept_rows_are_cut_into_batches_of_the_session_size() {
+        let batch = |from: i64, n: i64| {
+            RecordBatch::try_from_iter(vec![("n", Arc::new(arrow::array::Int64Array::from_iter_values(from..from + n)) as ArrayRef)])
+                .expect("one column")
+        };
+        let cut = in_batches_of(vec![batch(0, 5), batch(5, 25), batch(30, 10), batch(40, 0)], 10);
+        assert_eq!(cut.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(), vec![5, 10, 10, 5, 10, 0]);
+        let rows: Vec<i64> = cut
+            .iter()
+            .flat_map(|b| b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().map(|a| a.values().to_vec()).unwrap_or_default())
+            .collect();
+        assert_eq!(rows, (0..40).collect::<Vec<_>>());
+    }
 
     /// A quarter's build reads the posts up to the check point's quarter and the messages of the
     /// quarter (files of a quarter, or of a month in a warehouse written before quarters).
