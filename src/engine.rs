@@ -4,6 +4,7 @@
 //! [`Engine`] says whether a session runs here or on a Ballista cluster (`build --cluster`).
 
 mod build_side;
+mod lead;
 mod monotonic;
 mod one_phase;
 mod percentile;
@@ -96,6 +97,7 @@ impl Engine {
 #[cfg(feature = "cluster")]
 fn remote_session(host: &str, port: u16) -> Result<SessionContext, EngineError> {
     use ballista_core::extension::{SessionConfigExt, SessionStateExt};
+    use datafusion::physical_optimizer::PhysicalOptimizerRule as _;
     // The client's own runtime keeps the memory pool for what it collects.
     let local = session_in(runtime()?).state();
     // Ballista 55's adaptive planner (on by default) left a build's query waiting for ever on
@@ -115,7 +117,13 @@ fn remote_session(host: &str, port: u16) -> Result<SessionContext, EngineError> 
     config.options_mut().execution.split_file_groups_by_statistics = false;
     config.options_mut().optimizer.prefer_existing_sort = false;
     let config = config.with_extension(std::sync::Arc::new(UnorderedShuffles));
-    let state = datafusion::execution::SessionStateBuilder::new_from_existing(local).with_config(config).build();
+    // The plan runs on the scheduler's executors, which know DataFusion's operators only: the
+    // rule that puts govmedia's `lead` operator in place of DataFusion's window is left out.
+    let rules = local.physical_optimizers().iter().filter(|r| r.name() != lead::LeadInOnePass.name()).cloned().collect();
+    let state = datafusion::execution::SessionStateBuilder::new_from_existing(local)
+        .with_config(config)
+        .with_physical_optimizer_rules(rules)
+        .build();
     let mut state = state.upgrade_for_ballista(format!("http://{host}:{port}"))?;
     // Ballista's upgrade puts DataFusion's aggregate functions back in place of the session's:
     // govmedia's are registered again, so that the client plans with them (a list of percentiles
@@ -184,9 +192,11 @@ pub fn session_in(runtime: std::sync::Arc<datafusion::execution::runtime_env::Ru
         .with_runtime_env(runtime)
         .with_default_features()
         // A hash join builds on the side that reads fewer rows, whatever the estimates said
-        // (build_side), and list-valued aggregates run in one phase (one_phase).
+        // (build_side), list-valued aggregates run in one phase (one_phase), and `lead` over rows in
+        // partition order runs a batch at a time (lead).
         .with_physical_optimizer_rules(build_side::rules_with_build_sides())
         .with_physical_optimizer_rule(std::sync::Arc::new(one_phase::OnePhaseForValueLists))
+        .with_physical_optimizer_rule(std::sync::Arc::new(lead::LeadInOnePass))
         .build();
     let ctx = SessionContext::new_with_state(state);
     register_functions(&ctx);

@@ -1,0 +1,372 @@
+//! `lead(x) over (partition by k… order by t)` over rows that arrive in that order, in one pass.
+//!
+//! The posting model takes each post's next post per account with `lead`, over posts stored in
+//! (account, time) order. DataFusion plans it as a `BoundedWindowAggExec` that reads them as they
+//! come (no sort), but that operator works partition by partition: for each account in a batch it
+//! cuts the account's rows out, appends them to the account's state, evaluates the function on
+//! them and joins the results up again. For a country's 300,000 accounts that was 4.3 s of CPU
+//! time for 48.7 million posts, 87 ns a row, most of the posting model. Over rows in partition
+//! order the next row's value is the value one row down when that row is of the same partition,
+//! else NULL: here that is computed for a whole batch at once (a comparison of the key columns
+//! with themselves one row down, and a shift of the value column), holding back one batch so that
+//! its last row can look at the next batch's first.
+//!
+//! The rule replaces only a window of the one function `lead` with its one argument a column
+//! (offset 1, NULL past a partition's end, NULLs not skipped, not evaluated in reverse) whose
+//! input comes sorted by its partition keys (`InputOrderMode::Sorted`). The new operator keeps
+//! the window's schema, properties and the distribution and order it requires of its input, so
+//! the plan around it stays valid. Any other window stays DataFusion's.
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow::compute::kernels::cmp::not_distinct;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::Result;
+use datafusion::config::ConfigOptions;
+use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::window::StandardWindowExpr;
+use datafusion::physical_expr::{OrderingRequirements, PhysicalExpr};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowUDFExpr};
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, InputDistributionRequirements, InputOrderMode, PlanProperties,
+    ReplaceChildrenOptions,
+};
+use futures::{Stream, StreamExt};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// The rule, added after DataFusion's own (see the module's documentation).
+#[derive(Debug, Default)]
+pub struct LeadInOnePass;
+
+impl PhysicalOptimizerRule for LeadInOnePass {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+        plan.transform_up(|node| Ok(LeadExec::replacing(&node).map_or_else(|| Transformed::no(node), Transformed::yes))).map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "lead_in_one_pass"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// The window's `lead`, evaluated batch by batch (see the module's documentation).
+#[derive(Debug)]
+pub struct LeadExec {
+    /// The window it stands for: its schema, properties and requirements are this operator's.
+    window: Arc<BoundedWindowAggExec>,
+    /// The input's columns the partitions are told apart by.
+    keys: Vec<usize>,
+    /// The input's column whose next value is taken.
+    value: usize,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl LeadExec {
+    /// This operator in place of `node`, when `node` is a window it computes alike.
+    fn replacing(node: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
+        let window = node.downcast_ref::<BoundedWindowAggExec>()?;
+        if window.input_order_mode != InputOrderMode::Sorted {
+            return None;
+        }
+        let [expr] = window.window_expr() else { return None };
+        let standard = expr.as_any().downcast_ref::<StandardWindowExpr>()?;
+        let function = standard.get_standard_func_expr().as_any().downcast_ref::<WindowUDFExpr>()?;
+        let [argument] = function.args() else { return None };
+        // The flags are private to DataFusion; its derived Debug names them. Spelled otherwise (a
+        // later DataFusion), the window is left as it is.
+        let flags = format!("{function:?}");
+        if function.fun().name() != "lead" || !flags.contains("is_reversed: false") || !flags.contains("ignore_nulls: false") {
+            return None;
+        }
+        let value = argument.downcast_ref::<Column>()?.index();
+        let keys = expr.partition_by().iter().map(|k| k.downcast_ref::<Column>().map(Column::index)).collect::<Option<Vec<_>>>()?;
+        let window = Arc::new(window.clone());
+        Some(Arc::new(LeadExec { window, keys, value, metrics: ExecutionPlanMetricsSet::new() }))
+    }
+}
+
+impl DisplayAs for LeadExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "LeadExec (in one pass) for ")?;
+        self.window.fmt_as(t, f)
+    }
+}
+
+impl ExecutionPlan for LeadExec {
+    fn name(&self) -> &str {
+        "LeadExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.window.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![self.window.input()]
+    }
+
+    fn apply_expressions(&self, f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
+        self.window.apply_expressions(f)
+    }
+
+    fn input_distribution_requirements(&self) -> InputDistributionRequirements {
+        self.window.input_distribution_requirements()
+    }
+
+    fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
+        self.window.required_input_ordering()
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        self.window.maintains_input_order()
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        self.window.benefits_from_input_partitioning()
+    }
+
+    /// The window with the new children, as this operator again when it still computes alike.
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let window: Arc<dyn ExecutionPlan> = self.window.clone();
+        let window = window.replace_children(children, options)?;
+        Ok(LeadExec::replacing(&window).unwrap_or(window))
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let input = self.window.input().execute(partition, context)?;
+        Ok(Box::pin(LeadStream {
+            input,
+            schema: self.window.schema(),
+            keys: self.keys.clone(),
+            value: self.value,
+            held: None,
+            baseline: BaselineMetrics::new(&self.metrics, partition),
+        }))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+/// The input's batches with the `lead` column added, one batch behind the input.
+struct LeadStream {
+    input: SendableRecordBatchStream,
+    schema: arrow::datatypes::SchemaRef,
+    keys: Vec<usize>,
+    value: usize,
+    /// The last batch read, whose last row waits for the next batch's first.
+    held: Option<RecordBatch>,
+    baseline: BaselineMetrics,
+}
+
+impl LeadStream {
+    /// `batch` with its `lead` column; `next` is the batch after it (None at the end).
+    fn with_lead(&self, batch: RecordBatch, next: Option<&RecordBatch>) -> Result<RecordBatch> {
+        let _timer = self.baseline.elapsed_compute().timer();
+        let lead = next_in_partition(&batch, next, &self.keys, self.value)?;
+        let mut columns = batch.columns().to_vec();
+        columns.push(lead);
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
+    }
+}
+
+/// Column `column` one row down: row i holds row i + 1's value, the last row the first of `next`
+/// (NULL without one).
+fn one_row_down(batch: &RecordBatch, next: Option<&RecordBatch>, column: usize) -> Result<ArrayRef> {
+    let own = batch.column(column);
+    let n = own.len();
+    let after: ArrayRef = match next {
+        Some(next) => next.column(column).slice(0, 1),
+        None => arrow::array::new_null_array(own.data_type(), 1),
+    };
+    Ok(arrow::compute::concat(&[own.slice(1, n - 1).as_ref(), after.as_ref()])?)
+}
+
+/// Each row's next value in its partition: the value one row down where that row has the same
+/// keys (NULL keys alike, as partitions group them), else NULL. `batch` has at least one row.
+fn next_in_partition(batch: &RecordBatch, next: Option<&RecordBatch>, keys: &[usize], value: usize) -> Result<ArrayRef> {
+    let n = batch.num_rows();
+    // Row i and the row after it are in one partition: every key agrees (the last row has no
+    // row after it without a next batch).
+    let mut same = BooleanArray::from(vec![true; n]);
+    if next.is_none() {
+        let mut last = vec![true; n];
+        last[n - 1] = false;
+        same = BooleanArray::from(last);
+    }
+    for &k in keys {
+        let equal = not_distinct(batch.column(k), &one_row_down(batch, next, k)?)?;
+        same = arrow::compute::and(&same, &equal)?;
+    }
+    let values = one_row_down(batch, next, value)?;
+    Ok(arrow::compute::nullif(&values, &arrow::compute::not(&same)?)?)
+}
+
+impl Stream for LeadStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let polled = match self.input.poll_next_unpin(cx) {
+                Poll::Ready(polled) => polled,
+                Poll::Pending => return Poll::Pending,
+            };
+            let out = match polled {
+                Some(Ok(batch)) if batch.num_rows() == 0 => continue,
+                Some(Ok(batch)) => match self.held.replace(batch) {
+                    Some(done) => self.with_lead(done, self.held.as_ref()),
+                    None => continue,
+                },
+                Some(Err(e)) => Err(e),
+                None => match self.held.take() {
+                    Some(done) => self.with_lead(done, None),
+                    None => return Poll::Ready(None),
+                },
+            };
+            return self.baseline.record_poll(Poll::Ready(Some(out)));
+        }
+    }
+}
+
+impl RecordBatchStream for LeadStream {
+    fn schema(&self) -> arrow::datatypes::SchemaRef {
+        Arc::clone(&self.schema)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Int64Array, StringArray};
+    use arrow::datatypes::Int64Type;
+
+    /// Partitions that cross batches, NULL keys and values, a batch of one row and an empty one:
+    /// the one-pass `lead` answers as DataFusion's window does, and the plan uses it.
+    #[tokio::test]
+    async fn lead_in_one_pass_answers_as_the_window_does() -> Result<()> {
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("k", arrow::datatypes::DataType::Utf8, true),
+            arrow::datatypes::Field::new("j", arrow::datatypes::DataType::Int64, true),
+            arrow::datatypes::Field::new("t", arrow::datatypes::DataType::Int64, true),
+        ]));
+        let batch = |k: Vec<Option<&str>>, j: Vec<Option<i64>>, t: Vec<Option<i64>>| {
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(StringArray::from(k)), Arc::new(Int64Array::from(j)), Arc::new(Int64Array::from(t))],
+            )
+        };
+        // Sorted by (k, j, t), NULLs last, as the scan below declares.
+        let batches = vec![
+            batch(vec![Some("a"), Some("a"), Some("a")], vec![Some(1), Some(1), Some(2)], vec![Some(1), Some(5), Some(2)])?,
+            batch(vec![Some("a")], vec![Some(2)], vec![None])?,
+            batch(vec![], vec![], vec![])?,
+            batch(vec![Some("b"), Some("b"), None], vec![Some(1), Some(1), Some(1)], vec![Some(3), Some(4), Some(7)])?,
+            batch(vec![None, None], vec![Some(1), None], vec![Some(8), Some(9)])?,
+        ];
+        let sql = "select k, j, t, lead(t) over (partition by k, j order by t) as next_t from rows";
+        let run = |one_pass: bool| {
+            let batches = batches.clone();
+            let schema = Arc::clone(&schema);
+            async move {
+                let mut ctx = crate::engine::session().expect("a session");
+                if !one_pass {
+                    let state = ctx.state();
+                    let rules = state.physical_optimizers().iter().filter(|r| r.name() != "lead_in_one_pass").cloned().collect();
+                    let state =
+                        datafusion::execution::SessionStateBuilder::new_from_existing(state).with_physical_optimizer_rules(rules).build();
+                    ctx = datafusion::prelude::SessionContext::new_with_state(state);
+                }
+                let order = vec![vec![
+                    datafusion::logical_expr::col("k").sort(true, false),
+                    datafusion::logical_expr::col("j").sort(true, false),
+                    datafusion::logical_expr::col("t").sort(true, false),
+                ]];
+                let table = datafusion::datasource::MemTable::try_new(schema, vec![batches])?.with_sort_order(order);
+                ctx.register_table("rows", Arc::new(table))?;
+                let df = ctx.sql(sql).await?;
+                let plan = df.clone().create_physical_plan().await?;
+                let shown = datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string();
+                let rows = df.collect().await?;
+                Ok::<_, datafusion::error::DataFusionError>((shown, rows))
+            }
+        };
+        let (plan, ours) = run(true).await?;
+        assert!(plan.contains("LeadExec"), "{plan}");
+        assert!(!plan.contains("SortExec"), "{plan}");
+        let (theirs_plan, theirs) = run(false).await?;
+        assert!(!theirs_plan.contains("LeadExec"), "{theirs_plan}");
+        let flat = |batches: &[RecordBatch]| -> Vec<(Option<String>, Option<i64>, Option<i64>, Option<i64>)> {
+            let mut rows = Vec::new();
+            for b in batches {
+                let (k, j, t, n) = (
+                    b.column(0).as_string::<i32>(),
+                    b.column(1).as_primitive::<Int64Type>(),
+                    b.column(2).as_primitive::<Int64Type>(),
+                    b.column(3).as_primitive::<Int64Type>(),
+                );
+                for i in 0..b.num_rows() {
+                    let get = |a: &arrow::array::PrimitiveArray<Int64Type>| a.is_valid(i).then(|| a.value(i));
+                    rows.push((k.is_valid(i).then(|| k.value(i).to_string()), get(j), get(t), get(n)));
+                }
+            }
+            rows.sort();
+            rows
+        };
+        let expected = vec![
+            (None, None, Some(9), None),
+            (None, Some(1), Some(8), None),
+            (Some("a".to_string()), Some(1), Some(1), Some(5)),
+            (Some("a".to_string()), Some(1), Some(5), None),
+            (Some("a".to_string()), Some(2), None, None),
+            (Some("a".to_string()), Some(2), Some(2), None),
+            (Some("b".to_string()), Some(1), Some(3), Some(4)),
+            (Some("b".to_string()), Some(1), Some(4), None),
+            (None, Some(1), Some(7), Some(8)),
+        ];
+        let mut expected = expected;
+        expected.sort();
+        assert_eq!(flat(&theirs), expected, "DataFusion's window");
+        assert_eq!(flat(&ours), expected, "in one pass");
+
+        // Other shifts stay DataFusion's window: lag, an offset, a default, NULLs skipped, several
+        // functions in one window, and lead in reverse (the order asked for against the stored one).
+        let ctx = crate::engine::session().expect("a session");
+        let order = vec![vec![
+            datafusion::logical_expr::col("k").sort(true, false),
+            datafusion::logical_expr::col("j").sort(true, false),
+            datafusion::logical_expr::col("t").sort(true, false),
+        ]];
+        let table = datafusion::datasource::MemTable::try_new(Arc::clone(&schema), vec![batches.clone()])?.with_sort_order(order);
+        ctx.register_table("rows", Arc::new(table))?;
+        for other in [
+            "lag(t) over (partition by k, j order by t)",
+            "lead(t, 2) over (partition by k, j order by t)",
+            "lead(t, 1, 0) over (partition by k, j order by t)",
+            "lead(t) ignore nulls over (partition by k, j order by t)",
+            "lead(t) over (partition by k, j order by t), lag(t) over (partition by k, j order by t)",
+            "lead(t) over (partition by k, j order by t desc nulls first)",
+            "lag(t) over (partition by k, j order by t desc nulls first)",
+        ] {
+            let plan = ctx.sql(&format!("select k, {other} from rows")).await?.create_physical_plan().await?;
+            let shown = datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string();
+            assert!(!shown.contains("LeadExec"), "{other}: {shown}");
+        }
+        Ok(())
+    }
+}
