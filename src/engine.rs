@@ -4,6 +4,7 @@
 //! [`Engine`] says whether a session runs here or on a Ballista cluster (`build --cluster`).
 
 mod build_side;
+mod constants;
 mod lead;
 mod monotonic;
 mod one_phase;
@@ -117,9 +118,10 @@ fn remote_session(host: &str, port: u16) -> Result<SessionContext, EngineError> 
     config.options_mut().execution.split_file_groups_by_statistics = false;
     config.options_mut().optimizer.prefer_existing_sort = false;
     let config = config.with_extension(std::sync::Arc::new(UnorderedShuffles));
-    // The plan runs on the scheduler's executors, which know DataFusion's operators only: the
-    // rule that puts govmedia's `lead` operator in place of DataFusion's window is left out.
-    let rules = local.physical_optimizers().iter().filter(|r| r.name() != lead::LeadInOnePass.name()).cloned().collect();
+    // The plan runs on the scheduler's executors, which know DataFusion's operators and
+    // expressions only: the rules that put govmedia's own in their place are left out.
+    let own = [lead::LeadInOnePass.name(), constants::ConstantArgumentsOnce.name()];
+    let rules = local.physical_optimizers().iter().filter(|r| !own.contains(&r.name())).cloned().collect();
     let state = datafusion::execution::SessionStateBuilder::new_from_existing(local)
         .with_config(config)
         .with_physical_optimizer_rules(rules)
@@ -192,11 +194,13 @@ pub fn session_in(runtime: std::sync::Arc<datafusion::execution::runtime_env::Ru
         .with_runtime_env(runtime)
         .with_default_features()
         // A hash join builds on the side that reads fewer rows, whatever the estimates said
-        // (build_side), list-valued aggregates run in one phase (one_phase), and `lead` over rows in
-        // partition order runs a batch at a time (lead).
+        // (build_side), list-valued aggregates run in one phase (one_phase), `lead` over rows in
+        // partition order runs a batch at a time (lead), and the constant arguments of counts and
+        // percentiles are made into arrays once (constants).
         .with_physical_optimizer_rules(build_side::rules_with_build_sides())
         .with_physical_optimizer_rule(std::sync::Arc::new(one_phase::OnePhaseForValueLists))
         .with_physical_optimizer_rule(std::sync::Arc::new(lead::LeadInOnePass))
+        .with_physical_optimizer_rule(std::sync::Arc::new(constants::ConstantArgumentsOnce))
         .build();
     let ctx = SessionContext::new_with_state(state);
     register_functions(&ctx);

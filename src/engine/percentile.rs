@@ -150,11 +150,7 @@ fn percentiles_asked(args: &AccumulatorArgs) -> Result<Asked> {
     let bad =
         || DataFusionError::Plan("percentile_cont: the percentile must be a literal number between 0 and 1, or a list of them".into());
     // A literal evaluates to itself over no rows; anything else (a column) is refused.
-    let none = arrow::array::RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
-    let value = match args.exprs.get(1).map(|e| e.evaluate(&none)) {
-        Some(Ok(ColumnarValue::Scalar(v))) => v,
-        _ => return Err(bad()),
-    };
+    let Some(value) = args.exprs.get(1).and_then(|e| constant(e.as_ref())) else { return Err(bad()) };
     let descending = args.order_bys.first().is_some_and(|s| s.options.descending);
     let checked = |p: Option<f64>| match p {
         Some(p) if (0.0..=1.0).contains(&p) => Ok(if descending { 1.0 - p } else { p }),
@@ -187,9 +183,27 @@ fn as_one_percentile(args: &AccumulatorArgs) -> (Vec<Arc<dyn PhysicalExpr>>, Vec
         if matches!(f.data_type(), DataType::List(_)) {
             *e = Arc::new(Literal::new(ScalarValue::Float64(Some(0.5))));
             *f = Arc::new(Field::new(f.name(), DataType::Float64, false));
+        } else if let Some(value) = constant(e.as_ref()) {
+            // DataFusion's accumulators read the percentile from a literal of theirs; the
+            // argument may be the same constant in another form (`constants::Repeated`).
+            *e = Arc::new(Literal::new(value));
         }
     }
     (exprs, fields)
+}
+
+/// The value of a constant expression: what it evaluates to over no rows, if that is a value.
+fn constant(e: &dyn PhysicalExpr) -> Option<ScalarValue> {
+    let none = arrow::array::RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
+    match e.evaluate(&none) {
+        Ok(ColumnarValue::Scalar(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// Whether `f` is this module's `percentile_cont`.
+pub(crate) fn is_exact(f: &AggregateUDF) -> bool {
+    f.inner().is::<ExactPercentileCont>()
 }
 
 /// A value percentiles are taken of: a float, or a whole number held in 4 bytes.
