@@ -379,7 +379,8 @@ mod tests {
         assert!(!plan.contains("SortExec"), "{plan}");
         let (theirs_plan, theirs) = run(false).await?;
         assert!(!theirs_plan.contains("LeadExec"), "{theirs_plan}");
-        let flat = |batches: &[RecordBatch]| -> Vec<(Option<String>, Option<i64>, Option<i64>, Option<i64>)> {
+        type Row = (Option<String>, Option<i64>, Option<i64>, Option<i64>);
+        let flat = |batches: &[RecordBatch]| -> Vec<Row> {
             let mut rows = Vec::new();
             for b in batches {
                 let (k, j, t, n) = (

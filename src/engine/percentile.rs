@@ -269,7 +269,7 @@ impl<'a> Answers<'a> {
         match (self, values) {
             (Answers::One(b, p), values) => b.append_option(values.and_then(|v| exact_percentile(v, *p))),
             (Answers::Many(b, _), None) => b.append_null(),
-            (Answers::Many(b, _), Some(v)) if v.is_empty() => b.append_null(),
+            (Answers::Many(b, _), Some([])) => b.append_null(),
             (Answers::Many(b, ps), Some(v)) => {
                 for p in ps.iter() {
                     b.values().append_option(exact_percentile(v, *p));
