@@ -93,8 +93,7 @@ impl LeadExec {
         let function = standard.get_standard_func_expr().as_any().downcast_ref::<WindowUDFExpr>()?;
         // The flags are private to DataFusion; its derived Debug names them. Spelled otherwise (a
         // later DataFusion), the window is left as it is.
-        let flags = format!("{function:?}");
-        if !flags.contains("is_reversed: false") || !flags.contains("ignore_nulls: false") {
+        if !format!("{function:?}").ends_with("is_reversed: false, ignore_nulls: false }") {
             return None;
         }
         let function = match (function.fun().name(), function.args()) {
@@ -103,6 +102,12 @@ impl LeadExec {
             _ => return None,
         };
         let keys = expr.partition_by().iter().map(|k| k.downcast_ref::<Column>().map(Column::index)).collect::<Option<Vec<_>>>()?;
+        // Keys are compared with `not_distinct`, which does not compare nested values (lists,
+        // structs): a window partitioned by one stays DataFusion's.
+        let input = window.input().schema();
+        if keys.iter().any(|&k| input.fields().get(k).is_none_or(|f| f.data_type().is_nested())) {
+            return None;
+        }
         let window = Arc::new(window.clone());
         Some(Arc::new(LeadExec { window, keys, function, metrics: ExecutionPlanMetricsSet::new() }))
     }
@@ -302,7 +307,7 @@ impl Stream for LeadStream {
                     None => continue,
                 },
                 (Function::Lead { value }, None) => match self.held.take() {
-                    Some(done) => self.with_lead(done, None, value),
+                    Some(done) => self.with_lead(done, self.held.as_ref(), value),
                     None => return Poll::Ready(None),
                 },
             };
@@ -322,6 +327,57 @@ mod tests {
     use super::*;
     use arrow::array::{AsArray, Int64Array, StringArray};
     use arrow::datatypes::Int64Type;
+
+    /// The stream itself, fed batches as they are given (no plan to merge them): a partition
+    /// across three batches, one-row batches, an empty batch, NULL keys across a boundary.
+    #[tokio::test]
+    async fn the_stream_carries_partitions_across_batches() -> Result<()> {
+        use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("k", arrow::datatypes::DataType::Utf8, true),
+            arrow::datatypes::Field::new("t", arrow::datatypes::DataType::Int64, true),
+        ]));
+        let batch = |rows: Vec<(Option<&str>, i64)>| {
+            let (k, t): (Vec<Option<&str>>, Vec<i64>) = rows.into_iter().unzip();
+            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(k)), Arc::new(Int64Array::from(t))])
+        };
+        let batches = vec![
+            batch(vec![(Some("a"), 1), (Some("a"), 2)])?,
+            batch(vec![(Some("a"), 3)])?,
+            batch(vec![])?,
+            batch(vec![(Some("a"), 4), (Some("b"), 5)])?,
+            batch(vec![(None, 6)])?,
+            batch(vec![(None, 9), (Some("c"), 7)])?,
+            batch(vec![(Some("c"), 8)])?,
+        ];
+        let run = |function: Function, out: arrow::datatypes::DataType| {
+            let batches = batches.clone();
+            let mut fields = schema.fields().to_vec();
+            fields.push(Arc::new(arrow::datatypes::Field::new("f", out, true)));
+            let out_schema = Arc::new(arrow::datatypes::Schema::new(fields));
+            let input = Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&schema), futures::stream::iter(batches.into_iter().map(Ok))));
+            let stream = LeadStream {
+                input,
+                schema: out_schema,
+                keys: vec![0],
+                function,
+                held: None,
+                carried: None,
+                baseline: BaselineMetrics::new(&ExecutionPlanMetricsSet::new(), 0),
+            };
+            async move {
+                let out: Vec<RecordBatch> = stream.collect::<Vec<_>>().await.into_iter().collect::<Result<_>>()?;
+                let all = arrow::compute::concat_batches(&out[0].schema(), &out)?;
+                Ok::<_, datafusion::error::DataFusionError>(arrow::compute::cast(all.column(2), &arrow::datatypes::DataType::Int64)?)
+            }
+        };
+        let values = |a: ArrayRef| a.as_primitive::<Int64Type>().iter().collect::<Vec<_>>();
+        let lead = run(Function::Lead { value: 1 }, arrow::datatypes::DataType::Int64).await?;
+        assert_eq!(values(lead), vec![Some(2), Some(3), Some(4), None, None, Some(9), None, Some(8), None]);
+        let numbers = run(Function::RowNumber, arrow::datatypes::DataType::UInt64).await?;
+        assert_eq!(values(numbers), [1, 2, 3, 4, 1, 1, 2, 1, 2].map(Some).to_vec());
+        Ok(())
+    }
 
     /// Partitions that cross batches, NULL keys and values, a batch of one row and an empty one:
     /// the one-pass `lead` answers as DataFusion's window does, and the plan uses it.

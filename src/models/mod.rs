@@ -409,12 +409,15 @@ fn compact(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError>
     RecordBatch::try_new(batch.schema(), columns)
 }
 
-/// `batches` cut into batches of at most `size` rows (slices, not copies). An operator may emit a
-/// whole table as one batch (an outer join's unmatched build rows, all at its end), and a model
-/// kept as one batch is read on one core by the models after it, whose joins probe it slowly: the
-/// national account scores probed the filing model's 300,000 rows, one batch, in 555 ms, and the
-/// same number of rows in 37 batches in 51–109 ms.
-fn in_batches_of(batches: Vec<RecordBatch>, size: usize) -> Vec<RecordBatch> {
+/// `batches` cut into batches of at most `size` rows, in order. An operator may emit a whole table
+/// as one batch (an outer join's unmatched build rows, all at its end), and a model kept as one
+/// batch is read on one core by the models after it, whose joins probe it slowly: the national
+/// account scores probed the filing model's 300,000 rows, one batch, in 555 ms, and the same
+/// number of rows in 37 batches in 51–109 ms. A cut batch's pieces are copied out of it (then
+/// compacted, [`compact`]): a slice would keep the whole batch's buffers, and an in-memory table
+/// counts its bytes by the buffers its batches hold, so that the pieces of one batch would count
+/// as many times its size in the statistics that choose a join's sides.
+fn in_batches_of(batches: Vec<RecordBatch>, size: usize) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
     let size = size.max(1);
     let mut out = Vec::with_capacity(batches.len());
     for batch in batches {
@@ -425,11 +428,12 @@ fn in_batches_of(batches: Vec<RecordBatch>, size: usize) -> Vec<RecordBatch> {
         let mut start = 0;
         while start < batch.num_rows() {
             let len = size.min(batch.num_rows() - start);
-            out.push(batch.slice(start, len));
+            let rows = arrow::array::UInt32Array::from_iter_values(start as u32..(start + len) as u32);
+            out.push(arrow::compute::take_record_batch(&batch, &rows)?);
             start += len;
         }
     }
-    out
+    Ok(out)
 }
 
 /// The `platforms` table the models name platforms from: each code and the name reports give it
@@ -912,7 +916,7 @@ async fn make(ctx: SessionContext, m: Model, as_view: bool, streamed: bool) -> R
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batch_size = ctx.state().config().batch_size();
     let collected = df.collect().await.map_err(sql_err)?;
-    let batches: Vec<RecordBatch> = in_batches_of(collected.iter().map(compact).collect::<Result<_, _>>()?, batch_size);
+    let batches: Vec<RecordBatch> = in_batches_of(collected, batch_size)?.iter().map(compact).collect::<Result<_, _>>()?;
     let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     Ok(Made::Rows { schema, batches, rows })
@@ -1087,8 +1091,10 @@ mod tests {
             RecordBatch::try_from_iter(vec![("n", Arc::new(arrow::array::Int64Array::from_iter_values(from..from + n)) as ArrayRef)])
                 .expect("one column")
         };
-        let cut = in_batches_of(vec![batch(0, 5), batch(5, 25), batch(30, 10), batch(40, 0)], 10);
+        let cut = in_batches_of(vec![batch(0, 5), batch(5, 25), batch(30, 10), batch(40, 0)], 10).expect("cut");
         assert_eq!(cut.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(), vec![5, 10, 10, 5, 10, 0]);
+        // The pieces of the cut batch hold buffers of their own size, not the whole batch's.
+        assert!(cut[1..4].iter().all(|b| b.get_array_memory_size() < batch(0, 25).get_array_memory_size()));
         let rows: Vec<i64> = cut
             .iter()
             .flat_map(|b| b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().map(|a| a.values().to_vec()).unwrap_or_default())
