@@ -5,7 +5,7 @@ use super::{map_rows, Headers};
 use crate::ingest::columns::{Cell, TableBuilder};
 use crate::ingest::fields::{self, *};
 use crate::ingest::read::{
-    clean, clean_cell, decode_text, has_control, oversized_cell, read_sheet, sniff, text_body, LineCounter, Loc, ReadError, Sniffed,
+    clean, clean_cell, decode_text, has_control, oversized_cell, read_sheet, sniff, text_body, utf8, LineCounter, Loc, ReadError, Sniffed,
     HEADER_ROWS,
 };
 use crate::ingest::{ColumnarFile, FileContext, FileError, Format, Kind, ParsedRow};
@@ -275,12 +275,12 @@ impl Checked<'_> {
         let reach = (end + CHECK_AHEAD).min(self.body.len());
         // A line break is one ASCII byte, never inside a character of several bytes.
         let end = memchr::memrchr(b'\n', &self.body[end..reach]).map_or(end, |i| end + i + 1);
-        let Ok(text) = std::str::from_utf8(&self.body[self.at..end]) else { return Err(Stop::NotUtf8) };
+        let Some(text) = utf8(&self.body[self.at..end]) else { return Err(Stop::NotUtf8) };
         if has_control(text) {
             // The rest of the file decides (only on this path): not UTF-8, it is read as GB18030.
-            return Err(match std::str::from_utf8(&self.body[end..]) {
-                Ok(_) => Stop::File(ReadError::Undecodable.into()),
-                Err(_) => Stop::NotUtf8,
+            return Err(match utf8(&self.body[end..]) {
+                Some(_) => Stop::File(ReadError::Undecodable.into()),
+                None => Stop::NotUtf8,
             });
         }
         self.at = end;
