@@ -2,7 +2,7 @@
 # The benchmark: govmedia against DuckDB on the same SQL over the same Parquet, per tier.
 #
 #   bash bench/run.sh                    # district, city, province
-#   BENCH_TIERS="district city province national" bash bench/run.sh   # national: BENCH_NATIONAL_RUNS, default 1
+#   BENCH_TIERS="district city province national" bash bench/run.sh   # national: BENCH_NATIONAL_RUNS, default 3
 #
 # For each tier: generate the staging Parquet (timed) and the same quarter as canonical CSV exports;
 # for the tiers in BENCH_INGEST_TIERS (default: district city province) ingest those exports into a
@@ -109,7 +109,7 @@ for tier in $tiers; do
         rm -rf "$work/$tier-platform-wh"
     fi
     n=$runs
-    [ "$tier" = national ] && n=${BENCH_NATIONAL_RUNS:-1}
+    [ "$tier" = national ] && n=${BENCH_NATIONAL_RUNS:-3}
     # DuckDB's memory limit: 4 GB, and 16 GB nationally: its quantile_cont (the interaction
     # model's percentiles) keeps every value in memory and cannot spill, and with 4 GB the
     # national tier's model stops with "Out of Memory". govmedia's pool stays at its default.
