@@ -35,12 +35,17 @@ venv=bench/.venv
 
 rss() { awk '{print $NF}' "$1"; }
 
+# Every timed run starts with the page cache's dirty pages written out (`sync` before it): the files
+# the generator or the previous run just wrote are not flushed to disk during the next run's time,
+# which the kernel does 30 s after they were written, whichever engine runs then.
+
 echo "== ingest: the demo district's export files"
 rm -rf "$work/ingest"
 "$bin" generate --out "$work/ingest/exports" --seed 1 > /dev/null
 bytes=$(du -sb "$work/ingest/exports" | cut -f1)
 for i in $(seq "$runs"); do
     rm -rf "$work/ingest/warehouse"
+    sync
     /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$work/ingest/warehouse" run "$work/ingest/exports/pipeline.toml" --stages ingest > /dev/null
     read -r secs kb < "$work/time.txt"
     echo "{\"tier\":\"district\",\"step\":\"ingest_demo\",\"seconds\":$secs,\"rss_kb\":$kb,\"bytes\":$bytes}" >> "$results"
@@ -67,6 +72,7 @@ for tier in $tiers; do
         for i in $(seq "$runs"); do
             echo "== $tier: ingest ($i/$runs)"
             rm -rf "$ingested"
+            sync
             /usr/bin/time -f "%e %M" -o "$work/time.txt" bash -c "
                 for kind in registry posts interactions; do
                     '$bin' --warehouse '$ingested' ingest \$kind canonical '$exports/'\$kind'/*.csv' > /dev/null || exit 1
@@ -78,12 +84,15 @@ for tier in $tiers; do
         # (its own variables: $secs and $kb stay the last govmedia ingest's, for the end to end).
         for i in $(seq "$runs"); do
             echo "== $tier: DuckDB reads the CSV into Parquet ($i/$runs)"
+            sync
             /usr/bin/time -f "%e %M" -o "$work/time.txt" "$venv/bin/python" bench/duckdb_csv.py "$exports" > /dev/null
             read -r duck_secs duck_kb < "$work/time.txt"
             echo "{\"tier\":\"$tier\",\"step\":\"ingest_duckdb\",\"seconds\":$duck_secs,\"rss_kb\":$duck_kb,\"bytes\":$bytes}" >> "$results"
         done
+        sync
         /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$ingested" build --quarter 2019Q3 > /dev/null
         read -r build_secs build_kb < "$work/time.txt"
+        sync
         /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$ingested" report --quarter 2019Q3 --out "$work/$tier-report" > /dev/null
         read -r report_secs report_kb < "$work/time.txt"
         echo "{\"tier\":\"$tier\",\"step\":\"end_to_end\",\"ingest_seconds\":$secs,\"build_seconds\":$build_secs,\"report_seconds\":$report_secs,\"rss_kb\":$(printf '%s\n' "$kb" "$build_kb" "$report_kb" | sort -n | tail -1)}" >> "$results"
@@ -102,6 +111,7 @@ for tier in $tiers; do
         for i in $(seq "$runs"); do
             echo "== $tier: ingest of the platforms' formats ($i/$runs)"
             rm -rf "$work/$tier-platform-wh"
+            sync
             /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$work/$tier-platform-wh" run "$platform/pipeline.toml" --stages ingest > "$work/ingest.txt"
             read -r secs kb < "$work/time.txt"
             echo "{\"tier\":\"$tier\",\"step\":\"ingest_platform\",\"seconds\":$secs,\"rss_kb\":$kb,\"bytes\":$bytes,\"files\":$files}" >> "$results"
@@ -117,6 +127,7 @@ for tier in $tiers; do
     [ "$tier" = national ] && duck_memory=${BENCH_DUCKDB_NATIONAL_MEMORY:-16GB}
     for i in $(seq "$n"); do
         echo "== $tier: govmedia build ($i/$n)"
+        sync
         /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$wh" build --quarter 2019Q3 > "$work/build.txt"
         read -r secs kb < "$work/time.txt"
         models_ms=$(grep -o 'models from .* in [0-9]* ms' "$work/build.txt" | grep -o '[0-9]* ms' | cut -d' ' -f1)
@@ -125,6 +136,7 @@ for tier in $tiers; do
         check=""
         [ "$i" = "$n" ] && check="--check"
         echo "== $tier: DuckDB ($i/$n) $check"
+        sync
         /usr/bin/time -f "%e %M" -o "$work/time.txt" "$venv/bin/python" bench/duckdb_models.py "$wh" --quarter 2019Q3 --memory-limit "$duck_memory" $check > "$work/duck.txt"
         read -r secs kb < "$work/time.txt"
         echo "{\"tier\":\"$tier\",\"step\":\"duckdb\",\"seconds\":$secs,\"models_seconds\":$(python3 -c "import json,sys; print(json.load(open('$work/duck.txt'))['seconds'])"),\"rss_kb\":$kb}" >> "$results"
@@ -138,6 +150,7 @@ for tier in $tiers; do
     for i in $(seq "$runs"); do
         echo "== $tier: report --level $level ($i/$runs)"
         rm -rf "$rep"
+        sync
         /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" --warehouse "$wh" report --quarter 2019Q3 --level "$level" --out "$rep" > /dev/null
         read -r secs kb < "$work/time.txt"
         index=$(stat -c %s "$rep/2019Q3/index.html")
