@@ -407,6 +407,18 @@ pub fn parse_size(s: &str) -> Option<usize> {
     Some((n * mult) as usize)
 }
 
+/// A local session without the physical optimizer rule named `rule`: the tests of govmedia's rules
+/// compare what a query answers with and without one.
+#[cfg(test)]
+pub(crate) fn session_without_rule(rule: &str) -> SessionContext {
+    let ctx = session().expect("a session");
+    let state = ctx.state();
+    let rules = state.physical_optimizers().iter().filter(|r| r.name() != rule).cloned().collect();
+    SessionContext::new_with_state(
+        datafusion::execution::SessionStateBuilder::new_from_existing(state).with_physical_optimizer_rules(rules).build(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     /// A local session is told the stored order of posts and messages; a cluster's, whose shuffles

@@ -196,14 +196,11 @@ mod tests {
                           percentile_cont(0.5) within group (order by x) filter (where x > 1) as p50 \
                    from (values (1, 1.0), (1, 2.0), (1, 4.0), (2, 3.0), (2, null), (3, 1.0)) t(g, x) group by g order by g";
         let run = |once: bool| async move {
-            let mut ctx = crate::engine::session().expect("a session");
-            if !once {
-                let state = ctx.state();
-                let rules = state.physical_optimizers().iter().filter(|r| r.name() != "constant_arguments_once").cloned().collect();
-                let state =
-                    datafusion::execution::SessionStateBuilder::new_from_existing(state).with_physical_optimizer_rules(rules).build();
-                ctx = datafusion::prelude::SessionContext::new_with_state(state);
-            }
+            let ctx = if once {
+                crate::engine::session().expect("a session")
+            } else {
+                crate::engine::session_without_rule("constant_arguments_once")
+            };
             let df = ctx.sql(sql).await?;
             let plan = df.clone().create_physical_plan().await?;
             let shown = format!("{plan:?}");

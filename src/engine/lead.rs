@@ -407,14 +407,11 @@ mod tests {
             let batches = batches.clone();
             let schema = Arc::clone(&schema);
             async move {
-                let mut ctx = crate::engine::session().expect("a session");
-                if !one_pass {
-                    let state = ctx.state();
-                    let rules = state.physical_optimizers().iter().filter(|r| r.name() != "lead_in_one_pass").cloned().collect();
-                    let state =
-                        datafusion::execution::SessionStateBuilder::new_from_existing(state).with_physical_optimizer_rules(rules).build();
-                    ctx = datafusion::prelude::SessionContext::new_with_state(state);
-                }
+                let ctx = if one_pass {
+                    crate::engine::session().expect("a session")
+                } else {
+                    crate::engine::session_without_rule("lead_in_one_pass")
+                };
                 let order = vec![vec![
                     datafusion::logical_expr::col("k").sort(true, false),
                     datafusion::logical_expr::col("j").sort(true, false),
