@@ -120,8 +120,7 @@ fn remote_session(host: &str, port: u16) -> Result<SessionContext, EngineError> 
     let config = config.with_extension(std::sync::Arc::new(UnorderedShuffles));
     // The plan runs on the scheduler's executors, which know DataFusion's operators and
     // expressions only: the rules that put govmedia's own in their place are left out.
-    let own = [lead::LeadInOnePass.name(), constants::ConstantArgumentsOnce.name()];
-    let rules = local.physical_optimizers().iter().filter(|r| !own.contains(&r.name())).cloned().collect();
+    let rules = physical_rules_without(&local, &[lead::LeadInOnePass.name(), constants::ConstantArgumentsOnce.name()]);
     let state = datafusion::execution::SessionStateBuilder::new_from_existing(local)
         .with_config(config)
         .with_physical_optimizer_rules(rules)
@@ -407,13 +406,21 @@ pub fn parse_size(s: &str) -> Option<usize> {
     Some((n * mult) as usize)
 }
 
+/// The session's physical optimizer rules but those named in `names`.
+#[cfg(any(test, feature = "cluster"))]
+fn physical_rules_without(
+    state: &datafusion::execution::SessionState,
+    names: &[&str],
+) -> Vec<std::sync::Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> {
+    state.physical_optimizers().iter().filter(|r| !names.contains(&r.name())).cloned().collect()
+}
+
 /// A local session without the physical optimizer rule named `rule`: the tests of govmedia's rules
 /// compare what a query answers with and without one.
 #[cfg(test)]
 pub(crate) fn session_without_rule(rule: &str) -> SessionContext {
-    let ctx = session().expect("a session");
-    let state = ctx.state();
-    let rules = state.physical_optimizers().iter().filter(|r| r.name() != rule).cloned().collect();
+    let state = session().expect("a session").state();
+    let rules = physical_rules_without(&state, &[rule]);
     SessionContext::new_with_state(
         datafusion::execution::SessionStateBuilder::new_from_existing(state).with_physical_optimizer_rules(rules).build(),
     )

@@ -214,7 +214,10 @@ impl LeadStream {
     /// `batch` with its `lead` column; `next` is the batch after it (None at the end).
     fn with_lead(&self, batch: RecordBatch, next: Option<&RecordBatch>, value: usize) -> Result<RecordBatch> {
         let _timer = self.baseline.elapsed_compute().timer();
-        let lead = next_in_partition(&batch, next, &self.keys, value)?;
+        // The value one row down where that row is of the same partition, else NULL.
+        let same = same_partition(&batch, next, Neighbour::Next, &self.keys)?;
+        let values = shifted(&batch, next, Neighbour::Next, value)?;
+        let lead = arrow::compute::nullif(&values, &arrow::compute::not(&same)?)?;
         self.with(batch, lead)
     }
 
@@ -223,7 +226,7 @@ impl LeadStream {
         let _timer = self.baseline.elapsed_compute().timer();
         let n = batch.num_rows();
         let before = self.carried.as_ref().map(|(row, _)| row);
-        let same = same_as_previous(&batch, before, &self.keys)?;
+        let same = same_partition(&batch, before, Neighbour::Previous, &self.keys)?;
         let mut number = self.carried.as_ref().map_or(0, |(_, k)| *k);
         let mut numbers = Vec::with_capacity(n);
         for i in 0..n {
@@ -235,57 +238,49 @@ impl LeadStream {
     }
 }
 
-/// Whether each row is of the same partition as the row before it (`before`, a batch of the one
-/// row before the first; without it the first row starts a partition).
-fn same_as_previous(batch: &RecordBatch, before: Option<&RecordBatch>, keys: &[usize]) -> Result<BooleanArray> {
-    let n = batch.num_rows();
-    let mut same = BooleanArray::from(vec![true; n]);
-    if before.is_none() {
-        let mut first = vec![true; n];
-        first[0] = false;
-        same = BooleanArray::from(first);
-    }
-    for &k in keys {
-        let own = batch.column(k);
-        let above: ArrayRef = match before {
-            Some(row) => arrow::compute::concat(&[row.column(k).as_ref(), own.slice(0, n - 1).as_ref()])?,
-            None => arrow::compute::concat(&[arrow::array::new_null_array(own.data_type(), 1).as_ref(), own.slice(0, n - 1).as_ref()])?,
-        };
-        same = arrow::compute::and(&same, &not_distinct(own, &above)?)?;
-    }
-    Ok(same)
+/// Which row a row of a batch is compared with: the one before it or the one after it.
+#[derive(Clone, Copy)]
+enum Neighbour {
+    /// Row i − 1; the first row's is the last row of the batch before (`other`).
+    Previous,
+    /// Row i + 1; the last row's is the first row of the batch after (`other`).
+    Next,
 }
 
-/// Column `column` one row down: row i holds row i + 1's value, the last row the first of `next`
-/// (NULL without one).
-fn one_row_down(batch: &RecordBatch, next: Option<&RecordBatch>, column: usize) -> Result<ArrayRef> {
+/// Column `column` of `batch` shifted by one row: each row holds its `towards` neighbour's value,
+/// the row at the edge the value from `other`, or NULL without it. `batch` has at least one row.
+fn shifted(batch: &RecordBatch, other: Option<&RecordBatch>, towards: Neighbour, column: usize) -> Result<ArrayRef> {
     let own = batch.column(column);
     let n = own.len();
-    let after: ArrayRef = match next {
-        Some(next) => next.column(column).slice(0, 1),
-        None => arrow::array::new_null_array(own.data_type(), 1),
+    let edge: ArrayRef = match (other, towards) {
+        (Some(other), Neighbour::Previous) => other.column(column).slice(other.num_rows() - 1, 1),
+        (Some(other), Neighbour::Next) => other.column(column).slice(0, 1),
+        (None, _) => arrow::array::new_null_array(own.data_type(), 1),
     };
-    Ok(arrow::compute::concat(&[own.slice(1, n - 1).as_ref(), after.as_ref()])?)
+    Ok(match towards {
+        Neighbour::Previous => arrow::compute::concat(&[edge.as_ref(), own.slice(0, n - 1).as_ref()])?,
+        Neighbour::Next => arrow::compute::concat(&[own.slice(1, n - 1).as_ref(), edge.as_ref()])?,
+    })
 }
 
-/// Each row's next value in its partition: the value one row down where that row has the same
-/// keys (NULL keys alike, as partitions group them), else NULL. `batch` has at least one row.
-fn next_in_partition(batch: &RecordBatch, next: Option<&RecordBatch>, keys: &[usize], value: usize) -> Result<ArrayRef> {
+/// Whether each row of `batch` is of the same partition as its `towards` neighbour: every key
+/// agrees (NULL keys alike, as partitions group them). Without `other`, the row at the edge has
+/// no neighbour and starts (or ends) a partition.
+fn same_partition(batch: &RecordBatch, other: Option<&RecordBatch>, towards: Neighbour, keys: &[usize]) -> Result<BooleanArray> {
     let n = batch.num_rows();
-    // Row i and the row after it are in one partition: every key agrees (the last row has no
-    // row after it without a next batch).
-    let mut same = BooleanArray::from(vec![true; n]);
-    if next.is_none() {
-        let mut last = vec![true; n];
-        last[n - 1] = false;
-        same = BooleanArray::from(last);
+    let mut neighboured = vec![true; n];
+    if other.is_none() {
+        let edge = match towards {
+            Neighbour::Previous => 0,
+            Neighbour::Next => n - 1,
+        };
+        neighboured[edge] = false;
     }
+    let mut same = BooleanArray::from(neighboured);
     for &k in keys {
-        let equal = not_distinct(batch.column(k), &one_row_down(batch, next, k)?)?;
-        same = arrow::compute::and(&same, &equal)?;
+        same = arrow::compute::and(&same, &not_distinct(batch.column(k), &shifted(batch, other, towards, k)?)?)?;
     }
-    let values = one_row_down(batch, next, value)?;
-    Ok(arrow::compute::nullif(&values, &arrow::compute::not(&same)?)?)
+    Ok(same)
 }
 
 impl Stream for LeadStream {

@@ -487,21 +487,20 @@ impl GroupedValues {
 
     /// Appends `x` to group `g`, counting the bytes its vector takes when it grows.
     fn push(&mut self, g: usize, x: f64) {
+        /// Pushes `x` onto `v`, adding to `held` the bytes `v` took when it grew.
+        fn counted<T>(v: &mut Vec<T>, x: T, held: &mut usize) {
+            let before = v.capacity();
+            v.push(x);
+            *held += (v.capacity() - before) * size_of::<T>();
+        }
         if let Groups::Whole(groups) = &mut self.groups {
             if let Some(i) = whole(x) {
-                let v = &mut groups[g];
-                let before = v.capacity();
-                v.push(i);
-                self.held += (v.capacity() - before) * size_of::<i32>();
-                return;
+                return counted(&mut groups[g], i, &mut self.held);
             }
             self.widen();
         }
         if let Groups::Float(groups) = &mut self.groups {
-            let v = &mut groups[g];
-            let before = v.capacity();
-            v.push(x);
-            self.held += (v.capacity() - before) * size_of::<f64>();
+            counted(&mut groups[g], x, &mut self.held);
         }
     }
 
